@@ -1,0 +1,29 @@
+"""dsrecon: reconstruct the dynamics behind chaotic time series with RNNs.
+
+Typical use (the CLI's ``dsrecon fit lorenz --tau auto`` does exactly this)::
+
+    import dsrecon as ds
+    data = ds.load("lorenz")
+    train, test = ds.train_test_split(data)
+    lam = ds.lyapunov.max_lyapunov(train)
+    model = ds.PLRNN(obs_dim=3, latent_dim=30, seed=0)
+    run = ds.fit(model, data, tau="auto")
+    gen = ds.generate(run.model, 100_000, like=test)
+    print(ds.d_stsp(test, gen), ds.hellinger_distance(test, gen))
+"""
+__version__ = "0.1.0"
+
+from . import lyapunov, metrics  # noqa: E402
+from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
+from .data import available, independent_trajectory, load, to_physical, train_test_split  # noqa: E402
+from .errors import ConfigError, DataError, DivergenceError, DsreconError  # noqa: E402
+from .experiment import evaluate, fit, fit_run, generate  # noqa: E402
+from .metrics import d_stsp, hellinger_distance, power_spectrum_correlation  # noqa: E402
+from .models import PLRNN, Model  # noqa: E402
+
+__all__ = [
+    "ConfigError", "DataConfig", "DataError", "DivergenceError", "DsreconError", "EvalConfig", "Model",
+    "ModelConfig", "PLRNN", "RunConfig", "TrainConfig", "available", "d_stsp", "evaluate", "fit", "fit_run",
+    "generate", "hellinger_distance", "independent_trajectory", "load", "lyapunov", "metrics",
+    "power_spectrum_correlation", "to_physical", "train_test_split",
+]

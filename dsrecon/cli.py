@@ -1,0 +1,138 @@
+"""Command line: ``dsrecon fit DATASET --tau auto``.
+
+Each subcommand parses its arguments, calls the Python API and prints the result. Errors raised on
+purpose (:class:`dsrecon.errors.DsreconError`) are printed as one line and exit with status 2;
+``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ConfigError, DsreconError
+
+EPILOG_FIT = """examples:
+  dsrecon fit lorenz --tau auto                 # λ_max from the data sets τ = round(ln2/λ_step)
+  dsrecon fit lorenz --tau 30 --steps 2000 --out runs/quick
+  dsrecon fit lorenz --time-budget 3m --device cuda
+  dsrecon fit --resume runs/lorenz-plrnn-20261122-101500
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="dsrecon",
+        description="Reconstruct the dynamics behind chaotic time series with RNNs trained by sparsely "
+        "forced BPTT (τ from the predictability time ln2/λ_max).",
+    )
+    p.add_argument("--version", action="version", version=f"dsrecon {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    f = sub.add_parser(
+        "fit", help="train a model on a dataset, generate, score, write a run directory",
+        description="Train a model on DATASET by sparse teacher forcing, generate a free run, score it "
+        "(D_stsp, D_H, PSC with their noise floors) and write everything to a run directory.",
+        epilog=EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    f.add_argument("dataset", nargs="?", help="a registered dataset name (see `dsrecon data list`)")
+    f.add_argument("--model", default="plrnn", help="architecture (default: plrnn)")
+    f.add_argument("--latent-dim", type=int, default=None, metavar="M",
+                   help="latent dimension M >= number of channels (default: 10 x channels)")
+    f.add_argument("--tau", default="auto", metavar="auto|INT",
+                   help="forcing interval in steps; 'auto' = round(ln2 / λ_max per step) with λ_max "
+                   "estimated from the training data (default: auto)")
+    f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 6000)")
+    f.add_argument("--time-budget", default=None, metavar="DURATION",
+                   help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
+    f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="where to train (default: auto = cuda if available, else cpu)")
+    f.add_argument("--seed", type=int, default=0, help="training and initialisation seed (default: 0)")
+    f.add_argument("--t-gen", type=int, default=None, metavar="N",
+                   help="generated steps scored against the test split (default: 100000)")
+    f.add_argument("--out", default=None, metavar="DIR",
+                   help="run directory (default: runs/<dataset>-<model>-<timestamp>)")
+    f.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run from RUN_DIR/checkpoints/last.pt")
+    f.add_argument("--quiet", action="store_true", help="no progress bar, only errors")
+    f.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    d = sub.add_parser("data", help="list the registered datasets")
+    d.add_argument("action", choices=["list"], help="list: names, descriptions and reference λ_max")
+    d.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _cmd_fit(args) -> int:
+    from . import data as data_mod
+    from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
+    from .experiment import fit_run
+
+    if args.resume is None:
+        if not args.dataset:
+            raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")
+        data_mod.card(args.dataset)  # unknown names fail here, before any work
+        tau = parse_tau(args.tau)
+        train_kw = {"tau": tau, "seed": args.seed, "device": args.device,
+                    "time_budget": parse_duration(args.time_budget)}
+        if args.steps is not None:
+            if args.steps < 1:
+                raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
+            train_kw["steps"] = args.steps
+        model_kw = {"kind": args.model, "latent_dim": args.latent_dim}
+        from .experiment import MODELS
+        if args.model not in MODELS:
+            raise ConfigError(f"unknown model {args.model!r}; available: {', '.join(sorted(MODELS))}")
+        if args.latent_dim is not None and args.latent_dim < 1:
+            raise ConfigError(f"--latent-dim must be a positive integer, got {args.latent_dim}")
+        eval_kw = {} if args.t_gen is None else {"t_gen": args.t_gen}
+        if args.t_gen is not None and args.t_gen < 1000:
+            raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
+        cfg = RunConfig(data=DataConfig(name=args.dataset), model=ModelConfig(**model_kw),
+                        train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw))
+        if args.latent_dim is not None and args.latent_dim < len(data_mod.card(args.dataset)["dims"]):
+            raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "
+                              f"({len(data_mod.card(args.dataset)['dims'])}); use at least that many")
+    else:
+        cfg = None
+    fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet)
+    return 0
+
+
+def _cmd_data(args) -> int:
+    from . import data as data_mod
+
+    for name in data_mod.available():
+        c = data_mod.card(name)
+        ref = c.get("reference", {})
+        print(f"{name:16s} {c.get('description', '')}  (λ_max ref {ref.get('lambda_max', '?')} "
+              f"{ref.get('lambda_units', '')})")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return {"fit": _cmd_fit, "data": _cmd_data}[args.command](args)
+    except DsreconError as err:
+        if getattr(args, "debug", False):
+            raise
+        from .train import Interrupted
+
+        print(f"dsrecon: {type(err).__name__}: {err}", file=sys.stderr)
+        if isinstance(err, Interrupted):
+            print("dsrecon: continue with `dsrecon fit --resume RUN_DIR`", file=sys.stderr)
+            return 130
+        return 2
+    except KeyboardInterrupt:
+        print("dsrecon: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""One reconstruction end to end: load -> λ_max -> τ -> fit -> generate -> score -> run directory.
+
+The Python API (``dsrecon.fit``, ``dsrecon.generate``, ``dsrecon.evaluate``) and the CLI's
+``dsrecon fit`` both go through these functions; the CLI adds only argument parsing and printing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from . import data as data_mod
+from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
+from .errors import ConfigError, DataError, DsreconError
+from .lyapunov import MaxLyapunov, max_lyapunov, predictability_time
+from .metrics import score_all
+from .models import PLRNN, generate as generate_latent
+from .runs import load_torch, new_run_dir, package_versions, read_json, save_torch, write_json
+from .train import FitResult, fit as train_fit
+
+log = logging.getLogger("dsrecon")
+
+MODELS = {"plrnn": PLRNN}
+
+
+def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0) -> torch.nn.Module:
+    """The model named by ``cfg.kind`` with the configured hyperparameters."""
+    if cfg.kind not in MODELS:
+        raise ConfigError(f"unknown model {cfg.kind!r}; available: {', '.join(sorted(MODELS))}")
+    return MODELS[cfg.kind](
+        obs_dim, cfg.latent_dim, a_init=cfg.a_init, w_scale=cfg.w_scale, ridge=cfg.ridge,
+        keep_unobserved=cfg.keep_unobserved, seed=seed,
+    )
+
+
+def model_from_file(path) -> torch.nn.Module:
+    """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only."""
+    blob = load_torch(path)
+    kind = blob["config"]["kind"]
+    model = MODELS[kind](**blob["config"]["hparams"])
+    model.load_state_dict(blob["state_dict"])
+    return model
+
+
+def choose_tau(tau, train: xr.Dataset) -> tuple[int, MaxLyapunov | None]:
+    """τ in steps: an explicit positive integer, or ``"auto"`` = round(ln 2 / λ_max per step).
+
+    λ_max is estimated from the training data themselves (Rosenstein method, see
+    :func:`dsrecon.lyapunov.max_lyapunov`), following "How to train RNNs on chaotic data" §4.1 Eq. 17.
+    """
+    if tau == "auto":
+        lam = max_lyapunov(train)
+        return max(1, int(round(predictability_time(lam.per_step)))), lam
+    if isinstance(tau, bool) or not isinstance(tau, (int, np.integer)) or tau < 1:
+        raise ConfigError(f"tau must be 'auto' or a positive integer number of steps, got {tau!r}")
+    return int(tau), None
+
+
+@dataclass
+class Run:
+    """A trained reconstruction: the model, its τ, λ_max of the data, and (after evaluate) scores."""
+
+    model: torch.nn.Module
+    tau: int
+    lyapunov: MaxLyapunov | None
+    result: FitResult
+    config: RunConfig
+    run_dir: Path | None = None
+    metrics: dict | None = None
+
+
+def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = None,
+        run_dir=None, progress: bool = True) -> Run:
+    """Fit ``model`` to the training split of ``data`` by sparsely forced BPTT.
+
+    ``tau="auto"`` estimates λ_max from the training split and uses τ = round(ln2 / λ_step).
+    ``run_dir``: where ``checkpoints/last.pt`` goes (None: no checkpoints).
+    """
+    train, _ = data_mod.train_test_split(data)
+    x = data_mod.as_array(train, what="training data")
+    if x.shape[1] != model.obs_dim:
+        raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
+    tau_steps, lam = choose_tau(tau, train)
+    cfg = replace(config or TrainConfig(), tau=tau)
+    ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
+    res = train_fit(model, x, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
+    return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
+               config=RunConfig(train=cfg), run_dir=None if run_dir is None else Path(run_dir))
+
+
+def generate(model, n_steps: int, *, like: xr.Dataset, x0=None) -> xr.Dataset:
+    """Free run of ``n_steps`` steps as an ``xr.Dataset`` with the dims and attrs of ``like``.
+
+    The initial latent state is the forced state of ``x0`` (default: the first sample of ``like``).
+    Values are in the same (standardized) units as ``like``; see :func:`dsrecon.data.to_physical`.
+    """
+    if n_steps < 1:
+        raise ConfigError(f"n_steps must be >= 1, got {n_steps}")
+    device = next(model.parameters()).device
+    first = data_mod.as_array(like if x0 is None else np.atleast_2d(x0))[0]
+    with torch.no_grad():
+        z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
+        x = generate_latent(model, z0, n_steps).cpu().numpy().astype(np.float64)
+    attrs = {k: v for k, v in like.attrs.items() if k != "n_train"}
+    attrs["provenance"] = json.dumps(json.loads(like.attrs.get("provenance", "[]")) + [
+        {"step": "generate", "n_steps": int(n_steps), "model": type(model).__name__}])
+    return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs)
+
+
+def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None):
+    """Score a free run of ``config.t_gen`` steps against the test split of ``data``.
+
+    Returns (metrics dict, generated xr.Dataset). The noise floor is the same scores between the test
+    split and an independent true trajectory of the same length (another initial condition), so a
+    number can be read against what a perfect model would get.
+    """
+    _, test = data_mod.train_test_split(data)
+    gen = generate(model, config.t_gen, like=test)
+    kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma)
+    scores = score_all(test, gen, **kw)
+    metrics = {k: float(v.value) for k, v in scores.items()}
+    metrics["variants"] = {k: v.variant for k, v in scores.items()}
+    metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
+    metrics["T_gen"] = int(config.t_gen)
+    metrics["T_test"] = int(test.sizes["time"])
+    if noise_floor_seed is not None:
+        ref = data_mod.independent_trajectory(data, config.t_gen, seed=noise_floor_seed)
+        floor = score_all(test, ref, **kw)
+        metrics["noise_floor"] = {k: float(v.value) for k, v in floor.items()}
+        metrics["noise_floor"]["seed"] = int(noise_floor_seed)
+    return metrics, gen
+
+
+# ------------------------------------------------------------------------------ the CLI's path
+def fit_run(config: RunConfig, *, out=None, runs_root="runs", resume=None, quiet=False, echo=print) -> Run:
+    """Everything ``dsrecon fit`` does, writing the run directory described in :mod:`dsrecon.runs`.
+
+    With ``resume`` (a run directory), its ``config.json`` is used and training continues from
+    ``checkpoints/last.pt``.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.json").exists():
+            raise DataError(f"--resume {run_dir}: no config.json there; is it a dsrecon run directory?")
+        config = RunConfig.from_dict(read_json(run_dir / "config.json")["config"])
+    else:
+        run_dir = Path(out) if out is not None else None
+    cfg = config
+    data = data_mod.load(cfg.data.name, seed=cfg.data.seed)
+    if run_dir is None:
+        run_dir = new_run_dir(runs_root, cfg.data.name, cfg.model.kind)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        return _fit_run(cfg, data, run_dir, resume is not None, quiet, echo)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, echo) -> Run:
+    from . import report
+
+    say = (lambda *a: None) if quiet else echo
+
+    def note(msg):
+        log.info(msg)
+        say(msg)
+
+    train, test = data_mod.train_test_split(data)
+    note(f"dataset {data.attrs['name']} (card v{data.attrs['card_version']}): {data.attrs['description']}")
+    note(f"  source: {data.attrs['source']}; parameters {data.attrs['parameters']}; seed {data.attrs['seed']}")
+    note(f"  dt = {data.attrs['dt']}, train {train.sizes['time']} steps, test {test.sizes['time']} steps, "
+         f"{data.sizes['dim']} channels {list(map(str, data['dim'].values))}, standardized on train")
+
+    t_start = time.monotonic()
+    tau, lam = choose_tau(cfg.train.tau, train)
+    if lam is not None:
+        note(f"lambda_max from the training data: {lam.value:.4g} per time unit = {lam.per_step:.4g} per step "
+             f"(Rosenstein, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
+             f"{data.attrs.get('lambda_ref', float('nan')):.3g})")
+        note(f"tau = round(ln 2 / lambda_step) = round({math.log(2) / lam.per_step:.2f}) = {tau} steps")
+        write_json(run_dir / "lambda_max.json", {
+            "value": lam.value, "per_step": lam.per_step, "dt": lam.dt, "fit_range": list(lam.fit_range),
+            "intercept": lam.intercept, "lags": np.asarray(lam.lags).tolist(), "curve": np.asarray(lam.curve).tolist(),
+            "emb_dim": lam.emb_dim, "delay": lam.delay, "theiler": lam.theiler})
+    else:
+        note(f"tau = {tau} steps (set by hand)")
+
+    if not resuming:
+        write_json(run_dir / "config.json", {"config": cfg.to_dict(), "tau_steps": tau,
+                                              "versions": package_versions()})
+    obs_dim = data.sizes["dim"]
+    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed)
+    ck = run_dir / "checkpoints" / "last.pt"
+    res = train_fit(model, data_mod.as_array(train), tau=tau, config=cfg.train, checkpoint=ck,
+                    resume=resuming, progress=not quiet)
+    device = next(res.model.parameters()).device
+    note(f"training {res.stopped} after {res.steps_done} steps in {res.elapsed:.0f} s on {device}; "
+         f"kept step {res.history.get('best_step')} (validation D_stsp {res.history.get('best_val_d_stsp', float('nan')):.3f})")
+    save_torch(run_dir / "model.pt", {"state_dict": {k: v.cpu() for k, v in res.model.state_dict().items()},
+                                      "config": {"kind": cfg.model.kind, "hparams": res.model.hparams}})
+    write_json(run_dir / "history.json", res.history)
+
+    note(f"generating T_gen = {cfg.eval.t_gen} steps and scoring against the test split ...")
+    metrics, gen = evaluate(res.model, data, cfg.eval, noise_floor_seed=int(data.attrs["seed"]) + 1)
+    metrics.update({
+        "lambda_max": None if lam is None else lam.value, "lambda_max_per_step": None if lam is None else lam.per_step,
+        "tau": tau, "steps": res.steps_done, "train_seconds": res.elapsed, "stopped": res.stopped,
+        "total_seconds": time.monotonic() - t_start, "dataset": data.attrs["name"], "model": cfg.model.kind,
+    })
+    write_json(run_dir / "metrics.json", metrics)
+    data_mod.write_netcdf(data_mod.to_physical(gen), run_dir / "generated.nc")
+    report.plot_run(run_dir)
+    nf = metrics.get("noise_floor", {})
+    note(f"D_stsp = {metrics['D_stsp']:.4f} (noise floor {nf.get('D_stsp', float('nan')):.4f}), "
+         f"D_H = {metrics['D_H']:.4f} (noise floor {nf.get('D_H', float('nan')):.4f}), "
+         f"PSC = {metrics['PSC']:.4f} (noise floor {nf.get('PSC', float('nan')):.4f}), T_gen = {metrics['T_gen']}")
+    for k, why in metrics.get("reasons", {}).items():
+        note(f"  {k}: {why}")
+    note(f"run directory: {run_dir}")
+    return Run(model=res.model, tau=tau, lyapunov=lam, result=res, config=cfg, run_dir=run_dir, metrics=metrics)

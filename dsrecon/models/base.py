@@ -1,0 +1,63 @@
+"""The one model interface shared by training, generation, Lyapunov spectra and flossing.
+
+Every model (PLRNN, RNN, LSTM, and the true equations in :mod:`dsrecon.systems`) provides
+
+- ``latent_dim`` (M) and ``obs_dim`` (N),
+- ``step(z) -> z_next``            (B, M) -> (B, M), pure: state in, state out,
+- ``jacobian(z) -> J``             (B, M, M) = d step / d z at z,
+- ``observe(z) -> x``              (B, M) -> (B, N), the linear observation x = B z,
+- ``force(x, z=None) -> z_forced`` (B, N) -> (B, M), the control state from an observation
+  ("How to train RNNs on chaotic data", §4.1 Eq. 15).
+
+Nothing else is called by :func:`generate`, :func:`dsrecon.train.fit` or
+:func:`dsrecon.lyapunov.lyapunov_spectrum`.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Model(Protocol):
+    latent_dim: int
+    obs_dim: int
+
+    def step(self, z: torch.Tensor) -> torch.Tensor: ...
+
+    def jacobian(self, z: torch.Tensor) -> torch.Tensor: ...
+
+    def observe(self, z: torch.Tensor) -> torch.Tensor: ...
+
+    def force(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def autograd_jacobian(step, z: torch.Tensor) -> torch.Tensor:
+    """Batched Jacobian of ``step`` at ``z`` (B, M) by automatic differentiation -> (B, M, M).
+
+    Used as the reference that every analytic Jacobian is tested against, and as the fallback for
+    models without an analytic one.
+    """
+    z = z.detach()
+    jac = torch.func.vmap(torch.func.jacrev(lambda v: step(v.unsqueeze(0)).squeeze(0)))(z)
+    return jac
+
+
+@torch.no_grad()
+def generate(model: Model, z0: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """Free run of ``model`` for ``n_steps`` steps from latent state ``z0`` (B, M) or (M,).
+
+    Returns the observations x_1..x_n as a tensor (n_steps, B, N) (or (n_steps, N) for a 1-d z0).
+    The state z0 itself is not observed in the output: the first row is observe(step(z0)).
+    Generation never forces (test-time runs are free, "How to train RNNs on chaotic data" §4.1).
+    Non-finite states are kept (they propagate as NaN/inf) so that metrics can report a diverged
+    model instead of crashing here.
+    """
+    squeeze = z0.dim() == 1
+    z = z0.unsqueeze(0) if squeeze else z0
+    out = torch.empty(n_steps, z.shape[0], model.obs_dim, dtype=z.dtype, device=z.device)
+    for t in range(n_steps):
+        z = model.step(z)
+        out[t] = model.observe(z)
+    return out[:, 0] if squeeze else out

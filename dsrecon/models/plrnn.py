@@ -1,0 +1,115 @@
+"""Piecewise-linear RNN (PLRNN).
+
+Update rule ("How to train RNNs on chaotic data" App. A.1.3, Eq. 27; Durstewitz 2017):
+
+    z_t = A z_{t-1} + W relu(z_{t-1}) + h (+ C s_t)
+
+with A diagonal (auto-regression), W off-diagonal (coupling), h a bias and C s_t an optional
+external input. Observation is linear, x_t = B z_t with B of shape (N, M), M >= N.
+
+Jacobian (App. A.1.3 Eq. 28-29): J_t = A + W D_Ω(t-1), D_Ω = diag(1[z_{t-1} > 0]); it lives next to
+the update rule and is tested against autograd.
+
+Forcing (§4.1 Eq. 15): the control state solves B z = x in the least-squares sense. Because B^T B
+(M x M) has rank <= N < M, (B^T B)^{-1} does not exist when M > N; we use the Moore-Penrose
+pseudo-inverse B^+ (``ridge=0``) or the ridge inverse (B^T B + ridge I)^{-1} B^T. B^+ x leaves the
+component of z in the null space of B undetermined (it would be set to zero). With
+``keep_unobserved=True`` (default) that component keeps the model's own current value:
+
+    z_forced = z + B^+ (x - B z)      (only the observed part of z is replaced)
+
+so the unobserved latents carry the model's memory across forcing steps, exactly as they do in a free
+run; with ``keep_unobserved=False`` they are reset to zero (min-norm solution), which the experiments
+in ``benchmarks/bench_defaults.py`` found harmful.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class PLRNN(nn.Module):
+    """PLRNN with a learned linear observation model.
+
+    Parameters:
+      obs_dim (N), latent_dim (M >= N, default 3N... see ``dsrecon.config.ModelConfig``),
+      input_dim: size of an external input s_t (0: autonomous),
+      a_init: initial value of the diagonal A (close to 1: the data move little per step),
+      w_scale: std of the initial off-diagonal W entries divided by sqrt(M),
+      ridge: 0 for the pseudo-inverse in ``force``, > 0 for the ridge inverse,
+      keep_unobserved: what the unobserved latents get at a forcing step (see module docstring),
+      seed: initialisation seed (a private torch.Generator; no global RNG is touched).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        latent_dim: int | None = None,
+        *,
+        input_dim: int = 0,
+        a_init: float = 0.9,
+        w_scale: float = 0.1,
+        ridge: float = 0.0,
+        keep_unobserved: bool = True,
+        seed: int = 0,
+    ):
+        super().__init__()
+        latent_dim = 10 * obs_dim if latent_dim is None else int(latent_dim)
+        if latent_dim < obs_dim:
+            raise ValueError(f"latent_dim ({latent_dim}) must be >= obs_dim ({obs_dim})")
+        self.obs_dim, self.latent_dim, self.input_dim = int(obs_dim), latent_dim, int(input_dim)
+        self.hparams = dict(
+            obs_dim=self.obs_dim, latent_dim=latent_dim, input_dim=self.input_dim, a_init=a_init,
+            w_scale=w_scale, ridge=ridge, keep_unobserved=keep_unobserved, seed=seed,
+        )
+        self.ridge, self.keep_unobserved = float(ridge), bool(keep_unobserved)
+        g = torch.Generator().manual_seed(seed)
+        M, N = latent_dim, obs_dim
+        self.A = nn.Parameter(torch.full((M,), float(a_init)))
+        self.W = nn.Parameter(torch.randn(M, M, generator=g) * w_scale / M**0.5)
+        self.h = nn.Parameter(torch.zeros(M))
+        # B starts as the identity on the first N latents plus a little noise, so every latent is
+        # reachable from the data from the first step on.
+        B = torch.zeros(N, M)
+        B[:, :N] = torch.eye(N)
+        self.B = nn.Parameter(B + 0.01 * torch.randn(N, M, generator=g))
+        self.C = nn.Parameter(torch.randn(M, input_dim, generator=g) * 0.1) if input_dim else None
+        self.register_buffer("offdiag", 1.0 - torch.eye(M))
+
+    # -- the Model interface -------------------------------------------------------------------
+    def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.A * z + torch.relu(z) @ (self.W * self.offdiag).T + self.h
+        if self.C is not None:
+            if s is None:
+                raise ValueError("this PLRNN has external inputs: pass s (B, input_dim) to step")
+            out = out + s @ self.C.T
+        return out
+
+    def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """J = diag(A) + W diag(1[z > 0]) (App. A.1.3 Eq. 29); inputs do not enter J."""
+        W = self.W * self.offdiag
+        active = (z > 0).to(z.dtype)
+        return torch.diag_embed(self.A.expand_as(z)) + W.unsqueeze(0) * active.unsqueeze(1)
+
+    def observe(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.B.T
+
+    def observation_pinv(self) -> torch.Tensor:
+        """B^+ (M, N): pseudo-inverse, or ridge inverse (B^T B + ridge I)^{-1} B^T.
+
+        The ridge inverse is computed as B^T (B B^T + ridge I)^{-1} (the push-through identity): an
+        N x N solve that stays well conditioned in float32 however small the ridge, where the M x M
+        B^T B is singular for M > N.
+        """
+        B = self.B
+        if self.ridge > 0:
+            eye = torch.eye(B.shape[0], dtype=B.dtype, device=B.device)
+            return torch.linalg.solve(B @ B.T + self.ridge * eye, B).T
+        return torch.linalg.pinv(B)
+
+    def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
+        """Control state from observation x (B, N); see the module docstring for the null space."""
+        P = self.observation_pinv() if pinv is None else pinv
+        if z is None or not self.keep_unobserved:
+            return x @ P.T
+        return z + (x - self.observe(z)) @ P.T

@@ -1,0 +1,148 @@
+"""Training loop, run directory and CLI, on tiny budgets."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import dsrecon as ds
+from dsrecon import cli
+from dsrecon.config import TrainConfig
+from dsrecon.errors import DivergenceError
+from dsrecon.runs import load_torch
+from dsrecon.train import Interrupted, fit
+
+TINY = dict(steps=20, batch_size=4, seq_len=30, checkpoint_every=10, validate_every=10, val_len=300,
+            val_runs=2, device="cpu")
+
+
+def _x(lorenz_data, n=5000):
+    return ds.data.as_array(lorenz_data)[:n]
+
+
+def test_same_seed_same_result(lorenz_data):
+    a = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=TrainConfig(**TINY), progress=False)
+    b = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=TrainConfig(**TINY), progress=False)
+    assert a.history["loss"] == b.history["loss"]
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k])
+
+
+def test_loss_decreases(lorenz_data):
+    cfg = TrainConfig(**{**TINY, "steps": 150, "validate_every": 0})
+    res = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=cfg, progress=False)
+    assert np.mean(res.history["loss"][-20:]) < 0.5 * np.mean(res.history["loss"][:5])
+
+
+def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monkeypatch):
+    x = _x(lorenz_data)
+    cfg = TrainConfig(**TINY)
+    ref = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, progress=False)
+
+    import dsrecon.train as train_mod
+    real, calls = train_mod.sparse_teacher_forcing, {"n": 0}
+
+    def interrupt_at_15(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    ck = tmp_path / "last.pt"
+    monkeypatch.setattr(train_mod, "sparse_teacher_forcing", interrupt_at_15)
+    with pytest.raises(Interrupted, match="checkpoint of step 10"):
+        fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
+    monkeypatch.setattr(train_mod, "sparse_teacher_forcing", real)
+    assert load_torch(ck)["step"] == 10
+    res = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
+    assert res.history["loss"] == ref.history["loss"]
+    for k, v in ref.model.state_dict().items():
+        assert torch.allclose(v, res.model.state_dict()[k])
+
+
+def test_non_finite_loss_stops_with_message_and_keeps_checkpoint(lorenz_data, tmp_path):
+    x = _x(lorenz_data)
+    model = ds.PLRNN(3, 9, seed=0)
+    ck = tmp_path / "last.pt"
+    cfg = TrainConfig(**{**TINY, "steps": 40})
+    fit(model, x, tau=10, config=cfg, checkpoint=ck, progress=False)  # a good checkpoint exists
+    good = load_torch(ck)["model"]
+    bad = x.copy()
+    bad[:] = 1e30  # squares overflow float32: every loss is inf
+    with pytest.raises(DivergenceError, match="non-finite"):
+        fit(model, bad, tau=10, config=cfg, checkpoint=ck, progress=False)
+    kept = load_torch(ck)["model"]
+    assert all(torch.isfinite(v).all() for v in kept.values())
+    assert set(kept) == set(good)
+
+
+def _run_cli(argv, capsys):
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_end_to_end_writes_every_file(tmp_path, capsys, lorenz_data):
+    out = tmp_path / "run"
+    code, stdout, err = _run_cli(
+        ["fit", "lorenz", "--tau", "auto", "--steps", "30", "--t-gen", "3000", "--out", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    for name in ["config.json", "model.pt", "metrics.json", "generated.nc", "train.log", "attractor.png",
+                 "spectra.png", "loss.png", "lambda_max.png", "lambda_max.json", "checkpoints/last.pt"]:
+        assert (out / name).exists(), name
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ["D_stsp", "D_H", "PSC", "T_gen", "lambda_max", "tau", "noise_floor"]:
+        assert key in m
+    assert m["T_gen"] == 3000 and set(m["noise_floor"]) >= {"D_stsp", "D_H"}
+    # tau = round(ln 2 / lambda_step) ("How to train RNNs on chaotic data" Eq. 17)
+    assert m["tau"] == round(math.log(2) / m["lambda_max_per_step"])
+    blob = torch.load(out / "model.pt", weights_only=True)
+    assert set(blob) == {"state_dict", "config"}
+    gen = xr.open_dataset(out / "generated.nc")
+    assert gen["x"].dims == ("time", "dim") and gen.sizes["time"] == 3000
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["train"]["steps"] == 30 and "torch" in cfg["versions"]
+    ds.experiment.model_from_file(out / "model.pt")  # loadable without pickled code
+
+
+def test_cli_resume_continues(tmp_path, capsys, lorenz_data):
+    out = tmp_path / "run"
+    argv = ["fit", "lorenz", "--tau", "20", "--steps", "20", "--t-gen", "2000", "--out", str(out), "--quiet"]
+    assert _run_cli(argv, capsys)[0] == 0
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["config"]["train"]["steps"] = 30  # ask for more steps, as after an interruption
+    (out / "config.json").write_text(json.dumps(cfg))
+    code, _, err = _run_cli(["fit", "--resume", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 30
+
+
+@pytest.mark.parametrize("tau", ["0", "-3", "2.5", "abc"])
+def test_cli_bad_tau(tau, capsys):
+    code, _, err = _run_cli(["fit", "lorenz", "--tau", tau], capsys)
+    assert code == 2
+    assert "--tau must be 'auto' or a positive integer" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_unknown_dataset_lists_available(capsys):
+    code, _, err = _run_cli(["fit", "lorenzz"], capsys)
+    assert code == 2
+    assert "unknown dataset 'lorenzz'; available: lorenz" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["fit", "--help"])
+    text = capsys.readouterr().out
+    for opt in ["--model", "--latent-dim", "--tau", "--steps", "--time-budget", "--device", "--seed", "--out",
+                "--resume", "--quiet"]:
+        assert opt in text
+
+
+def test_cli_bad_time_budget(capsys):
+    code, _, err = _run_cli(["fit", "lorenz", "--time-budget", "3 minutes"], capsys)
+    assert code == 2 and "--time-budget" in err
