@@ -6,7 +6,7 @@ Typical use (the CLI's ``dsrecon fit lorenz --tau auto`` does exactly this)::
     data = ds.load("lorenz")
     train, test = ds.train_test_split(data)
     lam = ds.lyapunov.max_lyapunov(train)
-    model = ds.PLRNN(obs_dim=3, latent_dim=30, seed=0)
+    model = ds.PLRNN(obs_dim=3, latent_dim=100, seed=0)
     run = ds.fit(model, data, tau="auto")
     gen = ds.generate(run.model, 100_000, like=test)
     print(ds.d_stsp(test, gen), ds.hellinger_distance(test, gen))

@@ -39,11 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("dataset", nargs="?", help="a registered dataset name (see `dsrecon data list`)")
     f.add_argument("--model", default="plrnn", help="architecture (default: plrnn)")
     f.add_argument("--latent-dim", type=int, default=None, metavar="M",
-                   help="latent dimension M >= number of channels (default: 10 x channels)")
+                   help="latent dimension M >= number of channels (default: 100)")
     f.add_argument("--tau", default="auto", metavar="auto|INT",
                    help="forcing interval in steps; 'auto' = round(ln2 / λ_max per step) with λ_max "
                    "estimated from the training data (default: auto)")
-    f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 6000)")
+    f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 8000)")
     f.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
     f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],

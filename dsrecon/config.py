@@ -21,20 +21,22 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     kind: str = "plrnn"           # architecture; only "plrnn" so far
-    latent_dim: int | None = None  # M; None -> 10 x obs_dim (30 for Lorenz): see benchmarks/bench_defaults.py
+    latent_dim: int | None = None  # M; None -> max(100, obs_dim): larger M fit Lorenz better (docs/defaults.md)
     a_init: float = 0.9           # initial diagonal A: near-identity map, data move little per step
     w_scale: float = 0.1          # initial off-diagonal W std x sqrt(M)
     ridge: float = 0.0            # 0: pseudo-inverse of B for forcing; > 0: ridge inverse
-    keep_unobserved: bool = True  # forcing keeps the model's own unobserved latents (see models/plrnn.py)
+    keep_unobserved: bool = False  # True: forcing keeps the model's unobserved latents; stalled training
+    learn_observation: bool = True  # learn B; False fixes x = first N latents (identity forcing)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     tau: str | int = "auto"       # forcing interval in steps; "auto" = round(ln2 / lambda_max per step)
-    steps: int = 6000             # optimiser steps (deterministic); fits the 10-minute budget on 2 cores
+    steps: int = 8000             # optimiser steps (deterministic); about 5 min on 2 CPU cores at M = 100
     time_budget: float | None = None  # seconds; stop early when exceeded (then results depend on speed)
     batch_size: int = 16          # subsequences per step
     seq_len: int = 200            # steps per subsequence (several forcing intervals at tau ~ 46)
+    tau_anneal: float = 0.0       # fraction of the steps over which tau grows geometrically from 1 to tau
     lr: float = 1e-3              # Adam, as in "How to train RNNs on chaotic data" §4.2
     lr_end: float = 1e-4          # exponential decay to this value over the run
     seed: int = 0                 # batch sampling and model initialisation

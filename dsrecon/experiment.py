@@ -36,7 +36,7 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0) -> torch.nn.Mo
         raise ConfigError(f"unknown model {cfg.kind!r}; available: {', '.join(sorted(MODELS))}")
     return MODELS[cfg.kind](
         obs_dim, cfg.latent_dim, a_init=cfg.a_init, w_scale=cfg.w_scale, ridge=cfg.ridge,
-        keep_unobserved=cfg.keep_unobserved, seed=seed,
+        keep_unobserved=cfg.keep_unobserved, learn_observation=cfg.learn_observation, seed=seed,
     )
 
 

@@ -62,6 +62,18 @@ class FitResult:
     elapsed: float = 0.0
 
 
+def annealed_tau(tau: int, step: int, cfg: TrainConfig) -> int:
+    """τ at ``step``: grows geometrically from 1 to ``tau`` over the first ``tau_anneal`` of the steps.
+
+    Short intervals first teach the one-step map (nearly pure teacher forcing); the full interval
+    τ ≈ τ_pred then teaches the long-range behaviour without exploding gradients.
+    """
+    if cfg.tau_anneal <= 0:
+        return tau
+    frac = min(1.0, step / (cfg.tau_anneal * cfg.steps))
+    return max(1, int(round(tau**frac)))
+
+
 def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> float:
     """D_stsp of short free runs from forced states (on training data) against the training data."""
     with torch.no_grad():
@@ -157,7 +169,7 @@ def fit(
 
             starts = torch.randint(0, T - L - 1, (cfg.batch_size,), generator=gen)
             batch = x[(starts[:, None] + offsets).to(device)].transpose(0, 1)  # (L+1, B, N)
-            pred = sparse_teacher_forcing(model, batch, tau)
+            pred = sparse_teacher_forcing(model, batch, annealed_tau(tau, step, cfg))
             loss = torch.mean((pred - batch[1:]) ** 2)
             if not torch.isfinite(loss):
                 recoveries += 1

@@ -22,13 +22,13 @@ def test_analytic_jacobian_equals_autograd():
 
 
 def test_force_inverts_observation_and_keeps_unobserved_part():
-    m = _model()
+    m = _model(keep_unobserved=True)
     x, z = torch.randn(5, 3), torch.randn(5, 12)
     zf = m.force(x, z)
     assert torch.allclose(m.observe(zf), x, atol=1e-5)  # B B^+ = I for full-row-rank B
     P = torch.eye(12) - torch.linalg.pinv(m.B) @ m.B      # projector onto the null space of B
     assert torch.allclose(zf @ P.T, z @ P.T, atol=1e-5)   # unobserved part untouched
-    z0 = _model(keep_unobserved=False).force(x, z)
+    z0 = _model().force(x, z)  # default: the paper's min-norm B^+ x
     assert torch.allclose(z0 @ P.T, torch.zeros_like(z0), atol=1e-5)  # min-norm: null part zero
 
 

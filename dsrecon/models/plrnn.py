@@ -14,13 +14,14 @@ Forcing (§4.1 Eq. 15): the control state solves B z = x in the least-squares se
 (M x M) has rank <= N < M, (B^T B)^{-1} does not exist when M > N; we use the Moore-Penrose
 pseudo-inverse B^+ (``ridge=0``) or the ridge inverse (B^T B + ridge I)^{-1} B^T. B^+ x leaves the
 component of z in the null space of B undetermined (it would be set to zero). With
-``keep_unobserved=True`` (default) that component keeps the model's own current value:
+``keep_unobserved=True`` that component keeps the model's own current value:
 
     z_forced = z + B^+ (x - B z)      (only the observed part of z is replaced)
 
-so the unobserved latents carry the model's memory across forcing steps, exactly as they do in a free
-run; with ``keep_unobserved=False`` they are reset to zero (min-norm solution), which the experiments
-in ``benchmarks/bench_defaults.py`` found harmful.
+so the unobserved latents carry the model's memory across forcing steps. The default
+(``keep_unobserved=False``) is the paper's rule: the min-norm solution, unobserved latents reset to
+zero at every forcing step. Keeping them stalled training in our experiments (loss stuck near 0.44,
+free runs collapsing to a fixed point, D_stsp 13-15; ``benchmarks/bench_defaults.py``, docs/defaults.md).
 """
 from __future__ import annotations
 
@@ -32,12 +33,13 @@ class PLRNN(nn.Module):
     """PLRNN with a learned linear observation model.
 
     Parameters:
-      obs_dim (N), latent_dim (M >= N, default 3N... see ``dsrecon.config.ModelConfig``),
+      obs_dim (N), latent_dim (M >= N; default max(100, N), see ``benchmarks/bench_defaults.py``),
       input_dim: size of an external input s_t (0: autonomous),
       a_init: initial value of the diagonal A (close to 1: the data move little per step),
       w_scale: std of the initial off-diagonal W entries divided by sqrt(M),
       ridge: 0 for the pseudo-inverse in ``force``, > 0 for the ridge inverse,
       keep_unobserved: what the unobserved latents get at a forcing step (see module docstring),
+      learn_observation: learn B (True) or fix B = [I 0], i.e. x = the first N latents (False),
       seed: initialisation seed (a private torch.Generator; no global RNG is touched).
     """
 
@@ -50,17 +52,19 @@ class PLRNN(nn.Module):
         a_init: float = 0.9,
         w_scale: float = 0.1,
         ridge: float = 0.0,
-        keep_unobserved: bool = True,
+        keep_unobserved: bool = False,
+        learn_observation: bool = True,
         seed: int = 0,
     ):
         super().__init__()
-        latent_dim = 10 * obs_dim if latent_dim is None else int(latent_dim)
+        latent_dim = max(100, obs_dim) if latent_dim is None else int(latent_dim)
         if latent_dim < obs_dim:
             raise ValueError(f"latent_dim ({latent_dim}) must be >= obs_dim ({obs_dim})")
         self.obs_dim, self.latent_dim, self.input_dim = int(obs_dim), latent_dim, int(input_dim)
         self.hparams = dict(
             obs_dim=self.obs_dim, latent_dim=latent_dim, input_dim=self.input_dim, a_init=a_init,
-            w_scale=w_scale, ridge=ridge, keep_unobserved=keep_unobserved, seed=seed,
+            w_scale=w_scale, ridge=ridge, keep_unobserved=keep_unobserved,
+            learn_observation=learn_observation, seed=seed,
         )
         self.ridge, self.keep_unobserved = float(ridge), bool(keep_unobserved)
         g = torch.Generator().manual_seed(seed)
@@ -72,7 +76,10 @@ class PLRNN(nn.Module):
         # reachable from the data from the first step on.
         B = torch.zeros(N, M)
         B[:, :N] = torch.eye(N)
-        self.B = nn.Parameter(B + 0.01 * torch.randn(N, M, generator=g))
+        if learn_observation:
+            self.B = nn.Parameter(B + 0.01 * torch.randn(N, M, generator=g))
+        else:  # identity observation: x = first N latents ("identity forcing")
+            self.register_buffer("B", B)
         self.C = nn.Parameter(torch.randn(M, input_dim, generator=g) * 0.1) if input_dim else None
         self.register_buffer("offdiag", 1.0 - torch.eye(M))
 
