@@ -38,7 +38,7 @@ class TrainConfig:
     seq_len: int = 200            # steps per subsequence (several forcing intervals at tau ~ 46)
     tau_anneal: float = 0.0       # fraction of the steps over which tau grows geometrically from 1 to tau
     lr: float = 1e-3              # Adam, as in "How to train RNNs on chaotic data" §4.2
-    lr_end: float = 1e-4          # exponential decay to this value over the run
+    lr_end: float = 1e-5          # exponential decay to this value: smoother late training (docs/defaults.md)
     seed: int = 0                 # batch sampling and model initialisation
     device: str = "auto"          # auto | cpu | cuda | mps
     checkpoint_every: int = 500   # steps between checkpoints/last.pt
