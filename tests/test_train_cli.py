@@ -31,9 +31,9 @@ def test_same_seed_same_result(lorenz_data):
 
 
 def test_loss_decreases(lorenz_data):
-    cfg = TrainConfig(**{**TINY, "steps": 150, "validate_every": 0})
-    res = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=cfg, progress=False)
-    assert np.mean(res.history["loss"][-20:]) < 0.5 * np.mean(res.history["loss"][:5])
+    cfg = TrainConfig(**{**TINY, "steps": 300, "validate_every": 0, "batch_size": 8, "lr": 3e-3, "lr_end": 1e-3})
+    res = fit(ds.PLRNN(3, 20, seed=0), _x(lorenz_data), tau=5, config=cfg, progress=False)
+    assert np.mean(res.history["loss"][-30:]) < 0.3 * np.mean(res.history["loss"][:10])
 
 
 def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monkeypatch):
