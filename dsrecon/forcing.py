@@ -27,10 +27,10 @@ def sparse_teacher_forcing(model, x: torch.Tensor, tau: int) -> torch.Tensor:
     pinv = model.observation_pinv().detach() if hasattr(model, "observation_pinv") else None
     kw = {"pinv": pinv} if pinv is not None else {}
     z = model.force(x[0], **kw).detach()
-    preds = []
+    states = []
     for t in range(1, x.shape[0]):
         z = model.step(z)
-        preds.append(model.observe(z))
+        states.append(z)  # observed after the loop: one (T*B, M) x (M, N) product instead of T small ones
         if t % tau == 0:
             z = model.force(x[t], z.detach(), **kw).detach()
-    return torch.stack(preds)
+    return model.observe(torch.stack(states))

@@ -9,7 +9,7 @@ def _model(**kw):
     torch.manual_seed(0)
     m = PLRNN(3, 12, seed=1, **kw)
     with torch.no_grad():  # move away from the near-identity initialisation
-        m.W.add_(0.3 * torch.randn_like(m.W))
+        m.W.add_(0.3 * torch.randn_like(m.W) * m.offdiag)
         m.h.add_(0.1 * torch.randn_like(m.h))
         m.B.add_(0.2 * torch.randn_like(m.B))
     return m
@@ -77,3 +77,17 @@ def test_no_gradient_flows_across_a_forced_step():
 def test_tau_must_be_positive():
     with pytest.raises(ValueError):
         sparse_teacher_forcing(_model(), torch.randn(5, 1, 3), 0)
+
+
+def test_w_stays_off_diagonal_under_adam():
+    # App. A.1.3: A carries the diagonal, W only couples units; the masked gradient keeps diag(W) = 0.
+    m = _model()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    x = torch.randn(21, 4, 3)
+    for _ in range(5):
+        loss = (sparse_teacher_forcing(m, x, 5) - x[1:]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.count_nonzero(torch.diagonal(m.W)) == 0
+    assert torch.count_nonzero(m.W) > 0

@@ -70,7 +70,12 @@ class PLRNN(nn.Module):
         g = torch.Generator().manual_seed(seed)
         M, N = latent_dim, obs_dim
         self.A = nn.Parameter(torch.full((M,), float(a_init)))
-        self.W = nn.Parameter(torch.randn(M, M, generator=g) * w_scale / M**0.5)
+        # W is off-diagonal: its diagonal starts at zero and its gradient there is masked, so no
+        # optimiser step (Adam's included: zero gradient -> zero update) ever changes it, and the hot
+        # loop uses W as it is.
+        self.register_buffer("offdiag", 1.0 - torch.eye(M))
+        self.W = nn.Parameter(torch.randn(M, M, generator=g) * w_scale / M**0.5 * self.offdiag)
+        self.W.register_hook(lambda grad: grad * self.offdiag)
         self.h = nn.Parameter(torch.zeros(M))
         # B starts as the identity on the first N latents plus a little noise, so every latent is
         # reachable from the data from the first step on.
@@ -81,11 +86,10 @@ class PLRNN(nn.Module):
         else:  # identity observation: x = first N latents ("identity forcing")
             self.register_buffer("B", B)
         self.C = nn.Parameter(torch.randn(M, input_dim, generator=g) * 0.1) if input_dim else None
-        self.register_buffer("offdiag", 1.0 - torch.eye(M))
 
     # -- the Model interface -------------------------------------------------------------------
     def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.A * z + torch.relu(z) @ (self.W * self.offdiag).T + self.h
+        out = self.A * z + torch.relu(z) @ self.W.T + self.h
         if self.C is not None:
             if s is None:
                 raise ValueError("this PLRNN has external inputs: pass s (B, input_dim) to step")
@@ -94,9 +98,8 @@ class PLRNN(nn.Module):
 
     def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """J = diag(A) + W diag(1[z > 0]) (App. A.1.3 Eq. 29); inputs do not enter J."""
-        W = self.W * self.offdiag
         active = (z > 0).to(z.dtype)
-        return torch.diag_embed(self.A.expand_as(z)) + W.unsqueeze(0) * active.unsqueeze(1)
+        return torch.diag_embed(self.A.expand_as(z)) + self.W.unsqueeze(0) * active.unsqueeze(1)
 
     def observe(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.B.T
