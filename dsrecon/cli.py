@@ -43,12 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--tau", default="auto", metavar="auto|INT",
                    help="forcing interval in steps; 'auto' = round(ln2 / λ_max per step) with λ_max "
                    "estimated from the training data (default: auto)")
-    f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 8000)")
+    f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 15000)")
     f.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
     f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (default: auto = cuda if available, else cpu)")
     f.add_argument("--seed", type=int, default=0, help="training and initialisation seed (default: 0)")
+    f.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default: 1; the per-step work of small RNNs is too small "
+                   "to share, and extra threads stall badly when the cores are busy)")
     f.add_argument("--t-gen", type=int, default=None, metavar="N",
                    help="generated steps scored against the test split (default: 100000)")
     f.add_argument("--out", default=None, metavar="DIR",
@@ -96,6 +99,11 @@ def _cmd_fit(args) -> int:
                               f"({len(data_mod.card(args.dataset)['dims'])}); use at least that many")
     else:
         cfg = None
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
     fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet)
     return 0
 

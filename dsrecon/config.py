@@ -32,7 +32,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     tau: str | int = "auto"       # forcing interval in steps; "auto" = round(ln2 / lambda_max per step)
-    steps: int = 8000             # optimiser steps (deterministic); about 5 min on 2 CPU cores at M = 100
+    steps: int = 15000            # optimiser steps (deterministic); about 5 min on 2 CPU cores at M = 100
     time_budget: float | None = None  # seconds; stop early when exceeded (then results depend on speed)
     batch_size: int = 16          # subsequences per step
     seq_len: int = 200            # steps per subsequence (several forcing intervals at tau ~ 46)

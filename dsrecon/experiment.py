@@ -206,8 +206,9 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     res = train_fit(model, data_mod.as_array(train), tau=tau, config=cfg.train, checkpoint=ck,
                     resume=resuming, progress=not quiet)
     device = next(res.model.parameters()).device
-    note(f"training {res.stopped} after {res.steps_done} steps in {res.elapsed:.0f} s on {device}; "
-         f"kept step {res.history.get('best_step')} (validation D_stsp {res.history.get('best_val_d_stsp', float('nan')):.3f})")
+    kept = (f"kept the model of step {res.history['best_step']} (validation D_stsp "
+            f"{res.history['best_val_d_stsp']:.3f})" if res.history.get("best_step") else "kept the last state")
+    note(f"training {res.stopped} after {res.steps_done} steps in {res.elapsed:.0f} s on {device}; {kept}")
     save_torch(run_dir / "model.pt", {"state_dict": {k: v.cpu() for k, v in res.model.state_dict().items()},
                                       "config": {"kind": cfg.model.kind, "hparams": res.model.hparams}})
     write_json(run_dir / "history.json", res.history)
