@@ -43,8 +43,8 @@ class TrainConfig:
     device: str = "auto"          # auto | cpu | cuda | mps
     checkpoint_every: int = 500   # steps between checkpoints/last.pt
     validate_every: int = 500     # steps between short free-run validations (keeps the best model)
-    val_len: int = 5000           # steps of each validation free run
-    val_runs: int = 8             # initial conditions of the validation free runs
+    val_len: int = 20000          # steps of each validation free run (long: late collapses must show)
+    val_runs: int = 4             # initial conditions of the validation free runs
     max_recoveries: int = 3       # non-finite losses survived (restore + halve lr) before giving up
 
 

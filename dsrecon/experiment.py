@@ -103,7 +103,7 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None) -> xr.Dataset:
     """
     if n_steps < 1:
         raise ConfigError(f"n_steps must be >= 1, got {n_steps}")
-    device = next(model.parameters()).device
+    device = next(iter(model.parameters()), torch.empty(0)).device
     first = data_mod.as_array(like if x0 is None else np.atleast_2d(x0))[0]
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
