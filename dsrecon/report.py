@@ -63,8 +63,10 @@ def plot_run(run_dir) -> list[Path]:
         for arr, label, c in [(true[:m, d], "true", "C0"), (gen[:m, d], "generated", "C3")]:
             if np.all(np.isfinite(arr)) and np.std(arr) > 0:
                 s = smoothed_spectrum(arr, sigma)
-                ax.semilogy(s[: max(10, len(s) // 20)], label=label, color=c)
-        ax.set_title(f"{names[d]}"); ax.set_xlabel("frequency bin")
+                n_show = max(10, len(s) // 20)  # the low-frequency part holds nearly all the power
+                freq = np.arange(n_show) / (m * float(data.attrs["dt"]))
+                ax.semilogy(freq, s[:n_show], label=label, color=c)
+        ax.set_title(f"{names[d]}"); ax.set_xlabel("frequency (1 / time unit)")
         if d == 0:
             ax.set_ylabel("normalised power"); ax.legend()
     fig.suptitle(f"smoothed power spectra (sigma = {sigma} bins): D_H = {metrics['D_H']:.3g}, PSC = {metrics['PSC']:.3g}")
