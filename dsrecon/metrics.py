@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from .data import as_array
 from .errors import DataError
 
 MAX_CELLS = 100_000_000  # n_bins ** N above this: the histogram would not fit in memory
@@ -46,32 +47,14 @@ class Score:
         return asdict(self)
 
 
-def _as_array(x, what: str) -> np.ndarray:
-    if hasattr(x, "data_vars"):  # xarray.Dataset
-        x = x["x"].values
-    elif hasattr(x, "dims") and hasattr(x, "values"):  # xarray.DataArray
-        x = x.values
-    elif hasattr(x, "detach"):  # torch.Tensor
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=float)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise DataError(f"{what}: expected shape (time, dimension), got {a.shape}")
-    if a.shape[0] < 2:
-        raise DataError(f"{what}: needs at least 2 time steps, got {a.shape[0]}")
-    return a
-
-
 def _pair(true, gen):
-    t, g = _as_array(true, "true data"), _as_array(gen, "generated data")
+    t = as_array(true, what="true data")
+    g = as_array(gen, what="generated data", allow_nonfinite=True)  # a diverged run is scored, not refused
     if t.shape[1] != g.shape[1]:
         raise DataError(f"true data have {t.shape[1]} dimensions but generated data have {g.shape[1]}; "
                         "score trajectories of the same dimension")
-    bad = ~np.isfinite(t)
-    if bad.any():
-        raise DataError(f"true data contain {int(bad.sum())} NaN/inf values "
-                        f"(first at time index {int(np.argwhere(bad)[0, 0])})")
+    if min(len(t), len(g)) < 2:
+        raise DataError(f"need at least 2 time steps, got {len(t)} true and {len(g)} generated")
     return t, g
 
 
