@@ -302,8 +302,7 @@ def test_score_all_and_score_object(h):
     json.dumps(d)  # JSON-safe
 
 
-@pytest.mark.slow
-def test_lorenz_noise_floor_is_small(lorenz_data):
+def test_lorenz_noise_floor_is_small(lorenz_data):  # the session fixture already paid for the data
     # The end-to-end issue gives the floor for 1e5 steps: D_stsp about 0.03, D_H about 0.04.
     import dsrecon as ds
 
