@@ -103,12 +103,13 @@ def fit(
     """Train ``model`` on ``x_train`` (T, N), standardized, with sparse teacher forcing every ``tau``.
 
     Parameters: ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path of
-    ``last.pt`` written every ``checkpoint_every`` steps, at the end, on Ctrl-C and before raising on
-    divergence; ``resume``: continue from that checkpoint.
+    ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
+    divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
+    which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best).
     Returns: :class:`FitResult` with the best model by validation D_stsp (the last one when
     validation is off).
     Raises: DivergenceError after ``max_recoveries`` non-finite losses (the checkpoint keeps the last
-    good state); Interrupted on Ctrl-C (checkpoint written).
+    good state); Interrupted on Ctrl-C (naming the step of the checkpoint kept).
     """
     cfg = config
     device = resolve_device(cfg.device)
