@@ -108,14 +108,14 @@ class FlowModel(torch.nn.Module):
     def __init__(self, system: str, parameters: dict, dt: float, substeps: int = 10):
         super().__init__()
         self.system = get_system(system)
-        self.parameters = dict(parameters)
+        self.system_parameters = dict(parameters)
         self.dt = float(dt)
         self.substeps = int(substeps)
         self.latent_dim = self.obs_dim = len(self.system.dims)
 
     def step(self, z):
         h = self.dt / self.substeps
-        f = lambda u: self.system.rhs(0.0, u, **self.parameters)  # noqa: E731 - autonomous field
+        f = lambda u: self.system.rhs(0.0, u, **self.system_parameters)  # noqa: E731 - autonomous field
         for _ in range(self.substeps):
             k1 = f(z)
             k2 = f(z + 0.5 * h * k1)
