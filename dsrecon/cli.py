@@ -70,12 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_fit(args) -> int:
     from . import data as data_mod
     from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
-    from .experiment import fit_run
+    from .experiment import MODELS, fit_run
 
     if args.resume is None:
         if not args.dataset:
             raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")
-        data_mod.card(args.dataset)  # unknown names fail here, before any work
+        n_channels = len(data_mod.card(args.dataset)["dims"])  # unknown names fail here, before any work
         tau = parse_tau(args.tau)
         train_kw = {"tau": tau, "seed": args.seed, "device": args.device,
                     "time_budget": parse_duration(args.time_budget)}
@@ -84,19 +84,16 @@ def _cmd_fit(args) -> int:
                 raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
             train_kw["steps"] = args.steps
         model_kw = {"kind": args.model, "latent_dim": args.latent_dim}
-        from .experiment import MODELS
         if args.model not in MODELS:
             raise ConfigError(f"unknown model {args.model!r}; available: {', '.join(sorted(MODELS))}")
-        if args.latent_dim is not None and args.latent_dim < 1:
-            raise ConfigError(f"--latent-dim must be a positive integer, got {args.latent_dim}")
+        if args.latent_dim is not None and args.latent_dim < n_channels:
+            raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "
+                              f"({n_channels}); use at least that many")
         eval_kw = {} if args.t_gen is None else {"t_gen": args.t_gen}
         if args.t_gen is not None and args.t_gen < 1000:
             raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
         cfg = RunConfig(data=DataConfig(name=args.dataset), model=ModelConfig(**model_kw),
                         train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw))
-        if args.latent_dim is not None and args.latent_dim < len(data_mod.card(args.dataset)["dims"]):
-            raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "
-                              f"({len(data_mod.card(args.dataset)['dims'])}); use at least that many")
     else:
         cfg = None
     if args.threads < 1:

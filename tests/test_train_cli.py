@@ -146,3 +146,13 @@ def test_cli_help_lists_every_option(capsys):
 def test_cli_bad_time_budget(capsys):
     code, _, err = _run_cli(["fit", "lorenz", "--time-budget", "3 minutes"], capsys)
     assert code == 2 and "--time-budget" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--latent-dim", "2"], "smaller than the number of channels"),
+    (["--model", "transformer"], "unknown model 'transformer'"),
+    (["--steps", "0"], "--steps must be a positive integer"),
+])
+def test_cli_bad_settings_are_one_line(argv, message, capsys):
+    code, _, err = _run_cli(["fit", "lorenz", *argv], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
