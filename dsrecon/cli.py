@@ -61,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", action="store_true", help="no progress bar, only errors")
     f.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    ly = sub.add_parser(
+        "lyap", help="λ_max of a dataset, or the Lyapunov spectrum of a trained run",
+        description="TARGET is a dataset name: estimate λ_max from its training split (Rosenstein), print "
+        "τ_pred and save the divergence plot. TARGET is a run directory: the QR Lyapunov spectrum of its "
+        "model, D_KY and entropy rate, compared with the data's λ_max.",
+    )
+    ly.add_argument("target", help="a dataset name or a run directory")
+    ly.add_argument("--plot", default=None, metavar="PNG",
+                    help="where to save the divergence plot (default: lambda_max-<dataset>.png)")
+    ly.add_argument("--k", type=int, default=None, help="number of exponents of a model (default: all)")
+    ly.add_argument("--n-steps", type=int, default=5000, help="QR steps for a model's spectrum (default: 5000)")
+    ly.add_argument("--debug", action="store_true", help="show tracebacks")
+
     d = sub.add_parser("data", help="list the registered datasets")
     d.add_argument("action", choices=["list"], help="list: names, descriptions and reference λ_max")
     d.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -105,6 +118,53 @@ def _cmd_fit(args) -> int:
     return 0
 
 
+def _cmd_lyap(args) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from . import data as data_mod
+    from .lyapunov import lyapunov_spectrum, max_lyapunov
+
+    run_dir = Path(args.target)
+    if not (run_dir / "model.pt").exists():
+        data = data_mod.load(args.target)  # an unknown name fails here with the list of datasets
+        train, _ = data_mod.train_test_split(data)
+        lam = max_lyapunov(train)
+        print(lam)
+        print(f"reference: {data.attrs['lambda_ref']} per time unit ({data.attrs['lambda_ref_source']})")
+        out = Path(args.plot or f"lambda_max-{args.target}.png")
+        from .report import _plt, _save
+
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        lam.plot(ax=ax)
+        _save(fig, out, plt)
+        print(f"divergence plot: {out}")
+        return 0
+    from .experiment import model_from_file
+    from .runs import read_json
+
+    cfg = read_json(run_dir / "config.json")["config"]
+    model = model_from_file(run_dir / "model.pt")
+    data = data_mod.load(cfg["data"]["name"], seed=cfg["data"]["seed"])
+    train, _ = data_mod.train_test_split(data)
+    x = data_mod.as_array(train)
+    idx = np.random.default_rng(0).integers(0, len(x), 4)
+    with torch.no_grad():
+        z0 = model.force(torch.as_tensor(x[idx], dtype=torch.float32))
+    dt = float(data.attrs["dt"])
+    spec = lyapunov_spectrum(model, k=args.k, n_steps=args.n_steps, transient=1000, z0=z0, dt=dt)
+    print(spec)
+    lam_path = run_dir / "lambda_max.json"
+    data_lam = json.loads(lam_path.read_text())["value"] if lam_path.exists() else max_lyapunov(train).value
+    print(f"model lambda_max = {spec.per_time[0]:.4g} ± {spec.stderr[0] / dt:.2g} per time unit; "
+          f"data lambda_max = {data_lam:.4g} (Rosenstein); reference {data.attrs['lambda_ref']}")
+    return 0
+
+
 def _cmd_data(args) -> int:
     from . import data as data_mod
 
@@ -123,7 +183,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"fit": _cmd_fit, "data": _cmd_data}[args.command](args)
+        return {"fit": _cmd_fit, "lyap": _cmd_lyap, "data": _cmd_data}[args.command](args)
     except DsreconError as err:
         if getattr(args, "debug", False):
             raise

@@ -156,3 +156,18 @@ def test_cli_bad_time_budget(capsys):
 def test_cli_bad_settings_are_one_line(argv, message, capsys):
     code, _, err = _run_cli(["fit", "lorenz", *argv], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_lyap_dataset_and_run(tmp_path, capsys, lorenz_data):
+    png = tmp_path / "lam.png"
+    code, out, err = _run_cli(["lyap", "lorenz", "--plot", str(png)], capsys)
+    assert code == 0, err
+    assert "per time unit" in out and png.exists()
+    run = tmp_path / "run"
+    assert _run_cli(["fit", "lorenz", "--tau", "20", "--steps", "10", "--t-gen", "2000", "--out", str(run),
+                     "--quiet"], capsys)[0] == 0
+    code, out, err = _run_cli(["lyap", str(run), "--k", "3", "--n-steps", "200"], capsys)
+    assert code == 0, err
+    assert "D_KY" in out and "model lambda_max" in out
+    code, _, err = _run_cli(["lyap", "nosuchdata"], capsys)
+    assert code == 2 and "unknown dataset" in err
