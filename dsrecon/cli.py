@@ -135,14 +135,9 @@ def _cmd_lyap(args) -> int:
         lam = max_lyapunov(train)
         print(lam)
         print(f"reference: {data.attrs['lambda_ref']} per time unit ({data.attrs['lambda_ref_source']})")
-        out = Path(args.plot or f"lambda_max-{args.target}.png")
-        from .report import _plt, _save
+        from .report import plot_lambda_max
 
-        plt = _plt()
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        lam.plot(ax=ax)
-        _save(fig, out, plt)
-        print(f"divergence plot: {out}")
+        print(f"divergence plot: {plot_lambda_max(lam, args.plot or f'lambda_max-{args.target}.png')}")
         return 0
     from .experiment import model_from_file
     from .runs import read_json

@@ -71,7 +71,7 @@ class Run:
     tau: int
     lyapunov: MaxLyapunov | None
     result: FitResult
-    config: RunConfig
+    config: RunConfig | TrainConfig   # the whole RunConfig from fit_run; the TrainConfig from fit
     run_dir: Path | None = None
     metrics: dict | None = None
 
@@ -92,7 +92,7 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
     res = train_fit(model, x, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
     return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
-               config=RunConfig(train=cfg), run_dir=None if run_dir is None else Path(run_dir))
+               config=cfg, run_dir=None if run_dir is None else Path(run_dir))
 
 
 def generate(model, n_steps: int, *, like: xr.Dataset, x0=None) -> xr.Dataset:

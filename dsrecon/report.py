@@ -105,6 +105,14 @@ def plot_run(run_dir) -> list[Path]:
     return written
 
 
+def plot_lambda_max(lam, path) -> Path:
+    """Save the divergence curve of a :class:`dsrecon.lyapunov.MaxLyapunov` (its own ``plot``) as PNG."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    lam.plot(ax=ax)
+    return _save(fig, Path(path), plt)
+
+
 def _save(fig, path: Path, plt) -> Path:
     from .runs import atomic_write_bytes
     import io

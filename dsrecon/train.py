@@ -58,7 +58,7 @@ class FitResult:
     tau: int
     steps_done: int
     history: dict = field(default_factory=dict)
-    stopped: str = "completed"   # completed | time budget | diverged
+    stopped: str = "completed"   # completed | time budget (divergence raises DivergenceError)
     elapsed: float = 0.0
 
 
