@@ -3,8 +3,10 @@
 Every model (PLRNN, RNN, LSTM, and the true equations in :mod:`dsrecon.systems`) provides
 
 - ``latent_dim`` (M) and ``obs_dim`` (N),
-- ``step(z) -> z_next``            (B, M) -> (B, M), pure: state in, state out,
-- ``jacobian(z) -> J``             (B, M, M) = d step / d z at z,
+- ``step(z, s=None) -> z_next``    (B, M) -> (B, M), pure: state in, state out; ``s`` (B, K) is the
+  external input of this step (None for autonomous models; a model with ``input_dim > 0`` needs it),
+- ``jacobian(z, s=None) -> J``     (B, M, M) = d step / d z at (z, s), differentiable with respect to
+  the parameters (gradient flossing back-propagates through it),
 - ``observe(z) -> x``              (B, M) -> (B, N), the linear observation x = B z,
 - ``force(x, z=None) -> z_forced`` (B, N) -> (B, M), the control state from an observation
   ("How to train RNNs on chaotic data", §4.1 Eq. 15).
@@ -24,29 +26,34 @@ class Model(Protocol):
     latent_dim: int
     obs_dim: int
 
-    def step(self, z: torch.Tensor) -> torch.Tensor: ...
+    def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor: ...
 
-    def jacobian(self, z: torch.Tensor) -> torch.Tensor: ...
+    def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def observe(self, z: torch.Tensor) -> torch.Tensor: ...
 
     def force(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
-def autograd_jacobian(step, z: torch.Tensor) -> torch.Tensor:
-    """Batched Jacobian of ``step`` at ``z`` (B, M) by automatic differentiation -> (B, M, M).
+def autograd_jacobian(step, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+    """Batched Jacobian of ``step`` at ``z`` (B, M) (input ``s`` (B, K) or None) by automatic
+    differentiation -> (B, M, M).
 
     Used as the reference that every analytic Jacobian is tested against, and as the fallback for
     models without an analytic one.
     """
     z = z.detach()
-    jac = torch.func.vmap(torch.func.jacrev(lambda v: step(v.unsqueeze(0)).squeeze(0)))(z)
-    return jac
+    if s is None:
+        return torch.func.vmap(torch.func.jacrev(lambda v: step(v.unsqueeze(0)).squeeze(0)))(z)
+    return torch.func.vmap(torch.func.jacrev(lambda v, u: step(v.unsqueeze(0), u.unsqueeze(0)).squeeze(0)))(z, s)
 
 
 @torch.no_grad()
-def generate(model: Model, z0: torch.Tensor, n_steps: int) -> torch.Tensor:
+def generate(model: Model, z0: torch.Tensor, n_steps: int, inputs: torch.Tensor | None = None) -> torch.Tensor:
     """Free run of ``model`` for ``n_steps`` steps from latent state ``z0`` (B, M) or (M,).
+
+    ``inputs``: external inputs s_1..s_n, (n_steps, B, K) (or (n_steps, K) for a 1-d z0), for models
+    with ``input_dim > 0``; None for autonomous models.
 
     Returns the observations x_1..x_n as a tensor (n_steps, B, N) (or (n_steps, N) for a 1-d z0).
     The state z0 itself is not observed in the output: the first row is observe(step(z0)).
@@ -57,7 +64,12 @@ def generate(model: Model, z0: torch.Tensor, n_steps: int) -> torch.Tensor:
     squeeze = z0.dim() == 1
     z = z0.unsqueeze(0) if squeeze else z0
     out = torch.empty(n_steps, z.shape[0], model.obs_dim, dtype=z.dtype, device=z.device)
+    if inputs is not None:
+        inputs = torch.as_tensor(inputs, dtype=z.dtype, device=z.device)
+        inputs = inputs.unsqueeze(1) if squeeze else inputs
+        if inputs.shape[0] < n_steps:
+            raise ValueError(f"inputs cover {inputs.shape[0]} steps, fewer than n_steps = {n_steps}")
     for t in range(n_steps):
-        z = model.step(z)
+        z = model.step(z) if inputs is None else model.step(z, inputs[t])
         out[t] = model.observe(z)
     return out[:, 0] if squeeze else out
