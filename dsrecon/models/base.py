@@ -20,6 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from ..errors import ConfigError
+
 
 @runtime_checkable
 class Model(Protocol):
@@ -33,6 +35,20 @@ class Model(Protocol):
     def observe(self, z: torch.Tensor) -> torch.Tensor: ...
 
     def force(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def add_input(pre: torch.Tensor, C: torch.Tensor | None, s: torch.Tensor | None, name: str) -> torch.Tensor:
+    """``pre + s @ C.T``: the external input term C s_t of a driven model, or ``pre`` unchanged for an
+    autonomous one (C is None; s is then ignored).
+
+    Raises ConfigError when the model has inputs (C is not None) and ``s`` is None, naming ``name``.
+    """
+    if C is None:
+        return pre
+    if s is None:
+        raise ConfigError(f"this {name} has external inputs (input_dim={C.shape[1]}): pass s of shape "
+                          f"(batch, {C.shape[1]}) to step and jacobian")
+    return pre + s @ C.T
 
 
 def autograd_jacobian(step, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,15 +10,10 @@ external input. Observation is linear, x_t = B z_t with B of shape (N, M), M >= 
 Jacobian (App. A.1.3 Eq. 28-29): J_t = A + W D_Ω(t-1), D_Ω = diag(1[z_{t-1} > 0]); it lives next to
 the update rule and is tested against autograd.
 
-Forcing (§4.1 Eq. 15): the control state solves B z = x in the least-squares sense. Because B^T B
-(M x M) has rank <= N < M, (B^T B)^{-1} does not exist when M > N; we use the Moore-Penrose
-pseudo-inverse B^+ (``ridge=0``) or the ridge inverse (B^T B + ridge I)^{-1} B^T. B^+ x leaves the
-component of z in the null space of B undetermined (it would be set to zero). With
-``keep_unobserved=True`` that component keeps the model's own current value:
-
-    z_forced = z + B^+ (x - B z)      (only the observed part of z is replaced)
-
-so the unobserved latents carry the model's memory across forcing steps. The default
+Forcing (§4.1 Eq. 15) and the observation model are shared by all models and live in
+:mod:`dsrecon.models.observation`: the control state is B^+ x (pseudo-inverse, or ridge inverse for
+``ridge > 0``; (B^T B)^{-1} does not exist for M > N). With ``keep_unobserved=True`` the null-space
+part of z keeps the model's own value, z_forced = z + B^+ (x - B z). The default
 (``keep_unobserved=False``) is the paper's rule: the min-norm solution, unobserved latents reset to
 zero at every forcing step. Keeping them stalled training in our experiments (loss stuck near 0.44,
 free runs collapsing to a fixed point, D_stsp 13-15; ``benchmarks/bench_defaults.py``, docs/defaults.md).
@@ -27,6 +22,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from . import observation as obs
+from .base import add_input
 
 
 class PLRNN(nn.Module):
@@ -57,9 +55,7 @@ class PLRNN(nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        latent_dim = max(100, obs_dim) if latent_dim is None else int(latent_dim)
-        if latent_dim < obs_dim:
-            raise ValueError(f"latent_dim ({latent_dim}) must be >= obs_dim ({obs_dim})")
+        latent_dim = obs.resolve_latent_dim("PLRNN", obs_dim, latent_dim, default=100)
         self.obs_dim, self.latent_dim, self.input_dim = int(obs_dim), latent_dim, int(input_dim)
         self.hparams = dict(
             obs_dim=self.obs_dim, latent_dim=latent_dim, input_dim=self.input_dim, a_init=a_init,
@@ -77,24 +73,12 @@ class PLRNN(nn.Module):
         self.W = nn.Parameter(torch.randn(M, M, generator=g) * w_scale / M**0.5 * self.offdiag)
         self.W.register_hook(lambda grad: grad * self.offdiag)
         self.h = nn.Parameter(torch.zeros(M))
-        # B starts as the identity on the first N latents plus a little noise, so every latent is
-        # reachable from the data from the first step on.
-        B = torch.zeros(N, M)
-        B[:, :N] = torch.eye(N)
-        if learn_observation:
-            self.B = nn.Parameter(B + 0.01 * torch.randn(N, M, generator=g))
-        else:  # identity observation: x = first N latents ("identity forcing")
-            self.register_buffer("B", B)
+        obs.add_observation(self, N, M, learn_observation, g)  # B: [I 0] (+ noise when learned)
         self.C = nn.Parameter(torch.randn(M, input_dim, generator=g) * 0.1) if input_dim else None
 
     # -- the Model interface -------------------------------------------------------------------
     def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.A * z + torch.relu(z) @ self.W.T + self.h
-        if self.C is not None:
-            if s is None:
-                raise ValueError("this PLRNN has external inputs: pass s (B, input_dim) to step")
-            out = out + s @ self.C.T
-        return out
+        return add_input(self.A * z + torch.relu(z) @ self.W.T + self.h, self.C, s, "PLRNN")
 
     def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """J = diag(A) + W diag(1[z > 0]) (App. A.1.3 Eq. 29); inputs do not enter J."""
@@ -105,21 +89,10 @@ class PLRNN(nn.Module):
         return z @ self.B.T
 
     def observation_pinv(self) -> torch.Tensor:
-        """B^+ (M, N): pseudo-inverse, or ridge inverse (B^T B + ridge I)^{-1} B^T.
-
-        The ridge inverse is computed as B^T (B B^T + ridge I)^{-1} (the push-through identity): an
-        N x N solve that stays well conditioned in float32 however small the ridge, where the M x M
-        B^T B is singular for M > N.
-        """
-        B = self.B
-        if self.ridge > 0:
-            eye = torch.eye(B.shape[0], dtype=B.dtype, device=B.device)
-            return torch.linalg.solve(B @ B.T + self.ridge * eye, B).T
-        return torch.linalg.pinv(B)
+        """B^+ (M, N): pseudo-inverse, or ridge inverse for ``ridge > 0`` (:mod:`.observation`)."""
+        return obs.observation_pinv(self.B, self.ridge)
 
     def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
         """Control state from observation x (B, N); see the module docstring for the null space."""
         P = self.observation_pinv() if pinv is None else pinv
-        if z is None or not self.keep_unobserved:
-            return x @ P.T
-        return z + (x - self.observe(z)) @ P.T
+        return obs.force_state(x, self.B, P, z, self.keep_unobserved)
