@@ -740,9 +740,74 @@ def kaplan_yorke_dimension(values) -> float:
     return float(j + partial[j - 1] / abs(lam[j]))
 
 
+def _step_args(inputs, t):
+    """Positional extra argument of step/jacobian at step t: () for autonomous runs, (s_t,) otherwise."""
+    return () if inputs is None else (inputs[t],)
+
+
+def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
+    """Evolve states z (B, M) and orthonormal frames Q (B, M, k) for n_steps steps of the model:
+    Q <- J(z_t, s_t) Q (model.jacobian), z <- model.step(z, s_t); every qr_every steps and at the last
+    step Q, R = qr(Q) and log|R_ii| is accumulated. Returns (z, Q, logs) with logs (B, k) the sum of
+    log|R_ii| over this call (divide by the number of steps for exponents per step).
+    inputs: None or (n_steps, B, K) external inputs s_1..s_n. Differentiable with respect to the model's
+    parameters (and z) when called with autograd enabled: no detach / no_grad inside. Q is kept in the
+    dtype it is given (float64 for lyapunov_spectrum; flossing may pass float32 or float64).
+
+    This is the one QR core of :func:`lyapunov_spectrum` and of gradient flossing (Benettin et al. 1980;
+    "Gradient Flossing" §3 and App. J Alg. 2; "On Lyapunov exponents for RNNs" Alg. 1/2; "Lyapunov
+    spectra of chaotic RNNs" App. A). The Jacobian is evaluated at the state *before* the step, so the
+    product after n steps is J(z_{n-1}) ··· J(z_0) Q. Autonomous models are called as ``step(z)`` /
+    ``jacobian(z)`` (no ``s`` argument), driven ones as ``step(z, s_t)`` / ``jacobian(z, s_t)``; every
+    column of Q sees the same input realization (frozen input, "Lyapunov spectra of chaotic RNNs" §VIII).
+
+    Pitfalls: LAPACK's R_ii may be negative, hence log|R_ii|; an R_ii of exactly 0 (a dead direction)
+    gives −inf; between two QRs the columns of Q are multiplied by up to exp((λ₁ − λ_k)·qr_every) and
+    lose that many digits, so keep qr_every·(λ₁ − λ_k) well below ln(1/eps) (digest §1.2). Nothing here
+    checks for non-finite states (no host synchronisation per step); callers do.
+    """
+    import torch
+
+    n_steps, qr_every = int(n_steps), int(qr_every)
+    if n_steps < 1 or qr_every < 1:
+        raise ConfigError(f"n_steps and qr_every must be integers >= 1, got {n_steps} and {qr_every}")
+    if inputs is not None and len(inputs) < n_steps:
+        raise ConfigError(f"inputs cover {len(inputs)} steps, fewer than n_steps = {n_steps}")
+    logs = torch.zeros(Q.shape[0], Q.shape[-1], dtype=Q.dtype, device=Q.device)
+    for t in range(n_steps):
+        extra = _step_args(inputs, t)
+        Q = model.jacobian(z, *extra).to(Q.dtype) @ Q
+        z = model.step(z, *extra)
+        if (t + 1) % qr_every == 0 or t + 1 == n_steps:
+            Q, R = torch.linalg.qr(Q)
+            logs = logs + torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)))
+    return z, Q, logs
+
+
+def _input_sequence(inputs, n_total: int, B: int, generator, dtype, device):
+    """The (n_total, B, K) input tensor of :func:`lyapunov_spectrum` from a tensor/array or a callable."""
+    import torch
+
+    if inputs is None:
+        return None
+    if callable(inputs):
+        inputs = inputs(n_total, B, generator)
+    try:
+        s = torch.as_tensor(inputs)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"inputs must be a tensor of shape (transient + n_steps, B, K) or a callable "
+                          f"returning one, got {type(inputs).__name__}") from None
+    if s.dim() != 3 or s.shape[0] < n_total or s.shape[1] != B:
+        raise ConfigError(f"inputs must have shape (transient + n_steps, n_init, K) = ({n_total}, {B}, K), "
+                          f"got {tuple(s.shape)}")
+    if not bool(torch.isfinite(s).all()):
+        raise DataError("inputs contain NaN/inf values")
+    return s[:n_total].to(device=device, dtype=dtype)
+
+
 def lyapunov_spectrum(model, *, k: int | None = None, n_steps: int = 10_000, transient: int = 1000,
                       qr_every: int = 1, n_init: int = 1, z0=None, dt: float = 1.0, seed: int = 0,
-                      n_blocks: int = 20) -> LyapunovSpectrum:
+                      n_blocks: int = 20, inputs=None) -> LyapunovSpectrum:
     """First ``k`` Lyapunov exponents of any :class:`dsrecon.models.base.Model` by the QR method.
 
     Algorithm (Benettin et al. 1980; "Lyapunov spectra of chaotic RNNs" §III and App. A; "On Lyapunov
@@ -750,12 +815,22 @@ def lyapunov_spectrum(model, *, k: int | None = None, n_steps: int = 10_000, tra
     are iterated ``transient`` steps onto the attractor while a random orthonormal set Q (M x k) is
     evolved and re-orthonormalised without accumulating (so Q aligns with the Oseledets directions);
     then for ``n_steps`` steps Q <- J(z) Q, z <- step(z), and every ``qr_every`` steps Q, R = qr(Q) and
-    log|R_ii| is accumulated. λ_i = Σ log|R_ii| / n_steps per step; divide by ``dt`` (given) for per time.
+    log|R_ii| is accumulated (:func:`qr_log_stretches`, run block by block for the running estimate).
+    λ_i = Σ log|R_ii| / n_steps per step; divide by ``dt`` (given) for per time.
     Deviation vectors are evolved in float64 whatever the model's dtype.
+
+    Parameters: ``inputs`` — external inputs of a driven model (``input_dim > 0``): a tensor
+    (transient + n_steps, n_init, K), row t the input s_t of step t (warm-up first), or a callable
+    ``inputs(n_total, B, generator) -> tensor`` of that shape, called once with n_total = transient +
+    n_steps, B = n_init and a ``torch.Generator`` seeded from ``seed`` (e.g. frozen white noise). All
+    deviation vectors of one initial condition see the same input realization ("Lyapunov spectra of
+    chaotic RNNs" §VIII; "On Lyapunov exponents for RNNs" §4.1, which averages the spectra over a batch
+    of input sequences — here over ``n_init``). The result is then the conditional spectrum given the input
+    statistics; a driven flow has no neutral exponent.
 
     Returns: :class:`LyapunovSpectrum` (values per step, stderr over initial conditions, running
     estimate, D_KY, entropy rate).
-    Raises: DataError if the trajectory becomes non-finite, naming the step.
+    Raises: DataError if the trajectory becomes non-finite, naming the steps; ConfigError on bad settings.
     Pitfalls: R_ii may be negative (LAPACK's sign convention), hence |R_ii|; a large ``qr_every``
     flattens the tail of the spectrum (rounding); a flow's neutral exponent is ≈ 0 only as dt → 0;
     a finite ``n_steps`` leaves a bias of order 1/n_steps (check ``running``).
@@ -767,9 +842,10 @@ def lyapunov_spectrum(model, *, k: int | None = None, n_steps: int = 10_000, tra
     if not 1 <= k <= M:
         raise ConfigError(f"k must be between 1 and the latent dimension {M}, got {k}")
     for name, v, lo in (("n_steps", n_steps, 1), ("transient", transient, 0), ("qr_every", qr_every, 1),
-                        ("n_init", n_init, 1)):
-        if int(v) != v or v < lo:
+                        ("n_init", n_init, 1), ("n_blocks", n_blocks, 1)):
+        if isinstance(v, bool) or int(v) != v or v < lo:
             raise ConfigError(f"{name} must be an integer >= {lo}, got {v!r}")
+    n_steps, transient, qr_every = int(n_steps), int(transient), int(qr_every)
     if not (dt > 0 and math.isfinite(dt)):
         raise ConfigError(f"dt must be a positive number, got {dt!r}")
     params = list(model.parameters()) if hasattr(model, "parameters") else []
@@ -777,31 +853,38 @@ def lyapunov_spectrum(model, *, k: int | None = None, n_steps: int = 10_000, tra
     device = params[0].device if params else torch.device("cpu")
     g = torch.Generator().manual_seed(seed)
     if z0 is None:
-        z = torch.randn(n_init, M, generator=g, dtype=torch.float64)
+        z = torch.randn(int(n_init), M, generator=g, dtype=torch.float64)
     else:
         z = torch.as_tensor(z0, dtype=torch.float64).reshape(-1, M)
-        n_init = z.shape[0]
+    n_init = z.shape[0]
     z = z.to(device=device, dtype=dtype)
     Q = torch.linalg.qr(torch.randn(n_init, M, k, generator=g, dtype=torch.float64))[0].to(device)
-    acc = torch.zeros(n_init, k, dtype=torch.float64, device=device)
-    block = max(1, n_steps // n_blocks)
-    running, running_steps = [], []
+    s_all = _input_sequence(inputs, transient + n_steps, n_init, g, dtype, device)
+    if s_all is None and getattr(model, "input_dim", 0):
+        raise ConfigError(f"the model has input_dim = {model.input_dim}: pass inputs= (a tensor "
+                          f"(transient + n_steps, n_init, {model.input_dim}) or a callable)")
+
+    def run(z, Q, start, length):
+        s = None if s_all is None else s_all[start: start + length]
+        z, Q, logs = qr_log_stretches(model, z, Q, length, qr_every=qr_every, inputs=s)
+        if not bool(torch.isfinite(z).all()) or not bool(torch.isfinite(logs).all()):
+            raise DataError(f"the model's trajectory (or its deviation vectors) became non-finite between steps "
+                            f"{start + 1} and {start + length} of the Lyapunov run")
+        return z, Q, logs
+
     with torch.no_grad():
-        for s in range(transient + n_steps):
-            Q = model.jacobian(z).to(torch.float64) @ Q
-            z = model.step(z)
-            done = s + 1 - transient
-            if done <= 0:  # warm-up: re-orthonormalise, accumulate nothing
-                if (s + 1) % qr_every == 0 or done == 0:
-                    Q = torch.linalg.qr(Q)[0]
-            elif done % qr_every == 0 or done == n_steps:
-                Q, R = torch.linalg.qr(Q)
-                acc += torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)))
-            if not bool(torch.isfinite(z).all()):
-                raise DataError(f"the model's trajectory became non-finite at step {s + 1} of the Lyapunov run")
-            if done > 0 and (done % block == 0 or done == n_steps):
-                running.append((acc.mean(0) / done).cpu().numpy())
-                running_steps.append(done)
+        if transient:                                   # warm-up of z and Q: accumulate nothing
+            z, Q, _ = run(z, Q, 0, transient)
+        acc = torch.zeros(n_init, k, dtype=torch.float64, device=device)
+        block = max(qr_every, (max(1, n_steps // n_blocks) // qr_every) * qr_every)
+        running, running_steps, done = [], [], 0
+        while done < n_steps:
+            length = min(block, n_steps - done)
+            z, Q, logs = run(z, Q, transient + done, length)
+            acc += logs
+            done += length
+            running.append((acc.mean(0) / done).cpu().numpy())
+            running_steps.append(done)
     per_init = (acc / n_steps).cpu().numpy()
     order = np.argsort(-per_init.mean(0))
     values = per_init.mean(0)[order]

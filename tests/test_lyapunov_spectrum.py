@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dsrecon import systems
-from dsrecon.errors import ConfigError
-from dsrecon.lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
+from dsrecon.errors import ConfigError, DataError
+from dsrecon.lyapunov import kaplan_yorke_dimension, lyapunov_spectrum, qr_log_stretches
 from dsrecon.models import PLRNN
 
 
@@ -24,6 +24,34 @@ class LinearMap(torch.nn.Module):
 
     def jacobian(self, z):
         return self.A.expand(z.shape[0], -1, -1)
+
+
+class DrivenLinearMap(LinearMap):
+    """z -> A z + s: an additive input moves the orbit but not the Jacobian, so the exponents stay
+    log|eig(A)| whatever the input (digest §9.1 for the linear map; §3.1 for driven systems)."""
+
+    def step(self, z, s=None):
+        return z @ self.A.T + s
+
+    def jacobian(self, z, s=None):
+        return self.A.expand(z.shape[0], -1, -1)
+
+
+class Logistic(torch.nn.Module):
+    """z -> r z (1 - z) in one dimension; f'(z) = r (1 - 2z) depends on the state, so the order of
+    Jacobian and step is visible."""
+
+    latent_dim = obs_dim = 1
+
+    def __init__(self, r=4.0):
+        super().__init__()
+        self.r = torch.nn.Parameter(torch.tensor(float(r), dtype=torch.float64))
+
+    def step(self, z):
+        return self.r * z * (1 - z)
+
+    def jacobian(self, z):
+        return (self.r * (1 - 2 * z)).unsqueeze(-1)
 
 
 def test_linear_map_gives_log_abs_eigenvalues():
@@ -78,3 +106,128 @@ def test_bad_arguments():
         lyapunov_spectrum(m, k=3)
     with pytest.raises(ConfigError, match="n_steps"):
         lyapunov_spectrum(m, n_steps=0)
+
+
+# ------------------------------------------------------------------------------ qr_log_stretches
+def test_qr_log_stretches_takes_the_jacobian_before_the_step():
+    # one dimension: the sum of log|R_11| over n steps is sum_{t<n} log|f'(z_t)| with z_0 the given state
+    # (chain rule; z_n itself does not enter), for any qr_every
+    model = Logistic()
+    z0 = torch.tensor([[0.3], [0.71]], dtype=torch.float64)
+    zs = [z0.numpy().ravel()]
+    for _ in range(50):
+        zs.append(4.0 * zs[-1] * (1 - zs[-1]))
+    expected = np.sum(np.log(np.abs(4.0 * (1 - 2 * np.array(zs[:50])))), axis=0)
+    for every in (1, 7):
+        z, Q, logs = qr_log_stretches(model, z0, torch.ones(2, 1, 1, dtype=torch.float64), 50, qr_every=every)
+        assert np.allclose(logs.detach().numpy().ravel(), expected, rtol=1e-9)
+        assert np.allclose(z.detach().numpy().ravel(), zs[50], rtol=1e-9)
+
+
+def test_qr_log_stretches_is_differentiable():
+    # upper-triangular A with Q_0 = I: every QR returns R = A up to signs, so logs = n log|a_ii| exactly and
+    # d logs_i / d a_ii = n / a_ii (and 0 for the off-diagonal entries)
+    A = np.array([[1.3, 0.4, -0.2], [0.0, -0.6, 0.5], [0.0, 0.0, 0.8]])
+    model = LinearMap(A)
+    z = torch.ones(1, 3, dtype=torch.float64)
+    _, _, logs = qr_log_stretches(model, z, torch.eye(3, dtype=torch.float64).unsqueeze(0), 10)
+    assert np.allclose(logs.detach().numpy()[0], 10 * np.log(np.abs(np.diag(A))))
+    logs.sum().backward()
+    grad = model.A.grad.numpy()
+    assert np.allclose(np.diag(grad), 10 / np.diag(A))
+    assert np.allclose(np.triu(grad, 1), 0.0)     # upper entries keep A triangular with the same diagonal
+
+    # a nonlinear map with a state-dependent Jacobian: autograd through Jacobian, step and QR agrees with
+    # finite differences (torch.autograd.gradcheck), in the parameters and in the initial state
+    W0 = torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 0.9
+
+    def logs_of(W, z0):
+        class Tanh:
+            latent_dim = 4
+
+            def step(self, z):
+                return torch.tanh(z @ W.T)
+
+            def jacobian(self, z):
+                return (1 - torch.tanh(z @ W.T) ** 2).unsqueeze(-1) * W
+
+        Q0 = torch.linalg.qr(torch.eye(4, 2, dtype=torch.float64) + 0.1)[0].unsqueeze(0)
+        return qr_log_stretches(Tanh(), z0, Q0, 6, qr_every=2)[2]
+
+    z0 = torch.tensor([[0.5, -0.3, 0.8, 0.1]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(logs_of, (W0.clone().requires_grad_(), z0.clone().requires_grad_()))
+
+
+def test_qr_log_stretches_keeps_the_dtype_of_q():
+    model = LinearMap(np.diag([1.1, 0.5]))
+    z = torch.ones(3, 2, dtype=torch.float64)
+    Q = torch.eye(2, dtype=torch.float32).expand(3, 2, 2)
+    z1, Q1, logs = qr_log_stretches(model, z, Q, 4, qr_every=2)
+    assert Q1.dtype == torch.float32 and logs.dtype == torch.float32 and z1.dtype == torch.float64
+    assert logs.shape == (3, 2)
+    assert np.allclose(logs.detach().numpy(), 4 * np.log([1.1, 0.5]), atol=1e-5)   # diagonal A: log|a_ii| per step
+    with pytest.raises(ConfigError, match="inputs cover 2 steps"):
+        qr_log_stretches(DrivenLinearMap(np.eye(2)), z, Q, 4, inputs=torch.zeros(2, 3, 2))
+
+
+# -------------------------------------------------------------------------------- driven models
+def test_additive_input_leaves_the_exponents_of_a_linear_map_unchanged():
+    A = np.array([[1.05, 0.7, 0.0], [0.0, -0.8, 0.3], [0.0, 0.0, 0.5]])
+    expected = np.sort(np.log(np.abs(np.diag(A))))[::-1]        # log|eig A| (digest §9.1), input-independent
+    n_total = 100 + 2000
+    noise = torch.randn(n_total, 2, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    a = lyapunov_spectrum(DrivenLinearMap(A), n_steps=2000, transient=100, n_init=2, inputs=5.0 * noise)
+    assert np.allclose(a.values, expected, atol=3e-3)
+
+    calls = []
+
+    def white_noise(n, B, generator):
+        calls.append((n, B))
+        return torch.randn(n, B, 3, generator=generator, dtype=torch.float64)
+
+    b = lyapunov_spectrum(DrivenLinearMap(A), n_steps=2000, transient=100, n_init=2, inputs=white_noise)
+    assert calls == [(n_total, 2)]
+    assert np.allclose(b.values, expected, atol=3e-3)
+
+
+class DrivenTanh(torch.nn.Module):
+    """z -> tanh(W z + s) with W ~ N(0, g^2/N): a discrete random tanh network with additive input."""
+
+    def __init__(self, N, g, seed=0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.W = torch.nn.Parameter(g * torch.randn(N, N, generator=gen, dtype=torch.float64) / N**0.5)
+        self.latent_dim = self.obs_dim = N
+
+    def step(self, z, s=None):
+        return torch.tanh(z @ self.W.T + (0.0 if s is None else s))
+
+    def jacobian(self, z, s=None):
+        return (1 - self.step(z, s) ** 2).unsqueeze(-1) * self.W
+
+
+def test_strong_input_suppresses_chaos_and_the_realization_is_frozen_by_the_seed():
+    # "Lyapunov spectra of chaotic RNNs" §VIII, Fig. 14: frozen white-noise input lowers lambda_max
+    # monotonically. Measured here (N = 40, g = 3): lambda_1 = 0.25 at sigma = 0.1, -0.02 at sigma = 3.
+    m = DrivenTanh(40, 3.0)
+
+    def white(sigma):
+        return lambda n, B, g: sigma * torch.randn(n, B, 40, generator=g, dtype=torch.float64)
+
+    weak = lyapunov_spectrum(m, k=2, n_steps=500, transient=100, n_init=2, inputs=white(0.1))
+    again = lyapunov_spectrum(m, k=2, n_steps=500, transient=100, n_init=2, inputs=white(0.1))
+    strong = lyapunov_spectrum(m, k=2, n_steps=500, transient=100, n_init=2, inputs=white(3.0))
+    assert np.array_equal(weak.values, again.values)            # same seed -> same input realization
+    assert weak.values[0] > 0.1 and strong.values[0] < weak.values[0] - 0.1
+    with pytest.raises(ConfigError, match=r"shape \(transient \+ n_steps, n_init, K\)"):
+        lyapunov_spectrum(m, n_steps=10, transient=0, inputs=torch.zeros(5, 1, 40))
+
+
+def test_a_model_with_inputs_needs_them():
+    with pytest.raises(ConfigError, match="input_dim = 2: pass inputs="):
+        lyapunov_spectrum(PLRNN(2, 6, input_dim=2, seed=0), n_steps=10)
+
+
+def test_non_finite_trajectory_names_the_steps():
+    with pytest.raises(DataError, match="non-finite between steps"):
+        lyapunov_spectrum(LinearMap(np.diag([1e30, 0.5])), n_steps=100, transient=0)
