@@ -181,10 +181,10 @@ def test_contracting_rnn_has_the_fixed_point_spectrum():
     # g = 0.5, b = 0: z* = 0 is a stable fixed point with J* = W, so the spectrum is sorted log|eig W|
     # (digest §9.1 "stable fixed point: log|eig(D*)|"), all negative (digest §5(4): ≈ ln g + ½ ln(1 - i/M))
     m = RNN(2, 12, g=0.5, seed=1).double()
-    spec = lyapunov_spectrum(m, n_steps=1500, transient=300)
+    spec = lyapunov_spectrum(m, n_steps=800, transient=200)
     exact = np.sort(np.log(np.abs(np.linalg.eigvals(m.W.detach().numpy()))))[::-1]
     assert spec.values.shape == (12,) and spec.values[0] < 0
-    assert np.allclose(spec.values, exact, atol=0.02)  # QR bias of order 1/n_steps and transient alignment
+    assert np.allclose(spec.values, exact, atol=0.01)  # QR bias of order 1/n_steps (seeds 0-3: <= 2e-3)
     assert spec.values[0] < np.log(0.5) + 0.3  # circular law: |eig W| <= g up to finite-M fluctuations
 
 
@@ -210,7 +210,7 @@ def test_rnn_pre_and_post_activation_conventions_have_the_same_spectrum():
     with torch.no_grad():
         m.b.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
     pre = _PreActivationRNN(m.W.detach(), m.b.detach())
-    h0 = torch.randn(2, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    h0 = torch.randn(1, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     post_spec = lyapunov_spectrum(m, z0=torch.tanh(h0), n_steps=2000, transient=200)
     pre_spec = lyapunov_spectrum(pre, z0=h0, n_steps=2000, transient=200)
     assert post_spec.values[0] > 0.01  # chaotic: a non-trivial comparison
