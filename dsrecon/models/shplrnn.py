@@ -53,8 +53,8 @@ class ShallowPLRNN(nn.Module):
     h2 starts at N(0, 1) (not zero: the ReLU thresholds must be spread for the layer to cut the state
     space into regions, and with h2 = 0 the clipped bracket is identically zero); h1 starts at 0.
     Raises: ConfigError for latent_dim < obs_dim or hidden_dim < 1.
-    References: Hess et al., ICML 2023 (shPLRNN and clipped shPLRNN, their boundedness result); "How to train RNNs on chaotic
-      data" App. A.1.3 for the PLRNN it generalises.
+    References: Hess et al., ICML 2023 (shPLRNN and clipped shPLRNN, their boundedness result);
+      "How to train RNNs on chaotic data" App. A.1.3 for the PLRNN it generalises.
     """
 
     def __init__(
