@@ -13,18 +13,18 @@ Typical use (the CLI's ``dsrecon fit lorenz --tau auto`` does exactly this)::
 """
 __version__ = "0.1.0"
 
-from . import lyapunov, metrics  # noqa: E402
+from . import flossing, forcing, lyapunov, metrics  # noqa: E402
 from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from .data import available, independent_trajectory, load, to_physical, train_test_split  # noqa: E402
 from .errors import ConfigError, DataError, DivergenceError, DsreconError  # noqa: E402
 from .experiment import evaluate, fit, fit_run, generate  # noqa: E402
 from .lyapunov import kaplan_yorke_dimension, lyapunov_spectrum  # noqa: E402
 from .metrics import d_stsp, hellinger_distance, power_spectrum_correlation  # noqa: E402
-from .models import PLRNN, Model  # noqa: E402
+from .models import GRU, LSTM, MODELS, PLRNN, RNN, Model, ShallowPLRNN  # noqa: E402
 
 __all__ = [
-    "ConfigError", "DataConfig", "DataError", "DivergenceError", "DsreconError", "EvalConfig", "Model",
-    "ModelConfig", "PLRNN", "RunConfig", "TrainConfig", "available", "d_stsp", "evaluate", "fit", "fit_run",
+    "ConfigError", "DataConfig", "DataError", "DivergenceError", "DsreconError", "EvalConfig", "GRU", "LSTM",
+    "MODELS", "Model", "ModelConfig", "PLRNN", "RNN", "ShallowPLRNN", "flossing", "forcing", "RunConfig", "TrainConfig", "available", "d_stsp", "evaluate", "fit", "fit_run",
     "generate", "hellinger_distance", "independent_trajectory", "kaplan_yorke_dimension", "lyapunov_spectrum", "load", "lyapunov", "metrics",
     "power_spectrum_correlation", "to_physical", "train_test_split",
 ]

@@ -9,11 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .config import METHODS, MODEL_KINDS
 from .errors import ConfigError, DsreconError
 
 EPILOG_FIT = """examples:
   dsrecon fit lorenz --tau auto                 # λ_max from the data sets τ = round(ln2/λ_step)
   dsrecon fit lorenz --tau 30 --steps 2000 --out runs/quick
+  dsrecon fit lorenz --model lstm --method gtf  # generalized teacher forcing, adaptive alpha
+  dsrecon fit lorenz --model rnn --method bptt-clip   # the paper's baseline
+  dsrecon fit lorenz --floss 5 --prefloss-epochs 200  # gradient flossing before training
+  dsrecon fit lorenz --set train.lr=3e-4 --set model.ridge=1e-3
   dsrecon fit lorenz --time-budget 3m --device cuda
   dsrecon fit --resume runs/lorenz-plrnn-20261122-101500
 """
@@ -37,12 +42,29 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("dataset", nargs="?", help="a registered dataset name (see `dsrecon data list`)")
-    f.add_argument("--model", default="plrnn", help="architecture (default: plrnn)")
+    f.add_argument("--model", default="plrnn", metavar="{" + ",".join(MODEL_KINDS) + "}",
+                   help="architecture (default: plrnn; see docs/models.md)")
+    f.add_argument("--method", default="stf", metavar="{" + ",".join(METHODS) + "}",
+                   help="training method: stf sparse teacher forcing, gtf generalized teacher forcing, id-tf "
+                   "identity forcing, bptt-clip BPTT with gradient clipping, window zero-reset windows "
+                   "(default: stf)")
     f.add_argument("--latent-dim", type=int, default=None, metavar="M",
-                   help="latent dimension M >= number of channels (default: 100)")
+                   help="latent units M >= number of channels (default: the architecture's, PLRNN 100)")
     f.add_argument("--tau", default="auto", metavar="auto|INT",
-                   help="forcing interval in steps; 'auto' = round(ln2 / λ_max per step) with λ_max "
-                   "estimated from the training data (default: auto)")
+                   help="forcing interval in steps (stf, id-tf, window); 'auto' = round(ln2 / λ_max per step) "
+                   "with λ_max estimated from the training data (default: auto)")
+    f.add_argument("--gtf-alpha", default=None, metavar="auto|A",
+                   help="GTF mixing alpha in [0, 1], or 'auto' to adapt it from Jacobian norms (default: auto)")
+    f.add_argument("--floss", type=int, default=None, metavar="K",
+                   help="gradient flossing of the first K Lyapunov exponents (default: off)")
+    f.add_argument("--floss-target", type=float, default=None, metavar="LAMBDA",
+                   help="target of the flossed exponents, per step (default: 0)")
+    f.add_argument("--prefloss-epochs", type=int, default=None, metavar="E",
+                   help="flossing updates before training (default: 0)")
+    f.add_argument("--floss-every", type=int, default=None, metavar="STEPS",
+                   help="a flossing episode (train.floss_epochs updates) every STEPS training steps (default: never)")
+    f.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config field, e.g. --set train.lr=3e-4 (repeatable; see config.json of a run)")
     f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 15000)")
     f.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
@@ -83,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_fit(args) -> int:
     from . import data as data_mod
     from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
-    from .experiment import MODELS, fit_run
+    from .experiment import fit_run
 
     if args.resume is None:
         if not args.dataset:
@@ -96,9 +118,17 @@ def _cmd_fit(args) -> int:
             if args.steps < 1:
                 raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
             train_kw["steps"] = args.steps
+        train_kw["method"] = args.method
+        for flag, key in (("gtf_alpha", "gtf_alpha"), ("floss", "floss_k"), ("floss_target", "floss_target"),
+                          ("prefloss_epochs", "prefloss_epochs"), ("floss_every", "floss_every")):
+            if getattr(args, flag) is not None:
+                train_kw[key] = getattr(args, flag)
+        if isinstance(train_kw.get("gtf_alpha"), str) and train_kw["gtf_alpha"] != "auto":
+            try:
+                train_kw["gtf_alpha"] = float(train_kw["gtf_alpha"])
+            except ValueError:
+                raise ConfigError(f"--gtf-alpha must be 'auto' or a number in [0, 1], got {args.gtf_alpha!r}") from None
         model_kw = {"kind": args.model, "latent_dim": args.latent_dim}
-        if args.model not in MODELS:
-            raise ConfigError(f"unknown model {args.model!r}; available: {', '.join(sorted(MODELS))}")
         if args.latent_dim is not None and args.latent_dim < n_channels:
             raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "
                               f"({n_channels}); use at least that many")
@@ -106,7 +136,7 @@ def _cmd_fit(args) -> int:
         if args.t_gen is not None and args.t_gen < 1000:
             raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
         cfg = RunConfig(data=DataConfig(name=args.dataset), model=ModelConfig(**model_kw),
-                        train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw))
+                        train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw)).override(args.set)
     else:
         cfg = None
     if args.threads < 1:

@@ -18,20 +18,49 @@ class DataConfig:
     seed: int | None = None       # None: the card's seed; another value gives an independent orbit
 
 
+MODEL_KINDS = ("plrnn", "shplrnn", "rnn", "lstm", "gru")
+METHODS = ("stf", "gtf", "id-tf", "bptt-clip", "window")
+OPTIMIZERS = ("adam", "radam")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = "plrnn"           # architecture; only "plrnn" so far
-    latent_dim: int | None = None  # M; None -> max(100, obs_dim): larger M fit Lorenz better (docs/defaults.md)
-    a_init: float = 0.9           # initial diagonal A: near-identity map, data move little per step
-    w_scale: float = 0.1          # initial off-diagonal W std x sqrt(M)
+    kind: str = "plrnn"           # architecture: plrnn | shplrnn | rnn | lstm | gru (docs/models.md)
+    latent_dim: int | None = None  # units M; None -> the architecture's default (PLRNN: max(100, N), docs/defaults.md)
+    a_init: float = 0.9           # PLRNN/shPLRNN: initial diagonal A: near-identity map, data move little per step
+    w_scale: float = 0.1          # PLRNN: initial off-diagonal W std x sqrt(M)
+    hidden_dim: int | None = None  # shPLRNN: width L of the hidden ReLU layer; None -> the model's default
+    clipped: bool = False         # shPLRNN: the clipped, bounded variant (Hess et al. 2023)
+    g: float | None = None        # RNN: recurrent gain, W ~ N(0, g^2/M); None -> the model's default
     ridge: float = 0.0            # 0: pseudo-inverse of B for forcing; > 0: ridge inverse
     keep_unobserved: bool = False  # True: forcing keeps the model's unobserved latents; stalled training
-    learn_observation: bool = True  # learn B; False fixes x = first N latents (identity forcing)
+    learn_observation: bool = True  # learn B; False fixes x = first N latents (identity forcing; --method id-tf)
+
+    def __post_init__(self):
+        _one_of("model", self.kind, MODEL_KINDS)
+        if self.latent_dim is not None and (int(self.latent_dim) != self.latent_dim or self.latent_dim < 1):
+            raise ConfigError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    method: str = "stf"           # stf | gtf | id-tf | bptt-clip | window (docs/training.md)
     tau: str | int = "auto"       # forcing interval in steps; "auto" = round(ln2 / lambda_max per step)
+    gtf_alpha: str | float = "auto"  # GTF mixing alpha in [0, 1]; "auto" adapts it from Jacobian norms (Hess et al. 2023)
+    clip_norm: float = 1.0        # bptt-clip: gradient-norm clip ("How to train RNNs on chaotic data" §4.2: norm 1)
+    optimizer: str = "adam"       # adam (the paper's) | radam (less sensitive to the first steps' lr)
+    obs_noise: float = 0.0        # std of Gaussian noise added to the forcing signal (not the targets); regularises
+    latent_reg: float = 0.0       # weight of mean(z^2) of the latent states in the loss; keeps free runs bounded
+    early_stop: int = 0           # stop after this many validations without improvement (0: never)
+    floss_k: int = 0              # gradient flossing: number of exponents pushed to floss_target (0: off)
+    floss_target: float = 0.0     # target of the flossed exponents, per step ("Gradient Flossing" Eq. 4: 0)
+    prefloss_epochs: int = 0      # flossing updates before training ("Gradient Flossing" §6: 500)
+    floss_every: int = 0          # training steps between flossing episodes (0: none during training)
+    floss_epochs: int = 100       # flossing updates per episode during training
+    floss_weight: float = 0.0     # > 0: add weight x flossing loss to every floss_every-th training step instead of episodes
+    floss_steps: int = 100        # T_f: steps of the differentiable QR estimate (must bridge the time scales to learn)
+    floss_qr_every: int = 1       # t_ONS of the flossing estimate ("Gradient Flossing" App. J)
+    floss_lr: float = 1e-3        # Adam learning rate of the flossing updates
     steps: int = 15000            # optimiser steps (deterministic); about 5 min on 2 CPU cores at M = 100
     time_budget: float | None = None  # seconds; stop early when exceeded (then results depend on speed)
     batch_size: int = 32          # subsequences per step; 32 trained more steadily than 16 (docs/defaults.md)
@@ -46,6 +75,32 @@ class TrainConfig:
     val_len: int = 20000          # steps of each validation free run (long: late collapses must show)
     val_runs: int = 4             # initial conditions of the validation free runs
     max_recoveries: int = 3       # non-finite losses survived (restore + halve lr) before giving up
+    explode_loss: float = 1e4     # a loss above this (on standardized data) counts as diverged, like a non-finite one
+
+    def __post_init__(self):
+        _one_of("method", self.method, METHODS)
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        if self.gtf_alpha != "auto":
+            try:
+                a = float(self.gtf_alpha)
+            except (TypeError, ValueError):
+                a = -1.0
+            if not 0.0 <= a <= 1.0:
+                raise ConfigError(f"gtf_alpha must be 'auto' or a number in [0, 1], got {self.gtf_alpha!r}")
+        for name in ("floss_k", "prefloss_epochs", "floss_every", "early_stop"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        for name in ("floss_epochs", "floss_steps", "floss_qr_every", "batch_size", "seq_len", "steps"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("obs_noise", "latent_reg", "floss_weight"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.clip_norm > 0:
+            raise ConfigError(f"clip_norm must be > 0, got {self.clip_norm!r}")
+        if self.floss_k == 0 and (self.prefloss_epochs or self.floss_every or self.floss_weight):
+            raise ConfigError("flossing settings were given but floss_k = 0; set the number of exponents to floss "
+                              "(--floss K)")
 
 
 @dataclass(frozen=True)
@@ -77,6 +132,37 @@ class RunConfig:
 
     def replace(self, **sections) -> "RunConfig":
         return dataclasses.replace(self, **sections)
+
+    def override(self, assignments) -> "RunConfig":
+        """Apply ``section.key=value`` strings (the CLI's ``--set``); values are parsed as JSON when they
+        can be (numbers, true/false, null, quoted strings), else taken as strings."""
+        import json
+
+        d = self.to_dict()
+        for item in assignments:
+            key, sep, raw = str(item).partition("=")
+            section, dot, name = key.strip().partition(".")
+            if not sep or not dot:
+                raise ConfigError(f"--set takes section.key=value (e.g. train.lr=3e-4), got {item!r}")
+            if section not in d:
+                raise ConfigError(f"unknown config section {section!r} in --set {item}; valid: {sorted(d)}")
+            if name not in d[section]:
+                raise ConfigError(f"unknown key {name!r} in [{section}] (--set {item}); valid keys: "
+                                  f"{sorted(d[section])}")
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw.strip()
+            d[section][name] = value
+        try:
+            return RunConfig.from_dict(d)
+        except TypeError as err:
+            raise ConfigError(f"invalid --set value: {err}") from None
+
+
+def _one_of(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {name} {value!r}; available: {', '.join(allowed)}")
 
 
 def _build(kind, values: dict, section: str):

@@ -21,27 +21,53 @@ from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
 from .lyapunov import MaxLyapunov, max_lyapunov, predictability_time
 from .metrics import score_all
-from .models import PLRNN, generate as generate_latent
+from .models import generate as generate_latent
 from .runs import load_torch, new_run_dir, package_versions, read_json, save_torch, write_json
-from .train import FitResult, fit as train_fit
+from .train import FitResult, check_method, fit as train_fit
 
 log = logging.getLogger("dsrecon")
 
-MODELS = {"plrnn": PLRNN}
+# model-config fields that only some architectures take (the others ignore them only at their defaults)
+_ARCH_FIELDS = ("a_init", "w_scale", "hidden_dim", "clipped", "g")
 
 
-def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0) -> torch.nn.Module:
-    """The model named by ``cfg.kind`` with the configured hyperparameters."""
+def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = "stf",
+                input_dim: int = 0) -> torch.nn.Module:
+    """The model named by ``cfg.kind`` with the configured hyperparameters.
+
+    ``method="id-tf"`` builds it with the identity observation (x = the first N latents). A
+    model-specific field set away from its default for an architecture that has no such parameter is a
+    ConfigError (e.g. ``model.clipped=true`` with ``--model lstm``).
+    """
+    import inspect
+
+    from .models import MODELS
+
     if cfg.kind not in MODELS:
         raise ConfigError(f"unknown model {cfg.kind!r}; available: {', '.join(sorted(MODELS))}")
-    return MODELS[cfg.kind](
-        obs_dim, cfg.latent_dim, a_init=cfg.a_init, w_scale=cfg.w_scale, ridge=cfg.ridge,
-        keep_unobserved=cfg.keep_unobserved, learn_observation=cfg.learn_observation, seed=seed,
-    )
+    cls = MODELS[cfg.kind]
+    accepted = inspect.signature(cls).parameters
+    kw = dict(input_dim=input_dim, ridge=cfg.ridge, keep_unobserved=cfg.keep_unobserved,
+              learn_observation=cfg.learn_observation and method != "id-tf", seed=seed)
+    defaults = ModelConfig()
+    for name in _ARCH_FIELDS:
+        value = getattr(cfg, name)
+        if name in accepted:
+            if value is not None:
+                kw[name] = value
+        elif value != getattr(defaults, name):
+            raise ConfigError(f"model.{name} does not apply to --model {cfg.kind}; it is a parameter of "
+                              f"{', '.join(k for k, c in MODELS.items() if name in inspect.signature(c).parameters)}")
+    if obs_dim > (cfg.latent_dim or obs_dim):
+        raise ConfigError(f"latent_dim {cfg.latent_dim} is smaller than the number of observed channels ({obs_dim}); "
+                          f"forcing needs at least one latent unit per channel: use --latent-dim >= {obs_dim}")
+    return cls(obs_dim, cfg.latent_dim, **kw)
 
 
 def model_from_file(path) -> torch.nn.Module:
     """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only."""
+    from .models import MODELS
+
     blob = load_torch(path)
     kind = blob["config"]["kind"]
     model = MODELS[kind](**blob["config"]["hparams"])
@@ -49,14 +75,25 @@ def model_from_file(path) -> torch.nn.Module:
     return model
 
 
-def choose_tau(tau, train: xr.Dataset) -> tuple[int, MaxLyapunov | None]:
+def choose_tau(tau, train: xr.Dataset, method: str = "stf") -> tuple[int | None, MaxLyapunov | None]:
     """τ in steps: an explicit positive integer, or ``"auto"`` = round(ln 2 / λ_max per step).
 
     λ_max is estimated from the training data themselves (Rosenstein method, see
     :func:`dsrecon.lyapunov.max_lyapunov`), following "How to train RNNs on chaotic data" §4.1 Eq. 17.
+    Methods without a forcing interval (gtf, bptt-clip) get (None, None). A series that does not look
+    chaotic (λ_max ≈ 0, flagged by the estimator) makes ``"auto"`` refuse with a DataError: τ_pred would
+    be huge or undefined, so the user has to choose τ.
     """
+    from .train import USES_TAU
+
+    if method not in USES_TAU:
+        return None, None
     if tau == "auto":
         lam = max_lyapunov(train)
+        if not getattr(lam, "chaotic", True):
+            raise DataError(f"--tau auto: the training data do not look chaotic ({lam.reason}; lambda_max = "
+                            f"{lam.value:.3g} per time unit), so tau_pred = ln2/lambda_max is meaningless; pass "
+                            f"--tau N (forcing interval in steps) instead")
         return max(1, int(round(predictability_time(lam.per_step)))), lam
     if isinstance(tau, bool) or not isinstance(tau, (int, np.integer)) or tau < 1:
         raise ConfigError(f"tau must be 'auto' or a positive integer number of steps, got {tau!r}")
@@ -87,8 +124,8 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     x = data_mod.as_array(train, what="training data")
     if x.shape[1] != model.obs_dim:
         raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
-    tau_steps, lam = choose_tau(tau, train)
     cfg = replace(config or TrainConfig(), tau=tau)
+    tau_steps, lam = choose_tau(tau, train, cfg.method)
     ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
     res = train_fit(model, x, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
     return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
@@ -184,7 +221,10 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
          f"{data.sizes['dim']} channels {list(map(str, data['dim'].values))}, standardized on train")
 
     t_start = time.monotonic()
-    tau, lam = choose_tau(cfg.train.tau, train)
+    obs_dim = data.sizes["dim"]
+    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method)
+    check_method(model, cfg.train)  # bad model/method combinations fail before any work
+    tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method)
     if lam is not None:
         note(f"lambda_max from the training data: {lam.value:.4g} per time unit = {lam.per_step:.4g} per step "
              f"(Rosenstein, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
@@ -194,14 +234,14 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
             "value": lam.value, "per_step": lam.per_step, "dt": lam.dt, "fit_range": list(lam.fit_range),
             "intercept": lam.intercept, "lags": np.asarray(lam.lags).tolist(), "curve": np.asarray(lam.curve).tolist(),
             "emb_dim": lam.emb_dim, "delay": lam.delay, "theiler": lam.theiler})
-    else:
+    elif tau is not None:
         note(f"tau = {tau} steps (set by hand)")
+    note(f"model {cfg.model.kind}, method {cfg.train.method}"
+         + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else ""))
 
     if not resuming:
         write_json(run_dir / "config.json", {"config": cfg.to_dict(), "tau_steps": tau,
                                               "versions": package_versions()})
-    obs_dim = data.sizes["dim"]
-    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed)
     ck = run_dir / "checkpoints" / "last.pt"
     res = train_fit(model, data_mod.as_array(train), tau=tau, config=cfg.train, checkpoint=ck,
                     resume=resuming, progress=not quiet)

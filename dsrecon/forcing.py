@@ -1,36 +1,163 @@
-"""How data enter the latent state during training.
+"""How data enter the latent state during training: one rollout function per training method.
 
-Sparse teacher forcing ("How to train RNNs on chaotic data" §4.1, Eq. 15-16, App. A.7): a subsequence
-x_0..x_T starts from the control state z̃_0 = force(x_0); the model then runs freely, and at every
-forcing time t ∈ {τ, 2τ, ...} the loss at t is taken first and the state is then replaced by the
-control value z̃_t = force(x_t, z_t). The control value is detached, so ∂z_{t+1}/∂z_t = 0 at forcing
-times and back-propagation is cut into pieces of at most τ steps (App. A.7 Eq. 94-96): gradients grow
-like exp(λ_max τ) at most, which stays bounded when τ ≈ τ_pred = ln 2 / λ_max.
+Every function rolls a model over a batch of subsequences ``x`` (T+1, B, N) and returns the predictions
+x̂_1..x̂_T (T, B, N) for x_1..x_T, each taken *before* any forcing at that step (the loss is taken first,
+then the state is forced: "How to train RNNs on chaotic data" §4.1). :func:`rollout` dispatches on the
+method name used by the config and the CLI (``--method``):
+
+========== ===================================================================================================
+stf        sparse teacher forcing every τ steps (§4.1 Eq. 15-16, App. A.7) — :func:`sparse_teacher_forcing`
+id-tf      the same with the identity observation x = first N latents (the model is built with
+           ``learn_observation=False``; the forcing then writes the data into those latents)
+gtf        generalized teacher forcing (Hess et al. 2023): z̃_t = (1−α) z_t + α ẑ_t at every step —
+           :func:`generalized_teacher_forcing`; α fixed or adapted by :func:`gtf_alpha_from_jacobians`
+bptt-clip  classical BPTT over the whole subsequence, forced only at its start (the caller clips the gradient
+           norm to 1: the paper's baseline, §4.2) — :func:`free_rollout`
+window     windows of τ steps with the state reset to zero at each window start, no forcing (the paper's
+           second baseline, App. A.6.4) — :func:`windowed_rollout`
+========== ===================================================================================================
 
 Generation at test time never forces (§4.1).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
+from .config import METHODS
+from .errors import ConfigError
 
-def sparse_teacher_forcing(model, x: torch.Tensor, tau: int) -> torch.Tensor:
-    """Roll ``model`` over a batch of subsequences ``x`` (T+1, B, N) with forcing every ``tau`` steps.
 
-    Returns the predictions x̂_1..x̂_T (T, B, N) for x_1..x_T, each taken *before* any forcing at
-    that step; the caller's loss is e.g. ``mse(pred, x[1:])``.
-    Pitfall: B^+ is computed once per call and detached: the control value is data, not a function
-    of the observation parameters, so no gradient reaches B through it.
+def _pinv_kw(model) -> dict:
+    # B^+ once per call and detached: the control value is data, not a function of the observation
+    # parameters, so no gradient reaches B through it.
+    return {"pinv": model.observation_pinv().detach()} if hasattr(model, "observation_pinv") else {}
+
+
+def _observed(model, states: list[torch.Tensor]) -> torch.Tensor:
+    # one (T*B, M) x (M, N) product instead of T small ones
+    return model.observe(torch.stack(states))
+
+
+def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, states_out: list | None = None) -> torch.Tensor:
+    """Sparsely forced rollout ("How to train RNNs on chaotic data" §4.1, Eq. 15-16, App. A.7).
+
+    A subsequence starts from the control state z̃_0 = force(x_0); the model then runs freely, and at every
+    forcing time t ∈ {τ, 2τ, ...} the state is replaced by the control value z̃_t = force(x_t, z_t), after
+    the prediction at t has been recorded. The control value is detached, so ∂z_{t+1}/∂z_t = 0 at forcing
+    times and back-propagation is cut into pieces of at most τ steps (App. A.7 Eq. 94-96): gradients grow
+    like exp(λ_max τ) at most, which stays bounded when τ ≈ τ_pred = ln 2 / λ_max.
+
+    ``states_out``: if a list is given, the latent states z_1..z_T are appended to it (for a latent
+    regulariser or adaptive GTF). Returns x̂_1..x̂_T (T, B, N).
     """
     if tau < 1:
-        raise ValueError(f"tau must be >= 1, got {tau}")
-    pinv = model.observation_pinv().detach() if hasattr(model, "observation_pinv") else None
-    kw = {"pinv": pinv} if pinv is not None else {}
+        raise ConfigError(f"tau must be >= 1, got {tau}")
+    kw = _pinv_kw(model)
     z = model.force(x[0], **kw).detach()
     states = []
     for t in range(1, x.shape[0]):
         z = model.step(z)
-        states.append(z)  # observed after the loop: one (T*B, M) x (M, N) product instead of T small ones
+        states.append(z)
         if t % tau == 0:
             z = model.force(x[t], z.detach(), **kw).detach()
-    return model.observe(torch.stack(states))
+    if states_out is not None:
+        states_out.extend(states)
+    return _observed(model, states)
+
+
+def free_rollout(model, x: torch.Tensor, *, states_out: list | None = None) -> torch.Tensor:
+    """Classical BPTT: forced once at the start (z_0 = force(x_0)), then free over the whole subsequence.
+
+    The gradient crosses every step, so on chaotic data it grows like exp(λ_max T); the paper's baseline
+    clips its norm to 1 ("How to train RNNs on chaotic data" §4.2), which :func:`dsrecon.train.fit` does
+    for ``method="bptt-clip"``.
+    """
+    return sparse_teacher_forcing(model, x, x.shape[0], states_out=states_out)
+
+
+def windowed_rollout(model, x: torch.Tensor, tau: int, *, states_out: list | None = None) -> torch.Tensor:
+    """Windowing baseline ("How to train RNNs on chaotic data" App. A.6.4, Fig. 9): the subsequence is cut
+    into windows of τ steps and the latent state is reset to zero at the start of each (the first window
+    included); no data enter the state. Gradients are cut like in sparse forcing, but every window starts
+    without any information about where the system is, which "equally destroys performance"."""
+    if tau < 1:
+        raise ConfigError(f"tau must be >= 1, got {tau}")
+    z = torch.zeros(x.shape[1], model.latent_dim, dtype=x.dtype, device=x.device)
+    states = []
+    for t in range(1, x.shape[0]):
+        z = model.step(z)
+        states.append(z)
+        if t % tau == 0:
+            z = torch.zeros_like(z)
+    if states_out is not None:
+        states_out.extend(states)
+    return _observed(model, states)
+
+
+def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *,
+                                states_out: list | None = None) -> torch.Tensor:
+    """Generalized teacher forcing (Hess, Monfared, Brenner & Durstewitz, ICML 2023, "Generalized Teacher
+    Forcing for Learning Chaotic Dynamics", §3 Eq. 5-7).
+
+    At every step the model's state is pulled towards the data-inferred state ẑ_t = force(x_t, z_t):
+
+        z̃_t = (1 − α) z_t + α ẑ_t,      z_{t+1} = step(z̃_t),
+
+    with the prediction x̂_t = observe(z_t) taken before the mixing. ẑ_t is detached (data, as in sparse
+    forcing); the gradient crosses each step scaled by (1 − α), so products of Jacobians are damped by
+    (1 − α)^T: with (1 − α)·‖J‖ ≤ 1 they stay bounded on any orbit. α = 1 is classical teacher forcing,
+    α = 0 free BPTT. Starts from ẑ_0 = force(x_0).
+
+    Pitfall: for M > N with ``keep_unobserved=False`` (the default), ẑ has zero unobserved latents, so the
+    mixing also shrinks those by (1 − α) each step; that is the price of damping every direction.
+    """
+    a = float(alpha)
+    if not 0.0 <= a <= 1.0:
+        raise ConfigError(f"GTF alpha must lie in [0, 1], got {alpha!r}")
+    kw = _pinv_kw(model)
+    z = model.force(x[0], **kw).detach()
+    states = []
+    for t in range(1, x.shape[0]):
+        z = model.step(z)
+        states.append(z)
+        if a > 0:
+            z_hat = model.force(x[t], z.detach(), **kw).detach()
+            z = (1.0 - a) * z + a * z_hat
+    if states_out is not None:
+        states_out.extend(states)
+    return _observed(model, states)
+
+
+@torch.no_grad()
+def gtf_alpha_from_jacobians(model, states: torch.Tensor, *, max_states: int = 256) -> float:
+    """Adaptive GTF α (after Hess et al. 2023, §3.2): α* = max(0, 1 − 1/G), G the geometric mean of the
+    spectral norms ‖J(z_t)‖₂ over (a sample of) the given latent states (…, M).
+
+    With α = α*, (1 − α) G = 1: the damped Jacobian product neither explodes nor needlessly vanishes on
+    average. Models whose Jacobians are contracting everywhere get α = 0 (free BPTT is safe there).
+    """
+    z = states.reshape(-1, states.shape[-1])
+    if z.shape[0] > max_states:
+        z = z[torch.linspace(0, z.shape[0] - 1, max_states, device=z.device).long()]
+    J = model.jacobian(z)
+    norms = torch.linalg.matrix_norm(J.double(), ord=2)
+    G = float(torch.exp(torch.log(norms.clamp_min(1e-12)).mean()))
+    if not math.isfinite(G):
+        return 1.0
+    return max(0.0, 1.0 - 1.0 / G)
+
+
+def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alpha: float = 0.0,
+            states_out: list | None = None) -> torch.Tensor:
+    """The rollout of training method ``method`` (see the module docstring) -> x̂_1..x̂_T (T, B, N)."""
+    if method in ("stf", "id-tf"):
+        return sparse_teacher_forcing(model, x, int(tau), states_out=states_out)
+    if method == "gtf":
+        return generalized_teacher_forcing(model, x, alpha, states_out=states_out)
+    if method == "bptt-clip":
+        return free_rollout(model, x, states_out=states_out)
+    if method == "window":
+        return windowed_rollout(model, x, int(tau), states_out=states_out)
+    raise ConfigError(f"unknown training method {method!r}; available: {', '.join(METHODS)}")

@@ -1,12 +1,14 @@
-"""The one training loop: batches of subsequences, sparse teacher forcing, Adam, checkpoints,
-validation by short free runs, divergence recovery, resume.
+"""The one training loop: batches of subsequences, a forcing method, Adam, checkpoints, validation by
+short free runs, gradient flossing, divergence recovery, resume.
 
 Method ("How to train RNNs on chaotic data" §4.1-4.2): MSE loss on every step of each subsequence,
-sparse forcing every τ steps (:func:`dsrecon.forcing.sparse_teacher_forcing`), Adam with lr 1e-3,
-no gradient clipping (the forcing bounds the gradients). The learning rate decays exponentially to
-``lr_end``. Every ``validate_every`` steps a few short free runs from forced states on the training
-data are scored by D_stsp; the best model is kept (free-run quality is what the user wants, and the
-one-step loss does not see a collapse onto a fixed point).
+rolled out by the configured method (:func:`dsrecon.forcing.rollout`: sparse forcing every τ steps by
+default), Adam with lr 1e-3, no gradient clipping except for the ``bptt-clip`` baseline (the forcing
+bounds the gradients). The learning rate decays exponentially to ``lr_end``. Every ``validate_every``
+steps a few short free runs from forced states on the training data are scored by D_stsp; the best
+model is kept (free-run quality is what the user wants, and the one-step loss does not see a collapse
+onto a fixed point). Gradient flossing ("Gradient Flossing" §3, §6-7) runs before training
+(``prefloss_epochs``), in episodes every ``floss_every`` steps, or as a weighted loss term.
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .errors import DivergenceError, DsreconError
-from .forcing import sparse_teacher_forcing
+from .errors import ConfigError, DivergenceError, DsreconError
+from .flossing import floss, flossing_loss, lyapunov_exponents
+from .forcing import gtf_alpha_from_jacobians, rollout
 from .metrics import d_stsp
 from .runs import load_torch, save_torch
 
@@ -55,10 +58,10 @@ class FitResult:
     """What :func:`fit` returns: the trained (best) model and the training record."""
 
     model: torch.nn.Module
-    tau: int
+    tau: int | None
     steps_done: int
     history: dict = field(default_factory=dict)
-    stopped: str = "completed"   # completed | time budget (divergence raises DivergenceError)
+    stopped: str = "completed"   # completed | time budget | early stop (divergence raises DivergenceError)
     elapsed: float = 0.0
 
 
@@ -90,28 +93,62 @@ def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generat
     return float(d_stsp(x_train.cpu().numpy(), gen_x).value)
 
 
+GTF_UPDATE_EVERY = 10   # steps between re-estimates of the adaptive GTF alpha
+GTF_SMOOTHING = 0.9     # running-average weight of the previous alpha (alpha moves smoothly, not per batch)
+USES_TAU = ("stf", "id-tf", "window")
+
+
+def _optimizer(cfg: TrainConfig, params):
+    return {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}[cfg.optimizer](params, lr=cfg.lr)
+
+
+def _forced_states(model, x: torch.Tensor):
+    """``init`` for flossing on data: forced states at random training samples (on the data's attractor)."""
+    def init(batch: int, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(0, x.shape[0], (batch,), generator=gen).to(x.device)
+        with torch.no_grad():
+            return model.force(x[idx])
+    return init
+
+
+def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
+    """One-line ConfigErrors for settings the model cannot run, before any work starts (``tau`` is
+    checked unless it is left at ``"unchecked"``)."""
+    if tau != "unchecked" and cfg.method in USES_TAU and (tau is None or int(tau) < 1):
+        raise ConfigError(f"method {cfg.method!r} needs a forcing interval tau >= 1 (steps), got {tau!r}")
+    if cfg.method == "id-tf" and getattr(model, "hparams", {}).get("learn_observation", False):
+        raise ConfigError("method 'id-tf' (identity forcing) needs a model built with learn_observation=False "
+                          "(x = the first N latents); dsrecon fit does this for --method id-tf")
+    if cfg.floss_k > model.latent_dim:
+        raise ConfigError(f"--floss {cfg.floss_k} exceeds the model's state dimension {model.latent_dim}; "
+                          f"floss at most {model.latent_dim} exponents")
+
+
 def fit(
     model: torch.nn.Module,
     x_train: np.ndarray,
     *,
-    tau: int,
+    tau: int | None = None,
     config: TrainConfig = TrainConfig(),
     checkpoint: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> FitResult:
-    """Train ``model`` on ``x_train`` (T, N), standardized, with sparse teacher forcing every ``tau``.
+    """Train ``model`` on ``x_train`` (T, N), standardized, with the method of ``config.method``.
 
-    Parameters: ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path of
-    ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
+    Parameters: ``tau``: forcing interval (steps) of ``stf``, ``id-tf`` and ``window`` (unused by
+    ``gtf`` and ``bptt-clip``); ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
+    of ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
     divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
-    which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best).
+    which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best, GTF α).
     Returns: :class:`FitResult` with the best model by validation D_stsp (the last one when
     validation is off).
-    Raises: DivergenceError after ``max_recoveries`` non-finite losses (the checkpoint keeps the last
-    good state); Interrupted on Ctrl-C (naming the step of the checkpoint kept).
+    Raises: ConfigError for settings the model cannot run (before any work); DivergenceError after
+    ``max_recoveries`` non-finite or exploding losses (the checkpoint keeps the last good state);
+    Interrupted on Ctrl-C (naming the step of the checkpoint kept).
     """
     cfg = config
+    check_method(model, cfg, tau)
     device = resolve_device(cfg.device)
     model.to(device)
     x = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
@@ -120,10 +157,14 @@ def fit(
     if T < L + 2:
         raise DsreconError(f"training series has {T} steps, fewer than seq_len + 2 = {L + 2}; lower seq_len")
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history = {"step": [], "loss": [], "val_step": [], "val_d_stsp": [], "lr": []}
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _optimizer(cfg, params)
+    history = {"step": [], "loss": [], "val_step": [], "val_d_stsp": [], "lr": [], "alpha": [],
+               "floss_step": [], "floss_lambda": []}
     step, elapsed0, recoveries = 0, 0.0, 0
     best = {"score": math.inf, "state": copy.deepcopy(model.state_dict()), "step": 0}
+    alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and cfg.gtf_alpha != "auto" else None
+    since_best = 0
 
     if resume and checkpoint is not None and Path(checkpoint).exists():
         ck = load_torch(checkpoint, map_location=device)
@@ -132,6 +173,7 @@ def fit(
         gen.set_state(ck["rng"])
         step, elapsed0, history = int(ck["step"]), float(ck["elapsed"]), ck["history"]
         best = {"score": float(ck["best_score"]), "state": ck["best_state"], "step": int(ck["best_step"])}
+        alpha, since_best = ck.get("alpha"), int(ck.get("since_best", 0))
         log.info("resumed from %s at step %d", checkpoint, step)
     t0 = time.monotonic()
 
@@ -142,17 +184,31 @@ def fit(
             "rng": gen.get_state(), "step": step, "elapsed": elapsed0 + time.monotonic() - t0,
             "history": copy.deepcopy(history), "best_score": best["score"],
             "best_state": copy.deepcopy(best["state"]), "best_step": best["step"], "tau": tau,
+            "alpha": alpha, "since_best": since_best,
         }
-
-    good = snapshot()
 
     def save_checkpoint():
         if checkpoint is not None:
             save_torch(checkpoint, good)
 
+    floss_init = _forced_states(model, x)
+
+    def floss_episode(epochs: int, desc: str):
+        res = floss(model, k=cfg.floss_k, target=cfg.floss_target, epochs=epochs, n_steps=cfg.floss_steps,
+                    qr_every=cfg.floss_qr_every, lr=cfg.floss_lr, init=floss_init, batch=1,
+                    seed=cfg.seed + step, progress=progress, desc=desc)
+        history["floss_step"].append(step)
+        history["floss_lambda"].append(res.final.tolist())
+        log.info("%s at step %d: %d updates, lambda_1..%d per step now %s", desc, step, epochs, cfg.floss_k,
+                 np.array2string(res.final[:5], precision=4))
+
+    if step == 0 and cfg.floss_k and cfg.prefloss_epochs:
+        floss_episode(cfg.prefloss_epochs, "preflossing")
+    good = snapshot()
+
     stopped = "completed"
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"training (tau={tau})",
-               unit="step", dynamic_ncols=True)
+    label = f"training ({cfg.method}" + (f", tau={tau})" if cfg.method in USES_TAU else ")")
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=label, unit="step", dynamic_ncols=True)
     lr_scale = 1.0
     offsets = torch.arange(L + 1)
     try:
@@ -168,36 +224,68 @@ def fit(
             for group in opt.param_groups:
                 group["lr"] = lr
 
+            if cfg.floss_k and cfg.floss_every and not cfg.floss_weight and step > 0 and step % cfg.floss_every == 0 \
+                    and (not history["floss_step"] or history["floss_step"][-1] != step):
+                floss_episode(cfg.floss_epochs, "flossing episode")
+
             starts = torch.randint(0, T - L - 1, (cfg.batch_size,), generator=gen)
             batch = x[(starts[:, None] + offsets).to(device)].transpose(0, 1)  # (L+1, B, N)
-            pred = sparse_teacher_forcing(model, batch, annealed_tau(tau, step, cfg))
+            driving = batch
+            if cfg.obs_noise > 0:
+                driving = batch + cfg.obs_noise * torch.randn(batch.shape, generator=gen).to(device)
+            if cfg.method == "gtf" and alpha is None:  # first adaptive estimate, from a free rollout
+                with torch.no_grad():
+                    first: list = []
+                    rollout(model, driving, "bptt-clip", states_out=first)
+                alpha = gtf_alpha_from_jacobians(model, torch.stack(first))
+            states: list = []
+            keep_states = cfg.latent_reg > 0 or (cfg.method == "gtf" and cfg.gtf_alpha == "auto")
+            pred = rollout(model, driving, cfg.method, tau=annealed_tau(tau, step, cfg) if tau else None,
+                           alpha=alpha or 0.0, states_out=states if keep_states else None)
             loss = torch.mean((pred - batch[1:]) ** 2)
-            if not torch.isfinite(loss):
+            if cfg.latent_reg > 0:
+                loss = loss + cfg.latent_reg * torch.mean(torch.stack(states) ** 2)
+            if cfg.floss_k and cfg.floss_weight and step % max(1, cfg.floss_every) == 0:
+                lam = lyapunov_exponents(model, floss_init(1, gen), k=cfg.floss_k, n_steps=cfg.floss_steps,
+                                         qr_every=cfg.floss_qr_every, generator=gen)
+                loss = loss + cfg.floss_weight * flossing_loss(lam, cfg.floss_target)
+            if not torch.isfinite(loss) or loss.item() > cfg.explode_loss:
                 recoveries += 1
                 model.load_state_dict(good["model"])
                 opt.load_state_dict(good["optimizer"])
                 lr_scale *= 0.5
-                msg = (f"non-finite loss at step {step}: restored the last good state and halved the "
+                what = "non-finite" if not torch.isfinite(loss) else f"exploding ({loss.item():.3g} > {cfg.explode_loss:g})"
+                msg = (f"{what} loss at step {step}: restored the last good state and halved the "
                        f"learning rate (recovery {recoveries}/{cfg.max_recoveries})")
                 log.warning(msg)
                 bar.write(msg) if progress else None
                 if recoveries > cfg.max_recoveries:
                     save_checkpoint()
                     raise DivergenceError(
-                        f"training diverged: {recoveries} non-finite losses (last at step {step}); "
-                        f"the last good state is in {checkpoint}. Try a smaller --set train.lr or another --tau")
+                        f"training diverged: {recoveries} {what.split(' ')[0]} losses (last at step {step}); "
+                        f"the last good state is in {checkpoint}. Try a smaller --set train.lr=... or another --tau")
                 continue
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.method == "bptt-clip":
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
             opt.step()
             step += 1
+            if cfg.method == "gtf" and cfg.gtf_alpha == "auto" and step % GTF_UPDATE_EVERY == 0:
+                new = gtf_alpha_from_jacobians(model, torch.stack(states).detach())
+                alpha = GTF_SMOOTHING * alpha + (1 - GTF_SMOOTHING) * new
             lval = loss.item()
             history["step"].append(step)
             history["loss"].append(lval)
             history["lr"].append(lr)
+            if alpha is not None:
+                history["alpha"].append(alpha)
             bar.update(1)
             if step % 20 == 0:
-                bar.set_postfix(loss=f"{lval:.4f}", best_val=f"{best['score']:.3f}")
+                post = {"loss": f"{lval:.4f}", "best_val": f"{best['score']:.3f}"}
+                if alpha is not None:
+                    post["alpha"] = f"{alpha:.3f}"
+                bar.set_postfix(**post)
 
             if cfg.validate_every and step % cfg.validate_every == 0:
                 score = _validate(model, x, cfg, gen)
@@ -206,9 +294,16 @@ def fit(
                 log.info("step %d loss %.5f lr %.2e val D_stsp %.4f", step, lval, lr, score)
                 if score < best["score"]:
                     best = {"score": score, "state": copy.deepcopy(model.state_dict()), "step": step}
+                    since_best = 0
+                else:
+                    since_best += 1
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 good = snapshot()
                 save_checkpoint()
+            if cfg.early_stop and since_best >= cfg.early_stop:
+                stopped = "early stop"
+                log.info("early stop at step %d: %d validations without improvement", step, since_best)
+                break
     except KeyboardInterrupt:
         # The last checkpoint on disk is consistent; the current state may be mid-update, so it is
         # not written.

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from dsrecon.errors import ConfigError
 from dsrecon.forcing import sparse_teacher_forcing
 from dsrecon.models import PLRNN, autograd_jacobian
 
@@ -75,7 +76,7 @@ def test_no_gradient_flows_across_a_forced_step():
 
 
 def test_tau_must_be_positive():
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="tau must be >= 1"):
         sparse_teacher_forcing(_model(), torch.randn(5, 1, 3), 0)
 
 

@@ -42,7 +42,7 @@ def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monke
     ref = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, progress=False)
 
     import dsrecon.train as train_mod
-    real, calls = train_mod.sparse_teacher_forcing, {"n": 0}
+    real, calls = train_mod.rollout, {"n": 0}
 
     def interrupt_at_15(*a, **k):
         calls["n"] += 1
@@ -51,10 +51,10 @@ def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monke
         return real(*a, **k)
 
     ck = tmp_path / "last.pt"
-    monkeypatch.setattr(train_mod, "sparse_teacher_forcing", interrupt_at_15)
+    monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
     with pytest.raises(Interrupted, match="checkpoint of step 10"):
         fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
-    monkeypatch.setattr(train_mod, "sparse_teacher_forcing", real)
+    monkeypatch.setattr(train_mod, "rollout", real)
     assert load_torch(ck)["step"] == 10
     res = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
     assert res.history["loss"] == ref.history["loss"]
