@@ -7,7 +7,8 @@ import torch
 
 from dsrecon import systems
 from dsrecon.errors import ConfigError, DataError
-from dsrecon.lyapunov import kaplan_yorke_dimension, lyapunov_spectrum, qr_log_stretches
+from dsrecon.lyapunov import (condition_number_estimate, kaplan_yorke_dimension, lyapunov_spectrum, qr_log_stretches,
+                              true_spectrum)
 from dsrecon.models import PLRNN
 
 
@@ -92,6 +93,9 @@ def test_lorenz_spectrum_from_the_true_equations():
     assert abs(lam[1]) < 0.1
     assert spec.kaplan_yorke_dim == pytest.approx(2.07, abs=0.02)  # 2 + 1.50/22.46
     assert spec.running.shape == (20, 3) and np.all(np.isfinite(spec.stderr))
+    # the neutral exponent of an autonomous flow is 0 (digest §9.1); lambda_3 = -21 - 1.50 = -22.5
+    assert spec.neutral_exponent == lam[1] and abs(spec.neutral_exponent) < 0.1
+    assert lam[2] == pytest.approx(-22.5, rel=0.02)
 
 
 def test_kaplan_yorke_dimension_by_hand():
@@ -231,3 +235,66 @@ def test_a_model_with_inputs_needs_them():
 def test_non_finite_trajectory_names_the_steps():
     with pytest.raises(DataError, match="non-finite between steps"):
         lyapunov_spectrum(LinearMap(np.diag([1e30, 0.5])), n_steps=100, transient=0)
+
+
+# ----------------------------------------------------------------------------- model-side oracles
+def test_sum_of_exponents_is_the_mean_log_determinant():
+    # exact identity (digest §4.3 / §9.1): prod_i R_ii = det of the Jacobian product, so with k = M the
+    # exponents sum to the time average of log|det J(z_t)| along the same orbit. QR every step: this net's
+    # spectrum spans ~10 per step, and qr_every = 3 already loses the tail to rounding (digest §10.2)
+    m = DrivenTanh(40, 3.0)                                    # lambda_1 = 0.25 (measured, test above)
+    z0 = torch.randn(2, 40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    spec = lyapunov_spectrum(m, n_steps=400, transient=50, z0=z0)
+    with torch.no_grad():
+        z, logdet = z0, torch.zeros(2, dtype=torch.float64)
+        for t in range(450):
+            if t >= 50:
+                logdet += torch.linalg.slogdet(m.jacobian(z))[1]
+            z = m.step(z)
+    assert spec.values[0] > 0                                  # chaotic: the identity is not trivial here
+    assert spec.values.sum() == pytest.approx(float(logdet.mean()) / 400, rel=1e-9)
+
+
+def test_random_tanh_rnn_below_the_critical_gain_is_stable():
+    # z -> tanh(W z), W ~ N(0, g^2/N) with g = 0.5 < 1: every orbit falls into the fixed point 0, where
+    # J = W, so the exponents are log|eig W| ("Lyapunov spectra of chaotic RNNs" §IV; digest §9.1 and §9.2:
+    # g < g_crit = 1 is stable), all negative
+    m = DrivenTanh(30, 0.5, seed=1)
+    spec = lyapunov_spectrum(m, n_steps=2000, transient=300, n_init=2)
+    assert np.all(spec.values < 0)
+    expected = np.sort(np.log(np.abs(np.linalg.eigvals(m.W.detach().numpy()))))[::-1]
+    assert np.allclose(spec.values, expected, atol=0.02)
+    assert spec.kaplan_yorke_dim == 0.0 and spec.entropy_rate == 0.0
+
+
+def test_spread_over_ons_seeds_shows_an_unconverged_basis():
+    # the ONS converges to the Oseledets directions during the transient, after which the seed of the initial
+    # Q no longer matters ("Lyapunov spectra of chaotic RNNs" App. A, control 6); without a transient the
+    # seeds disagree
+    m = DrivenTanh(40, 3.0)
+    warm = lyapunov_spectrum(m, k=4, n_steps=300, transient=300, n_init=2, n_ons=3)
+    cold = lyapunov_spectrum(m, k=4, n_steps=300, transient=0, n_init=2, n_ons=3)
+    assert warm.per_init.shape == (2, 4) and warm.n_ons == 3
+    # measured: warm spread <= 4e-5, cold spread 2e-3 .. 8e-3 (an error of order 1/n_steps)
+    assert np.all(warm.ons_spread < 1e-3)
+    assert np.all(cold.ons_spread > 10 * warm.ons_spread)
+    assert np.all(warm.stderr > warm.ons_spread)               # the initial conditions still differ (finite time)
+    assert warm.drift.shape == (4,)
+    assert np.all(np.isnan(lyapunov_spectrum(m, k=2, n_steps=50, transient=10).ons_spread))
+
+
+def test_condition_number_estimate_by_hand():
+    # "Gradient Flossing" Eq. 10: kappa_m(t) = exp((lambda_1 - lambda_m) t)
+    assert np.allclose(condition_number_estimate([-1.0, 0.0, -2.0], 3), [1.0, np.e**3, np.e**6])
+    out = condition_number_estimate([0.5, 0.1], [0, 10])
+    assert out.shape == (2, 2) and np.allclose(out, [[1, 1], [1, np.exp(4.0)]])
+
+
+def test_true_spectrum_reads_the_card():
+    # the lorenz card (sigma=16, rho=45.92, beta=4, dt=0.01): sum of exponents = -(sigma+1+beta) = -21 exactly
+    # for the flow (digest §9.1); a short run suffices for the sum (it is a volume contraction, no averaging bias)
+    spec = true_spectrum("lorenz", n_steps=300, transient=50, n_init=2, substeps=5)
+    assert spec.dt == 0.01 and spec.n_init == 2
+    assert spec.per_time.sum() == pytest.approx(-21.0, rel=2e-3)
+    with pytest.raises(DataError, match="unknown dataset"):
+        true_spectrum("no-such-dataset")
