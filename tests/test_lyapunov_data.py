@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 from scipy.integrate import odeint
 
-from dsrecon.errors import DataError
-from dsrecon.lyapunov import MaxLyapunov, max_lyapunov, predictability_time
+from dsrecon.errors import ConfigError, DataError
+from dsrecon.lyapunov import CorrelationDimension, MaxLyapunov, correlation_dimension, max_lyapunov, predictability_time
 
 
 def _lorenz(sigma, rho, beta, *, dt=0.01, n=50_000, transient=2_000):
@@ -32,6 +32,22 @@ def lorenz_paper():
 @pytest.fixture(scope="module")
 def lorenz_classic():
     return _lorenz(10.0, 28.0, 8.0 / 3.0, n=30_000)
+
+
+@pytest.fixture(scope="module")
+def rossler_paper():
+    # a=0.15, b=0.2, c=10, dt=0.1: "How to train RNNs on chaotic data" App. A.4; 20 000 samples
+    def rhs(u, t):
+        x, y, z = u
+        return [-y - z, x + 0.15 * y, 0.2 + z * (x - 10.0)]
+
+    t = np.arange(2_000 + 20_000) * 0.1
+    return odeint(rhs, [1.0, 1.0, 0.0], t, rtol=1e-10, atol=1e-10)[2_000:]
+
+
+def _noisy(x, level, seed=9):
+    """x plus Gaussian observation noise with standard deviation level * std(x)."""
+    return x + level * np.std(x) * np.random.default_rng(seed).standard_normal(x.shape)
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +83,11 @@ def test_lorenz_paper_all_coordinates(lorenz_paper):
 
 
 def test_lorenz_paper_x_coordinate_only(lorenz_paper):
-    r = max_lyapunov(lorenz_paper[:, 0], 0.01)
-    # 1.50 per time unit (Wolf et al. 1985, as above), from x alone with automatic delay and dimension.
-    # Measured here: 1.45 (delay 10, m = 3).
-    assert r.value == pytest.approx(1.50, rel=0.15)
+    # issue 3 target: 20 000 samples of x alone, default settings -> 1.50 +- 10 % (Wolf et al. 1985, as
+    # above), automatic delay and dimension. Measured here: 1.43 (-4.7 %; delay 10, m = 3).
+    r = max_lyapunov(lorenz_paper[:20_000, 0], 0.01)
+    assert r.value == pytest.approx(1.50, rel=0.10)
+    assert r.chaotic and "factor" in r.reason
     # Kennel, Brown & Abarbanel 1992 find embedding dimension 3 for the Lorenz-63 x coordinate
     assert r.emb_dim == 3
 
@@ -80,6 +97,46 @@ def test_lorenz_classic(lorenz_classic):
     # 0.906 per time unit for sigma=10, rho=28, beta=8/3: Sprott, Chaos and Time-Series Analysis (2003),
     # App. A (Lorenz attractor: 0.9056). Measured here: 0.85.
     assert r.value == pytest.approx(0.906, rel=0.15)
+
+
+def test_lorenz_classic_x_coordinate_only(lorenz_classic):
+    # issue 3 target: 20 000 samples of x, default settings -> 0.906 +- 10 % (Sprott 2003, App. A: 0.9056).
+    # Measured here: 0.92 (+1.6 %).
+    r = max_lyapunov(lorenz_classic[:20_000, 0], 0.01)
+    assert r.value == pytest.approx(0.906, rel=0.10)
+
+
+def test_rossler_paper_x_coordinate_only_within_30_percent(rossler_paper):
+    # 0.090 per time unit: Rosenstein et al. 1993 (quoted in "How to train RNNs on chaotic data" App. A.4);
+    # QR on the true equations gives 0.087 (scipy variational integration, 3000 time units, this session).
+    # Measured here: 0.066 (-26 %, Rosenstein) and 0.074 (-18 %, Kantz): both estimators are biased low on
+    # this attractor at 2 000 time units (the band is thin across its unstable direction, so pairs stop
+    # separating exponentially after ~3 e-foldings). The issue's 15 % target is missed; see the next test.
+    for method in ("rosenstein", "kantz"):
+        r = max_lyapunov(rossler_paper[:, 0], 0.1, method=method)
+        assert r.value == pytest.approx(0.090, rel=0.30)
+        assert r.value < 0.090 and r.chaotic
+
+
+@pytest.mark.xfail(strict=True, reason="issue 3 target missed: measured 0.066 (-26 %); see the test above")
+def test_rossler_paper_target_15_percent(rossler_paper):
+    # the issue 3 target (0.090 +- 15 %, Rosenstein et al. 1993) with default settings. strict: when it starts
+    # to pass, the estimator improved and this marker must go.
+    assert max_lyapunov(rossler_paper[:, 0], 0.1).value == pytest.approx(0.090, rel=0.15)
+
+
+@pytest.mark.parametrize("which, ref", [("paper", 1.50), ("classic", 0.906)])
+def test_five_percent_observation_noise(lorenz_paper, lorenz_classic, which, ref):
+    # issue 3 target: 5 % Gaussian observation noise on 20 000 samples of x -> within 25 %. References as above
+    # (Wolf et al. 1985: 1.50; Sprott 2003: 0.9056). Kantz's method (average distance over an eps-neighbourhood
+    # before the log) is robust to the noise: measured -3.2 % (paper) and +0.5 % (classic). Rosenstein's, the
+    # default, is biased low by the noise floor: measured -24 % and -20 %, inside the target but only just.
+    x = (lorenz_paper if which == "paper" else lorenz_classic)[:20_000, 0]
+    kantz = max_lyapunov(_noisy(x, 0.05), 0.01, method="kantz")
+    assert kantz.value == pytest.approx(ref, rel=0.25)
+    assert kantz.method == "kantz" and kantz.eps > 0 and kantz.chaotic
+    rosenstein = max_lyapunov(_noisy(x, 0.05), 0.01)
+    assert ref * 0.7 < rosenstein.value < kantz.value      # noise biases Rosenstein low (measured 0.76-0.80 ref)
 
 
 def test_logistic_map(logistic):
@@ -106,6 +163,44 @@ def test_periodic_signal_has_no_positive_exponent():
     # a periodic orbit has lambda_max = 0 (neighbours neither converge nor diverge); compare ln 2 per
     # step of the logistic map above. Measured here: |lambda| < 1e-3 per step.
     assert abs(r.per_step) < 0.01
+    # and it is flagged: distances grow by less than a factor e (measured 1.9)
+    assert not r.chaotic and "factor" in r.reason and "NOT chaotic" in str(r)
+    with pytest.raises(DataError, match=r"does not look chaotic.*pass --tau"):
+        predictability_time(r)
+
+
+@pytest.mark.parametrize("method", ["rosenstein", "kantz"])
+def test_noisy_limit_cycle_is_not_chaotic(method):
+    # a periodic signal with harmonics plus 5 % noise: the noise makes neighbours separate at once (lag 0 -> 1)
+    # but not exponentially; the flag must stay off (lambda_max = 0 for a limit cycle)
+    t = np.arange(20_000) * 0.05
+    x = _noisy(np.sin(t) + 0.5 * np.sin(2 * t + 1.0) + 0.2 * np.cos(3 * t), 0.05)
+    r = max_lyapunov(x, 0.05, method=method)
+    assert not r.chaotic, str(r)
+
+
+def test_bootstrap_stderr_matches_the_spread_between_segments(lorenz_paper):
+    # the block bootstrap measures how much the estimate depends on which stretch of the orbit was observed:
+    # two disjoint 25 000-sample segments must agree within their combined error bars (measured: 1.44 +- 0.04
+    # and 1.43 +- 0.03 per time unit; 3 seeds of 20 000 samples gave 1.42, 1.47, 1.50, i.e. spread 0.04)
+    a = max_lyapunov(lorenz_paper[:25_000, 0], 0.01)
+    b = max_lyapunov(lorenz_paper[25_000:, 0], 0.01)
+    assert 0.005 < a.stderr / a.value < 0.1 and 0.005 < b.stderr / b.value < 0.1
+    assert abs(a.value - b.value) < 4 * math.hypot(a.stderr, b.stderr)
+    # the neighbouring reference points are strongly correlated, so fewer of them hardly change the error
+    # (it is set by the length of the series, not by n_ref)
+    few = max_lyapunov(lorenz_paper[:25_000, 0], 0.01, n_ref=1_000, fit_range=a.fit_range)
+    assert 0.5 < few.stderr / a.stderr < 3
+    assert math.isnan(max_lyapunov(lorenz_paper[:25_000, 0], 0.01, n_boot=0).stderr)
+
+
+def test_kantz_and_rosenstein_agree_without_noise(lorenz_paper):
+    # two estimators of the same exponent (Kantz 1994; Rosenstein et al. 1993; reference 1.50, Wolf et al.
+    # 1985): measured 1.40 (Rosenstein) and 1.59 (Kantz) on this orbit
+    x = lorenz_paper[:20_000, 0]
+    a, b = max_lyapunov(x, 0.01), max_lyapunov(x, 0.01, method="kantz")
+    assert b.value == pytest.approx(1.50, rel=0.10) and b.value == pytest.approx(a.value, rel=0.15)
+    assert max_lyapunov(x, 0.01, method="kantz", eps=4 * b.eps).eps == pytest.approx(4 * b.eps)
 
 
 def test_agrees_with_nolds_given_the_same_choices(lorenz_paper):
@@ -126,6 +221,10 @@ def test_agrees_with_nolds_given_the_same_choices(lorenz_paper):
     # Its pairs differ slightly (it drops the last trajectory_len vectors): measured 2-5 % apart at 4000
     # samples, 0.2 % at 20 000 (benchmarks/bench_lyapunov.py).
     assert r.per_step == pytest.approx(ref, rel=0.06)
+    # method="nolds": nolds' divergence curve with dsrecon's embedding, horizon and fit region
+    via = max_lyapunov(x, 0.01, method="nolds")
+    assert via.method == "nolds" and math.isnan(via.stderr)
+    assert via.value == pytest.approx(r.value, rel=0.10)
 
 
 # ----------------------------------------------------------------------------- result and helpers
@@ -197,11 +296,69 @@ def test_constant_and_wrong_shape():
 
 
 def test_white_noise_has_no_linear_region():
-    with pytest.raises(DataError, match="noise"):
-        max_lyapunov(np.random.default_rng(0).standard_normal((5_000, 3)))
+    # white noise: neighbours are as far apart as any two points after one step; no exponential growth
+    r = max_lyapunov(np.random.default_rng(0).standard_normal((5_000, 3)))
+    assert not r.chaotic and "noise" in r.reason
+    with pytest.raises(DataError, match="pass --tau"):
+        predictability_time(r)
 
 
 @pytest.mark.parametrize("lam", [-0.1, 0.0, float("nan")])
 def test_predictability_time_needs_positive_exponent(lam):
-    with pytest.raises(DataError, match="set tau by hand"):
+    with pytest.raises(DataError, match="set tau by hand: pass --tau"):
         predictability_time(lam)
+
+
+def test_bad_options():
+    x = np.random.default_rng(0).random(2_000)
+    with pytest.raises(ConfigError, match="method must be one of rosenstein, kantz, nolds"):
+        max_lyapunov(x, method="wolf")
+    with pytest.raises(ConfigError, match="eps is the neighbourhood radius of method='kantz'"):
+        max_lyapunov(x, eps=0.1)
+    with pytest.raises(ConfigError, match="eps must be a positive number"):
+        max_lyapunov(x, method="kantz", eps=-1)
+
+
+def test_too_short_for_the_embedding_names_the_samples_needed(lorenz_paper):
+    with pytest.raises(DataError, match=r"900 state vectors after delay embedding \(m=3, delay=150\).*1300 samples"):
+        max_lyapunov(lorenz_paper[:1_200, 0], 0.01, emb_dim=3, delay=150)
+    with pytest.raises(DataError, match=r"cannot hold one delay vector.*need at least"):
+        max_lyapunov(lorenz_paper[:1_200, 0], 0.01, emb_dim=3, delay=700)
+
+
+# --------------------------------------------------------------------------- correlation dimension
+def test_correlation_dimension_of_lorenz_from_x(lorenz_classic):
+    # D2 = 2.05 +- 0.01 for Lorenz (sigma=10, rho=28, beta=8/3): Grassberger & Procaccia, Physica D 9, 189
+    # (1983). Measured here: 2.05 at m = 7..10 (5000 points of 20 000 samples).
+    r = correlation_dimension(lorenz_classic[:20_000, 0], emb_dims=[1, 3, 5, 7])
+    assert isinstance(r, CorrelationDimension)
+    assert r.value == pytest.approx(2.05, abs=0.15)
+    assert r.per_dim[0] == pytest.approx(1.0, abs=0.1)       # m = 1: a line segment
+    assert r.C.shape == (4, len(r.radii)) and r.slopes.shape == (4, len(r.radii) - 1)
+    assert np.all(np.diff(r.C, axis=1) >= 0)                 # C(r) is a cumulative count
+
+
+def test_correlation_dimension_of_henon_and_of_noise(henon):
+    # Henon map (a=1.4, b=0.3): D2 = 1.21 +- 0.01 (Grassberger & Procaccia 1983). Measured: 1.22 from x (m = 2..4).
+    r = correlation_dimension(henon[:, 0], emb_dims=[2, 3, 4])
+    assert r.value == pytest.approx(1.21, abs=0.1)
+    # i.i.d. uniform points in the unit cube fill it: D2 = 3 (edge effects pull it slightly low: measured 2.90)
+    u = np.random.default_rng(0).random((20_000, 3))
+    assert correlation_dimension(u).value == pytest.approx(3.0, abs=0.2)
+    # a sine with an irrational period is a closed curve: D2 = 1
+    t = np.arange(20_000)
+    assert correlation_dimension(np.sin(t / math.pi), emb_dims=[2, 3]).value == pytest.approx(1.0, abs=0.1)
+
+
+def test_correlation_dimension_plot_and_errors(henon):
+    from matplotlib.figure import Figure
+
+    r = correlation_dimension(henon, n_points=2_000)
+    ax = Figure().subplots()
+    assert r.plot(ax=ax) is ax and "D2 =" in str(r)
+    with pytest.raises(DataError, match="NaN"):
+        correlation_dimension(np.r_[henon[:2_000, 0], np.nan])
+    with pytest.raises(DataError, match="constant"):
+        correlation_dimension(np.ones(3_000))
+    with pytest.raises(ConfigError, match="emb_dims"):
+        correlation_dimension(henon[:, 0], emb_dims=[0])
