@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--tau", default="auto", metavar="auto|INT",
                    help="forcing interval in steps (stf, id-tf, window); 'auto' = round(ln2 / λ_max per step) "
                    "with λ_max estimated from the training data (default: auto)")
-    f.add_argument("--gtf-alpha", default=None, metavar="auto|A",
-                   help="GTF mixing alpha in [0, 1], or 'auto' to adapt it from Jacobian norms (default: auto)")
+    f.add_argument("--gtf-alpha", default=None, metavar="auto|auto-norm|A",
+                   help="GTF mixing alpha in [0, 1]; 'auto' adapts it to 1 - exp(-λ_1 of the model), 'auto-norm' "
+                   "to Hess et al.'s bound by one-step Jacobian norms (default: auto)")
     f.add_argument("--floss", type=int, default=None, metavar="K",
                    help="gradient flossing of the first K Lyapunov exponents (default: off)")
     f.add_argument("--floss-target", type=float, default=None, metavar="LAMBDA",
@@ -84,14 +85,24 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--debug", action="store_true", help="show tracebacks")
 
     ly = sub.add_parser(
-        "lyap", help="λ_max of a dataset, or the Lyapunov spectrum of a trained run",
-        description="TARGET is a dataset name: estimate λ_max from its training split (Rosenstein), print "
-        "τ_pred and save the divergence plot. TARGET is a run directory: the QR Lyapunov spectrum of its "
-        "model, D_KY and entropy rate, compared with the data's λ_max.",
+        "lyap", help="λ_max of a dataset or a file, or the Lyapunov spectrum of a trained run",
+        description="TARGET is a dataset name or a file (.npy, .csv, .txt of shape (T,) or (T, N), time first): "
+        "estimate λ_max (Rosenstein by default) with its bootstrap standard error, say whether the series looks "
+        "chaotic, print τ_pred = ln2/λ_max and the fit diagnostics, and save the divergence plot. TARGET is a run "
+        "directory: the QR Lyapunov spectrum of its model (± standard error over initial conditions), D_KY and "
+        "entropy rate, compared with the data's λ_max.",
+        epilog="examples:\n  dsrecon lyap lorenz\n  dsrecon lyap series.npy --dt 0.01 --method kantz\n"
+        "  dsrecon lyap runs/lorenz-plrnn-20261122-101500 --k 5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ly.add_argument("target", help="a dataset name or a run directory")
+    ly.add_argument("target", help="a dataset name, a .npy/.csv/.txt file, or a run directory")
+    ly.add_argument("--dt", type=float, default=None,
+                    help="sampling interval of a file's series in time units (default: 1, i.e. per step)")
+    ly.add_argument("--method", default="rosenstein", choices=["rosenstein", "kantz", "nolds"],
+                    help="λ_max estimator (default: rosenstein; kantz is more robust to noise; nolds is the "
+                    "optional cross-check)")
     ly.add_argument("--plot", default=None, metavar="PNG",
-                    help="where to save the divergence plot (default: lambda_max-<dataset>.png)")
+                    help="where to save the divergence plot (default: lambda_max-<name>.png)")
     ly.add_argument("--k", type=int, default=None, help="number of exponents of a model (default: all)")
     ly.add_argument("--n-steps", type=int, default=5000, help="QR steps for a model's spectrum (default: 5000)")
     ly.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -123,11 +134,11 @@ def _cmd_fit(args) -> int:
                           ("prefloss_epochs", "prefloss_epochs"), ("floss_every", "floss_every")):
             if getattr(args, flag) is not None:
                 train_kw[key] = getattr(args, flag)
-        if isinstance(train_kw.get("gtf_alpha"), str) and train_kw["gtf_alpha"] != "auto":
+        if isinstance(train_kw.get("gtf_alpha"), str) and train_kw["gtf_alpha"] not in ("auto", "auto-norm"):
             try:
                 train_kw["gtf_alpha"] = float(train_kw["gtf_alpha"])
             except ValueError:
-                raise ConfigError(f"--gtf-alpha must be 'auto' or a number in [0, 1], got {args.gtf_alpha!r}") from None
+                raise ConfigError(f"--gtf-alpha must be 'auto', 'auto-norm' or a number in [0, 1], got {args.gtf_alpha!r}") from None
         model_kw = {"kind": args.model, "latent_dim": args.latent_dim}
         if args.latent_dim is not None and args.latent_dim < n_channels:
             raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "
@@ -156,24 +167,40 @@ def _cmd_lyap(args) -> int:
     import torch
 
     from . import data as data_mod
-    from .lyapunov import lyapunov_spectrum, max_lyapunov
+    from .lyapunov import lyapunov_spectrum, max_lyapunov, read_series
+    from .report import plot_lambda_max
 
-    run_dir = Path(args.target)
-    if not (run_dir / "model.pt").exists():
-        data = data_mod.load(args.target)  # an unknown name fails here with the list of datasets
-        train, _ = data_mod.train_test_split(data)
-        lam = max_lyapunov(train)
+    target = Path(args.target)
+    if args.dt is not None and not args.dt > 0:
+        raise ConfigError(f"--dt must be a positive number of time units per sample, got {args.dt}")
+    if not (target / "model.pt").exists():
+        if target.suffix.lower() in (".npy", ".csv", ".txt", ".dat") or target.is_file():
+            series, name, ref = read_series(target), target.stem, None
+            dt = 1.0 if args.dt is None else args.dt
+        else:
+            data = data_mod.load(args.target)  # an unknown name fails here with the list of datasets
+            series, _ = data_mod.train_test_split(data)
+            name, dt = args.target, args.dt
+            ref = f"{data.attrs['lambda_ref']} per time unit ({data.attrs['lambda_ref_source']})"
+        lam = max_lyapunov(series, dt, method=args.method)
         print(lam)
-        print(f"reference: {data.attrs['lambda_ref']} per time unit ({data.attrs['lambda_ref_source']})")
-        from .report import plot_lambda_max
-
-        print(f"divergence plot: {plot_lambda_max(lam, args.plot or f'lambda_max-{args.target}.png')}")
+        a, b = lam.fit_range
+        print(f"fit: lags {a}..{b - 1} of {len(lam.curve) - 1}, slope {lam.per_step:.4g} ± {lam.stderr_per_step:.2g} "
+              f"per step, {lam.n_pairs} pairs, state dimension {lam.dim}, Theiler window {lam.theiler} steps")
+        if lam.chaotic:
+            print(f"tau_pred = ln2/lambda_max = {lam.predictability_steps:.1f} steps: `dsrecon fit --tau auto` would "
+                  f"use tau = {max(1, round(lam.predictability_steps))}")
+        else:
+            print(f"not chaotic ({lam.reason}): tau_pred is undefined; pass --tau N to `dsrecon fit`")
+        if ref is not None:
+            print(f"reference: {ref}")
+        print(f"divergence plot: {plot_lambda_max(lam, args.plot or f'lambda_max-{name}.png')}")
         return 0
     from .experiment import model_from_file
     from .runs import read_json
 
-    cfg = read_json(run_dir / "config.json")["config"]
-    model = model_from_file(run_dir / "model.pt")
+    cfg = read_json(target / "config.json")["config"]
+    model = model_from_file(target / "model.pt")
     data = data_mod.load(cfg["data"]["name"], seed=cfg["data"]["seed"])
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train)
@@ -183,10 +210,17 @@ def _cmd_lyap(args) -> int:
     dt = float(data.attrs["dt"])
     spec = lyapunov_spectrum(model, k=args.k, n_steps=args.n_steps, transient=1000, z0=z0, dt=dt)
     print(spec)
-    lam_path = run_dir / "lambda_max.json"
-    data_lam = json.loads(lam_path.read_text())["value"] if lam_path.exists() else max_lyapunov(train).value
-    print(f"model lambda_max = {spec.per_time[0]:.4g} ± {spec.stderr[0] / dt:.2g} per time unit; "
-          f"data lambda_max = {data_lam:.4g} (Rosenstein); reference {data.attrs['lambda_ref']}")
+    lam_path = target / "lambda_max.json"
+    if lam_path.exists():
+        saved = json.loads(lam_path.read_text())
+        data_lam, data_se = saved["value"], saved.get("stderr", float("nan"))
+    else:
+        fresh = max_lyapunov(train)
+        data_lam, data_se = fresh.value, fresh.stderr
+    pm = f" ± {data_se:.2g}" if data_se is not None and np.isfinite(data_se) else ""
+    print(f"model lambda_max = {spec.per_time[0]:.4g} ± {spec.stderr_per_time[0]:.2g} per time unit "
+          f"(standard error over {spec.n_init} initial conditions); data lambda_max = {data_lam:.4g}{pm} "
+          f"(Rosenstein); reference {data.attrs['lambda_ref']}")
     return 0
 
 
