@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--tau", default="auto", metavar="auto|INT",
                    help="forcing interval in steps (stf, id-tf, window); 'auto' = round(ln2 / λ_max per step) "
                    "with λ_max estimated from the training data (default: auto)")
-    f.add_argument("--gtf-alpha", default=None, metavar="auto|A",
-                   help="GTF mixing alpha in [0, 1], or 'auto' to adapt it from Jacobian norms (default: auto)")
+    f.add_argument("--gtf-alpha", default=None, metavar="auto|auto-norm|A",
+                   help="GTF mixing alpha in [0, 1]; 'auto' adapts it to 1 - exp(-λ_1 of the model), 'auto-norm' "
+                   "to Hess et al.'s bound by one-step Jacobian norms (default: auto)")
     f.add_argument("--floss", type=int, default=None, metavar="K",
                    help="gradient flossing of the first K Lyapunov exponents (default: off)")
     f.add_argument("--floss-target", type=float, default=None, metavar="LAMBDA",
@@ -133,11 +134,11 @@ def _cmd_fit(args) -> int:
                           ("prefloss_epochs", "prefloss_epochs"), ("floss_every", "floss_every")):
             if getattr(args, flag) is not None:
                 train_kw[key] = getattr(args, flag)
-        if isinstance(train_kw.get("gtf_alpha"), str) and train_kw["gtf_alpha"] != "auto":
+        if isinstance(train_kw.get("gtf_alpha"), str) and train_kw["gtf_alpha"] not in ("auto", "auto-norm"):
             try:
                 train_kw["gtf_alpha"] = float(train_kw["gtf_alpha"])
             except ValueError:
-                raise ConfigError(f"--gtf-alpha must be 'auto' or a number in [0, 1], got {args.gtf_alpha!r}") from None
+                raise ConfigError(f"--gtf-alpha must be 'auto', 'auto-norm' or a number in [0, 1], got {args.gtf_alpha!r}") from None
         model_kw = {"kind": args.model, "latent_dim": args.latent_dim}
         if args.latent_dim is not None and args.latent_dim < n_channels:
             raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "

@@ -46,7 +46,7 @@ class ModelConfig:
 class TrainConfig:
     method: str = "stf"           # stf | gtf | id-tf | bptt-clip | window (docs/training.md)
     tau: str | int = "auto"       # forcing interval in steps; "auto" = round(ln2 / lambda_max per step)
-    gtf_alpha: str | float = "auto"  # GTF mixing alpha in [0, 1]; "auto" adapts it from Jacobian norms (Hess et al. 2023)
+    gtf_alpha: str | float = "auto"  # GTF alpha in [0, 1]; "auto": 1 - exp(-lambda_1 of the model); "auto-norm": Hess et al.'s norm bound
     clip_norm: float = 1.0        # bptt-clip: gradient-norm clip ("How to train RNNs on chaotic data" §4.2: norm 1)
     optimizer: str = "adam"       # adam (the paper's) | radam (less sensitive to the first steps' lr)
     obs_noise: float = 0.0        # std of Gaussian noise added to the forcing signal (not the targets); regularises
@@ -80,13 +80,13 @@ class TrainConfig:
     def __post_init__(self):
         _one_of("method", self.method, METHODS)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
-        if self.gtf_alpha != "auto":
+        if self.gtf_alpha not in ("auto", "auto-norm"):
             try:
                 a = float(self.gtf_alpha)
             except (TypeError, ValueError):
                 a = -1.0
             if not 0.0 <= a <= 1.0:
-                raise ConfigError(f"gtf_alpha must be 'auto' or a number in [0, 1], got {self.gtf_alpha!r}")
+                raise ConfigError(f"gtf_alpha must be 'auto', 'auto-norm' or a number in [0, 1], got {self.gtf_alpha!r}")
         for name in ("floss_k", "prefloss_epochs", "floss_every", "early_stop"):
             if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")

@@ -50,7 +50,7 @@ def plot_run(run_dir) -> list[Path]:
             ax.plot(arr[:, 0], arr[:, -1], lw=0.3, color="C0" if i == 0 else "C3")
             ax.set_xlabel(names[0]); ax.set_ylabel(names[-1])
         ax.set_title(f"{title}, {n} steps")
-    fig.suptitle(f"{cfg['data']['name']} / {cfg['model']['kind']}: D_stsp = {metrics['D_stsp']:.3g}")
+    fig.suptitle(f"{cfg['data']['name']} / {cfg['model']['kind']}: D_stsp = {float(metrics['D_stsp']):.3g}")  # 'inf' for a diverged model
     written.append(_save(fig, run_dir / "attractor.png", plt))
 
     # spectra
@@ -69,7 +69,7 @@ def plot_run(run_dir) -> list[Path]:
         ax.set_title(f"{names[d]}"); ax.set_xlabel("frequency (1 / time unit)")
         if d == 0:
             ax.set_ylabel("normalised power"); ax.legend()
-    fig.suptitle(f"smoothed power spectra (sigma = {sigma} bins): D_H = {metrics['D_H']:.3g}, PSC = {metrics['PSC']:.3g}")
+    fig.suptitle(f"smoothed power spectra (sigma = {sigma} bins): D_H = {float(metrics['D_H']):.3g}, PSC = {float(metrics['PSC']):.3g}")
     written.append(_save(fig, run_dir / "spectra.png", plt))
 
     # loss

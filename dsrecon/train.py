@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 from .errors import ConfigError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
-from .forcing import gtf_alpha_from_jacobians, rollout
+from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
 from .metrics import d_stsp
 from .runs import load_torch, save_torch
 
@@ -163,7 +163,9 @@ def fit(
                "floss_step": [], "floss_lambda": []}
     step, elapsed0, recoveries = 0, 0.0, 0
     best = {"score": math.inf, "state": copy.deepcopy(model.state_dict()), "step": 0}
-    alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and cfg.gtf_alpha != "auto" else None
+    adaptive = cfg.method == "gtf" and cfg.gtf_alpha in ("auto", "auto-norm")
+    alpha_of = gtf_alpha_from_lyapunov if cfg.gtf_alpha == "auto" else gtf_alpha_from_jacobians
+    alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and not adaptive else None
     since_best = 0
 
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -237,9 +239,9 @@ def fit(
                 with torch.no_grad():
                     first: list = []
                     rollout(model, driving, "bptt-clip", states_out=first)
-                alpha = gtf_alpha_from_jacobians(model, torch.stack(first))
+                alpha = alpha_of(model, torch.stack(first))
             states: list = []
-            keep_states = cfg.latent_reg > 0 or (cfg.method == "gtf" and cfg.gtf_alpha == "auto")
+            keep_states = cfg.latent_reg > 0 or adaptive
             pred = rollout(model, driving, cfg.method, tau=annealed_tau(tau, step, cfg) if tau else None,
                            alpha=alpha or 0.0, states_out=states if keep_states else None)
             loss = torch.mean((pred - batch[1:]) ** 2)
@@ -247,7 +249,7 @@ def fit(
                 loss = loss + cfg.latent_reg * torch.mean(torch.stack(states) ** 2)
             if cfg.floss_k and cfg.floss_weight and step % max(1, cfg.floss_every) == 0:
                 lam = lyapunov_exponents(model, floss_init(1, gen), k=cfg.floss_k, n_steps=cfg.floss_steps,
-                                         qr_every=cfg.floss_qr_every, generator=gen)
+                                         qr_every=cfg.floss_qr_every, generator=gen, warmup=cfg.floss_steps // 2)
                 loss = loss + cfg.floss_weight * flossing_loss(lam, cfg.floss_target)
             if not torch.isfinite(loss) or loss.item() > cfg.explode_loss:
                 recoveries += 1
@@ -271,8 +273,8 @@ def fit(
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
             opt.step()
             step += 1
-            if cfg.method == "gtf" and cfg.gtf_alpha == "auto" and step % GTF_UPDATE_EVERY == 0:
-                new = gtf_alpha_from_jacobians(model, torch.stack(states).detach())
+            if adaptive and step % GTF_UPDATE_EVERY == 0:
+                new = alpha_of(model, torch.stack(states).detach())
                 alpha = GTF_SMOOTHING * alpha + (1 - GTF_SMOOTHING) * new
             lval = loss.item()
             history["step"].append(step)

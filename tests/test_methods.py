@@ -68,6 +68,13 @@ def test_adaptive_alpha_from_jacobian_norms():
     assert forcing.gtf_alpha_from_jacobians(_linear_plrnn(a=0.7), z) == 0.0
 
 
+def test_lyapunov_alpha_is_one_minus_exp_minus_lambda_1():
+    # J = a I: lambda_1 = log a per step, so alpha* = 1 - 1/a exactly (a > 1), 0 for a contracting map
+    z = torch.randn(20, 2, dtype=torch.float64)
+    assert forcing.gtf_alpha_from_lyapunov(_linear_plrnn(a=1.25, h=0.0), z) == pytest.approx(1 - 1 / 1.25)
+    assert forcing.gtf_alpha_from_lyapunov(_linear_plrnn(a=0.7), z) == 0.0
+
+
 def test_window_resets_the_state_to_zero_every_tau_steps():
     # App. A.6.4: every window starts from z = 0, so predictions 1, tau+1, 2 tau+1 are all observe(step(0))
     m, x = PLRNN(2, 6, seed=2).double(), _x(T=13)
