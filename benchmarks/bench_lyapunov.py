@@ -7,8 +7,9 @@ Three parts, all in one run on the same machine:
    noise (standard deviation 0.05 · std(x)), each on 3 orbits (initial-condition seeds 0, 1, 2):
    - the issue-3 targets: Lorenz σ=16, ρ=45.92, β=4, Δt=0.01 (1.50; Wolf et al. 1985), Lorenz 10/28/8⁄3,
      Δt=0.01 (0.9056; Sprott 2003 App. A), Rössler a=0.15, b=0.2, c=10, Δt=0.1 (0.090; Rosenstein et al. 1993);
-   - systems the estimator was *not* tuned on: Rössler a=b=0.2, c=5.7, Δt=0.1 (0.0714; Sprott 2003 App. A),
-     Chen a=35, b=3, c=28, Δt=0.005 (2.02: QR on the true equations, 3 × 1000 time units, this repository's
+   - Rössler a=b=0.2, c=5.7, Δt=0.1 (0.0714; Sprott 2003 App. A): probably among the systems the fit-region
+     constants were originally set on (max_lyapunov's docstring names "Rössler"), so not an independent check;
+   - systems the estimator was *not* tuned on: Chen a=35, b=3, c=28, Δt=0.005 (2.02: QR on the true equations, 3 × 1000 time units, this repository's
      session; the literature quotes 2.027), Thomas b=0.18, Δt=0.1 (0.0313: QR on the true equations,
      5000 time units, same session).
    Orbits: odeint (LSODA) at rtol = atol = 1e-10 after a transient.
@@ -58,7 +59,7 @@ SYSTEMS = {
     "lorenz paper": (lorenz(16.0, 45.92, 4.0), [1, 1, 20], 0.01, 2000, 1.50, "Wolf et al. 1985", True),
     "lorenz classic": (lorenz(10.0, 28.0, 8 / 3), [1, 1, 20], 0.01, 2000, 0.9056, "Sprott 2003 App. A", True),
     "rossler paper": (rossler(0.15, 0.2, 10.0), [1, 1, 0], 0.1, 2000, 0.090, "Rosenstein et al. 1993", True),
-    "rossler classic": (rossler(0.2, 0.2, 5.7), [1, 1, 0], 0.1, 2000, 0.0714, "Sprott 2003 App. A", False),
+    "rossler classic": (rossler(0.2, 0.2, 5.7), [1, 1, 0], 0.1, 2000, 0.0714, "Sprott 2003 App. A", None),
     "chen": (chen(35.0, 3.0, 28.0), [-10, 0, 37], 0.005, 4000, 2.02, "QR on the equations (lit. 2.027)", False),
     "thomas": (thomas(0.18), [0.1, 0.0, -0.1], 0.1, 2000, 0.0313, "QR on the equations", False),
 }
