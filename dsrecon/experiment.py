@@ -226,14 +226,15 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
     tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method)
     if lam is not None:
-        note(f"lambda_max from the training data: {lam.value:.4g} per time unit = {lam.per_step:.4g} per step "
-             f"(Rosenstein, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
+        note(f"lambda_max from the training data: {lam.value:.4g} ± {lam.stderr:.2g} per time unit = "
+             f"{lam.per_step:.4g} per step ({lam.method}, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
              f"{data.attrs.get('lambda_ref', float('nan')):.3g})")
         note(f"tau = round(ln 2 / lambda_step) = round({math.log(2) / lam.per_step:.2f}) = {tau} steps")
         write_json(run_dir / "lambda_max.json", {
             "value": lam.value, "per_step": lam.per_step, "dt": lam.dt, "fit_range": list(lam.fit_range),
             "intercept": lam.intercept, "lags": np.asarray(lam.lags).tolist(), "curve": np.asarray(lam.curve).tolist(),
-            "emb_dim": lam.emb_dim, "delay": lam.delay, "theiler": lam.theiler})
+            "emb_dim": lam.emb_dim, "delay": lam.delay, "theiler": lam.theiler, "method": lam.method,
+            "stderr": lam.stderr, "chaotic": lam.chaotic, "reason": lam.reason})
     elif tau is not None:
         note(f"tau = {tau} steps (set by hand)")
     note(f"model {cfg.model.kind}, method {cfg.train.method}"

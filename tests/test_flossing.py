@@ -92,14 +92,16 @@ def test_gradient_matches_finite_differences():
 @pytest.mark.parametrize("target", [-1.0, -0.5, 0.0])
 def test_flossing_reaches_the_target_within_100_updates(target):
     # "Gradient Flossing" Fig. 1B: lambda_1 of random tanh nets with g ~ U(0, 1), driven by N(0, 1) inputs,
-    # reaches the targets -1, -0.5 and 0 within 100 epochs. Smaller N here (16, paper 32) to stay fast.
-    rng = np.random.default_rng(int(10 * target) + 11)
-    for seed in range(2):
-        m = TanhMap(16, g=float(rng.uniform(0, 1)), seed=seed, dtype=torch.float32)
-        res = floss(m, k=1, target=target, epochs=100, n_steps=100, lr=0.05, batch=1, seed=seed,
-                    init=lambda b, g: torch.zeros(b, 16),
-                    inputs=lambda n, b, g: torch.randn(n, b, 1, generator=g))
-        assert abs(np.mean([lam[0] for lam in res.lambdas[-10:]]) - target) < 0.1
+    # reaches the targets -1, -0.5 and 0 within 100 epochs. Smaller N here (16, paper 32) to stay fast;
+    # lambda_1 after flossing is measured independently by lyapunov_spectrum over 2000 driven steps.
+    g = float(np.random.default_rng(int(10 * target) + 11).uniform(0, 1))
+    m = TanhMap(16, g=g, seed=1, dtype=torch.float32)
+    inputs = lambda n, b, gen: torch.randn(n, b, 1, generator=gen)  # noqa: E731
+    floss(m, k=1, target=target, epochs=100, n_steps=60, lr=0.02, batch=4, seed=1,
+          init=lambda b, gen: torch.zeros(b, 16), inputs=inputs)
+    s = torch.randn(2500, 2, 1, generator=torch.Generator().manual_seed(99))
+    lam1 = lyapunov_spectrum(m, k=1, n_steps=2000, transient=500, z0=torch.zeros(2, 16), inputs=s).values[0]
+    assert lam1 == pytest.approx(target, abs=0.1)
 
 
 def test_bad_k():

@@ -218,3 +218,16 @@ def test_cli_one_line_errors(argv, message, capsys, tmp_path):
     assert cli.main(argv + ["--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_tau_auto_refuses_a_periodic_series(lorenz_data):
+    # a sine has lambda_max = 0: tau_pred = ln2/lambda is meaningless, so --tau auto must refuse and say --tau
+    from dsrecon.errors import DataError
+    from dsrecon.experiment import choose_tau
+
+    periodic = lorenz_data.isel(time=slice(0, 20_000)).copy(deep=True)
+    t = np.arange(periodic.sizes["time"]) * 0.01
+    periodic["x"].values[:] = np.stack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t), np.sin(4 * np.pi * t)], 1)
+    with pytest.raises(DataError, match="do not look chaotic.*pass --tau N"):
+        choose_tau("auto", periodic)
+    assert choose_tau("auto", periodic, method="gtf") == (None, None)  # gtf needs no tau
