@@ -1,44 +1,75 @@
 """Reconstruction metrics as pure functions that return a :class:`Score` (value + the variant).
 
-- :func:`d_stsp`: state-space divergence, KL(p_true || p_gen) of binned N-d histograms
-  ("How to train RNNs on chaotic data", ICLR 2022 submission, App. A.5; Koppe et al. 2019).
+State space and spectra (arrays against arrays):
+- :func:`d_stsp`: state-space divergence KL(p_true || p_gen). ``method="bins"`` (binned N-d histograms,
+  box "minmax" or "2sd"), ``method="legacy"`` (the ±2σ box of the sparse-forcing paper's code, with its
+  quirks), ``method="gmm"`` (Gaussian mixtures, Monte-Carlo KL; for ≥ 6 dimensions), ``method="auto"``
+  (gmm from 6 dimensions on, else bins). "How to train RNNs on chaotic data" App. A.5; Koppe et al. 2019.
 - :func:`hellinger_distance` (D_H): Hellinger distance of smoothed, normalised power spectra per
-  dimension, averaged (Mikhaeil et al. 2022; Hess et al. 2023).
+  dimension, averaged (Mikhaeil et al. 2022; Hess et al. 2023); ``variant="legacy"``: the chunked
+  version of the same paper's code (σ = 2, 500-bin cut-off, 50 chunks).
 - :func:`power_spectrum_correlation` (PSC): Pearson correlation of the same spectra (App. A.5).
-- :func:`score_all`: the three at once.
+- :func:`score_all`: the three at once (plus the legacy variants on request).
+
+Models against data:
+- :func:`prediction_error`: PE(n), the n-step-ahead MSE from forced states.
+- :func:`valid_prediction_time`: the first time the normalised error of a forced-then-free run exceeds a
+  threshold, in Lyapunov times.
+- :func:`lyapunov_scores`: λ_max, the spectrum and D_KY of a model against the data's or the true ones.
+- :func:`score_initial_conditions`: free runs from many initial conditions, batched; median ± MAD.
+- :func:`score_partially_observed`: scores in the full state space after regressing latents onto the
+  full observations ("How to train RNNs on chaotic data" App. A.6.3).
+- :func:`noise_floor`: the same scores between the test split and independent true trajectories.
 
 Inputs ``true`` and ``gen`` are (T, N) or (T,) arrays, torch tensors, or ``xarray.Dataset`` with a
-variable ``x`` of dims ("time", "dim"). ``true`` must be finite; a ``gen`` with non-finite rows (a
-diverged model) is scored, not refused: the value is inf (D_stsp, D_H) or nan (PSC) with a reason.
+variable ``x`` of dims ("time", "dim"). ``true`` must be finite (DataError otherwise). A ``gen`` that
+cannot be scored -- non-finite rows (a diverged model), another number of dimensions, fewer than 2
+steps, no point inside the box -- gives a Score whose value is inf (D_stsp, D_H) or nan (PSC, or when
+the comparison is undefined) with the ``reason`` recorded, never an exception.
 
 Every number depends on its settings and on the generated length; a :class:`Score` carries them, and
-the noise floor -- ``score_all(test, independent_true_trajectory)`` of the same length -- is the number
-to read it against.
+the noise floor -- the same score between the test split and an independent true trajectory of the
+same length -- is the number to read it against.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import convolve1d, gaussian_filter1d
+from scipy.special import logsumexp
 
 from .data import as_array
 from .errors import ConfigError, DataError
 
 MAX_CELLS = 100_000_000  # n_bins ** N above this: the histogram would not fit in memory
+GMM_FROM_DIM = 6          # method="auto" switches from bins to the Gaussian mixture at this dimension
 
 _SPECTRUM_VARIANT = {"normalisation": "zscore (ddof=0)", "spectrum": "rfft power |X|^2",
                      "smoothing": "gaussian smoothing (scipy.ndimage.gaussian_filter1d, reflect, truncate=4)",
                      "scale": "sum 1"}
+_LEGACY_SPECTRUM_VARIANT = {
+    "variant": "legacy", "normalisation": "zscore per chunk (ddof=1)",
+    "spectrum": "rfft(norm='ortho') power |X|^2 * 2/L, odd L trimmed by one",
+    "smoothing": "convolution with a normalised Gaussian kernel of 10*sigma+1 taps, zero padding",
+    "average": "mean over chunks (nan-mean)", "overlap": "trapezoid rule, no renormalisation",
+    "source": "DurstewitzLab/ChaosRNN evaluation/pse.py + main_eval.py (read, not copied)"}
 
 
 @dataclass(frozen=True)
 class Score:
     """A metric value with everything that defines it.
 
-    ``n_used``/``n_total``: for D_stsp the generated points inside the box / given; for D_H and PSC
-    the common length both series were cut to / generated points given.
+    ``n_used``/``n_total``: for D_stsp the generated points inside the box (or mixture components) /
+    given; for D_H and PSC the common length both series were cut to / generated points given; for
+    model metrics the starts used / available.
+    ``reference``: the number the value is compared with, where there is one (λ_max of the data or of
+    the true equations, D_KY of the true equations). ``t_gen``: generated steps per initial condition.
+    ``n_init``: initial conditions (or noise-floor seeds) the value summarises; for n_init > 1 the value
+    is their median and ``spread`` the median absolute deviation (MAD, unscaled). ``extra``: curves and
+    per-initial-condition values (JSON-safe lists).
     """
 
     name: str
@@ -47,13 +78,24 @@ class Score:
     n_used: int = 0
     n_total: int = 0
     reason: str = ""  # why the value is inf/nan, or what was special
+    reference: float | None = None
+    t_gen: int | None = None
+    n_init: int = 1
+    spread: float | None = None
+    extra: dict = field(default_factory=dict)
 
     def __float__(self) -> float:
         return float(self.value)
 
     def __str__(self) -> str:
         desc = ", ".join(f"{k}={v}" for k, v in self.variant.items())
-        s = f"{self.name} = {self.value:.4g} ({desc}; {self.n_used}/{self.n_total} points used)"
+        val = f"{self.value:.4g}"
+        if self.n_init > 1 and self.spread is not None:
+            val += f" ± {self.spread:.2g} (median ± MAD over {self.n_init})"
+        if self.reference is not None:
+            val += f" (reference {self.reference:.4g})"
+        s = f"{self.name} = {val} ({desc}; {self.n_used}/{self.n_total} points used"
+        s += f", T_gen={self.t_gen})" if self.t_gen is not None else ")"
         return s + (f" [{self.reason}]" if self.reason else "")
 
     def to_dict(self) -> dict:
@@ -61,15 +103,18 @@ class Score:
 
 
 # ------------------------------------------------------------------------------------------ inputs
-def _pair(true, gen) -> tuple[np.ndarray, np.ndarray]:
+def _pair(true, gen) -> tuple[np.ndarray, np.ndarray, str]:
+    """(true, gen, reason): ``reason`` is non-empty when gen cannot be compared with true at all."""
     t = as_array(true, what="true data")
+    if len(t) < 2:
+        raise DataError(f"true data: need at least 2 time steps, got {len(t)}")
     g = as_array(gen, what="generated data", allow_nonfinite=True)  # a diverged run is scored, not refused
     if t.shape[1] != g.shape[1]:
-        raise DataError(f"true data have {t.shape[1]} dimensions but generated data have {g.shape[1]}; "
-                        "score trajectories of the same dimension")
-    if min(len(t), len(g)) < 2:
-        raise DataError(f"need at least 2 time steps, got {len(t)} true and {len(g)} generated")
-    return t, g
+        return t, g, (f"true data have {t.shape[1]} dimensions but generated data have {g.shape[1]}; "
+                      "score trajectories of the same dimension")
+    if len(g) < 2:
+        return t, g, f"generated data have {len(g)} time steps; need at least 2"
+    return t, g, ""
 
 
 def _nonfinite_reason(g: np.ndarray) -> str:
@@ -84,6 +129,10 @@ def _nonfinite_reason(g: np.ndarray) -> str:
 def _check_setting(ok: bool, msg: str) -> None:
     if not ok:
         raise ConfigError(msg)
+
+
+def _is_int(v, lo: int) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
 
 
 # ------------------------------------------------------------------------------------------ D_stsp
@@ -117,68 +166,201 @@ def _bin_counts(rows: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
     return np.bincount(flat, minlength=n_bins ** len(edges)).astype(float)
 
 
-def d_stsp(true, gen, *, n_bins: int = 30, alpha: float = 1e-5, box_margin: float = 0.1) -> Score:
-    """State-space divergence D_stsp = KL(p_true || p_gen) of binned N-d histograms.
-
-    Algorithm:
-      1. Box per dimension: [min − m·σ, max + m·σ] of the *true* data, m = ``box_margin``, σ the
-         population std (ddof=0) of the true data in that dimension.
-      2. ``n_bins`` equal-width bins per dimension over the box (edges ``np.linspace(lo, hi, n_bins+1)``;
-         bins half-open [e_i, e_(i+1)) except the last, which includes the upper edge -- as
-         ``np.histogramdd``).
-      3. Generated points outside the box in any dimension are dropped; ``n_used`` counts those kept.
-      4. Both histograms over all n_bins^N cells, Laplace-smoothed:
-         p = (counts + α) / (Σ counts + α·n_bins^N).
-      5. D = Σ p_true ln(p_true / p_gen), natural log, over cells with p_true > 0 (0·ln 0 = 0; with
-         α > 0 that is every cell).
-
-    Parameters: ``n_bins`` bins per dimension; ``alpha`` pseudo-count added to every cell (α ≥ 0);
-    ``box_margin`` margin around the true data's range, in true standard deviations.
-
-    References: "How to train RNNs on chaotic data" (ICLR 2022 submission) App. A.5; Koppe et al. 2019
-    (binned state-space divergence).
-
-    Pitfalls: empty generated bins make KL infinite -- the smoothing α is what keeps it finite, and its
-    size changes the number; KL is asymmetric (this is KL(true || gen), which punishes generated
-    distributions that miss parts of the attractor); out-of-box generated points are silently lost to
-    the histogram, so read ``n_used``; the value falls with the generated length (sampling noise), so
-    compare with the noise floor of the same length.
-
-    Non-finite generated rows give value inf with a reason; no generated point in the box gives inf
-    with a reason. n_bins^N above 1e8 cells raises DataError.
-    """
-    _check_setting(isinstance(n_bins, (int, np.integer)) and n_bins >= 1, f"n_bins must be an integer ≥ 1, got {n_bins!r}")
-    _check_setting(alpha >= 0, f"alpha must be ≥ 0, got {alpha}")
-    _check_setting(box_margin >= 0, f"box_margin must be ≥ 0, got {box_margin}")
-    t, g = _pair(true, gen)
-    N = t.shape[1]
-    variant = {"n_bins": int(n_bins), "box": f"minmax+{box_margin}sd", "alpha": alpha, "kl": "KL(true||gen)"}
-    if n_bins ** N > MAX_CELLS:
-        fit = int(MAX_CELLS ** (1 / N))
-        raise DataError(f"d_stsp: {n_bins}^{N} histogram cells are too many (limit 1e8); "
-                        f"use n_bins ≤ {fit} for {N} dimensions")
-    reason = _nonfinite_reason(g)
-    if reason:
-        return Score("D_stsp", math.inf, variant, 0, len(g), reason)
-
-    tr, gr = np.ascontiguousarray(t.T), np.ascontiguousarray(g.T)  # one row per dimension: faster
-    sd = tr.std(axis=1)
-    lo, hi = tr.min(axis=1) - box_margin * sd, tr.max(axis=1) + box_margin * sd
-    inside = np.all((gr >= lo[:, None]) & (gr <= hi[:, None]), axis=0)
-    n_in = int(inside.sum())
-    if n_in == 0:
-        return Score("D_stsp", math.inf, variant, 0, len(g),
-                     "no generated point lies inside the true data's box (empty overlap)")
-
-    edges = [np.linspace(lo[d], hi[d], n_bins + 1) for d in range(N)]
-    ct, cg = _bin_counts(tr, edges), _bin_counts(gr[:, inside], edges)
+def _kl_smoothed(ct: np.ndarray, cg: np.ndarray, alpha: float) -> float:
+    """KL(p_true || p_gen) of Laplace-smoothed counts over the same cells: p = (c + α)/(Σc + α·K)."""
     n_cells = ct.size
     pt = (ct + alpha) / (ct.sum() + alpha * n_cells)
     pg = (cg + alpha) / (cg.sum() + alpha * n_cells)
     m = pt > 0
     with np.errstate(divide="ignore"):  # alpha = 0 and an empty generated cell: KL is inf, correctly
-        value = float(np.sum(pt[m] * np.log(pt[m] / pg[m])))
-    return Score("D_stsp", value, variant, n_in, len(g))
+        return float(np.sum(pt[m] * np.log(pt[m] / pg[m])))
+
+
+def d_stsp(true, gen, *, method: str = "bins", n_bins: int = 30, alpha: float = 1e-5,
+           box: str = "minmax", box_margin: float = 0.1, sigma2: float = 1.0, max_points: int = 10_000,
+           n_mc: int = 1000, seed: int = 0, standardize: bool = True) -> Score:
+    """State-space divergence D_stsp = KL(p_true || p_gen), by binning or by Gaussian mixtures.
+
+    ``method="bins"`` (default; Koppe et al. 2019; "How to train RNNs on chaotic data" App. A.5):
+      1. Box per dimension from the *true* data: ``box="minmax"`` [min − m·σ, max + m·σ],
+         m = ``box_margin``; ``box="2sd"`` [mean − 2σ, mean + 2σ]; σ the population std (ddof=0).
+      2. ``n_bins`` equal-width bins per dimension over the box (edges ``np.linspace(lo, hi, n_bins+1)``;
+         bins half-open [e_i, e_(i+1)) except the last, which includes the upper edge -- as
+         ``np.histogramdd``).
+      3. Points outside the box in any dimension are dropped (true and generated alike; with "minmax"
+         no true point is outside); ``n_used`` counts the generated points kept.
+      4. Both histograms over all n_bins^N cells, Laplace-smoothed: p = (counts + α) / (Σ counts + α·n_bins^N).
+      5. D = Σ p_true ln(p_true / p_gen), natural log, over cells with p_true > 0 (0·ln 0 = 0).
+
+    ``method="legacy"``: the binned D_stsp as the sparse-forcing paper's code computed it
+    (DurstewitzLab/ChaosRNN, ``evaluation/klx.py``; read there, re-implemented here), quirks included:
+    the box is [−2σ, +2σ] around 0 (not around the mean: the code assumed standardized data), σ the
+    sample std (ddof=1, torch's default); the bin of x is trunc((x − lo)/(hi − lo) · n_bins) (truncation
+    toward zero) and only bins 1 .. n_bins−1 are kept -- so bin 0 is always empty and points just below
+    the box land in it and are dropped -- for the true *and* the generated data; α = 1e-5 (written
+    10e-6 there) over all n_bins^N cells. ``n_bins`` is the caller's (the paper's evaluation script,
+    ``main_eval.py``, called it with 10; the function's default was 30). The code returned NaN when no
+    generated point was kept; here that is inf with the empty-overlap reason, as for "bins".
+
+    ``method="gmm"`` (for high-dimensional data, where n_bins^N cells are too many; "How to train RNNs
+    on chaotic data" App. A.5 via the same code base's ``klz.py``):
+      1. With ``standardize`` both series are standardized by the true data's mean and std (ddof=0).
+      2. At most ``max_points`` points of each series, evenly spaced in time
+         (``np.linspace(0, T − 1, max_points)`` rounded down), are the centres of two equal-weight
+         Gaussian mixtures with covariance ``sigma2``·I: p_true and p_gen.
+      3. ``n_mc`` samples from p_true: ``rng = np.random.default_rng(seed)``;
+         ``i = rng.integers(0, K_true, n_mc)``; ``s = μ_i + √sigma2 · rng.standard_normal((n_mc, N))``.
+      4. D = mean over samples of ln p_true(s) − ln p_gen(s) (log-sum-exp, so far-away generated
+         mixtures give a large finite value instead of the legacy code's dropped underflow samples).
+      Vectorised: one (n_mc × K) squared-distance matrix per mixture in blocks, no loop over points.
+      Differences from that code, on purpose: the issue asks for KL(true || gen) (the code sampled from the
+      generated mixture, i.e. KL(gen || true)), σ² = 1 on standardized data (the code used 0.1), up to
+      10 000 points (the code took the first 5000), and a fixed ``seed`` (the code used torch's global RNG).
+
+    ``method="auto"``: "gmm" from 6 dimensions on, "bins" below.
+
+    Parameters: ``n_bins`` bins per dimension; ``alpha`` pseudo-count added to every cell (α ≥ 0);
+    ``box``/``box_margin`` as above; ``sigma2``, ``max_points``, ``n_mc``, ``seed``, ``standardize``
+    for "gmm".
+
+    Pitfalls: empty generated bins make the binned KL infinite -- α keeps it finite, and its size changes
+    the number; KL is asymmetric (KL(true || gen) punishes generated distributions that miss parts of the
+    attractor); out-of-box generated points are lost to the histogram, so read ``n_used``; every value
+    falls with the generated length (sampling noise), so compare with the noise floor of the same length;
+    the Monte-Carlo estimate has sampling noise of its own (change ``seed`` to see it).
+
+    Non-finite generated rows, another dimension, or no generated point in the box give value inf/nan
+    with a reason. n_bins^N above 1e8 cells raises DataError (use method="gmm").
+    """
+    _check_setting(method in ("bins", "legacy", "gmm", "auto"),
+                   f"d_stsp: method must be 'bins', 'legacy', 'gmm' or 'auto', got {method!r}")
+    t, g, bad = _pair(true, gen)
+    N = t.shape[1]
+    if method == "auto":
+        method = "gmm" if N >= GMM_FROM_DIM else "bins"
+    if method == "gmm":
+        return _d_stsp_gmm(t, g, bad, sigma2=sigma2, max_points=max_points, n_mc=n_mc, seed=seed,
+                           standardize=standardize)
+    _check_setting(_is_int(n_bins, 1), f"n_bins must be an integer ≥ 1, got {n_bins!r}")
+    _check_setting(alpha >= 0, f"alpha must be ≥ 0, got {alpha}")
+    _check_setting(box_margin >= 0, f"box_margin must be ≥ 0, got {box_margin}")
+    _check_setting(box in ("minmax", "2sd"), f"box must be 'minmax' or '2sd', got {box!r}")
+    if method == "legacy":
+        variant = {"method": "legacy", "n_bins": int(n_bins), "box": "±2sd about 0 (ddof=1), bin 0 dropped",
+                   "alpha": 1e-5, "kl": "KL(true||gen)", "source": "DurstewitzLab/ChaosRNN evaluation/klx.py"}
+    else:
+        variant = {"method": "bins", "n_bins": int(n_bins),
+                   "box": f"minmax+{box_margin}sd" if box == "minmax" else "mean±2sd",
+                   "alpha": alpha, "kl": "KL(true||gen)"}
+    if bad:
+        return Score("D_stsp", math.nan, variant, 0, len(g), bad, t_gen=len(g))
+    if n_bins ** N > MAX_CELLS:
+        fit = int(MAX_CELLS ** (1 / N))
+        raise DataError(f"d_stsp: {n_bins}^{N} histogram cells are too many (limit 1e8); "
+                        f"use n_bins ≤ {fit} for {N} dimensions, or method='gmm'")
+    reason = _nonfinite_reason(g)
+    if reason:
+        return Score("D_stsp", math.inf, variant, 0, len(g), reason, t_gen=len(g))
+    if method == "legacy":
+        return _d_stsp_legacy(t, g, int(n_bins), variant)
+
+    tr, gr = np.ascontiguousarray(t.T), np.ascontiguousarray(g.T)  # one row per dimension: faster
+    sd = tr.std(axis=1)
+    if box == "minmax":
+        lo, hi = tr.min(axis=1) - box_margin * sd, tr.max(axis=1) + box_margin * sd
+    else:
+        mu = tr.mean(axis=1)
+        lo, hi = mu - 2 * sd, mu + 2 * sd
+    inside_g = np.all((gr >= lo[:, None]) & (gr <= hi[:, None]), axis=0)
+    n_in = int(inside_g.sum())
+    if n_in == 0:
+        return Score("D_stsp", math.inf, variant, 0, len(g),
+                     "no generated point lies inside the true data's box (empty overlap)", t_gen=len(g))
+    edges = [np.linspace(lo[d], hi[d], n_bins + 1) for d in range(N)]
+    if box == "minmax":
+        ct = _bin_counts(tr, edges)
+    else:
+        inside_t = np.all((tr >= lo[:, None]) & (tr <= hi[:, None]), axis=0)
+        ct = _bin_counts(tr[:, inside_t], edges)
+    cg = _bin_counts(gr[:, inside_g], edges)
+    return Score("D_stsp", _kl_smoothed(ct, cg, alpha), variant, n_in, len(g), t_gen=len(g))
+
+
+def _legacy_cells(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_bins: int) -> np.ndarray:
+    """Flat cell index of the points the legacy code kept (bins 1 .. n_bins−1 in every dimension)."""
+    c = np.trunc((x - lo) / (hi - lo) * n_bins)          # torch's .long(): truncation toward zero
+    keep = np.all((c > 0) & (c < n_bins), axis=1)
+    c = c[keep].astype(np.int64)
+    flat = np.zeros(len(c), dtype=np.int64)
+    for d in range(x.shape[1]):
+        flat = flat * n_bins + c[:, d]
+    return flat
+
+
+def _d_stsp_legacy(t: np.ndarray, g: np.ndarray, n_bins: int, variant: dict) -> Score:
+    sd = t.std(axis=0, ddof=1)
+    if np.any(sd == 0):
+        raise DataError(f"true data: dimension {int(np.argmin(sd))} is constant; the ±2σ box is empty")
+    lo, hi = -2 * sd, 2 * sd
+    K = n_bins ** t.shape[1]
+    ft, fg = _legacy_cells(t, lo, hi, n_bins), _legacy_cells(g, lo, hi, n_bins)
+    if len(fg) == 0:
+        return Score("D_stsp", math.inf, variant, 0, len(g),
+                     "no generated point lies inside the legacy ±2σ box (empty overlap; the legacy code gave NaN)",
+                     t_gen=len(g))
+    ct = np.bincount(ft, minlength=K).astype(float)
+    cg = np.bincount(fg, minlength=K).astype(float)
+    return Score("D_stsp", _kl_smoothed(ct, cg, 1e-5), variant, len(fg), len(g), t_gen=len(g),
+                 extra={"n_true_used": int(len(ft))})
+
+
+def _evenly(x: np.ndarray, n: int) -> np.ndarray:
+    if len(x) <= n:
+        return x
+    return x[np.linspace(0, len(x) - 1, n).astype(np.int64)]
+
+
+def gmm_log_density(s: np.ndarray, centres: np.ndarray, sigma2: float, block: int = 256) -> np.ndarray:
+    """ln p(s) of an equal-weight Gaussian mixture with the given centres (K, N) and covariance sigma2·I,
+    for points s (S, N): ln p = logsumexp_k(−‖s − μ_k‖² / (2σ²)) − ln K − N/2 · ln(2πσ²).
+
+    Vectorised over (block × K) squared-distance matrices ‖s‖² + ‖μ‖² − 2 s·μ (clipped at 0).
+    """
+    s = np.asarray(s, dtype=float)
+    centres = np.asarray(centres, dtype=float)
+    K, N = centres.shape
+    mu2 = np.einsum("ij,ij->i", centres, centres)
+    out = np.empty(len(s))
+    for a in range(0, len(s), block):
+        sb = s[a:a + block]
+        d2 = np.einsum("ij,ij->i", sb, sb)[:, None] + mu2[None, :] - 2.0 * sb @ centres.T
+        np.maximum(d2, 0.0, out=d2)
+        out[a:a + block] = logsumexp(-d2 / (2.0 * sigma2), axis=1)
+    return out - math.log(K) - 0.5 * N * math.log(2 * math.pi * sigma2)
+
+
+def _d_stsp_gmm(t, g, bad, *, sigma2, max_points, n_mc, seed, standardize) -> Score:
+    _check_setting(sigma2 > 0, f"sigma2 must be > 0, got {sigma2}")
+    _check_setting(_is_int(max_points, 2), f"max_points must be an integer ≥ 2, got {max_points!r}")
+    _check_setting(_is_int(n_mc, 1), f"n_mc must be an integer ≥ 1, got {n_mc!r}")
+    variant = {"method": "gmm", "sigma2": sigma2, "max_points": int(max_points), "n_mc": int(n_mc),
+               "seed": int(seed), "standardize": "true mean/std (ddof=0)" if standardize else "none",
+               "subsample": "evenly spaced", "kl": "KL(true||gen)"}
+    if bad:
+        return Score("D_stsp", math.nan, variant, 0, len(g), bad, t_gen=len(g))
+    reason = _nonfinite_reason(g)
+    if reason:
+        return Score("D_stsp", math.inf, variant, 0, len(g), reason, t_gen=len(g))
+    if standardize:
+        mu, sd = t.mean(axis=0), t.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        t, g = (t - mu) / sd, (g - mu) / sd
+    tc, gc = _evenly(t, max_points), _evenly(g, max_points)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(tc), n_mc)
+    s = tc[idx] + math.sqrt(sigma2) * rng.standard_normal((n_mc, t.shape[1]))
+    value = float(np.mean(gmm_log_density(s, tc, sigma2) - gmm_log_density(s, gc, sigma2)))
+    return Score("D_stsp", value, variant, len(gc), len(g), t_gen=len(g))
 
 
 # ------------------------------------------------------------------------------------------ spectra
@@ -195,16 +377,43 @@ def smoothed_spectrum(x, sigma: float = 20.0) -> np.ndarray:
     return p / p.sum()
 
 
+def legacy_spectrum(chunks, sigma: float = 2.0) -> np.ndarray:
+    """The legacy code's spectrum of one dimension, averaged over chunks ``(n_chunks, L)``.
+
+    Per chunk: an odd L loses its last sample; z-score with the sample std (ddof=1); P = |rfft(z,
+    norm="ortho")|² · 2 / L; convolved with a normalised Gaussian kernel of int(10σ)+1 taps at offsets
+    j − int(taps/2) (zero padding, output as long as P); then the nan-mean over chunks (a constant chunk
+    gives NaN and is skipped). No normalisation to sum 1: Parseval makes the full spectrum sum to about 1.
+    """
+    c = np.atleast_2d(np.asarray(chunks, dtype=float))
+    if c.shape[1] % 2:
+        c = c[:, :-1]
+    L = c.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (c - c.mean(axis=1, keepdims=True)) / c.std(axis=1, ddof=1, keepdims=True)
+    p = np.abs(np.fft.rfft(z, axis=1, norm="ortho")) ** 2 * 2 / L
+    taps = int(10 * sigma) + 1
+    j = np.arange(taps) - taps // 2
+    kernel = np.exp(-0.5 * (j / sigma) ** 2)
+    kernel /= kernel.sum()
+    p = convolve1d(p, kernel[::-1], axis=1, mode="constant", cval=0.0, origin=0)
+    with warnings.catch_warnings():  # every chunk constant: NaN is the answer, reported by the caller
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(p, axis=0)
+
+
 def _spectra_pair(name: str, true, gen, sigma: float):
     """Per-dimension spectra of true and generated series cut to the common length T.
 
     Returns ``(pairs, variant, T, n_gen, reason)``; ``pairs`` is a list of (p, q) per dimension, q None
-    for a constant generated dimension; ``pairs`` is None when ``gen`` has non-finite rows.
+    for a constant generated dimension; ``pairs`` is None when ``gen`` cannot be scored.
     """
     _check_setting(sigma > 0, f"{name}: sigma must be > 0, got {sigma}")
-    t, g = _pair(true, gen)
+    t, g, bad = _pair(true, gen)
     T = min(len(t), len(g))
     variant = {"sigma": sigma, "length": T, **_SPECTRUM_VARIANT}
+    if bad:
+        return None, variant, T, len(g), bad
     reason = _nonfinite_reason(g)
     if reason:
         return None, variant, T, len(g), reason
@@ -223,13 +432,22 @@ def _spectra_pair(name: str, true, gen, sigma: float):
     return pairs, variant, T, len(g), "; ".join(notes)
 
 
-def hellinger_distance(true, gen, *, sigma: float = 20.0) -> Score:
-    """D_H: mean over dimensions of the Hellinger distance of smoothed, normalised power spectra.
+def hellinger_distance(true, gen, *, sigma: float | None = None, variant: str = "default",
+                       n_chunks: int = 50, cutoff: int = 500) -> Score:
+    """D_H: mean over dimensions of the Hellinger distance of smoothed power spectra.
 
-    Algorithm: cut both series to the common length T = min(T_true, T_gen) (first T rows; spectra need
-    the same frequency grid); per dimension, spectra p, q = :func:`smoothed_spectrum` (z-score,
-    |rfft|², ``gaussian_filter1d(·, sigma)`` reflect mode, sum 1); H = √max(0, 1 − Σ √(p q)); value =
-    mean of H over dimensions. 0 = identical spectra, 1 = disjoint.
+    ``variant="default"``: cut both series to the common length T = min(T_true, T_gen) (first T rows;
+    spectra need the same frequency grid); per dimension, spectra p, q = :func:`smoothed_spectrum`
+    (z-score, |rfft|², ``gaussian_filter1d(·, sigma)`` reflect mode, sum 1); H = √max(0, 1 − Σ √(p q));
+    value = mean of H over dimensions. 0 = identical spectra, 1 = disjoint. ``sigma`` default 20.
+
+    ``variant="legacy"`` (the sparse-forcing paper's code, DurstewitzLab/ChaosRNN ``evaluation/pse.py``
+    as called by ``main_eval.py``; re-implemented): each series is cut into ``n_chunks`` = 50 consecutive
+    chunks of L = min(T_true, T_gen) // n_chunks steps (the code reshaped 10^5 generated steps into 50 x
+    2000 and cut them to the true chunk length); per dimension the chunk-averaged
+    :func:`legacy_spectrum` (σ default 2), the first ``cutoff`` = 500 frequency bins, BC = trapezoid
+    rule of √(p q) with unit spacing (no renormalisation after the cut), H = √(1 − BC) (clipped at 0;
+    the code gave NaN for BC > 1); mean over dimensions.
 
     Parameters: ``sigma`` width of the Gaussian smoothing, in frequency bins.
 
@@ -237,15 +455,56 @@ def hellinger_distance(true, gen, *, sigma: float = 20.0) -> Score:
 
     Pitfalls: σ is in frequency bins, so the same σ smooths more, relative to the spectrum, for shorter
     series, and the noise floor does not fall with T at a fixed σ (the number of bins grows with T);
-    the value depends on T and σ, so compare with the noise floor of the same length. A constant
-    generated dimension (a collapsed model) counts as maximally different, H = 1, noted in ``reason``;
-    a constant true dimension raises DataError; non-finite generated rows give inf with a reason.
+    the value depends on T and σ, so compare with the noise floor of the same length. The legacy cut-off
+    of 500 bins keeps a different fraction of the spectrum for every chunk length. A constant generated
+    dimension (a collapsed model) counts as maximally different, H = 1, noted in ``reason``; a constant
+    true dimension raises DataError; non-finite generated rows give inf, another dimension nan, with a
+    reason.
     """
-    pairs, variant, T, n_gen, reason = _spectra_pair("hellinger_distance", true, gen, sigma)
+    _check_setting(variant in ("default", "legacy"), f"hellinger_distance: variant must be 'default' or "
+                   f"'legacy', got {variant!r}")
+    if variant == "legacy":
+        return _hellinger_legacy(true, gen, 2.0 if sigma is None else sigma, n_chunks, cutoff)
+    sigma = 20.0 if sigma is None else sigma
+    pairs, var, T, n_gen, reason = _spectra_pair("hellinger_distance", true, gen, sigma)
     if pairs is None:
-        return Score("D_H", math.inf, variant, 0, n_gen, reason)
+        value = math.nan if "dimension" in reason or "time steps" in reason else math.inf
+        return Score("D_H", value, var, 0, n_gen, reason, t_gen=n_gen)
     hs = [1.0 if q is None else math.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(p * q))))) for p, q in pairs]
-    return Score("D_H", float(np.mean(hs)), variant, T, n_gen, reason)
+    return Score("D_H", float(np.mean(hs)), var, T, n_gen, reason, t_gen=n_gen,
+                 extra={"per_dim": [float(h) for h in hs]})
+
+
+def _hellinger_legacy(true, gen, sigma, n_chunks, cutoff) -> Score:
+    _check_setting(sigma > 0, f"hellinger_distance: sigma must be > 0, got {sigma}")
+    _check_setting(_is_int(n_chunks, 1), f"n_chunks must be an integer ≥ 1, got {n_chunks!r}")
+    _check_setting(_is_int(cutoff, 2), f"cutoff must be an integer ≥ 2, got {cutoff!r}")
+    t, g, bad = _pair(true, gen)
+    L = min(len(t), len(g)) // n_chunks
+    var = {"sigma": sigma, "n_chunks": int(n_chunks), "chunk_length": int(L), "cutoff": int(cutoff),
+           **_LEGACY_SPECTRUM_VARIANT}
+    if bad:
+        return Score("D_H", math.nan, var, 0, len(g), bad, t_gen=len(g))
+    reason = _nonfinite_reason(g)
+    if reason:
+        return Score("D_H", math.inf, var, 0, len(g), reason, t_gen=len(g))
+    if L < 4:
+        return Score("D_H", math.nan, var, 0, len(g), f"chunks of {L} steps are too short: need "
+                     f"min(T_true, T_gen) ≥ 4·n_chunks = {4 * n_chunks}", t_gen=len(g))
+    hs, notes = [], []
+    for d in range(t.shape[1]):
+        p = legacy_spectrum(t[:n_chunks * L, d].reshape(n_chunks, L), sigma)[:cutoff]
+        q = legacy_spectrum(g[:n_chunks * L, d].reshape(n_chunks, L), sigma)[:cutoff]
+        if not np.all(np.isfinite(p)):
+            raise DataError(f"true data: dimension {d} is constant in every chunk; its spectrum is undefined")
+        if not np.all(np.isfinite(q)):
+            hs.append(1.0)
+            notes.append(f"generated dimension {d} is constant in every chunk")
+            continue
+        bc = float(np.sum(np.sqrt(p * q)) - 0.5 * (math.sqrt(p[0] * q[0]) + math.sqrt(p[-1] * q[-1])))
+        hs.append(math.sqrt(max(0.0, 1.0 - bc)))
+    return Score("D_H", float(np.mean(hs)), var, n_chunks * L, len(g), "; ".join(notes), t_gen=len(g),
+                 extra={"per_dim": [float(h) for h in hs]})
 
 
 def power_spectrum_correlation(true, gen, *, sigma: float = 20.0) -> Score:
@@ -258,18 +517,352 @@ def power_spectrum_correlation(true, gen, *, sigma: float = 20.0) -> Score:
     """
     pairs, variant, T, n_gen, reason = _spectra_pair("power_spectrum_correlation", true, gen, sigma)
     if pairs is None:
-        return Score("PSC", math.nan, variant, 0, n_gen, reason)
+        return Score("PSC", math.nan, variant, 0, n_gen, reason, t_gen=n_gen)
     rs = [0.0 if q is None else float(np.corrcoef(p, q)[0, 1]) for p, q in pairs]
-    return Score("PSC", float(np.mean(rs)), variant, T, n_gen, reason)
+    return Score("PSC", float(np.mean(rs)), variant, T, n_gen, reason, t_gen=n_gen,
+                 extra={"per_dim": rs})
 
 
-def score_all(true, gen, *, n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0) -> dict[str, Score]:
-    """{"D_stsp", "D_H", "PSC"} of one generated run (default box margin 0.1 sd).
+def score_all(true, gen, *, n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0,
+              method: str = "bins", legacy: bool = False) -> dict[str, Score]:
+    """{"D_stsp", "D_H", "PSC"} of one generated run (default box minmax + 0.1 sd); with ``legacy``
+    also "D_stsp_legacy" (±2σ box, same n_bins) and "D_H_legacy" (50 chunks, σ = 2, 500 bins).
 
-    The noise floor is ``score_all(test, independent_true_trajectory)`` of the same length.
+    ``method`` is d_stsp's ("auto" switches to the Gaussian mixture from 6 dimensions on). The noise
+    floor is ``score_all(test, independent_true_trajectory)`` of the same length (:func:`noise_floor`).
     """
-    return {
-        "D_stsp": d_stsp(true, gen, n_bins=n_bins, alpha=alpha),
+    out = {
+        "D_stsp": d_stsp(true, gen, method=method, n_bins=n_bins, alpha=alpha),
         "D_H": hellinger_distance(true, gen, sigma=sigma),
         "PSC": power_spectrum_correlation(true, gen, sigma=sigma),
     }
+    if legacy:
+        N = as_array(true, what="true data").shape[1]
+        if n_bins ** N <= MAX_CELLS:
+            out["D_stsp_legacy"] = d_stsp(true, gen, method="legacy", n_bins=n_bins)
+        out["D_H_legacy"] = hellinger_distance(true, gen, variant="legacy")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ summaries
+def median_mad(values) -> tuple[float, float]:
+    """Median and median absolute deviation (unscaled) of finite-or-inf values; NaNs are ignored
+    (all-NaN gives (nan, nan)); inf counts as a value (a diverged run is the worst one)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return math.nan, math.nan
+    med = float(np.median(v))
+    with np.errstate(invalid="ignore"):
+        mad = float(np.median(np.abs(v - med))) if math.isfinite(med) else math.nan
+    return med, mad
+
+
+def summarise(scores: list[Score], *, label: str = "initial conditions") -> Score:
+    """One Score from several of the same metric (initial conditions, seeds): median ± MAD.
+
+    The variant is the first one's; ``extra["per_init"]`` holds every value; ``reason`` counts the
+    non-finite ones and repeats distinct reasons.
+    """
+    if not scores:
+        raise ConfigError("summarise needs at least one Score")
+    vals = [float(s.value) for s in scores]
+    med, mad = median_mad(vals)
+    bad = [i for i, v in enumerate(vals) if not math.isfinite(v)]
+    reasons = sorted({s.reason for s in scores if s.reason})
+    reason = (f"{len(bad)} of {len(vals)} {label} gave a non-finite value" if bad else "")
+    if reasons:
+        reason = "; ".join([r for r in [reason] if r] + reasons[:3])
+    s0 = scores[0]
+    return Score(s0.name, med, s0.variant, int(np.median([s.n_used for s in scores])), s0.n_total, reason,
+                 reference=s0.reference, t_gen=s0.t_gen, n_init=len(scores), spread=mad,
+                 extra={"per_init": vals})
+
+
+# ------------------------------------------------------------------------------------------ models
+def _torch_setup(model):
+    import torch
+
+    params = list(model.parameters()) if hasattr(model, "parameters") else []
+    dtype = params[0].dtype if params else torch.float64
+    device = params[0].device if params else torch.device("cpu")
+    return torch, dtype, device
+
+
+def forced_rollouts(model, x0, n_steps: int, *, return_latent: bool = False):
+    """Free runs of ``n_steps`` steps from the forced states of the observations ``x0`` (B, N).
+
+    z_0 = model.force(x0); z_k = model.step(z_{k-1}); returns the observations x̂_1..x̂_n as (B, n, N)
+    (and the latents z_1..z_n as (B, n, M) with ``return_latent``), numpy float64. All starts in one
+    batch: one ``step`` call per time step.
+    """
+    torch, dtype, device = _torch_setup(model)
+    x0 = np.atleast_2d(np.asarray(x0, dtype=float))
+    with torch.no_grad():
+        z = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
+        obs, lat = [], []
+        for _ in range(int(n_steps)):
+            z = model.step(z)
+            obs.append(model.observe(z))
+            if return_latent:
+                lat.append(z)
+        xs = torch.stack(obs, dim=1).cpu().numpy().astype(np.float64)
+        if return_latent:
+            return xs, torch.stack(lat, dim=1).cpu().numpy().astype(np.float64)
+    return xs
+
+
+def _starts(n_avail: int, n_starts: int) -> np.ndarray:
+    """Evenly spaced start indices 0 .. n_avail − 1 (at most ``n_starts``)."""
+    if n_avail <= n_starts:
+        return np.arange(n_avail)
+    return np.linspace(0, n_avail - 1, n_starts).astype(np.int64)
+
+
+def prediction_error(model, data, *, n_steps: int = 25, n_starts: int = 1000) -> Score:
+    """PE(n): the n-step-ahead prediction error of a model from forced states.
+
+    Algorithm: starts t_1..t_B evenly spaced over the series (at most ``n_starts``, each with n steps
+    after it); z = model.force(x_t); n free steps; PE(k) = mean over starts and dimensions of
+    (x̂_{t+k} − x_{t+k})², k = 1..n. The value is PE(n); ``extra["curve"]`` holds PE(1..n).
+    Units: squared units of ``data`` (standardized data: fractions of the variance).
+    Reference: "How to train RNNs on chaotic data" §4 / DurstewitzLab/ChaosRNN ``evaluation/mse.py``
+    (there: every time step a start, forcing by B⁺x, n = 25).
+    Pitfall: forcing sets only what the observation determines; unobserved latents get the model's
+    forcing rule (see :mod:`dsrecon.models.observation`), so PE(1) is not zero even for a perfect model
+    of a partially observed system. Non-finite predictions give inf with a reason.
+    """
+    _check_setting(_is_int(n_steps, 1), f"n_steps must be an integer ≥ 1, got {n_steps!r}")
+    _check_setting(_is_int(n_starts, 1), f"n_starts must be an integer ≥ 1, got {n_starts!r}")
+    x = as_array(data, what="data")
+    variant = {"n": int(n_steps), "error": "MSE over starts and dimensions", "start": "forced: model.force(x_t)",
+               "starts": "evenly spaced"}
+    if len(x) <= n_steps:
+        return Score("PE", math.nan, variant, 0, len(x), f"data have {len(x)} steps, need more than n = {n_steps}")
+    st = _starts(len(x) - n_steps, n_starts)
+    pred = forced_rollouts(model, x[st], n_steps)
+    target = x[st[:, None] + np.arange(1, n_steps + 1)[None, :]]
+    if not np.all(np.isfinite(pred)):
+        return Score("PE", math.inf, variant, len(st), len(x) - n_steps, "non-finite predictions: the model diverged",
+                     t_gen=int(n_steps), n_init=len(st))
+    curve = np.mean((pred - target) ** 2, axis=(0, 2))
+    return Score("PE", float(curve[-1]), variant, len(st), len(x) - n_steps, t_gen=int(n_steps), n_init=len(st),
+                 extra={"curve": curve.tolist()})
+
+
+def valid_prediction_time(model, data, *, lambda_max: float, dt: float | None = None, threshold: float = 0.5,
+                          n_starts: int = 100, horizon: int | None = None) -> Score:
+    """Valid prediction time in Lyapunov times: how long a forced-then-free run stays close to the data.
+
+    Algorithm: starts evenly spaced over the series (at most ``n_starts``); z = model.force(x_t); free
+    run; normalised error e(k) = √(mean_d ((x̂_{t+k,d} − x_{t+k,d}) / σ_d)²), σ_d the std (ddof=0) of
+    ``data`` per dimension; k* the first step with e(k*) > ``threshold``; VPT = k* · dt · λ_max
+    (Lyapunov times). Value: the median over starts, ``spread`` the MAD, ``extra["per_init"]`` each.
+    A start whose error never exceeds the threshold within ``horizon`` steps counts as the horizon (a
+    lower bound, said in ``reason``). ``horizon`` default: 20 Lyapunov times, at least 10 steps.
+
+    Parameters: ``lambda_max`` per time unit (of the data or the true equations); ``dt`` time units per
+    step (default: ``data.attrs["dt"]``, else 1).
+    References: Pathak et al. 2018; Vlachas et al. 2020 (VPT with a normalised-error threshold of 0.5).
+    Pitfall: the value scales with λ_max, so state which λ_max (``reference`` holds it).
+    """
+    x = as_array(data, what="data")
+    if dt is None:
+        dt = float(getattr(data, "attrs", {}).get("dt", 1.0))
+    _check_setting(math.isfinite(lambda_max) and lambda_max > 0,
+                   f"valid_prediction_time: lambda_max must be a positive number per time unit, got {lambda_max}")
+    _check_setting(dt > 0, f"dt must be > 0, got {dt}")
+    _check_setting(threshold > 0, f"threshold must be > 0, got {threshold}")
+    if horizon is None:
+        horizon = max(10, int(math.ceil(20.0 / (lambda_max * dt))))
+    _check_setting(_is_int(horizon, 1), f"horizon must be an integer ≥ 1, got {horizon!r}")
+    variant = {"threshold": threshold, "error": "RMS over dimensions of error / std(data) per dimension",
+               "units": "Lyapunov times (k*·dt·lambda_max)", "lambda_max": lambda_max, "dt": dt,
+               "horizon": int(horizon), "start": "forced: model.force(x_t)"}
+    if len(x) <= horizon:
+        horizon = len(x) - 1
+        variant["horizon"] = int(horizon)
+    if horizon < 1:
+        return Score("VPT", math.nan, variant, 0, len(x), "data too short", reference=lambda_max)
+    sd = x.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    st = _starts(len(x) - horizon, n_starts)
+    pred = forced_rollouts(model, x[st], horizon)
+    target = x[st[:, None] + np.arange(1, horizon + 1)[None, :]]
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.sqrt(np.mean(((pred - target) / sd) ** 2, axis=2))
+    over = ~(err <= threshold)                        # NaN (diverged) counts as over the threshold
+    first = np.where(over.any(axis=1), over.argmax(axis=1) + 1, horizon)
+    censored = int((~over.any(axis=1)).sum())
+    vpt = first * dt * lambda_max
+    med, mad = median_mad(vpt)
+    with warnings.catch_warnings():  # a column of NaN (every start diverged) gives NaN, as it should
+        warnings.simplefilter("ignore", RuntimeWarning)
+        curve = np.nanmedian(err, axis=0)
+    reason = (f"{censored} of {len(st)} starts stayed below the threshold for the whole horizon of {horizon} "
+              f"steps (counted as the horizon: a lower bound)" if censored else "")
+    return Score("VPT", med, variant, len(st), len(x) - horizon, reason, reference=lambda_max, t_gen=int(horizon),
+                 n_init=len(st), spread=mad, extra={"per_init": vpt.tolist(),
+                                                    "median_error_curve": curve.tolist()})
+
+
+def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = None, n_steps: int = 2000,
+                    transient: int = 500, n_init: int = 4, z0=None, seed: int = 0) -> dict[str, Score]:
+    """The model's λ_max, Lyapunov spectrum and D_KY against a reference.
+
+    The model's spectrum is :func:`dsrecon.lyapunov.lyapunov_spectrum` (QR method, first ``k`` exponents,
+    ``n_init`` initial conditions or the states ``z0``), per time unit with ``dt``. ``reference``:
+    a :class:`dsrecon.lyapunov.LyapunovSpectrum` (e.g. ``true_spectrum("lorenz")``: λ_max, spectrum and
+    D_KY), a :class:`dsrecon.lyapunov.MaxLyapunov` (λ_max from data) or a number (λ_max per time unit),
+    or None. Returns {"lambda_max", "spectrum", "D_KY"}: "lambda_max" value = the model's λ_1 per time
+    unit, ``spread`` its standard error over initial conditions; "spectrum" value = mean |λ_i(model) −
+    λ_i(reference)| over the exponents both have (nan without a reference spectrum), ``extra`` both
+    spectra; "D_KY" value = the model's Kaplan-Yorke dimension of its first k exponents (the reason says
+    when every partial sum is still ≥ 0, i.e. k was too small).
+    A model whose trajectory diverges gives nan values with the reason (no exception).
+    Reference: "Lyapunov spectra of chaotic RNNs" §III and Eq. 3; Benettin et al. 1980.
+    """
+    from .lyapunov import LyapunovSpectrum, MaxLyapunov, kaplan_yorke_dimension, lyapunov_spectrum
+
+    ref_l1, ref_spec, ref_dky = None, None, None
+    if isinstance(reference, LyapunovSpectrum):
+        ref_spec = np.asarray(reference.per_time, dtype=float)
+        ref_l1, ref_dky = float(ref_spec[0]), float(reference.kaplan_yorke_dim)
+    elif isinstance(reference, MaxLyapunov):
+        ref_l1 = float(reference.value)
+    elif reference is not None:
+        ref_l1 = float(reference)
+    variant = {"method": "QR (Benettin)", "k": k, "n_steps": int(n_steps), "transient": int(transient),
+               "per": "time unit", "dt": dt}
+    try:
+        spec = lyapunov_spectrum(model, k=k, n_steps=n_steps, transient=transient, n_init=n_init, z0=z0,
+                                 dt=dt, seed=seed)
+    except DataError as err:
+        why = f"model spectrum failed: {err}"
+        return {name: Score(name, math.nan, variant, 0, 0, why, reference=r, n_init=n_init)
+                for name, r in (("lambda_max", ref_l1), ("spectrum", None), ("D_KY", ref_dky))}
+    model_spec = spec.per_time
+    n = spec.n_init
+    variant["k"] = len(model_spec)
+    se = spec.stderr_per_time
+    l1 = Score("lambda_max", float(model_spec[0]), variant, n, n, reference=ref_l1, t_gen=int(n_steps), n_init=n,
+               spread=float(se[0]) if math.isfinite(se[0]) else None,
+               extra={"spread_is": "standard error over initial conditions"})
+    if ref_spec is not None:
+        m = min(len(ref_spec), len(model_spec))
+        diff = float(np.mean(np.abs(model_spec[:m] - ref_spec[:m])))
+        spec_score = Score("spectrum", diff, {**variant, "compare": f"mean |difference| of the first {m}"}, n, n,
+                           t_gen=int(n_steps), n_init=n,
+                           extra={"model": model_spec.tolist(), "reference": ref_spec.tolist(), "stderr": se.tolist()})
+    else:
+        spec_score = Score("spectrum", math.nan, variant, n, n, "no reference spectrum given", t_gen=int(n_steps),
+                           n_init=n, extra={"model": model_spec.tolist(), "stderr": se.tolist()})
+    dky = kaplan_yorke_dimension(spec.values)
+    dky_reason = (f"all {len(model_spec)} partial sums are ≥ 0: D_KY is at least {dky:g}; compute more exponents"
+                  if len(model_spec) and dky == len(model_spec) and np.sum(model_spec) >= 0 else "")
+    return {"lambda_max": l1, "spectrum": spec_score,
+            "D_KY": Score("D_KY", float(dky), variant, n, n, dky_reason, reference=ref_dky, t_gen=int(n_steps),
+                          n_init=n)}
+
+
+def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed: int = 0, x0=None,
+                             n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0, method: str = "bins",
+                             legacy: bool = False) -> dict[str, Score]:
+    """Free runs from ``n_init`` initial conditions, generated as one batch, each scored against ``true``;
+    every metric summarised as median ± MAD (:func:`summarise`).
+
+    Initial conditions: the forced states model.force(x) of ``x0`` (B, N) if given, else of ``n_init``
+    points of ``true`` drawn with ``np.random.default_rng(seed)``. Generation is
+    :func:`dsrecon.models.generate` on the model's device with z0 of shape (B, M): one ``step`` per time
+    step for all initial conditions. Returns the :func:`score_all` names; ``extra["per_init"]`` has
+    every initial condition's value.
+    """
+    from .models import generate as generate_latent
+
+    t = as_array(true, what="true data")
+    _check_setting(_is_int(t_gen, 2), f"t_gen must be an integer ≥ 2, got {t_gen!r}")
+    if x0 is None:
+        _check_setting(_is_int(n_init, 1), f"n_init must be an integer ≥ 1, got {n_init!r}")
+        x0 = t[np.random.default_rng(seed).integers(0, len(t), n_init)]
+    x0 = np.atleast_2d(np.asarray(x0, dtype=float))
+    torch, dtype, device = _torch_setup(model)
+    with torch.no_grad():
+        z0 = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
+        gen = generate_latent(model, z0, int(t_gen)).cpu().numpy().astype(np.float64)  # (T, B, N)
+    per = [score_all(t, gen[:, b], n_bins=n_bins, alpha=alpha, sigma=sigma, method=method, legacy=legacy)
+           for b in range(gen.shape[1])]
+    return {name: summarise([p[name] for p in per]) for name in per[0]}
+
+
+def regress_full_observation(latents, full, *, ridge: float = 0.0) -> np.ndarray:
+    """W (M, N_full) with full ≈ latents @ W: least squares (minimum norm when under-determined, as for
+    10 latent states of a 100-unit model) or ridge regression for ``ridge > 0``.
+    "How to train RNNs on chaotic data" App. A.6.3: B recomputed by regressing the first 10 latent
+    states onto the first 10 observations of all variables."""
+    Z = np.asarray(latents, dtype=float)
+    X = np.asarray(full, dtype=float)
+    if ridge > 0:
+        return np.linalg.solve(Z.T @ Z + ridge * np.eye(Z.shape[1]), Z.T @ X)
+    return np.linalg.lstsq(Z, X, rcond=None)[0]
+
+
+def score_partially_observed(model, observed, full, *, t_gen: int, n_fit: int = 10, ridge: float = 0.0,
+                             n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0,
+                             method: str = "bins") -> dict[str, Score]:
+    """Scores of a model trained on some variables, in the full state space (App. A.6.3).
+
+    ``observed`` (T, N_obs): the variables the model saw; ``full`` (T, N_full): all variables at the same
+    times. Algorithm: z_0 = model.force(observed[0]); a free run z_1..z_T (T = ``t_gen``); W by
+    :func:`regress_full_observation` of z_1..z_n onto full[1..n], n = ``n_fit`` (the paper: 10); the
+    generated full state is z_t W; :func:`score_all` against ``full``. The variants say
+    ``"space": "full (latents regressed on the first n_fit full observations)"``; ``extra["W"]`` is W.
+    Pitfall: only the first ~τ_pred steps of a free run follow the data, so n_fit must stay well below
+    that; with n_fit < M the regression is under-determined and the minimum-norm W is used.
+    """
+    obs = as_array(observed, what="observed data")
+    fl = as_array(full, what="full data")
+    if len(obs) != len(fl):
+        raise DataError(f"observed ({len(obs)} steps) and full ({len(fl)} steps) data must cover the same times")
+    _check_setting(_is_int(n_fit, 1) and n_fit < len(fl), f"n_fit must be an integer in [1, {len(fl) - 1}], got {n_fit!r}")
+    _check_setting(_is_int(t_gen, max(2, n_fit)), f"t_gen must be an integer ≥ max(2, n_fit), got {t_gen!r}")
+    _, Z = forced_rollouts(model, obs[:1], int(t_gen), return_latent=True)
+    Z = Z[0]
+    tag = {"space": f"full (latents regressed on the first {n_fit} full observations"
+                    + (f", ridge {ridge}" if ridge > 0 else "") + ")"}
+    if not np.all(np.isfinite(Z[:n_fit])):
+        bad = {name: Score(name, math.nan if name == "PSC" else math.inf, tag, 0, int(t_gen),
+                           "the free run diverged before the regression window ended", t_gen=int(t_gen))
+               for name in ("D_stsp", "D_H", "PSC")}
+        return bad
+    W = regress_full_observation(Z[:n_fit], fl[1:n_fit + 1], ridge=ridge)
+    with np.errstate(invalid="ignore", over="ignore"):
+        gen = Z @ W
+    out = score_all(fl, gen, n_bins=n_bins, alpha=alpha, sigma=sigma, method=method)
+    return {k: Score(s.name, s.value, {**s.variant, **tag}, s.n_used, s.n_total, s.reason, s.reference, s.t_gen,
+                     s.n_init, s.spread, {**s.extra, "W": W.tolist()}) for k, s in out.items()}
+
+
+def noise_floor(data, t_gen: int, *, seeds=(1,), n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0,
+                method: str = "bins", legacy: bool = False) -> dict[str, Score]:
+    """The scores of independent true trajectories of length ``t_gen`` against the test split of a
+    registered dataset: what a perfect model would get.
+
+    For each seed, :func:`dsrecon.data.independent_trajectory` (another initial condition, integrated
+    like the card says, standardized like ``data``) is scored by :func:`score_all` against the test split;
+    with several seeds every metric is the median ± MAD over them (``n_init`` = number of seeds,
+    ``extra["per_init"]`` each value, ``variant["noise_floor_seeds"]`` the seeds). The same seeds give the
+    same numbers (the trajectories are deterministic given the seed).
+    """
+    from .data import independent_trajectory, train_test_split
+
+    seeds = [int(s) for s in np.atleast_1d(seeds)]
+    _check_setting(len(seeds) >= 1, "noise_floor needs at least one seed")
+    _, test = train_test_split(data)
+    per = [score_all(test, independent_trajectory(data, int(t_gen), seed=s), n_bins=n_bins, alpha=alpha,
+                     sigma=sigma, method=method, legacy=legacy) for s in seeds]
+    out = {}
+    for name in per[0]:
+        s = summarise([p[name] for p in per], label="noise-floor seeds") if len(seeds) > 1 else per[0][name]
+        out[name] = Score(s.name, s.value, {**s.variant, "noise_floor_seeds": seeds}, s.n_used, s.n_total, s.reason,
+                          s.reference, s.t_gen, s.n_init, s.spread, s.extra)
+    return out

@@ -225,10 +225,15 @@ def test_inputs_numpy_torch_xarray_agree(h):
 
 def test_bad_input():
     a = np.random.default_rng(0).standard_normal((1000, 3))
-    with pytest.raises(DataError, match="dimension"):
-        d_stsp(a, a[:, :2])
-    with pytest.raises(DataError, match="dimension"):
-        hellinger_distance(a, a[:, :2])
+    # issue 5: another dimensionality is a result (nan with the reason), never an exception
+    for fn in (d_stsp, hellinger_distance, power_spectrum_correlation):
+        s = fn(a, a[:, :2])
+        assert math.isnan(s.value) and "3 dimensions" in s.reason and "2" in s.reason
+    assert math.isnan(d_stsp(a, a[:, :2], method="gmm").value)
+    assert math.isnan(d_stsp(a, a[:, :2], method="legacy").value)
+    assert math.isnan(hellinger_distance(a, a[:, :2], variant="legacy").value)
+    s = d_stsp(a, a[:1])
+    assert math.isnan(s.value) and "1 time steps" in s.reason
     bad = a.copy()
     bad[5, 0] = np.nan
     for fn in (d_stsp, hellinger_distance, power_spectrum_correlation):
