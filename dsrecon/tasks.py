@@ -246,6 +246,9 @@ def train_task(model, task: Task, *, epochs: int = 10_000, lr: float = 1e-3, bat
     prefloss_epochs = _check_int("prefloss_epochs", prefloss_epochs, 0)
     floss_every = _check_int("floss_every", floss_every, 0)
     floss_at = sorted({_check_int("floss_at", e, 0) for e in floss_at})
+    if floss_at and floss_at[-1] >= max(epochs, 1):
+        raise ConfigError(f"train_task: flossing episode at epoch {floss_at[-1]} but training has {epochs} epochs; "
+                          f"use floss_at epochs below {max(epochs, 1)}")
     wants_floss = prefloss_epochs > 0 or floss_every > 0 or len(floss_at) > 0
     if wants_floss and not 1 <= floss_k <= model.latent_dim:
         raise ConfigError(f"train_task: floss_k = {floss_k} must be between 1 and the model's {model.latent_dim} units")

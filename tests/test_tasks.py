@@ -168,5 +168,7 @@ def test_bad_training_settings():
         train_task(task_model(task, latent_dim=8), task, epochs=1, prefloss_epochs=1, floss_k=20)
     with pytest.raises(ConfigError, match="reads 1 inputs but task spatial_xor has 3"):
         train_task(task_model(task, latent_dim=8), Task("spatial_xor", 2, T=10), epochs=1)
+    with pytest.raises(ConfigError, match="episode at epoch 10 but training has 10 epochs"):
+        train_task(task_model(task, latent_dim=8), task, epochs=10, floss_at=(0, 10), floss_k=2)
     with pytest.raises(ConfigError, match="epochs must be an integer >= 0"):
         train_task(task_model(task, latent_dim=8), task, epochs=-1)
