@@ -107,6 +107,33 @@ def _parser() -> argparse.ArgumentParser:
     ly.add_argument("--n-steps", type=int, default=5000, help="QR steps for a model's spectrum (default: 5000)")
     ly.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    ev = sub.add_parser(
+        "eval", help="re-score a saved run directory (every metric with its variant and noise floor)",
+        description="Load RUN_DIR's model and data, generate a fresh free run of --t-gen steps and score it: D_stsp "
+        "(bins and legacy), D_H (default and legacy), PSC, PE(25), VPT, the model's Lyapunov exponents, each with "
+        "its variant and the noise floor of an independent true trajectory of the same length. Nothing in RUN_DIR "
+        "is changed.",
+        epilog="examples:\n  dsrecon eval runs/lorenz-plrnn-20261122-101500\n"
+        "  dsrecon eval runs/lorenz-plrnn-20261122-101500 --t-gen 20000 --n-init 10 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `dsrecon fit`")
+    ev.add_argument("--t-gen", type=int, default=None, metavar="N",
+                    help="generated steps (default: the run's eval.t_gen)")
+    ev.add_argument("--n-init", type=int, default=1, metavar="B",
+                    help="also score B initial conditions, batched, as median ± MAD (default: 1)")
+    ev.add_argument("--json", action="store_true", help="print every score as JSON instead of a table")
+    ev.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    cmp_ = sub.add_parser(
+        "compare", help="one table of the saved scores of several run directories",
+        description="Read metrics.json and config.json of each RUN_DIR and print one table: dataset, model, method, "
+        "tau, T_gen, D_stsp and D_H with their noise floors, PSC, VPT, the model's lambda_max, steps.",
+        epilog="example:\n  dsrecon compare runs/lorenz-*", formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmp_.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by `dsrecon fit`")
+    cmp_.add_argument("--debug", action="store_true", help="show tracebacks")
+
     d = sub.add_parser("data", help="list the registered datasets")
     d.add_argument("action", choices=["list"], help="list: names, descriptions and reference λ_max")
     d.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -224,6 +251,46 @@ def _cmd_lyap(args) -> int:
     return 0
 
 
+def _cmd_eval(args) -> int:
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from . import data as data_mod
+    from .config import RunConfig
+    from .errors import DataError
+    from .experiment import evaluate, model_from_file
+    from .report import score_table
+    from .runs import _json_safe, read_json
+
+    run = Path(args.run_dir)
+    for name in ("config.json", "model.pt"):
+        if not (run / name).exists():
+            raise DataError(f"{run}: no {name} there; is it a run directory written by `dsrecon fit`?")
+    if args.t_gen is not None and args.t_gen < 1000:
+        raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
+    if args.n_init < 1:
+        raise ConfigError(f"--n-init must be a positive integer, got {args.n_init}")
+    cfg = RunConfig.from_dict(read_json(run / "config.json")["config"])
+    ecfg = cfg.eval if args.t_gen is None else replace(cfg.eval, t_gen=args.t_gen)
+    data = data_mod.load(cfg.data.name, seed=cfg.data.seed)
+    metrics, _ = evaluate(model_from_file(run / "model.pt"), data, ecfg,
+                          noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init)
+    if args.json:
+        print(json.dumps(_json_safe({"run_dir": str(run), **metrics}), indent=2))
+    else:
+        print(f"{run}: {cfg.data.name} / {cfg.model.kind} ({cfg.train.method}), re-scored")
+        print(score_table(metrics))
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .report import compare_table
+
+    print(compare_table(args.run_dirs))
+    return 0
+
+
 def _cmd_data(args) -> int:
     from . import data as data_mod
 
@@ -242,7 +309,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"fit": _cmd_fit, "lyap": _cmd_lyap, "data": _cmd_data}[args.command](args)
+        return {"fit": _cmd_fit, "lyap": _cmd_lyap, "eval": _cmd_eval, "compare": _cmd_compare,
+                "data": _cmd_data}[args.command](args)
     except DsreconError as err:
         if getattr(args, "debug", False):
             raise

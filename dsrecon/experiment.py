@@ -151,27 +151,73 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None) -> xr.Dataset:
     return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs)
 
 
-def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None):
+def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None,
+             n_init: int = 1, legacy: bool = True, prediction: bool = True, lyapunov_k: int | None = 5,
+             reference_spectrum=None, seed: int = 0):
     """Score a free run of ``config.t_gen`` steps against the test split of ``data``.
 
-    Returns (metrics dict, generated xr.Dataset). The noise floor is the same scores between the test
-    split and an independent true trajectory of the same length (another initial condition), so a
-    number can be read against what a perfect model would get.
+    Returns (metrics dict, generated xr.Dataset). The metrics dict holds the plain numbers under their
+    names ("D_stsp", "D_H", "PSC"; with ``legacy`` also "D_stsp_legacy", "D_H_legacy"; "PE" = PE(25),
+    "VPT" in Lyapunov times of the card's reference λ_max, "model_lambda_max" and "model_D_KY") and every
+    :class:`dsrecon.metrics.Score` in full under "scores" (variant, T_gen, number of initial conditions,
+    reason, curves). D_stsp uses ``method="auto"``: bins below 6 dimensions, the Gaussian mixture above.
+
+    ``noise_floor_seed``: the same scores between the test split and an independent true trajectory of
+    the same length (:func:`dsrecon.metrics.noise_floor`), so a number can be read against what a perfect
+    model would get. ``n_init`` > 1: also free runs from that many initial conditions (forced states of
+    test points drawn with ``seed``), generated as one batch, as median ± MAD under
+    "initial_conditions". ``prediction``: PE(n) for n = 1..25 and the valid prediction time (threshold
+    0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model (QR, 1000
+    steps after 200 of warm-up, QR every 5 steps, from 4 forced test states) against ``reference_spectrum`` (e.g.
+    ``dsrecon.lyapunov.true_spectrum(name)``) or else the card's λ_max; None skips it.
     """
+    from . import metrics as M
+
+    t0 = time.monotonic()
     _, test = data_mod.train_test_split(data)
     gen = generate(model, config.t_gen, like=test)
-    kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma)
-    scores = score_all(test, gen, **kw)
+    kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
+    scores = dict(M.score_all(test, gen, **kw))
     metrics = {k: float(v.value) for k, v in scores.items()}
-    metrics["variants"] = {k: v.variant for k, v in scores.items()}
-    metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
     metrics["T_gen"] = int(config.t_gen)
     metrics["T_test"] = int(test.sizes["time"])
+    x_test = data_mod.as_array(test)
+    lam_ref = float(data.attrs.get("lambda_ref", float("nan")))
+    dt = float(data.attrs["dt"])
+    if prediction:
+        scores["PE"] = M.prediction_error(model, x_test, n_steps=25)
+        metrics["PE"] = float(scores["PE"].value)
+        if math.isfinite(lam_ref) and lam_ref > 0:
+            scores["VPT"] = M.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt)
+            metrics["VPT"] = float(scores["VPT"].value)
+    if lyapunov_k:
+        idx = np.random.default_rng(seed).integers(0, len(x_test), 4)
+        with torch.no_grad():
+            p = next(iter(model.parameters()), torch.empty(0))
+            z0 = model.force(torch.as_tensor(x_test[idx], dtype=p.dtype, device=p.device))
+        ref = reference_spectrum if reference_spectrum is not None else (lam_ref if math.isfinite(lam_ref) else None)
+        ly = M.lyapunov_scores(model, dt=dt, reference=ref, k=min(int(lyapunov_k), int(model.latent_dim)),
+                               n_steps=1000, transient=200, qr_every=5, z0=z0, seed=seed)
+        for name, sc in ly.items():
+            scores[f"model_{name}"] = sc
+        metrics["model_lambda_max"] = float(ly["lambda_max"].value)
+        metrics["model_D_KY"] = float(ly["D_KY"].value)
+    if n_init > 1:
+        many = M.score_initial_conditions(model, test, t_gen=config.t_gen, n_init=n_init, seed=seed,
+                                          n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto")
+        metrics["initial_conditions"] = {k: {"median": v.value, "mad": v.spread, "n_init": v.n_init,
+                                             "per_init": v.extra["per_init"]} for k, v in many.items()}
+        for k, v in many.items():
+            scores[f"{k}_ics"] = v
+    metrics["variants"] = {k: v.variant for k, v in scores.items()}
+    metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
+    metrics["scores"] = {k: v.to_dict() for k, v in scores.items()}
     if noise_floor_seed is not None:
-        ref = data_mod.independent_trajectory(data, config.t_gen, seed=noise_floor_seed)
-        floor = score_all(test, ref, **kw)
+        floor = M.noise_floor(data, config.t_gen, seeds=[noise_floor_seed], n_bins=config.n_bins,
+                              alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
         metrics["noise_floor"] = {k: float(v.value) for k, v in floor.items()}
         metrics["noise_floor"]["seed"] = int(noise_floor_seed)
+    metrics["eval_seconds"] = time.monotonic() - t0
     return metrics, gen
 
 

@@ -1,9 +1,18 @@
-"""Figures of a run, built from its run directory (never from memory), saved next to the metrics.
+"""Figures and the HTML report of a run, built from its run directory (never from memory).
 
+Saved next to the metrics by :func:`plot_run`:
 - ``attractor.png``: true test data against the generated free run (3-d projection or pairs)
+- ``timeseries.png``: the first steps of the free run against the test data it started from
 - ``spectra.png``: smoothed, normalised power spectra per dimension (the spectra D_H and PSC compare)
+- ``prediction.png``: PE(n) against n and the median normalised error of the VPT runs (if scored)
+- ``lyapunov.png``: the model's Lyapunov exponents ± standard error against the reference (if scored)
 - ``loss.png``: training loss and validation D_stsp against steps
 - ``lambda_max.png``: the mean log-divergence curve with the fitted region and slope
+- ``report.html`` (:func:`write_html`): one self-contained, offline page: every figure embedded as a
+  base64 PNG, every score with its variant and noise floor, the configuration.
+
+Across runs: :func:`plot_tau_sweep` (D_stsp / D_H against τ), :func:`compare_table` (one text table),
+:func:`score_table` (the scores of one metrics dict).
 """
 from __future__ import annotations
 
@@ -72,6 +81,64 @@ def plot_run(run_dir) -> list[Path]:
     fig.suptitle(f"smoothed power spectra (sigma = {sigma} bins): D_H = {float(metrics['D_H']):.3g}, PSC = {float(metrics['PSC']):.3g}")
     written.append(_save(fig, run_dir / "spectra.png", plt))
 
+    # time-series snippet: generated row i continues the test sample i (row 0 is one step after test[0])
+    n_ts = min(1500, len(gen), len(true) - 1)
+    dt = float(data.attrs["dt"])
+    fig, axes = plt.subplots(dims, 1, figsize=(10, 1.8 * dims + 0.8), sharex=True, squeeze=False)
+    tt = np.arange(1, n_ts + 1) * dt
+    for d in range(dims):
+        ax = axes[d, 0]
+        ax.plot(tt, true[1:n_ts + 1, d], color="C0", lw=0.9, label="true (test split)")
+        ax.plot(tt, gen[:n_ts, d], color="C3", lw=0.9, ls="--", label="generated (free run from test[0])")
+        ax.set_ylabel(names[d])
+    axes[-1, 0].set_xlabel("time (time units)")
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    lam_ref = float(data.attrs.get("lambda_ref", float("nan")))
+    extra = f"; Lyapunov time 1/lambda = {1 / lam_ref:.3g}" if np.isfinite(lam_ref) and lam_ref > 0 else ""
+    fig.suptitle(f"first {n_ts} steps{extra}")
+    written.append(_save(fig, run_dir / "timeseries.png", plt))
+
+    scores = metrics.get("scores", {})
+    if "PE" in scores or "VPT" in scores:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), squeeze=False)
+        pe = scores.get("PE", {}).get("extra", {}).get("curve")
+        if pe:
+            axes[0, 0].semilogy(np.arange(1, len(pe) + 1), [float(v) for v in pe], "o-", ms=3)
+            axes[0, 0].set_xlabel("n (steps ahead)"); axes[0, 0].set_ylabel("PE(n), MSE")
+            axes[0, 0].set_title("n-step prediction error from forced states")
+        vc = scores.get("VPT", {}).get("extra", {}).get("median_error_curve")
+        if vc:
+            v = scores["VPT"]
+            lam, thr = float(v["variant"]["lambda_max"]), float(v["variant"]["threshold"])
+            k = np.arange(1, len(vc) + 1) * float(v["variant"]["dt"]) * lam
+            axes[0, 1].plot(k, [float(e) for e in vc], lw=1)
+            axes[0, 1].axhline(thr, color="k", ls=":", label=f"threshold {thr}")
+            axes[0, 1].axvline(float(v["value"]), color="C3", ls="--", label=f"median VPT {float(v['value']):.3g}")
+            axes[0, 1].set_xlabel("Lyapunov times"); axes[0, 1].set_ylabel("median normalised error")
+            axes[0, 1].legend(fontsize=8); axes[0, 1].set_title("valid prediction time")
+        written.append(_save(fig, run_dir / "prediction.png", plt))
+
+    spec = scores.get("model_spectrum", {}).get("extra", {})
+    if spec.get("model"):
+        vals = np.asarray([float(v) for v in spec["model"]])
+        se = np.asarray([float(v) for v in spec.get("stderr", [np.nan] * len(vals))])
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        i = np.arange(1, len(vals) + 1)
+        ax.errorbar(i, vals, yerr=np.where(np.isfinite(se), se, 0), fmt="o", color="C3", capsize=3,
+                    label="model (± s.e. over initial conditions)")
+        if spec.get("reference"):
+            ref = np.asarray([float(v) for v in spec["reference"]])
+            ax.plot(np.arange(1, len(ref) + 1), ref, "s", mfc="none", color="C0", label="reference spectrum")
+        lref = scores.get("model_lambda_max", {}).get("reference")
+        if lref is not None and np.isfinite(float(lref)):
+            ax.axhline(float(lref), color="C0", ls="--", lw=1, label=f"reference lambda_max {float(lref):.3g}")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlabel("exponent index"); ax.set_ylabel("lambda (per time unit)")
+        dky = scores.get("model_D_KY", {})
+        ax.set_title(f"Lyapunov spectrum of the model; D_KY = {float(dky.get('value', np.nan)):.3g}")
+        ax.legend(fontsize=8)
+        written.append(_save(fig, run_dir / "lyapunov.png", plt))
+
     # loss
     hist_path = run_dir / "history.json"
     if hist_path.exists():
@@ -102,6 +169,7 @@ def plot_run(run_dir) -> list[Path]:
         ax.axvspan(lags[a], lags[b - 1], color="r", alpha=0.1)
         ax.set_xlabel("lag (steps)"); ax.set_ylabel("<ln d>"); ax.legend()
         written.append(_save(fig, run_dir / "lambda_max.png", plt))
+    written.append(write_html(run_dir))
     return written
 
 
@@ -123,3 +191,222 @@ def _save(fig, path: Path, plt) -> Path:
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+# ------------------------------------------------------------------------------ tables
+_FIGURE_ORDER = ["attractor", "timeseries", "spectra", "prediction", "lyapunov", "lambda_max", "loss", "tau_sweep"]
+
+
+def _num(v) -> float:
+    """A metrics.json number (JSON keeps inf/nan as strings) as a float; None and junk as nan."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _fmt(v, digits: int = 4) -> str:
+    x = _num(v)
+    return "-" if np.isnan(x) and v is None else f"{x:.{digits}g}"
+
+
+def _score_rows(metrics: dict) -> list[dict]:
+    """One row per saved Score (metrics["scores"]), or per plain number for runs written before them."""
+    floor = metrics.get("noise_floor", {})
+    rows = []
+    scores = metrics.get("scores")
+    if scores:
+        for key, sc in scores.items():
+            value = _fmt(sc.get("value"))
+            if sc.get("n_init", 1) > 1 and sc.get("spread") is not None:
+                value += f" ± {_fmt(sc['spread'], 2)}"
+            rows.append({"metric": key, "value": value, "noise floor": _fmt(floor.get(key)),
+                         "reference": _fmt(sc.get("reference")), "T_gen": str(sc.get("t_gen") or "-"),
+                         "n_init": str(sc.get("n_init", 1)),
+                         "variant": ", ".join(f"{k}={v}" for k, v in sc.get("variant", {}).items()),
+                         "reason": sc.get("reason", "")})
+    else:
+        for key in ("D_stsp", "D_H", "PSC"):
+            if key in metrics:
+                rows.append({"metric": key, "value": _fmt(metrics[key]), "noise floor": _fmt(floor.get(key)),
+                             "reference": "-", "T_gen": str(metrics.get("T_gen", "-")), "n_init": "1",
+                             "variant": ", ".join(f"{k}={v}" for k, v in metrics.get("variants", {}).get(key, {}).items()),
+                             "reason": metrics.get("reasons", {}).get(key, "")})
+    return rows
+
+
+def _text_table(rows: list[dict], columns: list[str]) -> str:
+    width = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
+    lines = ["  ".join(c.ljust(width[c]) for c in columns), "  ".join("-" * width[c] for c in columns)]
+    lines += ["  ".join(str(r.get(c, "")).ljust(width[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def score_table(metrics: dict) -> str:
+    """Text table of a metrics dict (as returned by :func:`dsrecon.evaluate` or read from metrics.json):
+    metric, value (± MAD over initial conditions), noise floor, reference, T_gen, n_init, variant (cut at
+    100 characters; ``--json`` and report.html have it whole), then the reasons as notes."""
+    rows = [{**r, "variant": r["variant"] if len(r["variant"]) <= 100 else r["variant"][:99] + "…"}
+            for r in _score_rows(metrics)]
+    text = _text_table(rows, ["metric", "value", "noise floor", "reference", "T_gen", "n_init", "variant"])
+    notes = [f"  {r['metric']}: {r['reason']}" for r in rows if r["reason"]]
+    return text + ("\nnotes:\n" + "\n".join(notes) if notes else "")
+
+
+def compare_table(run_dirs) -> str:
+    """One text table across run directories, from their metrics.json and config.json only.
+
+    Columns: run, dataset, model, method, tau, T_gen, D_stsp (noise floor), D_H (noise floor), PSC, VPT,
+    model lambda_max, steps. A directory without metrics.json raises DataError naming it.
+    """
+    from .errors import DataError
+    from .runs import read_json
+
+    rows = []
+    for rd in map(Path, run_dirs):
+        if not (rd / "metrics.json").exists():
+            raise DataError(f"{rd}: no metrics.json; is it a finished run directory written by `dsrecon fit`?")
+        m = read_json(rd / "metrics.json")
+        c = read_json(rd / "config.json") if (rd / "config.json").exists() else {}
+        cfg = c.get("config", {})
+        nf = m.get("noise_floor", {})
+        rows.append({
+            "run": rd.name, "dataset": m.get("dataset", cfg.get("data", {}).get("name", "-")),
+            "model": m.get("model", cfg.get("model", {}).get("kind", "-")),
+            "method": cfg.get("train", {}).get("method", "-"), "tau": str(m.get("tau", c.get("tau_steps", "-"))),
+            "T_gen": str(m.get("T_gen", "-")),
+            "D_stsp (floor)": f"{_fmt(m.get('D_stsp'))} ({_fmt(nf.get('D_stsp'), 3)})",
+            "D_H (floor)": f"{_fmt(m.get('D_H'))} ({_fmt(nf.get('D_H'), 3)})",
+            "PSC": _fmt(m.get("PSC")), "VPT": _fmt(m.get("VPT")), "model lambda_max": _fmt(m.get("model_lambda_max")),
+            "steps": str(m.get("steps", "-")),
+        })
+    return _text_table(rows, list(rows[0]) if rows else ["run"])
+
+
+# ------------------------------------------------------------------------------ tau sweep
+def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
+    """D_stsp and D_H (or other saved metrics) against the forcing interval τ across run directories.
+
+    Reads config.json (``tau_steps``, model, method) and metrics.json of each directory; one line per
+    (model, method), points sorted by τ; the median noise floor of the runs as a dashed line; the card's
+    predictability time ln2/λ_ref in steps as a vertical line when the runs share a dataset. Runs without
+    a τ (gtf, bptt-clip) are left out and listed in the title. Non-finite values (diverged runs) are
+    drawn at the top of the axis as red crosses.
+    """
+    import math
+
+    from .runs import read_json
+
+    plt = _plt()
+    groups, skipped, floors, datasets = {}, [], {m: [] for m in metrics}, set()
+    for rd in map(Path, run_dirs):
+        c = read_json(rd / "config.json")
+        m = read_json(rd / "metrics.json")
+        tau = c.get("tau_steps")
+        if tau is None:
+            skipped.append(rd.name)
+            continue
+        key = f"{c['config']['model']['kind']} / {c['config']['train']['method']}"
+        groups.setdefault(key, []).append((int(tau), {k: _num(m.get(k)) for k in metrics}))
+        for k in metrics:
+            floors[k].append(_num(m.get("noise_floor", {}).get(k)))
+        datasets.add(m.get("dataset", c["config"]["data"]["name"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
+    tau_pred = None
+    if len(datasets) == 1:
+        from . import data as data_mod
+
+        try:
+            c = data_mod.card(next(iter(datasets)))
+            lam = float(c.get("reference", {}).get("lambda_max", float("nan")))
+            tau_pred = math.log(2) / (lam * float(c["sampling"]["dt"])) if lam > 0 else None
+        except Exception:  # a dataset no longer registered: no vertical line, nothing else lost
+            tau_pred = None
+    for j, k in enumerate(metrics):
+        ax = axes[0, j]
+        for i, (key, pts) in enumerate(sorted(groups.items())):
+            pts.sort()
+            taus = np.array([p[0] for p in pts], dtype=float)
+            vals = np.array([p[1][k] for p in pts])
+            ok = np.isfinite(vals)
+            ax.plot(taus[ok], vals[ok], "o-", color=f"C{i}", label=key)
+            if (~ok).any():
+                top = np.nanmax(vals[ok]) if ok.any() else 1.0
+                ax.plot(taus[~ok], np.full((~ok).sum(), top), "x", color="r", ms=8)
+        fl = [f for f in floors[k] if np.isfinite(f)]
+        if fl:
+            ax.axhline(float(np.median(fl)), color="k", ls="--", lw=1, label="noise floor")
+        if tau_pred:
+            ax.axvline(tau_pred, color="k", ls=":", lw=1, label=f"tau_pred = {tau_pred:.1f}")
+        ax.set_xscale("log"); ax.set_xlabel("tau (steps)"); ax.set_ylabel(k)
+        if k == "D_stsp":
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    if skipped:
+        fig.suptitle(f"left out (no tau): {', '.join(skipped)}", fontsize=8)
+    return _save(fig, Path(path), plt)
+
+
+# ------------------------------------------------------------------------------ HTML
+_CSS = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #bbb;padding:3px 8px;
+text-align:left;vertical-align:top}th{background:#eee}figure{margin:1.5em 0}img{max-width:100%;
+border:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}
+.bad{color:#b00}"""
+
+
+def write_html(run_dir) -> Path:
+    """Write ``report.html``: a self-contained page (no network, no external files) from the run directory.
+
+    Contents, all read from disk: the scores of metrics.json (value ± MAD, noise floor, reference, T_gen,
+    number of initial conditions, variant, reason), the run summary (dataset, model, τ, steps, times), every
+    PNG of the directory embedded as base64 (in the order attractor, timeseries, spectra, prediction,
+    lyapunov, lambda_max, loss, then any other), config.json, and the end of train.log.
+    """
+    import base64
+    import html
+    import json
+
+    from .runs import atomic_write_bytes, read_json
+
+    run_dir = Path(run_dir)
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    config = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
+    e = html.escape
+    title = f"dsrecon run {run_dir.name}"
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
+             f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>"]
+    summary = {k: metrics.get(k) for k in ("dataset", "model", "tau", "lambda_max", "steps", "stopped",
+                                           "train_seconds", "eval_seconds", "T_gen", "T_test") if k in metrics}
+    if summary:
+        parts.append("<h2>Run</h2><table>" + "".join(
+            f"<tr><th>{e(k)}</th><td>{e(_fmt(v) if isinstance(v, float) else str(v))}</td></tr>"
+            for k, v in summary.items()) + "</table>")
+    rows = _score_rows(metrics)
+    if rows:
+        cols = ["metric", "value", "noise floor", "reference", "T_gen", "n_init", "variant", "reason"]
+        parts.append("<h2>Scores</h2><p>Every value with the settings that define it (variant) and the same score "
+                     "of an independent true trajectory of the same length (noise floor).</p><table><tr>"
+                     + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
+        for r in rows:
+            bad = " class='bad'" if r["reason"] else ""
+            parts.append(f"<tr{bad}>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in cols) + "</tr>")
+        parts.append("</table>")
+    pngs = sorted(run_dir.glob("*.png"), key=lambda p: (_FIGURE_ORDER.index(p.stem) if p.stem in _FIGURE_ORDER
+                                                         else len(_FIGURE_ORDER), p.name))
+    if pngs:
+        parts.append("<h2>Figures</h2>")
+        for p in pngs:
+            b64 = base64.b64encode(p.read_bytes()).decode("ascii")
+            parts.append(f"<figure><img alt='{e(p.stem)}' src='data:image/png;base64,{b64}'>"
+                         f"<figcaption>{e(p.name)}</figcaption></figure>")
+    if config:
+        parts.append("<h2>Configuration</h2><pre>" + e(json.dumps(config, indent=2)) + "</pre>")
+    log_path = run_dir / "train.log"
+    if log_path.exists():
+        tail = log_path.read_text(errors="replace").splitlines()[-40:]
+        parts.append("<h2>train.log (last lines)</h2><pre>" + e("\n".join(tail)) + "</pre>")
+    parts.append("</body></html>\n")
+    out = run_dir / "report.html"
+    atomic_write_bytes(out, "\n".join(parts).encode("utf-8"))
+    return out
