@@ -334,3 +334,24 @@ def test_noise_floor_reproducible_per_seed(lorenz_data):
     two = noise_floor(lorenz_data, 3000, seeds=[3, 4])
     assert two["D_stsp"].n_init == 2
     assert two["D_stsp"].value == pytest.approx((a["D_stsp"].value + c["D_stsp"].value) / 2)  # median of 2
+
+
+# ------------------------------------------------------------------ evaluate on a diverging model
+def test_evaluate_a_diverging_model_gives_results_not_errors(lorenz_data):
+    import json
+
+    import dsrecon as ds
+    from dsrecon.config import EvalConfig
+    from dsrecon.runs import _json_safe
+
+    model = ds.PLRNN(obs_dim=3, latent_dim=10, seed=0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1e3)  # an exploding map: the free run overflows within a few steps
+    m, gen = ds.evaluate(model, lorenz_data, EvalConfig(t_gen=1000), n_init=2)
+    assert m["D_stsp"] == math.inf and m["D_H"] == math.inf and math.isnan(m["PSC"])
+    assert "diverged" in m["reasons"]["D_stsp"] and "diverged" in m["reasons"]["D_stsp_legacy"]
+    assert m["PE"] == math.inf and m["VPT"] == pytest.approx(1 * 0.01 * 1.5)  # over the threshold at step 1
+    assert math.isnan(m["model_lambda_max"]) and "non-finite" in m["reasons"]["model_lambda_max"]
+    assert m["initial_conditions"]["D_stsp"]["n_init"] == 2
+    json.dumps(_json_safe(m))  # metrics.json can hold it
