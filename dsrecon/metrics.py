@@ -91,7 +91,8 @@ class Score:
         desc = ", ".join(f"{k}={v}" for k, v in self.variant.items())
         val = f"{self.value:.4g}"
         if self.n_init > 1 and self.spread is not None:
-            val += f" ± {self.spread:.2g} (median ± MAD over {self.n_init})"
+            what = self.extra.get("spread_is", f"median ± MAD over {self.n_init}")
+            val += f" ± {self.spread:.2g} ({what})"
         if self.reference is not None:
             val += f" (reference {self.reference:.4g})"
         s = f"{self.name} = {val} ({desc}; {self.n_used}/{self.n_total} points used"
@@ -707,7 +708,8 @@ def valid_prediction_time(model, data, *, lambda_max: float, dt: float | None = 
 
 
 def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = None, n_steps: int = 2000,
-                    transient: int = 500, n_init: int = 4, z0=None, seed: int = 0) -> dict[str, Score]:
+                    transient: int = 500, n_init: int = 4, z0=None, seed: int = 0,
+                    qr_every: int = 1) -> dict[str, Score]:
     """The model's λ_max, Lyapunov spectrum and D_KY against a reference.
 
     The model's spectrum is :func:`dsrecon.lyapunov.lyapunov_spectrum` (QR method, first ``k`` exponents,
@@ -733,10 +735,10 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
     elif reference is not None:
         ref_l1 = float(reference)
     variant = {"method": "QR (Benettin)", "k": k, "n_steps": int(n_steps), "transient": int(transient),
-               "per": "time unit", "dt": dt}
+               "qr_every": int(qr_every), "per": "time unit", "dt": dt}
     try:
         spec = lyapunov_spectrum(model, k=k, n_steps=n_steps, transient=transient, n_init=n_init, z0=z0,
-                                 dt=dt, seed=seed)
+                                 dt=dt, seed=seed, qr_every=qr_every)
     except DataError as err:
         why = f"model spectrum failed: {err}"
         return {name: Score(name, math.nan, variant, 0, 0, why, reference=r, n_init=n_init)
@@ -747,7 +749,7 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
     se = spec.stderr_per_time
     l1 = Score("lambda_max", float(model_spec[0]), variant, n, n, reference=ref_l1, t_gen=int(n_steps), n_init=n,
                spread=float(se[0]) if math.isfinite(se[0]) else None,
-               extra={"spread_is": "standard error over initial conditions"})
+               extra={"spread_is": f"standard error over {n} initial conditions"})
     if ref_spec is not None:
         m = min(len(ref_spec), len(model_spec))
         diff = float(np.mean(np.abs(model_spec[:m] - ref_spec[:m])))
