@@ -153,7 +153,7 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None) -> xr.Dataset:
 
 def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None,
              n_init: int = 1, legacy: bool = True, prediction: bool = True, lyapunov_k: int | None = 5,
-             reference_spectrum=None, seed: int = 0):
+             reference_spectrum=None, seed: int = 0, full_test=None):
     """Score a free run of ``config.t_gen`` steps against the test split of ``data``.
 
     Returns (metrics dict, generated xr.Dataset). The metrics dict holds the plain numbers under their
@@ -170,6 +170,10 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model (QR, 1000
     steps after 200 of warm-up, QR every 5 steps, from 4 forced test states) against ``reference_spectrum`` (e.g.
     ``dsrecon.lyapunov.true_spectrum(name)``) or else the card's λ_max; None skips it.
+    ``full_test``: for a partially observed system, the full state (T_test, N_full) at the times of the test
+    split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.metrics.score_partially_observed`:
+    latents of the free run regressed onto the first 10 full observations, "How to train RNNs on chaotic
+    data" App. A.6.3).
     """
     from . import metrics as M
 
@@ -209,6 +213,13 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
                                              "per_init": v.extra["per_init"]} for k, v in many.items()}
         for k, v in many.items():
             scores[f"{k}_ics"] = v
+    if full_test is not None:
+        part = M.score_partially_observed(model, x_test, data_mod.as_array(full_test, what="full_test"),
+                                          t_gen=config.t_gen, n_fit=10, n_bins=config.n_bins, alpha=config.alpha,
+                                          sigma=config.sigma, method="auto")
+        for k, v in part.items():
+            scores[f"{k}_full"] = v
+            metrics[f"{k}_full"] = float(v.value)
     metrics["variants"] = {k: v.variant for k, v in scores.items()}
     metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
     metrics["scores"] = {k: v.to_dict() for k, v in scores.items()}

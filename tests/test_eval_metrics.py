@@ -355,3 +355,22 @@ def test_evaluate_a_diverging_model_gives_results_not_errors(lorenz_data):
     assert math.isnan(m["model_lambda_max"]) and "non-finite" in m["reasons"]["model_lambda_max"]
     assert m["initial_conditions"]["D_stsp"]["n_init"] == 2
     json.dumps(_json_safe(m))  # metrics.json can hold it
+
+
+def test_evaluate_partially_observed_scores_in_full_space(lorenz_data):
+    import dsrecon as ds
+    from dsrecon.config import EvalConfig
+
+    yz = lorenz_data.isel(dim=[1, 2])                     # the model sees y and z only
+    _, test_full = ds.train_test_split(lorenz_data)
+    model = ds.PLRNN(obs_dim=2, latent_dim=10, seed=0)
+    m, _ = ds.evaluate(model, yz, EvalConfig(t_gen=1000), prediction=False, lyapunov_k=None,
+                       full_test=test_full)
+    assert {"D_stsp_full", "D_H_full", "PSC_full"} <= set(m)
+    assert "first 10 full observations" in m["variants"]["D_stsp_full"]["space"]
+    assert len(m["scores"]["D_stsp_full"]["extra"]["W"]) == 10  # W maps 10 latents to 3 full channels
+    assert len(m["scores"]["D_stsp_full"]["extra"]["W"][0]) == 3
+    # the same function on the same arrays gives the same number (evaluate adds no logic)
+    direct = ds.metrics.score_partially_observed(model, ds.data.as_array(ds.train_test_split(yz)[1]),
+                                                 ds.data.as_array(test_full), t_gen=1000)
+    assert m["D_stsp_full"] == direct["D_stsp"].value or (math.isinf(m["D_stsp_full"]) and math.isinf(direct["D_stsp"].value))
