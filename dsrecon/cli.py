@@ -134,8 +134,17 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by `dsrecon fit`")
     cmp_.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    d = sub.add_parser("data", help="list the registered datasets")
-    d.add_argument("action", choices=["list"], help="list: names, descriptions and reference λ_max")
+    d = sub.add_parser("data", help="list the registered datasets, or download a recording",
+                       description="list: every registered dataset with its kind, description and reference "
+                       "λ_max. fetch NAME: download a recording (jena, eeg) into the data directory, check its "
+                       "SHA-256 and print its path; offline, say which file to place where.",
+                       epilog="examples:\n  dsrecon data list\n  dsrecon data fetch jena\n"
+                       "  dsrecon data fetch eeg --data-dir ~/data/dsrecon",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("action", choices=["list", "fetch"], help="list the datasets, or fetch one recording")
+    d.add_argument("name", nargs="?", help="the dataset to fetch (see `dsrecon data list`)")
+    d.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where recordings are stored (default: $DSRECON_DATA_DIR, else <cache dir>/downloads)")
     d.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -294,10 +303,17 @@ def _cmd_compare(args) -> int:
 def _cmd_data(args) -> int:
     from . import data as data_mod
 
+    if args.action == "fetch":
+        if not args.name:
+            raise ConfigError("data fetch needs a NAME, e.g. `dsrecon data fetch jena` (see `dsrecon data list`)")
+        print(data_mod.fetch(args.name, data_dir=args.data_dir))
+        return 0
+    if args.name:
+        raise ConfigError(f"data list takes no NAME (got {args.name!r}); did you mean `dsrecon data fetch {args.name}`?")
     for name in data_mod.available():
         c = data_mod.card(name)
         ref = c.get("reference", {})
-        print(f"{name:16s} {c.get('description', '')}  (λ_max ref {ref.get('lambda_max', '?')} "
+        print(f"{name:14s} {c.get('kind', '?'):9s} {c.get('description', '')}  (λ_max ref {ref.get('lambda_max', '?')} "
               f"{ref.get('lambda_units', '')})")
     return 0
 

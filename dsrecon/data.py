@@ -4,15 +4,24 @@ A dataset is an ``xarray.Dataset`` with one variable ``x`` of dims ``("time", "d
 coordinate in the system's time units, a ``dim`` coordinate with channel names, and attrs ``dt``,
 ``name``, ``card_version``, ``units``, ``source``, ``parameters`` (JSON), ``provenance`` (JSON list of
 the steps applied), ``n_train`` (the first ``n_train`` samples are the training split), ``mean`` and
-``std`` (the standardization, per channel, computed on the training split only) and ``lambda_ref``
-(reference λ_max per time unit from the card, with ``lambda_ref_source``). It round-trips through
-netCDF unchanged.
+``std`` (the standardization, per channel, computed on the training split only), ``noise`` (the
+observation-noise level added, as a fraction of each channel's std) and ``lambda_ref`` (reference λ_max
+per time unit from the card, with ``lambda_ref_source``). A driven system (the forced Duffing
+oscillator) also carries its forcing as an input variable ``s`` of dims ``("time", "input")``. The
+dataset round-trips through netCDF unchanged.
 
-Simulated datasets are generated once per (card version, seed, lengths) and cached as netCDF under
-``$DSRECON_CACHE_DIR`` (default: the user cache dir, e.g. ``~/.cache/dsrecon``).
+Where data come from (:func:`load`):
+
+- a simulated card (``kind = "ode"`` or ``"dde"``): integrated once per (card version, seed, noise,
+  lengths) and cached as netCDF under ``$DSRECON_CACHE_DIR`` (default: the user cache dir);
+- a download card (``kind = "download"``: Jena weather, PhysioNet EEG): fetched with pooch into the data
+  directory (``$DSRECON_DATA_DIR``, ``data_dir=``, default ``<cache dir>/downloads``), SHA-256 checked,
+  read and preprocessed by the card's ``[[preprocess]]`` steps (:mod:`dsrecon.preprocess`);
+- a path to the user's own file (CSV/TSV/TXT, .npy/.npz, netCDF, EDF) or to a user-written card (.toml).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -24,7 +33,14 @@ import numpy as np
 import xarray as xr
 
 from . import systems
-from .errors import DataError
+from .errors import ConfigError, DataError
+
+MIN_SAMPLES = 500          # fewest samples a loaded recording may have (after preprocessing)
+TRAIN_FRACTION = 0.8       # default train share of a recording without n_train in its card
+FILE_FORMATS = {".csv": "table", ".tsv": "table", ".txt": "table", ".dat": "table", ".npy": "npy", ".npz": "npz",
+                ".nc": "netcdf", ".nc4": "netcdf", ".cdf": "netcdf", ".edf": "edf"}
+TIME_COLUMN_NAMES = ("time", "t", "date", "datetime", "date time", "timestamp")
+DATE_FORMATS = ("ISO8601", "%d.%m.%Y %H:%M:%S")   # ISO 8601; the Jena weather CSV's "01.01.2009 00:10:00"
 
 
 # ---------------------------------------------------------------------------------------- cards
@@ -49,13 +65,50 @@ def available() -> list[str]:
     return sorted(_card_files())
 
 
-def card(name: str) -> dict:
-    """The parsed card of dataset ``name``; DataError listing the available names if unknown."""
+def is_path(name) -> bool:
+    """True if ``name`` means a file rather than a registered dataset: a PathLike, an existing file, or a
+    string with a folder separator or a known file suffix (.csv, .npy, .nc, .edf, .toml, ...)."""
+    if isinstance(name, os.PathLike):
+        return True
+    name = str(name)
+    if name in _card_files():
+        return False
+    suffix = Path(name).suffix.lower()
+    return os.sep in name or "/" in name or suffix in FILE_FORMATS or suffix == ".toml" or Path(name).is_file()
+
+
+def card(name) -> dict:
+    """The parsed card of dataset ``name``; DataError listing the available names if unknown.
+
+    ``name`` may also be a path: a user-written card (``.toml``, same fields as the cards in ``datasets/``;
+    a relative ``[file] path`` is relative to the card) or a data file, whose implied card lists its channels
+    (``dims``) as :func:`load` would read them with default options."""
+    if is_path(name):
+        p = Path(name)
+        if not p.is_file():
+            raise DataError(f"no such file: {p}")
+        if p.suffix.lower() == ".toml":
+            c = _read_toml(p)
+            c.setdefault("name", p.stem)
+            c["_card_path"] = str(p.resolve())
+            if "file" in c and "path" in c["file"] and not Path(c["file"]["path"]).is_absolute():
+                c["file"]["path"] = str(p.parent / c["file"]["path"])
+            return c
+        return {"name": p.stem, "kind": "file", "version": 0, "file": {"path": str(p)},
+                "dims": list(peek_channels(p))}
     files = _card_files()
     if name not in files:
-        raise DataError(f"unknown dataset {name!r}; available: {', '.join(sorted(files))}")
-    with files[name].open("rb") as fh:
-        return tomllib.load(fh)
+        raise DataError(f"unknown dataset {name!r}; available: {', '.join(sorted(files))} (or a path to a "
+                        f".csv/.npy/.npz/.nc/.edf file)")
+    return _read_toml(files[name])
+
+
+def _read_toml(path) -> dict:
+    try:
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise DataError(f"card {path}: not valid TOML ({err})") from None
 
 
 def cache_dir() -> Path:
@@ -66,6 +119,14 @@ def cache_dir() -> Path:
     import pooch
 
     return Path(pooch.os_cache("dsrecon"))
+
+
+def data_directory(path=None) -> Path:
+    """Where downloaded recordings live: ``path`` if given, else $DSRECON_DATA_DIR, else <cache dir>/downloads."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("DSRECON_DATA_DIR")
+    return Path(env) if env else cache_dir() / "downloads"
 
 
 # ---------------------------------------------------------------------------------------- io
@@ -89,78 +150,708 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
 
 
 # ---------------------------------------------------------------------------------------- build
-def _make_dataset(x: np.ndarray, *, dt: float, dims, attrs: dict) -> xr.Dataset:
-    return xr.Dataset(
-        {"x": (("time", "dim"), x)},
-        coords={"time": np.arange(x.shape[0]) * dt, "dim": list(dims)},
-        attrs={"dt": float(dt), **attrs},
+def _make_dataset(x: np.ndarray, *, dt: float, dims, attrs: dict, s: np.ndarray | None = None,
+                  inputs=None, time=None) -> xr.Dataset:
+    coords = {"time": np.arange(x.shape[0]) * dt if time is None else np.asarray(time, dtype=float),
+              "dim": list(dims)}
+    data_vars = {"x": (("time", "dim"), x)}
+    if s is not None:
+        coords["input"] = list(inputs)
+        data_vars["s"] = (("time", "input"), s)
+    return xr.Dataset(data_vars, coords=coords, attrs={"dt": float(dt), **attrs})
+
+
+def load(name, *, seed: int | None = None, noise: float | None = None, cache: bool = True,
+         n_train: int | None = None, n_test: int | None = None, transient: int | None = None,
+         forcing: str | None = None, columns=None, time_column=None, dt: float | None = None, embed=None, interpolate: bool = False,
+         preprocess=None, train_fraction: float | None = None, data_dir=None) -> xr.Dataset:
+    """Load a registered dataset, a user card (.toml) or a user file, standardized on its training split.
+
+    Parameters (simulated cards): ``seed`` overrides the card's initial-condition seed (an independent orbit);
+    ``noise`` sets the observation noise (std as a fraction of each channel's std; default: the card's
+    ``[noise] observation``, 0 for all shipped cards); ``n_train``/``n_test`` override the split sizes and
+    ``transient`` the samples discarded before them (short runs for tests and quick looks);
+    ``forcing`` ("phase" or "input") overrides a driven card's ``[forcing] mode``; ``cache=False``
+    regenerates without touching the cache.
+    Parameters (files and download cards): ``columns`` (names or indices), ``time_column`` (default: a column
+    named time/t/date/datetime/"Date Time"/timestamp, if any), ``dt`` (sampling interval; default from the
+    time column, else 1 per sample), ``interpolate`` (fill NaNs and gaps linearly instead of refusing),
+    ``embed`` (None, "auto" or (emb_dim, delay): a final :func:`dsrecon.preprocess.delay_embed`),
+    ``preprocess`` (a list of steps replacing the card's), ``train_fraction`` (default 0.8), ``data_dir``
+    (where downloaded recordings are looked for and stored).
+    Returns: an ``xr.Dataset`` as described in the module docstring; use :func:`train_test_split`.
+    Raises: DataError for an unknown name (listing the available ones) or unusable data (one line: what,
+    where, how to fix); ConfigError for bad options. Nothing is written to the cache on failure.
+    """
+    if is_path(name) and Path(str(name)).suffix.lower() != ".toml":
+        c = card(name) if Path(str(name)).is_file() else None
+        if c is None:
+            raise DataError(f"no such file: {name}")
+        c = {**c, "read": {}}
+        return _load_recording(c, Path(c["file"]["path"]), columns=columns, time_column=time_column, dt=dt,
+                               interpolate=interpolate, embed=embed, preprocess=preprocess,
+                               train_fraction=train_fraction, noise=noise, seed=seed)
+    c = card(name)
+    kind = c.get("kind")
+    if kind in ("ode", "dde"):
+        if transient is not None:
+            if int(transient) < 0:
+                raise ConfigError(f"transient must be >= 0 samples, got {transient}")
+            c = {**c, "sampling": {**c["sampling"], "transient": int(transient)}}
+        return _load_simulated(c, seed=seed, noise=noise, cache=cache, n_train=n_train, n_test=n_test,
+                               forcing=forcing, preprocess=preprocess, embed=embed)
+    if kind == "download":
+        path = fetch(c["name"] if not is_path(name) else c, data_dir=data_dir)
+        return _load_recording(c, path, columns=columns, time_column=time_column, dt=dt, interpolate=interpolate,
+                               embed=embed, preprocess=preprocess, train_fraction=train_fraction, noise=noise,
+                               seed=seed)
+    if kind == "file":
+        return _load_recording(c, Path(c["file"]["path"]), columns=columns, time_column=time_column, dt=dt,
+                               interpolate=interpolate, embed=embed, preprocess=preprocess,
+                               train_fraction=train_fraction, noise=noise, seed=seed)
+    raise DataError(f"dataset {c.get('name', name)!r} has kind {kind!r}, which this version cannot load "
+                    f"(kinds: ode, dde, download, file)")
+
+
+def _check_noise(noise) -> float:
+    try:
+        noise = float(noise)
+    except (TypeError, ValueError):
+        raise ConfigError(f"noise must be a number >= 0 (std as a fraction of each channel's std), got {noise!r}") from None
+    if not (noise >= 0 and np.isfinite(noise)):
+        raise ConfigError(f"noise must be a number >= 0 (std as a fraction of each channel's std), got {noise!r}")
+    return noise
+
+
+def add_observation_noise(x: np.ndarray, noise: float, seed: int) -> np.ndarray:
+    """x + Gaussian noise of std ``noise`` × (each channel's std), from ``default_rng((seed, 1))`` (a stream
+    separate from the initial condition's)."""
+    if noise == 0:
+        return x
+    rng = np.random.default_rng((int(seed), 1))
+    return x + noise * x.std(axis=0) * rng.standard_normal(x.shape)
+
+
+def _embedding_margin(c: dict) -> int:
+    e = c.get("embedding")
+    return 0 if not e else (int(e["dim"]) - 1) * int(e["delay"])
+
+
+def simulate_card(c: dict, *, n_samples: int, seed: int) -> np.ndarray:
+    """The raw state trajectory (n_samples, state dim) of a simulated card (no observation map, no noise)."""
+    s, integ = c["sampling"], c["integration"]
+    return systems.simulate(
+        c["system"], c["parameters"], dt=float(s["dt"]), n_samples=n_samples,
+        transient=int(s["transient"]), seed=seed, rtol=float(integ.get("rtol", 1e-10)),
+        atol=float(integ.get("atol", 1e-10)), substeps=int(integ.get("substeps", 4)),
     )
 
 
-def load(name: str, *, seed: int | None = None, cache: bool = True) -> xr.Dataset:
-    """Load the registered dataset ``name`` (train and test splits, standardized).
+def observe_card(c: dict, *, n_samples: int, seed: int, noise: float = 0.0, forcing: str | None = None):
+    """Simulate a card and apply its observation map -> (x (n_samples, N), dims, s or None, input names,
+    provenance entries). The map: ``observe`` keeps named state channels (partial observation);
+    ``[forcing]`` turns the phase θ into cos θ, sin θ (observed channels with mode "phase", and always the
+    input ``s``); ``[embedding]`` delay-embeds a scalar series; then observation noise is added."""
+    margin = _embedding_margin(c)
+    raw = simulate_card(c, n_samples=n_samples + margin, seed=seed)
+    state_dims = list(systems.system_dims(c["system"]))
+    prov = [{"step": "simulate", "system": c["system"], "seed": int(seed),
+             "transient": int(c["sampling"]["transient"]), "n_samples": int(n_samples + margin)}]
+    s, inputs = None, None
+    dims = state_dims
+    if "forcing" in c:
+        mode = forcing or c["forcing"].get("mode", "phase")
+        if mode not in ("phase", "input"):
+            raise ConfigError(f"forcing must be 'phase' or 'input', got {mode!r}")
+        k = state_dims.index(c["forcing"].get("phase_dim", "phase"))
+        th = raw[:, k]
+        s, inputs = np.stack([np.cos(th), np.sin(th)], axis=1), ["cos_wt", "sin_wt"]
+        keep = [i for i in range(raw.shape[1]) if i != k]
+        raw, dims = raw[:, keep], [state_dims[i] for i in keep]
+        if mode == "phase":
+            raw, dims = np.concatenate([raw, s], axis=1), dims + inputs
+        prov.append({"step": "forcing", "mode": mode, "phase": state_dims[k], "inputs": inputs})
+    if "observe" in c:
+        missing = [d for d in c["observe"] if d not in dims]
+        if missing:
+            raise DataError(f"card {c['name']!r}: observe lists {missing}, which are not channels of "
+                            f"{c['system']} ({', '.join(dims)})")
+        idx = [dims.index(d) for d in c["observe"]]
+        raw, dims = raw[:, idx], list(c["observe"])
+        prov.append({"step": "observe", "channels": dims})
+    if noise:
+        raw = add_observation_noise(raw, noise, seed)
+        prov.append({"step": "observation_noise", "std_fraction": float(noise), "seed": [int(seed), 1]})
+    if margin:
+        from .lyapunov import delay_embedding
 
-    Parameters: ``seed`` overrides the card's initial-condition seed (an independent orbit);
-    ``cache=False`` regenerates without touching the cache.
-    Returns: an ``xr.Dataset`` as described in the module docstring; use :func:`train_test_split`.
-    Raises: DataError for an unknown name (listing the available ones).
-    """
-    c = card(name)
-    if c.get("kind") != "ode":
-        raise DataError(f"dataset {name!r} has kind {c.get('kind')!r}, which this version cannot load")
+        e = c["embedding"]
+        raw = delay_embedding(raw[:, 0], int(e["dim"]), int(e["delay"]))
+        dims = list(c.get("dims") or [f"x{k}" for k in range(int(e["dim"]))])
+        prov.append({"step": "delay_embed", "emb_dim": int(e["dim"]), "delay": int(e["delay"])})
+        if s is not None:
+            s = s[: len(raw)]
+    return raw, dims, s, inputs, prov
+
+
+def _card_attrs(c: dict) -> dict:
+    ref = c.get("reference", {})
+    return {
+        "name": c["name"],
+        "kind": c.get("kind", ""),
+        "card": c.get("_card_path", c["name"]),
+        "card_version": int(c.get("version", 0)),
+        "description": c.get("description", ""),
+        "units": c.get("units", ""),
+        "time_units": c.get("time_units", ""),
+        "parameters": json.dumps(c.get("parameters", {})),
+        "lambda_ref": float(ref.get("lambda_max", np.nan)),
+        "lambda_ref_source": ref.get("source", ""),
+    }
+
+
+def _load_simulated(c, *, seed, noise, cache, n_train, n_test, forcing, preprocess, embed) -> xr.Dataset:
     s = c["sampling"]
     seed = int(s.get("seed", 0) if seed is None else seed)
-    n_train, n_test = int(s["n_train"]), int(s["n_test"])
-    fname = f"{name}-v{c['version']}-seed{seed}-{n_train}+{n_test}.nc"
+    noise = _check_noise(c.get("noise", {}).get("observation", 0.0) if noise is None else noise)
+    n_train = int(s["n_train"] if n_train is None else n_train)
+    n_test = int(s["n_test"] if n_test is None else n_test)
+    if n_train < 2 or n_test < 0:
+        raise ConfigError(f"n_train must be >= 2 and n_test >= 0, got {n_train}, {n_test}")
+    steps = list(c.get("preprocess", []) if preprocess is None else preprocess)
+    if embed is not None:
+        steps.append(_embed_step(embed))
+    tag = ""
+    if noise:
+        tag += f"-noise{noise:g}"
+    if forcing and "forcing" in c and forcing != c["forcing"].get("mode", "phase"):
+        tag += f"-{forcing}"
+    if steps != list(c.get("preprocess", [])):
+        tag += "-pp" + hashlib.sha256(json.dumps(steps, sort_keys=True).encode()).hexdigest()[:10]
+    if int(s["transient"]) != int(card(c.get("_card_path", c["name"]))["sampling"]["transient"]):
+        tag += f"-tr{int(s['transient'])}"
+    fname = f"{c['name']}-v{c['version']}-seed{seed}-{n_train}+{n_test}{tag}.nc"
     path = cache_dir() / fname
     if cache and path.exists():
         try:
             return read_netcdf(path)
         except Exception:  # a corrupt cache entry is regenerated, never trusted
             path.unlink(missing_ok=True)
-    raw = simulate_card(c, n_samples=n_train + n_test, seed=seed)
-    mean = raw[:n_train].mean(axis=0)
-    std = raw[:n_train].std(axis=0)
-    ref = c.get("reference", {})
-    ds = _make_dataset(
-        (raw - mean) / std,
-        dt=s["dt"],
-        dims=c["dims"],
-        attrs={
-            "name": name,
-            "card_version": int(c["version"]),
-            "description": c.get("description", ""),
-            "units": c.get("units", ""),
-            "time_units": c.get("time_units", ""),
-            "source": f"simulated: {c['system']} integrated by {c['integration']['method']}, "
-            f"rtol={c['integration']['rtol']}, atol={c['integration']['atol']}",
-            "parameters": json.dumps(c.get("parameters", {})),
-            "seed": seed,
-            "n_train": n_train,
-            "mean": mean.tolist(),
-            "std": std.tolist(),
-            "lambda_ref": float(ref.get("lambda_max", np.nan)),
-            "lambda_ref_source": ref.get("source", ""),
-            "provenance": json.dumps(
-                [
-                    {"step": "simulate", "system": c["system"], "seed": seed,
-                     "transient": int(s["transient"]), "n_samples": n_train + n_test},
-                    {"step": "standardize", "on": "train split", "mean": mean.tolist(), "std": std.tolist()},
-                ]
-            ),
-        },
-    )
+    raw, dims, inp, inputs, prov = observe_card(c, n_samples=n_train + n_test, seed=seed, noise=noise,
+                                                forcing=forcing)
+    integ = c["integration"]
+    how = (f"rtol={integ['rtol']}, atol={integ['atol']}" if "rtol" in integ
+           else f"h = dt/{integ.get('substeps', 4)}")
+    attrs = {**_card_attrs(c), "source": f"simulated: {c['system']} integrated by {integ['method']}, {how}",
+             "seed": seed, "noise": noise, "transient": int(s["transient"]), "n_train": n_train,
+             "provenance": json.dumps(prov)}
+    if "forcing" in c:
+        attrs["forcing"] = forcing or c["forcing"].get("mode", "phase")
+    ds = _make_dataset(raw, dt=s["dt"], dims=dims, attrs=attrs, s=inp, inputs=inputs)
+    from . import preprocess as pp
+
+    ds = pp.standardize(pp.apply(ds, steps))
     if cache:
         write_netcdf(ds, path)
     return ds
 
 
-def simulate_card(c: dict, *, n_samples: int, seed: int) -> np.ndarray:
-    s, integ = c["sampling"], c["integration"]
-    return systems.simulate(
-        c["system"], c["parameters"], dt=float(s["dt"]), n_samples=n_samples,
-        transient=int(s["transient"]), seed=seed, rtol=float(integ["rtol"]), atol=float(integ["atol"]),
-    )
+def _embed_step(embed) -> dict:
+    if embed == "auto":
+        return {"step": "delay_embed", "emb_dim": "auto", "delay": "auto"}
+    try:
+        m, d = embed
+        return {"step": "delay_embed", "emb_dim": int(m), "delay": int(d)}
+    except (TypeError, ValueError):
+        raise ConfigError(f"embed must be None, 'auto' or (emb_dim, delay), got {embed!r}") from None
+
+
+# ---------------------------------------------------------------------------------------- user files
+def _format(path: Path) -> str:
+    fmt = FILE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(FILE_FORMATS))} "
+                        f"(time first, one column per channel)")
+    return fmt
+
+
+def _table_options(path: Path) -> dict:
+    suffix = path.suffix.lower()
+    return {"sep": "," if suffix == ".csv" else "\t" if suffix == ".tsv" else r"\s+"}
+
+
+def _table_header(path: Path) -> list[str] | None:
+    """Column names of a table's first line, or None if that line is all numbers (no header)."""
+    import pandas as pd
+
+    try:
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, **_table_options(path))
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except (ValueError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: cannot read a numeric array ({str(err).splitlines()[0]})") from None
+    cells = [str(v).strip() for v in first.iloc[0].tolist()]
+    try:
+        [float(v) for v in cells]
+        return None
+    except ValueError:
+        return cells
+
+
+def _edf_reader():
+    try:
+        import edfio
+    except ImportError:
+        raise DataError("reading EDF files needs the optional extra: pip install dsrecon[edf]") from None
+    return edfio
+
+
+def peek_channels(path) -> list[str]:
+    """Channel names of a file as :func:`load` reads it with default options (time column excluded),
+    reading only the header where the format allows."""
+    path = Path(path)
+    fmt = _format(path)
+    if fmt == "table":
+        header = _table_header(path)
+        if header is None:
+            import pandas as pd
+
+            n = pd.read_csv(path, header=None, nrows=1, **_table_options(path)).shape[1]
+            return [f"c{i}" for i in range(n)]
+        return [h for h in header if h.lower() not in TIME_COLUMN_NAMES]
+    if fmt == "npy":
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        return ["c0"] if arr.ndim == 1 else [f"c{i}" for i in range(arr.shape[1])]
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as z:
+            key = "x" if "x" in z.files else z.files[0]
+            shape = z[key].shape
+        return ["c0"] if len(shape) == 1 else [f"c{i}" for i in range(shape[1])]
+    if fmt == "netcdf":
+        with xr.open_dataset(path) as ds:
+            return [str(v) for v in ds["dim"].values] if "x" in ds and "dim" in ds["x"].dims else list(map(str, ds.data_vars))
+    edf = _edf_reader().read_edf(path, lazy_load_data=True)
+    return [sig.label for sig in edf.signals]
+
+
+def _select(names: list[str], columns, path) -> list[int]:
+    """Indices of ``columns`` (names or integer positions) among ``names``."""
+    if columns is None:
+        return list(range(len(names)))
+    if isinstance(columns, (str, int)):
+        columns = [columns]
+    out = []
+    for col in columns:
+        if isinstance(col, (int, np.integer)) and not isinstance(col, bool):
+            if not 0 <= col < len(names):
+                raise DataError(f"{path}: column index {col} is out of range (the file has {len(names)} columns)")
+            out.append(int(col))
+        elif str(col) in names:
+            out.append(names.index(str(col)))
+        else:
+            raise DataError(f"{path}: no column {col!r}; columns: {', '.join(map(repr, names))}")
+    return out
+
+
+def _parse_time(values, name: str, path) -> tuple[np.ndarray, str, str | None]:
+    """A time column -> (seconds or numbers as float, units, start as ISO text or None)."""
+    import pandas as pd
+
+    num = pd.to_numeric(pd.Series(values), errors="coerce")
+    if num.notna().all():
+        return num.to_numpy(dtype=float), "", None
+    for fmt in DATE_FORMATS:
+        try:
+            t = pd.to_datetime(pd.Series(values), format=fmt)
+        except (ValueError, TypeError):
+            continue
+        t = t.to_numpy()
+        return (t - t[0]) / np.timedelta64(1, "s"), "s", str(np.datetime_as_string(t[0], unit="s"))
+    bad = int(np.argmax(num.isna().to_numpy()))
+    raise DataError(f"{path}: time column {name!r} is neither numeric nor a date (sample {bad}: "
+                    f"{values[bad]!r}); dates must look like 2009-01-01 00:10:00 or 01.01.2009 00:10:00")
+
+
+def _regular_time(t: np.ndarray, dt: float | None, name: str, path, interpolate: bool):
+    """Check a time column: increasing and evenly spaced (gaps allowed only with ``interpolate``).
+    Returns (dt, grid or None); grid is the regular time grid to interpolate onto."""
+    d = np.diff(t)
+    if len(d) == 0:
+        return (1.0 if dt is None else dt), None
+    dup = np.nonzero(d == 0)[0]
+    back = np.nonzero(d < 0)[0]
+    if back.size:
+        i = back[0] + 1
+        raise DataError(f"{path}: time column {name!r} goes backwards at sample {i} (t = {t[i]:g} after {t[i - 1]:g}; "
+                        f"{back.size} places); sort the file by time")
+    if dup.size and not interpolate:
+        raise DataError(f"{path}: time column {name!r} repeats t = {t[dup[0]]:g} at sample {dup[0] + 1} ({dup.size} "
+                        f"duplicate samples); remove them, or pass interpolate=True (keeps the first of each)")
+    step = float(np.median(d[d > 0]))
+    if dt is not None and abs(dt - step) > 1e-6 * step:
+        raise DataError(f"{path}: dt = {dt} disagrees with the time column {name!r}, whose median step is {step:g}; "
+                        f"drop --dt or fix the time column")
+    ok = np.isclose(d, step, rtol=1e-6, atol=0) | (d == 0)
+    if ok.all():
+        return step, (None if not dup.size else t[0] + step * np.arange(int(round((t[-1] - t[0]) / step)) + 1))
+    bad = np.nonzero(~ok)[0]
+    gaps = bad[np.isclose(d[bad] / step, np.round(d[bad] / step), rtol=1e-6, atol=1e-6) & (d[bad] > step)]
+    if not interpolate:
+        irregular = [i for i in bad if i not in set(gaps)]
+        if irregular:
+            i = irregular[0]
+            raise DataError(f"{path}: time column {name!r} is not evenly spaced: step {d[i]:g} at sample {i + 1} "
+                            f"(t = {t[i + 1]:g}) where the median step is {step:g} ({len(irregular)} such steps); "
+                            f"resample the recording, or pass interpolate=True to put it on a regular grid")
+        i = gaps[0]
+        raise DataError(f"{path}: {gaps.size} gap(s) in time column {name!r}, the first before sample {i + 1} "
+                        f"(t = {t[i + 1]:g}: {round(d[i] / step) - 1} missing samples of step {step:g}); pass "
+                        f"interpolate=True to fill them linearly, or cut the recording")
+    n = int(np.floor((t[-1] - t[0]) / step + 1e-6)) + 1
+    return step, t[0] + step * np.arange(n)
+
+
+def _fill_nans(x: np.ndarray, names, path, interpolate: bool) -> tuple[np.ndarray, int]:
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x, 0
+    if not interpolate:
+        c = int(np.nonzero(bad.any(axis=0))[0][0])
+        rows = np.nonzero(bad[:, c])[0]
+        where = ", ".join(str(r) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+        raise DataError(f"{path}: channel {names[c]!r} has {rows.size} NaN/missing values at sample(s) {where} "
+                        f"({int(bad.sum())} in all channels); pass interpolate=True to fill them linearly, or "
+                        f"clean the file")
+    idx = np.arange(len(x))
+    for c in range(x.shape[1]):
+        good = ~bad[:, c]
+        if good.sum() < 2:
+            raise DataError(f"{path}: channel {names[c]!r} has fewer than 2 valid values; drop it (columns=[...])")
+        x[:, c] = np.interp(idx, idx[good], x[good, c])
+    return x, int(bad.sum())
+
+
+def read_file(path, *, columns=None, time_column=None, dt: float | None = None, interpolate: bool = False,
+              check: bool = True) -> tuple[np.ndarray, list[str], dict]:
+    """Read a recording -> (values (T, N) float64, channel names, info) with info keys dt, time (or None),
+    time_units, start, format, filled (number of interpolated values).
+
+    Formats by suffix: .csv/.tsv/.txt/.dat (a header line optional; a time column by name or ``time_column``;
+    dates in ISO 8601 or "dd.mm.yyyy HH:MM:SS"), .npy (read memory-mapped; only the selected columns are
+    copied), .npz (array ``x`` or the first), netCDF (variable ``x`` (time, dim) as written by dsrecon, else
+    the selected 1-d variables along their common dimension), .edf (EDF/EDF+ via ``edfio``, an optional extra;
+    channels must share one sampling rate). ``check=False`` skips the NaN / constant / length checks (the
+    ``lyap`` command does its own).
+    Raises: DataError, one line: missing file, unknown type, unknown column, non-numeric column, a bad time
+    column (not increasing, duplicates, irregular steps, gaps), NaNs (unless ``interpolate``), a constant
+    channel, too few samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+    fmt = _format(path)
+    if dt is not None and not (float(dt) > 0 and np.isfinite(float(dt))):
+        raise ConfigError(f"dt must be a positive number of time units per sample, got {dt!r}")
+    dt = None if dt is None else float(dt)
+    info = {"format": fmt, "time": None, "time_units": "", "start": None, "filled": 0}
+    t = None
+    if fmt == "table":
+        x, names, t, tname, info = _read_table(path, columns, time_column, info)
+    elif fmt in ("npy", "npz"):
+        if fmt == "npy":
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                arr = z["x" if "x" in z.files else z.files[0]]
+        if arr.ndim not in (1, 2):
+            raise DataError(f"{path}: expected an array of shape (T,) or (T, N) (time first), got {arr.shape}")
+        arr2 = arr[:, None] if arr.ndim == 1 else arr
+        names = [f"c{i}" for i in range(arr2.shape[1])]
+        if not np.issubdtype(arr2.dtype, np.number):
+            raise DataError(f"{path}: cannot read a numeric array (dtype {arr2.dtype}); save numbers, time first")
+        idx = _select(names, columns, path)
+        x = np.array(arr2[:, idx], dtype=np.float64)      # copies only the selected columns
+        names = [names[i] for i in idx]
+        tname = None
+    elif fmt == "netcdf":
+        x, names, t, tname, info = _read_netcdf_file(path, columns, info)
+    else:
+        x, names, info = _read_edf(path, columns, info)
+        tname = None
+        if dt is not None and abs(dt - info["dt"]) > 1e-9 * info["dt"]:
+            raise DataError(f"{path}: dt = {dt} disagrees with the EDF header's sampling interval {info['dt']:g} s")
+        dt = info["dt"]
+    if t is not None:
+        step, grid = _regular_time(t, dt, tname, path, interpolate)
+        if grid is not None:                  # duplicates dropped and gaps filled on a regular grid
+            first = np.concatenate([[True], np.diff(t) > 0])
+            t, x = t[first], x[first]
+            info["filled"] += int((~np.isfinite(x)).sum())
+            x = np.stack([np.interp(grid, t, x[:, c]) if np.isfinite(x[:, c]).all() else
+                          np.interp(grid, t[np.isfinite(x[:, c])], x[np.isfinite(x[:, c]), c])
+                          for c in range(x.shape[1])], axis=1)
+            info["filled"] += int(len(grid) - len(t))
+            t = grid
+        dt = step
+        info["time"] = t
+    info["dt"] = 1.0 if dt is None else dt
+    if check:
+        x, filled = _fill_nans(x, names, path, interpolate)
+        info["filled"] += filled
+        ptp = np.ptp(x, axis=0) if len(x) else np.zeros(x.shape[1])
+        flat = [names[i] for i in np.nonzero(ptp == 0)[0]]
+        if flat:
+            raise DataError(f"{path}: channel(s) {', '.join(map(repr, flat))} are constant: they carry no dynamics; "
+                            f"select the others with columns=[...]")
+        if len(x) < MIN_SAMPLES:
+            raise DataError(f"{path}: only {len(x)} samples; a reconstruction needs at least {MIN_SAMPLES} "
+                            f"(plus what the embedding and the forcing interval tau use)")
+    return x, names, info
+
+
+def _read_table(path: Path, columns, time_column, info):
+    import pandas as pd
+
+    header = _table_header(path)
+    opts = _table_options(path)
+    if header is None:
+        n = pd.read_csv(path, header=None, nrows=1, **opts).shape[1]
+        all_names = [f"c{i}" for i in range(n)]
+    else:
+        all_names = header
+    if time_column is None:
+        tcol = next((h for h in all_names if h.strip().lower() in TIME_COLUMN_NAMES), None)
+    elif isinstance(time_column, (int, np.integer)):
+        tcol = all_names[_select(all_names, [int(time_column)], path)[0]]
+    else:
+        tcol = all_names[_select(all_names, [time_column], path)[0]]
+    data_names = [h for h in all_names if h != tcol]
+    idx = _select(data_names, columns, path)
+    names = [data_names[i] for i in idx]
+    use = names + ([tcol] if tcol is not None else [])
+    try:
+        df = pd.read_csv(path, header=None if header is None else 0, names=all_names if header is None else None,
+                         usecols=use, dtype=str, keep_default_na=False, **opts)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: cannot read a numeric array ({str(err).splitlines()[0]})") from None
+    x = np.empty((len(df), len(names)))
+    missing = {"", "nan", "NaN", "NA", "N/A", "null", "NULL"}
+    for j, name in enumerate(names):
+        col = df[name].str.strip()
+        vals = pd.to_numeric(col.where(~col.isin(missing)), errors="coerce")
+        bad = vals.isna().to_numpy() & ~col.isin(missing).to_numpy()
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise DataError(f"{path}: cannot read a numeric array: column {name!r} is not numeric (sample {r}: "
+                            f"{col.iloc[r]!r}); select numeric columns with columns=[...] or name the time column "
+                            f"with time_column=")
+        x[:, j] = vals.to_numpy(dtype=float)
+    t = None
+    if tcol is not None:
+        t, info["time_units"], info["start"] = _parse_time(df[tcol].str.strip().tolist(), tcol, path)
+    return x, names, t, tcol, info
+
+
+def _read_netcdf_file(path: Path, columns, info):
+    with xr.open_dataset(path) as ds:
+        if "x" in ds and ds["x"].ndim == 2 and "time" in ds["x"].dims:
+            da = ds["x"].transpose("time", ...)
+            other = [d for d in da.dims if d != "time"][0]
+            names = [str(v) for v in da[other].values] if other in da.coords else [f"c{i}" for i in range(da.shape[1])]
+            idx = _select(names, columns, path)
+            x = np.asarray(da.isel({other: idx}).values, dtype=np.float64)
+            names = [names[i] for i in idx]
+        else:
+            vars1 = [v for v in ds.data_vars if ds[v].ndim == 1]
+            if not vars1:
+                raise DataError(f"{path}: no variable 'x' (time, dim) and no 1-d variables to use as channels")
+            idx = _select(vars1, columns, path)
+            names = [vars1[i] for i in idx]
+            dims = {ds[n].dims for n in names}
+            if len(dims) != 1:
+                raise DataError(f"{path}: the selected variables lie along different dimensions {sorted(dims)}")
+            x = np.stack([np.asarray(ds[n].values, dtype=np.float64) for n in names], axis=1)
+        t, tname = None, None
+        if "time" in ds.coords:
+            tv = ds["time"].values
+            if np.issubdtype(tv.dtype, np.datetime64):
+                info["start"] = str(np.datetime_as_string(tv[0], unit="s"))
+                t, info["time_units"] = (tv - tv[0]) / np.timedelta64(1, "s"), "s"
+            else:
+                t = np.asarray(tv, dtype=float)
+            tname = "time"
+    return x, names, t, tname, info
+
+
+def _read_edf(path: Path, columns, info):
+    edfio = _edf_reader()
+    try:
+        edf = edfio.read_edf(path)
+    except Exception as err:  # edfio raises ValueError and others for corrupt headers
+        raise DataError(f"{path}: cannot read the EDF file ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    signals = [sig for sig in edf.signals]
+    names = [sig.label for sig in signals]
+    idx = _select(names, columns, path)
+    chosen = [signals[i] for i in idx]
+    rates = sorted({float(sig.sampling_frequency) for sig in chosen})
+    if len(rates) != 1:
+        raise DataError(f"{path}: the selected channels have different sampling rates {rates} Hz; select channels "
+                        f"of one rate with columns=[...]")
+    x = np.stack([np.asarray(sig.data, dtype=np.float64) for sig in chosen], axis=1)
+    try:
+        start = f"{edf.startdate.isoformat()}T{edf.starttime.isoformat()}"
+    except Exception:  # an anonymized recording ("Startdate X") has no start date
+        start = None
+    info.update({"dt": 1.0 / rates[0], "time_units": "s", "start": start})
+    return x, [names[i] for i in idx], info
+
+
+def read_series(path) -> np.ndarray:
+    """A time series from a file as a float array (T,) or (T, N), for ``dsrecon lyap FILE``: any format of
+    :func:`read_file` (time column excluded); values are not checked here (:func:`max_lyapunov` does that).
+    Raises DataError (one line) for a missing file, an unknown suffix or unparsable contents."""
+    x, _, _ = read_file(path, check=False)
+    return x[:, 0] if x.shape[1] == 1 else x
+
+
+def _load_recording(c: dict, path: Path, *, columns, time_column, dt, interpolate, embed, preprocess,
+                    train_fraction, noise, seed) -> xr.Dataset:
+    """A recorded series (a user file or a download card's file) -> preprocessed, standardized Dataset."""
+    from . import preprocess as pp
+
+    rd = dict(c.get("read", {}))
+    columns = rd.get("columns") if columns is None else columns
+    time_column = rd.get("time_column") if time_column is None else time_column
+    dt = rd.get("dt") if dt is None else dt
+    interpolate = bool(rd.get("interpolate", False)) or interpolate
+    x, names, info = read_file(path, columns=columns, time_column=time_column, dt=dt, interpolate=interpolate)
+    seed = 0 if seed is None else int(seed)
+    noise = _check_noise(0.0 if noise is None else noise)
+    prov = [{"step": "read", "file": str(path), "format": info["format"], "columns": names,
+             "sha256": _sha256(path) if path.stat().st_size < 2 ** 31 else None,
+             "dt": info["dt"], "start": info["start"], "interpolated_values": info["filled"]}]
+    if noise:
+        x = add_observation_noise(x, noise, seed)
+        prov.append({"step": "observation_noise", "std_fraction": noise, "seed": [seed, 1]})
+    frac = float(c.get("split", {}).get("train_fraction", TRAIN_FRACTION) if train_fraction is None else train_fraction)
+    if not 0 < frac <= 1:
+        raise ConfigError(f"train_fraction must be in (0, 1], got {frac}")
+    t = info["time"] if info["time"] is not None else None
+    attrs = {**_card_attrs(c), "units": c.get("units", ""), "time_units": info["time_units"] or c.get("time_units", "samples"),
+             "source": c.get("source", f"file {path.name}"), "seed": seed, "noise": noise,
+             "n_train": max(2, int(frac * len(x))), "provenance": json.dumps(prov)}
+    if info["start"]:
+        attrs["start"] = info["start"]
+    ds = _make_dataset(x, dt=info["dt"], dims=names, attrs=attrs, time=None if t is None else t - t[0])
+    steps = list(c.get("preprocess", []) if preprocess is None else preprocess)
+    if embed is not None:
+        steps.append(_embed_step(embed))
+    ds = pp.apply(ds, steps)
+    if ds.sizes["time"] < MIN_SAMPLES:
+        raise DataError(f"{path}: {ds.sizes['time']} samples are left after preprocessing "
+                        f"({', '.join(s['step'] for s in steps) or 'none'}); a reconstruction needs at least "
+                        f"{MIN_SAMPLES}; use a longer recording or a smaller embedding/subsampling")
+    ds.attrs["n_train"] = max(2, int(frac * ds.sizes["time"]))
+    return pp.standardize(ds)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------- downloads
+def _sha_file(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def fetch(name, *, data_dir=None, download: bool = True) -> Path:
+    """Path of a download card's recording, fetching it with pooch if it is not in the data directory.
+
+    The card's ``[file]`` table gives ``url``, ``filename`` (what is stored), optionally ``member`` (the file
+    inside a zip archive) and ``sha256``. A file already in the data directory (``data_dir``, else
+    $DSRECON_DATA_DIR, else <cache dir>/downloads) is used if its SHA-256 matches; a file placed there by hand
+    is accepted under either the archive's or the member's name. If the card pins no hash, the first copy's
+    hash is recorded in ``<filename>.sha256`` next to it and later loads must match it (trust on first use).
+    Raises: DataError, one line, when the download fails (offline: which file to place where) or a hash
+    does not match.
+    """
+    c = card(name) if not isinstance(name, dict) else name
+    if c.get("kind") != "download":
+        raise DataError(f"dataset {c.get('name')!r} is not a download (kind = {c.get('kind')!r}); nothing to fetch")
+    f = c["file"]
+    folder = data_directory(data_dir)
+    archive = folder / f["filename"]
+    member = folder / f["member"] if f.get("member") else None
+    want = (f.get("sha256") or "").lower() or None
+    for candidate, pinned in ((member, f.get("member_sha256")), (archive, want)):
+        if candidate is not None and candidate.is_file():
+            _verify(candidate, (pinned or "").lower() or None)
+            if candidate == archive and member is not None:
+                return _unzip(archive, member)
+            return candidate
+    if not download:
+        raise DataError(_place_hint(c, folder))
+    import pooch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")                # keep the one-line contract: no "Downloading ..." chatter
+    try:
+        path = pooch.retrieve(f["url"], known_hash=None if want is None else f"sha256:{want}",
+                              fname=f["filename"], path=folder, progressbar=False)
+    except ValueError as err:            # pooch: hash mismatch
+        raise DataError(f"{f['filename']} from {f['url']}: {str(err).splitlines()[0]}") from None
+    except Exception as err:              # requests' connection errors and HTTP errors: offline or moved
+        raise DataError(f"cannot download {f['filename']} ({type(err).__name__}); " + _place_hint(c, folder)) from None
+    finally:
+        logger.setLevel(level)
+    _verify(Path(path), want)
+    return _unzip(Path(path), member) if member is not None else Path(path)
+
+
+def _place_hint(c: dict, folder: Path) -> str:
+    f = c["file"]
+    names = f["filename"] + (f" (or the unzipped {f['member']})" if f.get("member") else "")
+    return (f"dataset {c['name']!r} needs {names} from {f['url']}: place it in {folder} (or pass "
+            f"--data-dir DIR / set DSRECON_DATA_DIR)")
+
+
+def _verify(path: Path, want: str | None) -> None:
+    got = _sha256(path)
+    if want is None:
+        rec = _sha_file(path)
+        if rec.is_file():
+            want = rec.read_text().split()[0].lower()
+        else:
+            tmp = rec.with_name(rec.name + ".tmp")
+            tmp.write_text(f"{got}  {path.name}\n")
+            os.replace(tmp, rec)
+            return
+    if got != want:
+        raise DataError(f"{path}: SHA-256 {got[:16]}... does not match the expected {want[:16]}...; the file is "
+                        f"corrupt or a different version: delete it and fetch again")
+
+
+def _unzip(archive: Path, member: Path) -> Path:
+    import zipfile
+
+    if member.is_file():
+        return member
+    try:
+        with zipfile.ZipFile(archive) as z:
+            tmp = member.with_name(member.name + ".part")
+            with z.open(member.name) as src, open(tmp, "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(block)
+            os.replace(tmp, member)
+    except (zipfile.BadZipFile, KeyError) as err:
+        raise DataError(f"{archive}: cannot extract {member.name} ({err}); delete the archive and fetch again") from None
+    return member
 
 
 def train_test_split(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
@@ -172,14 +863,33 @@ def train_test_split(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
 def independent_trajectory(ds: xr.Dataset, n_steps: int, *, seed: int) -> xr.Dataset:
     """A fresh orbit of the same system (another initial condition), standardized like ``ds``.
 
-    Used for noise floors: the score between two independent true trajectories of the same length.
+    Used for noise floors: the score between two independent true trajectories of the same length. The
+    same observation map, observation-noise level and card preprocessing are applied. A recording has no
+    second orbit: its stand-in is the last ``n_steps`` samples of the training split (all of it if shorter),
+    and ``attrs['noise_floor_source']`` says so.
     """
-    c = card(ds.attrs["name"])
-    raw = simulate_card(c, n_samples=n_steps, seed=seed)
-    x = (raw - np.asarray(ds.attrs["mean"])) / np.asarray(ds.attrs["std"])
+    kind = ds.attrs.get("kind", "ode")
+    if kind not in ("ode", "dde"):
+        train, _ = train_test_split(ds)
+        out = train.isel(time=slice(max(0, train.sizes["time"] - int(n_steps)), None))
+        out.attrs = {k: v for k, v in ds.attrs.items() if k != "n_train"}
+        out.attrs["noise_floor_source"] = "the end of the training split (a recording has no independent orbit)"
+        return out
+    from . import preprocess as pp
+
+    c = card(ds.attrs.get("card", ds.attrs["name"]))
+    if "transient" in ds.attrs:
+        c = {**c, "sampling": {**c["sampling"], "transient": int(ds.attrs["transient"])}}
+    forcing = ds.attrs.get("forcing") or None
+    raw, dims, s, inputs, _ = observe_card(c, n_samples=n_steps, seed=seed, noise=float(ds.attrs.get("noise", 0.0)),
+                                           forcing=forcing)
     attrs = {k: v for k, v in ds.attrs.items() if k != "n_train"}
     attrs["seed"] = seed
-    return _make_dataset(x, dt=ds.attrs["dt"], dims=ds["dim"].values, attrs=attrs)
+    fresh = pp.apply(_make_dataset(raw, dt=float(c["sampling"]["dt"]), dims=dims, attrs=attrs, s=s, inputs=inputs),
+                     c.get("preprocess", []))
+    x = (fresh["x"].values - np.asarray(ds.attrs["mean"])) / np.asarray(ds.attrs["std"])
+    return _make_dataset(x, dt=ds.attrs["dt"], dims=ds["dim"].values, attrs=attrs,
+                         s=None if "s" not in fresh else fresh["s"].values, inputs=inputs)
 
 
 def to_physical(ds: xr.Dataset) -> xr.Dataset:

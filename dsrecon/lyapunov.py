@@ -193,37 +193,7 @@ def predictability_time(lam) -> float:
     return math.log(2.0) / lam
 
 
-def read_series(path) -> np.ndarray:
-    """A time series from a file for ``dsrecon lyap FILE``: ``.npy`` (numpy array), ``.csv`` (comma-separated,
-    one optional header line) or ``.txt`` / ``.dat`` (whitespace-separated); shape (T,) or (T, N), time first.
-
-    Raises DataError (one line) for a missing file, an unknown suffix or unparsable contents. The values are not
-    checked here: :func:`max_lyapunov` does that. (A general user-file loader belongs in :mod:`dsrecon.data`;
-    this one only serves the ``lyap`` command.)
-    """
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"no such file: {p}")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".npy":
-            arr = np.load(p, allow_pickle=False)
-        elif suffix in (".csv", ".txt", ".dat"):
-            delim = "," if suffix == ".csv" else None
-            try:
-                arr = np.loadtxt(p, delimiter=delim, ndmin=1)
-            except ValueError:                      # a header line
-                arr = np.loadtxt(p, delimiter=delim, ndmin=1, skiprows=1)
-        else:
-            raise DataError(f"{p}: unknown file type {suffix!r}; use .npy, .csv or .txt (shape (T,) or (T, N))")
-    except DataError:
-        raise
-    except (ValueError, OSError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{p}: cannot read a numeric array ({first}); expected shape (T,) or (T, N)") from None
-    return np.asarray(arr, dtype=np.float64)
+from .data import read_series  # noqa: E402,F401  (the file loader lives in data.py; `dsrecon lyap` imports it here)
 
 
 # ------------------------------------------------------------------------------------ input checks

@@ -1,0 +1,210 @@
+"""The user's own files: CSV/TSV/TXT, .npy/.npz, netCDF, EDF -> the same standardized Dataset as a card."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dsrecon as ds
+from dsrecon import systems
+from dsrecon.errors import ConfigError, DataError
+
+PAPER = dict(sigma=16.0, rho=45.92, beta=4.0)   # "How to train RNNs on chaotic data" App. A.4
+
+
+@pytest.fixture(scope="module")
+def lorenz3():
+    return systems.simulate("lorenz", PAPER, dt=0.01, n_samples=2000, transient=500, seed=0)
+
+
+def _standardized(x, n_train):
+    return (x - x[:n_train].mean(0)) / x[:n_train].std(0)
+
+
+def test_csv_with_header_and_time_column(tmp_path, lorenz3):
+    path = tmp_path / "rec.csv"
+    pd.DataFrame({"time": np.arange(2000) * 0.01, "x": lorenz3[:, 0], "y": lorenz3[:, 1],
+                  "z": lorenz3[:, 2]}).to_csv(path, index=False)
+    d = ds.load(path)
+    assert list(d["dim"].values) == ["x", "y", "z"] and d.attrs["dt"] == pytest.approx(0.01)
+    assert d.attrs["n_train"] == 1600                                    # default 80 % train split
+    assert np.allclose(d["x"].values, _standardized(lorenz3, 1600), atol=1e-9)
+    assert np.allclose(ds.to_physical(d)["x"].values, lorenz3, atol=1e-9)
+    assert [p["step"] for p in json.loads(d.attrs["provenance"])] == ["read", "standardize"]
+    sel = ds.load(str(path), columns=["z", "x"])
+    assert list(sel["dim"].values) == ["z", "x"]
+    assert list(ds.load(path, columns=[1]).dim.values) == ["y"]          # by position among data columns
+
+
+@pytest.mark.parametrize("suffix, sep", [(".tsv", "\t"), (".txt", " ")])
+def test_tsv_and_headerless_text(tmp_path, lorenz3, suffix, sep):
+    path = tmp_path / f"rec{suffix}"
+    np.savetxt(path, lorenz3, delimiter=sep)
+    d = ds.load(path, dt=0.01)
+    assert list(d["dim"].values) == ["c0", "c1", "c2"] and d.attrs["dt"] == 0.01
+    assert np.allclose(ds.to_physical(d)["x"].values, lorenz3, atol=1e-9)
+
+
+def test_npy_npz_netcdf(tmp_path, lorenz3):
+    np.save(tmp_path / "a.npy", lorenz3)
+    np.savez(tmp_path / "b.npz", x=lorenz3[:, :2])
+    assert np.allclose(ds.to_physical(ds.load(tmp_path / "a.npy", dt=0.01))["x"].values, lorenz3)
+    assert ds.load(tmp_path / "b.npz").sizes["dim"] == 2
+    assert list(ds.load(tmp_path / "a.npy", columns=[2]).dim.values) == ["c2"]
+    # a dsrecon dataset written to netCDF loads back with its channel names and time step
+    src = ds.load("lorenz-yz", n_train=1000, n_test=200, transient=500, cache=False)
+    ds.data.write_netcdf(ds.to_physical(src), tmp_path / "c.nc")
+    back = ds.load(tmp_path / "c.nc", train_fraction=1000 / 1200)
+    assert list(back["dim"].values) == ["y", "z"] and back.attrs["dt"] == pytest.approx(0.01)
+    assert np.allclose(back["x"].values, src["x"].values, atol=1e-9)
+
+
+JENA_HEADER = ('"Date Time","p (mbar)","T (degC)","Tpot (K)","Tdew (degC)","rh (%)","VPmax (mbar)","VPact (mbar)",'
+               '"VPdef (mbar)","sh (g/kg)","H2OC (mmol/mol)","rho (g/m**3)","wv (m/s)","max. wv (m/s)","wd (deg)"')
+
+
+def write_jena_like(path, n, *, seed=0, dt_min=10):
+    """A file in the exact format of jena_climate_2009_2016.csv (header, "dd.mm.yyyy HH:MM:SS" stamps every 10
+    minutes from 01.01.2009 00:10:00, 14 numeric columns with two decimals), with a synthetic temperature: a
+    yearly and a daily cycle, a trend and a chaotic component (Lorenz x), plus noise."""
+    rng = np.random.default_rng(seed)
+    t = pd.Timestamp("2009-01-01 00:10:00") + pd.to_timedelta(np.arange(n) * dt_min, unit="min")
+    secs = np.arange(n) * dt_min * 60.0
+    chaos = systems.simulate("lorenz", PAPER, dt=0.005, n_samples=n, transient=200, seed=seed)[:, 0] / 10
+    temp = (9 + 1e-8 * secs - 9 * np.cos(2 * np.pi * secs / 31556952.0) - 3 * np.cos(2 * np.pi * secs / 86400.0)
+            + chaos + 0.2 * rng.standard_normal(n))
+    cols = [996.5 + rng.standard_normal(n), temp, temp + 273.3] + [rng.standard_normal(n) + 5 for _ in range(11)]
+    with open(path, "w") as fh:
+        fh.write(JENA_HEADER + "\n")
+        stamps = t.strftime("%d.%m.%Y %H:%M:%S")
+        for i in range(n):
+            fh.write(stamps[i] + "," + ",".join(f"{c[i]:.2f}" for c in cols) + "\n")
+    return temp
+
+
+def test_jena_format_csv(tmp_path):
+    path = tmp_path / "jena_climate_2009_2016.csv"
+    temp = write_jena_like(path, 600)
+    assert path.read_text().splitlines()[1].startswith("01.01.2009 00:10:00,")
+    d = ds.load(path, columns=["T (degC)"])
+    assert d.attrs["dt"] == 600.0 and d.attrs["time_units"] == "s" and d.attrs["start"] == "2009-01-01T00:10:00"
+    assert list(d["dim"].values) == ["T (degC)"]
+    assert np.allclose(ds.to_physical(d)["x"].values[:, 0], np.round(temp, 2), atol=1e-9)
+    assert ds.data.card(path)["dims"][:2] == ["p (mbar)", "T (degC)"]   # the Date Time column is the time
+
+
+def test_edf_round_trip(tmp_path):
+    edfio = pytest.importorskip("edfio")
+    x = systems.simulate("lorenz", PAPER, dt=1 / 160, n_samples=1600, transient=500, seed=0)
+    sigs = [edfio.EdfSignal(x[:, k] * 10, sampling_frequency=160, label=lab, physical_dimension="uV")
+            for k, lab in enumerate(["Fc5.", "Cz..", "Oz.."])]
+    edfio.Edf(sigs).write(tmp_path / "r.edf")
+    d = ds.load(tmp_path / "r.edf", columns=["Cz.."])
+    assert d.attrs["dt"] == pytest.approx(1 / 160) and list(d["dim"].values) == ["Cz.."]
+    # EDF stores 16-bit integers between the physical min and max: resolution (max - min) / 65535
+    res = np.ptp(x[:, 1] * 10) / 65535
+    assert np.allclose(ds.to_physical(d)["x"].values[:, 0], x[:, 1] * 10, atol=res)
+
+
+def test_missing_edf_reader_names_the_extra(tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_edfio(name, *a, **k):
+        if name == "edfio":
+            raise ImportError("no edfio")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_edfio)
+    (tmp_path / "r.edf").write_bytes(b"0" * 300)
+    with pytest.raises(DataError, match=r"pip install dsrecon\[edf\]"):
+        ds.load(tmp_path / "r.edf")
+
+
+# ---------------------------------------------------------------------------------- bad input
+def _csv(tmp_path, text, name="bad.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _rows(n, f=lambda i: f"{np.sin(i / 5):.6f},{np.cos(i / 7):.6f}"):
+    return "".join(f"{i * 0.1:.1f},{f(i)}\n" for i in range(n))
+
+
+@pytest.mark.parametrize("make, kwargs, message", [
+    (lambda: "t,a,b\n" + _rows(600).replace("0.0,0.000000", "0.0,nan", 1) + "60.0,,1\n", {},
+     r"channel 'a' has 2 NaN/missing values at sample\(s\) 0, 600 .*interpolate=True"),
+    (lambda: "t,a,b,c\n" + _rows(600).replace("\n", ",abc\n"), {},
+     r"column 'c' is not numeric \(sample 0: 'abc'\)"),
+    (lambda: "t,a,b\n" + _rows(600, lambda i: f"{np.sin(i):.4f},3.0"), {}, r"channel\(s\) 'b' are constant"),
+    (lambda: "t,a,b\n" + _rows(100), {}, "only 100 samples"),
+    (lambda: "t,a,b\n" + _rows(300) + "".join(f"{30 + i * 0.1:.1f},{i},{-i}\n" for i in range(5, 600)), {},
+     r"1 gap\(s\) in time column 't', the first before sample 300 \(t = 30.5: 5 missing samples of step 0.1\)"),
+    (lambda: "t,a,b\n" + _rows(300) + "30.05,1,2\n" + "".join(f"{30.1 + i * 0.1:.1f},{i},{-i}\n" for i in range(300)), {},
+     r"not evenly spaced: step 0.15 at sample 300 \(t = 30.05\)"),
+    (lambda: "t,a,b\n" + _rows(600) + "0.0,1,2\n", {}, r"goes backwards at sample 600 \(t = 0 after 59.9"),
+    (lambda: "t,a,b\n" + _rows(600) + "59.9,1,2\n", {}, r"repeats t = 59.9 at sample 600"),
+    (lambda: "t,a,b\n" + _rows(600), {"dt": 0.5}, "dt = 0.5 disagrees with the time column 't'"),
+    (lambda: "t,a,b\n" + _rows(600), {"columns": ["q"]}, "no column 'q'; columns: 'a', 'b'"),
+])
+def test_bad_files_are_one_line_data_errors(tmp_path, make, kwargs, message, _private_cache):
+    path = _csv(tmp_path, make())
+    before = sorted(p.name for p in _private_cache.rglob("*"))
+    with pytest.raises(DataError, match=message) as err:
+        ds.load(path, **kwargs)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in _private_cache.rglob("*")) == before       # nothing written
+
+
+def test_interpolate_fills_nans_and_gaps_only_when_asked(tmp_path):
+    rows = ["t,a,b\n"] + [f"{i * 0.1:.1f},{np.sin(i / 50):.6f},{np.cos(i / 70):.6f}\n" for i in range(700)]
+    rows[1 + 100] = "10.0,nan,0.5\n"
+    del rows[1 + 50: 1 + 52]
+    path = _csv(tmp_path, "".join(rows))
+    with pytest.raises(DataError, match="gap"):
+        ds.load(path)
+    d = ds.to_physical(ds.load(path, interpolate=True))
+    assert d.sizes["time"] == 700
+    # linear interpolation across the 2-sample gap and the NaN at sample 100: error <= H^2/8 max|f''| with
+    # H = 3 samples = 0.06 in the argument of sin, i.e. 4.5e-4 (plus the 1e-6 rounding of the file)
+    assert d["x"].values[50, 0] == pytest.approx(np.sin(50 / 50), abs=5e-4)
+    assert d["x"].values[100, 0] == pytest.approx(np.sin(100 / 50), abs=5e-4)
+    assert json.loads(d.attrs["provenance"])[0]["interpolated_values"] == 3
+
+
+def test_missing_and_unknown_files(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        ds.load(tmp_path / "nope.csv")
+    (tmp_path / "a.xlsx").write_text("x")
+    with pytest.raises(DataError, match="unknown file type '.xlsx'"):
+        ds.load(tmp_path / "a.xlsx")
+    with pytest.raises(ConfigError, match="dt must be a positive number"):
+        ds.load(_csv(tmp_path, "1\n2\n"), dt=-1)
+
+
+def test_embed_auto_on_a_scalar_file(tmp_path):
+    x = systems.simulate("lorenz", PAPER, dt=0.01, n_samples=6000, transient=500, seed=1)[:, 0]
+    np.save(tmp_path / "x.npy", x)
+    d = ds.load(tmp_path / "x.npy", dt=0.01, embed="auto")
+    step = json.loads(d.attrs["provenance"])[-2]
+    assert step["step"] == "delay_embed" and d.sizes["dim"] == step["emb_dim"] >= 3
+
+
+def test_user_card_toml(tmp_path, lorenz3):
+    np.save(tmp_path / "rec.npy", lorenz3[:, 0])
+    (tmp_path / "rec.toml").write_text(
+        'name = "my-rec"\nversion = 2\nkind = "file"\ndescription = "x of Lorenz"\n'
+        '[file]\npath = "rec.npy"\n[read]\ndt = 0.01\n'
+        '[[preprocess]]\nstep = "delay_embed"\nemb_dim = 3\ndelay = 10\n[split]\ntrain_fraction = 0.5\n')
+    d = ds.load(tmp_path / "rec.toml")
+    assert d.attrs["name"] == "my-rec" and d.attrs["card_version"] == 2 and d.sizes["dim"] == 3
+    assert d.attrs["n_train"] == (2000 - 20) // 2 and d.attrs["dt"] == 0.01
+
+
+def test_lyapunov_read_series_still_importable(tmp_path, lorenz3):
+    from dsrecon.lyapunov import read_series
+
+    np.savetxt(tmp_path / "s.csv", lorenz3[:, :2], delimiter=",", header="a,b", comments="")
+    assert read_series(tmp_path / "s.csv").shape == (2000, 2)
