@@ -257,17 +257,20 @@ def test_prediction_error_of_an_exact_model_is_zero_and_divergence_is_reported()
 # ------------------------------------------------------------------ Lyapunov scores
 def test_lyapunov_scores_of_a_linear_map():
     # diag(1.2, 0.5): λ = ln 1.2 and ln 0.5 per step (exact for a linear map); per time unit / dt;
+    # with a QR every 10 steps the columns of Q separate by exp((ln 1.2 − ln 0.5)·10) = 6e3 between QRs,
+    # far below 1/eps = 4.5e15: safe (and few QRs, which are slow on a loaded machine);
     # D_KY = 1 + ln 1.2 / |ln 0.5| = 1.2630 (Kaplan-Yorke formula)
     model = LinearMap(np.diag([1.2, 0.5]))
-    s = lyapunov_scores(model, dt=0.1, reference=2.0, n_steps=300, transient=50, n_init=2)
+    s = lyapunov_scores(model, dt=0.1, reference=2.0, n_steps=100, transient=30, n_init=2, qr_every=10)
     assert s["lambda_max"].value == pytest.approx(math.log(1.2) / 0.1, rel=1e-9)
     assert s["lambda_max"].reference == 2.0
     assert s["D_KY"].value == pytest.approx(1 + math.log(1.2) / abs(math.log(0.5)), rel=1e-9)
     assert math.isnan(s["spectrum"].value) and "no reference" in s["spectrum"].reason
     from dsrecon.lyapunov import lyapunov_spectrum
 
-    ref = lyapunov_spectrum(LinearMap(np.diag([1.1, 0.5])), n_steps=300, transient=50, dt=0.1)
-    s2 = lyapunov_scores(model, dt=0.1, reference=ref, n_steps=300, transient=50, n_init=2)
+    ref = lyapunov_spectrum(LinearMap(np.diag([1.1, 0.5])), n_steps=100, transient=30, dt=0.1,
+                             qr_every=10)
+    s2 = lyapunov_scores(model, dt=0.1, reference=ref, n_steps=100, transient=30, n_init=2, qr_every=10)
     # mean |Δλ| = (|ln 1.2 − ln 1.1| + 0) / 2 / dt
     assert s2["spectrum"].value == pytest.approx(abs(math.log(1.2 / 1.1)) / 2 / 0.1, rel=1e-9)
     assert s2["D_KY"].reference == pytest.approx(1 + math.log(1.1) / abs(math.log(0.5)), rel=1e-9)
