@@ -95,6 +95,7 @@ def card(name) -> dict:
                 c["file"]["path"] = str(p.parent / c["file"]["path"])
             return c
         return {"name": p.stem, "kind": "file", "version": 0, "file": {"path": str(p)},
+                "description": f"recording from the file {p.name}",
                 "dims": list(peek_channels(p))}
     files = _card_files()
     if name not in files:
@@ -492,6 +493,8 @@ def _regular_time(t: np.ndarray, dt: float | None, name: str, path, interpolate:
         raise DataError(f"{path}: dt = {dt} disagrees with the time column {name!r}, whose median step is {step:g}; "
                         f"drop --dt or fix the time column")
     ok = np.isclose(d, step, rtol=1e-6, atol=0) | (d == 0)
+    if ok.all() and not dup.size:
+        return (t[-1] - t[0]) / (len(t) - 1), None      # the mean step: free of the stamps' rounding
     if ok.all():
         return step, (None if not dup.size else t[0] + step * np.arange(int(round((t[-1] - t[0]) / step)) + 1))
     bad = np.nonzero(~ok)[0]
@@ -629,26 +632,28 @@ def _read_table(path: Path, columns, time_column, info):
     idx = _select(data_names, columns, path)
     names = [data_names[i] for i in idx]
     use = names + ([tcol] if tcol is not None else [])
-    try:
+    try:   # numbers are parsed as floats directly; only the time column (and a bad column) is kept as text
         df = pd.read_csv(path, header=None if header is None else 0, names=all_names if header is None else None,
-                         usecols=use, dtype=str, keep_default_na=False, **opts)
+                         usecols=use, dtype=None if tcol is None else {tcol: str}, **opts)
     except (ValueError, pd.errors.ParserError) as err:
         raise DataError(f"{path}: cannot read a numeric array ({str(err).splitlines()[0]})") from None
     x = np.empty((len(df), len(names)))
-    missing = {"", "nan", "NaN", "NA", "N/A", "null", "NULL"}
     for j, name in enumerate(names):
-        col = df[name].str.strip()
-        vals = pd.to_numeric(col.where(~col.isin(missing)), errors="coerce")
-        bad = vals.isna().to_numpy() & ~col.isin(missing).to_numpy()
-        if bad.any():
-            r = int(np.argmax(bad))
-            raise DataError(f"{path}: cannot read a numeric array: column {name!r} is not numeric (sample {r}: "
-                            f"{col.iloc[r]!r}); select numeric columns with columns=[...] or name the time column "
-                            f"with time_column=")
-        x[:, j] = vals.to_numpy(dtype=float)
+        col = df[name]
+        if not pd.api.types.is_numeric_dtype(col):
+            text = col.astype(str).str.strip()
+            vals = pd.to_numeric(text, errors="coerce")
+            bad = (vals.isna() & col.notna()).to_numpy()
+            if bad.any():
+                r = int(np.argmax(bad))
+                raise DataError(f"{path}: cannot read a numeric array: column {name!r} is not numeric (sample {r}: "
+                                f"{text.iloc[r]!r}); select numeric columns with columns=[...] or name the time "
+                                f"column with time_column=")
+            col = vals
+        x[:, j] = col.to_numpy(dtype=float)
     t = None
     if tcol is not None:
-        t, info["time_units"], info["start"] = _parse_time(df[tcol].str.strip().tolist(), tcol, path)
+        t, info["time_units"], info["start"] = _parse_time(df[tcol].astype(str).str.strip().tolist(), tcol, path)
     return x, names, t, tcol, info
 
 
@@ -724,11 +729,25 @@ def _load_recording(c: dict, path: Path, *, columns, time_column, dt, interpolat
     time_column = rd.get("time_column") if time_column is None else time_column
     dt = rd.get("dt") if dt is None else dt
     interpolate = bool(rd.get("interpolate", False)) or interpolate
-    x, names, info = read_file(path, columns=columns, time_column=time_column, dt=dt, interpolate=interpolate)
     seed = 0 if seed is None else int(seed)
     noise = _check_noise(0.0 if noise is None else noise)
-    prov = [{"step": "read", "file": str(path), "format": info["format"], "columns": names,
-             "sha256": _sha256(path) if path.stat().st_size < 2 ** 31 else None,
+    steps = list(c.get("preprocess", []) if preprocess is None else preprocess)
+    if embed is not None:
+        steps.append(_embed_step(embed))
+    sha = _sha256(path)
+    cached = None
+    if steps:   # preprocessing (GHKSS above all) is what costs: cache by file content, card and options
+        key = json.dumps([c.get("version", 0), columns, time_column, dt, interpolate, seed, noise, steps,
+                          train_fraction, c.get("split", {})], sort_keys=True, default=str)
+        cached = cache_dir() / "recordings" / (f"{c['name']}-{sha[:16]}-"
+                                                f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.nc")
+        if cached.is_file():
+            try:
+                return read_netcdf(cached)
+            except Exception:  # a corrupt cache entry is rebuilt, never trusted
+                cached.unlink(missing_ok=True)
+    x, names, info = read_file(path, columns=columns, time_column=time_column, dt=dt, interpolate=interpolate)
+    prov = [{"step": "read", "file": str(path), "format": info["format"], "columns": names, "sha256": sha,
              "dt": info["dt"], "start": info["start"], "interpolated_values": info["filled"]}]
     if noise:
         x = add_observation_noise(x, noise, seed)
@@ -743,16 +762,16 @@ def _load_recording(c: dict, path: Path, *, columns, time_column, dt, interpolat
     if info["start"]:
         attrs["start"] = info["start"]
     ds = _make_dataset(x, dt=info["dt"], dims=names, attrs=attrs, time=None if t is None else t - t[0])
-    steps = list(c.get("preprocess", []) if preprocess is None else preprocess)
-    if embed is not None:
-        steps.append(_embed_step(embed))
     ds = pp.apply(ds, steps)
     if ds.sizes["time"] < MIN_SAMPLES:
         raise DataError(f"{path}: {ds.sizes['time']} samples are left after preprocessing "
                         f"({', '.join(s['step'] for s in steps) or 'none'}); a reconstruction needs at least "
                         f"{MIN_SAMPLES}; use a longer recording or a smaller embedding/subsampling")
     ds.attrs["n_train"] = max(2, int(frac * ds.sizes["time"]))
-    return pp.standardize(ds)
+    ds = pp.standardize(ds)
+    if cached is not None:
+        write_netcdf(ds, cached)
+    return ds
 
 
 def _sha256(path: Path) -> str:

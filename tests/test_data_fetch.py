@@ -96,6 +96,10 @@ def test_jena_card_reads_the_real_format(tmp_path):
              {"step": "delay_embed", "emb_dim": 3, "delay": 10}]
     d = ds.load("jena", data_dir=tmp_path, preprocess=steps)
     assert d.attrs["dt"] == 1200.0 and d.sizes["dim"] == 3 and d.attrs["name"] == "jena"
+    again = ds.load("jena", data_dir=tmp_path, preprocess=steps)     # from the recordings cache this time
+    assert again.identical(d)
+    other = ds.load("jena", data_dir=tmp_path, preprocess=steps[:-1])  # other options: another cache entry
+    assert other.sizes["dim"] == 1
     assert [p["step"] for p in json.loads(d.attrs["provenance"])] == [
         "read", "detrend", "ghkss", "gaussian_smooth", "subsample", "delay_embed", "standardize"]
 
