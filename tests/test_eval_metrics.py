@@ -154,6 +154,22 @@ def test_bins_2sd_box_hand_computed():
         d_stsp([0.0, 1.0], [0.0, 1.0], box="3sd")
 
 
+def test_bins_2sd_box_agrees_with_histogramdd_reference():
+    # histogramdd over explicit edges drops points outside [mean − 2σ, mean + 2σ] for both histograms,
+    # which is the definition of the "2sd" box
+    rng = np.random.default_rng(4)
+    t = rng.standard_normal((20_000, 3)) * [1.0, 2.0, 0.5]
+    g = 1.1 * rng.standard_normal((15_000, 3)) * [1.0, 2.0, 0.5] + 0.2
+    mu, sd = t.mean(0), t.std(0)
+    edges = [np.linspace(mu[i] - 2 * sd[i], mu[i] + 2 * sd[i], 21) for i in range(3)]
+    ct, cg = np.histogramdd(t, bins=edges)[0].ravel(), np.histogramdd(g, bins=edges)[0].ravel()
+    a = 1e-5
+    pt, pg = (ct + a) / (ct.sum() + a * ct.size), (cg + a) / (cg.sum() + a * cg.size)
+    s = d_stsp(t, g, n_bins=20, box="2sd")
+    assert s.value == pytest.approx(float(np.sum(pt * np.log(pt / pg))), abs=1e-6)
+    assert s.n_used == int(cg.sum())
+
+
 # ------------------------------------------------------------------ legacy D_H
 def test_legacy_hellinger_agrees_with_direct_reference():
     rng = np.random.default_rng(0)
