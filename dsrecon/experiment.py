@@ -153,7 +153,7 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None) -> xr.Dataset:
 
 def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None,
              n_init: int = 1, legacy: bool = True, prediction: bool = True, lyapunov_k: int | None = 5,
-             reference_spectrum=None, seed: int = 0, full_test=None):
+             reference_spectrum=None, seed: int = 0, full_test="auto"):
     """Score a free run of ``config.t_gen`` steps against the test split of ``data``.
 
     Returns (metrics dict, generated xr.Dataset). The metrics dict holds the plain numbers under their
@@ -173,8 +173,34 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     ``full_test``: for a partially observed system, the full state (T_test, N_full) at the times of the test
     split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.metrics.score_partially_observed`:
     latents of the free run regressed onto the first 10 full observations, "How to train RNNs on chaotic
-    data" App. A.6.3).
+    data" App. A.6.3). ``"auto"`` (default): for a simulated card with ``observe`` (and no forcing, embedding,
+    preprocessing or noise) the full orbit is integrated again (same seed and transient; standardized on the
+    train split) and used after checking that its observed channels reproduce the data; None: never.
     """
+
+    def auto_full_test():
+        try:
+            c = data_mod.card(data.attrs.get("card", data.attrs.get("name")))
+        except DsreconError:
+            return None
+        if ("observe" not in c or any(k in c for k in ("forcing", "embedding")) or c.get("preprocess")
+                or float(data.attrs.get("noise", 0.0) or 0.0) or data.attrs.get("kind", "ode") != "ode"):
+            return None
+        if "transient" in data.attrs:
+            c = {**c, "sampling": {**c["sampling"], "transient": int(data.attrs["transient"])}}
+        n_train = int(data.attrs["n_train"])
+        raw = data_mod.simulate_card(c, n_samples=int(data.sizes["time"]), seed=int(data.attrs["seed"]))
+        full = (raw - raw[:n_train].mean(0)) / raw[:n_train].std(0)
+        from .systems import system_dims
+
+        idx = [list(system_dims(c["system"])).index(d) for d in c["observe"]]
+        obs = (raw[:, idx] - np.asarray(data.attrs["mean"])) / np.asarray(data.attrs["std"])
+        if not np.allclose(obs, data_mod.as_array(data), atol=1e-6):
+            log.warning("evaluate: the re-integrated full orbit does not reproduce the observed data; "
+                        "no full-state scores")
+            return None
+        return full[n_train:]
+
     from . import metrics as M
 
     t0 = time.monotonic()
@@ -213,6 +239,8 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
                                              "per_init": v.extra["per_init"]} for k, v in many.items()}
         for k, v in many.items():
             scores[f"{k}_ics"] = v
+    if isinstance(full_test, str) and full_test == "auto":
+        full_test = auto_full_test()
     if full_test is not None:
         part = M.score_partially_observed(model, x_test, data_mod.as_array(full_test, what="full_test"),
                                           t_gen=config.t_gen, n_fit=10, n_bins=config.n_bins, alpha=config.alpha,

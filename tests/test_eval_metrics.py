@@ -373,6 +373,7 @@ def test_evaluate_a_diverging_model_gives_results_not_errors(lorenz_data):
     assert m["PE"] == math.inf and m["VPT"] == pytest.approx(1 * 0.01 * 1.5)  # over the threshold at step 1
     assert math.isnan(m["model_lambda_max"]) and "non-finite" in m["reasons"]["model_lambda_max"]
     assert m["initial_conditions"]["D_stsp"]["n_init"] == 2
+    assert "D_stsp_full" not in m  # a fully observed card: no full-space scores
     json.dumps(_json_safe(m))  # metrics.json can hold it
 
 
@@ -393,3 +394,17 @@ def test_evaluate_partially_observed_scores_in_full_space(lorenz_data):
     direct = ds.metrics.score_partially_observed(model, ds.data.as_array(ds.train_test_split(yz)[1]),
                                                  ds.data.as_array(test_full), t_gen=1000)
     assert m["D_stsp_full"] == direct["D_stsp"].value or (math.isinf(m["D_stsp_full"]) and math.isinf(direct["D_stsp"].value))
+
+
+@pytest.mark.slow
+def test_evaluate_lorenz_yz_card_scores_full_space_automatically():
+    # the partially observed card (y, z of Lorenz): evaluate re-integrates the full orbit, checks that
+    # its (y, z) reproduce the data, and adds the full-space scores; the plain Lorenz card gets none
+    import dsrecon as ds
+    from dsrecon.config import EvalConfig
+
+    data = ds.load("lorenz-yz")
+    model = ds.PLRNN(obs_dim=2, latent_dim=10, seed=0)
+    m, _ = ds.evaluate(model, data, EvalConfig(t_gen=1000), prediction=False, lyapunov_k=None)
+    assert {"D_stsp_full", "D_H_full", "PSC_full"} <= set(m)
+    assert len(m["scores"]["D_stsp_full"]["extra"]["W"][0]) == 3  # regressed onto x, y, z
