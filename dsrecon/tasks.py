@@ -3,14 +3,11 @@
 Tasks (§6-7, App. H, Eq. 20; digest §7.5), each a stream of i.i.d. inputs x_t, t = 0..T-1, and a target
 defined only where its delayed inputs exist (t >= d; the ``mask``):
 
-==================  ==========================================  ===============  =========  ===========
-name                target y_t                                  inputs           loss       chance
-==================  ==========================================  ===============  =========  ===========
-``copy``            x_{t-d}                        (App. H.1)   U(0, 1), K = 1   MSE        Var y = 1/12
-``xor``             |x_{t-d/2} - x_{t-d}|          (Eq. 20)     U(0, 1), K = 1   MSE        Var y = 1/18
-``binary_xor``      x_{t-d/2} XOR x_{t-d}          (§7)         Bernoulli, K = 1 cross-ent. 50 %
-``spatial_xor``     x¹_{t-d} XOR x²_{t-d} XOR x³_{t-d} (§7)     Bernoulli, K = 3 cross-ent. 50 %
-==================  ==========================================  ===============  =========  ===========
+- ``copy``:        y_t = x_{t-d} (App. H.1); x ~ U(0, 1), K = 1; MSE; input-blind MSE Var y = 1/12
+- ``xor``:         y_t = |x_{t-d/2} - x_{t-d}| (Eq. 20); x ~ U(0, 1), K = 1; MSE; Var y = 1/18
+- ``binary_xor``:  y_t = x_{t-d/2} XOR x_{t-d} (§7); fair Bernoulli {0, 1}, K = 1; cross-entropy; chance 50 %
+- ``spatial_xor``: y_t = x¹_{t-d} XOR x²_{t-d} XOR x³_{t-d} (§7); three Bernoulli streams, K = 3;
+  cross-entropy; chance 50 %
 
 The temporal XOR needs d even (d/2 steps); Table 2 of the paper labels its columns x_{t-d}, x_{t-2d},
 an erratum (digest §12 #3): we follow §7 and Eq. 20. No auxiliary signal shortens the credit-assignment
