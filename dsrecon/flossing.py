@@ -146,7 +146,7 @@ def floss(model, *, k: int, target: float = 0.0, epochs: int = 500, n_steps: int
         result.loss.append(loss.item())
         result.lambdas.append(lam.detach().mean(0).cpu().tolist())
         if progress:
-            bar.set_postfix(loss=f"{float(loss):.4f}", lambda1=f"{result.lambdas[-1][0]:.4f}")
+            bar.set_postfix(loss=f"{result.loss[-1]:.4f}", lambda1=f"{result.lambdas[-1][0]:.4f}")
     bar.close()
     return result
 
