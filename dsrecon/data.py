@@ -93,6 +93,10 @@ def card(name) -> dict:
             c["_card_path"] = str(p.resolve())
             if "file" in c and "path" in c["file"] and not Path(c["file"]["path"]).is_absolute():
                 c["file"]["path"] = str(p.parent / c["file"]["path"])
+            if "dims" not in c and c.get("kind") == "file":   # the channels read (before any embedding)
+                names = peek_channels(c["file"]["path"])
+                cols = c.get("read", {}).get("columns")
+                c["dims"] = names if cols is None else [names[i] for i in _select(names, cols, c["file"]["path"])]
             return c
         return {"name": p.stem, "kind": "file", "version": 0, "file": {"path": str(p)},
                 "description": f"recording from the file {p.name}",
@@ -691,7 +695,7 @@ def _read_netcdf_file(path: Path, columns, info):
 def _read_edf(path: Path, columns, info):
     edfio = _edf_reader()
     try:
-        edf = edfio.read_edf(path)
+        edf = edfio.read_edf(path, lazy_load_data=True)    # samples are read per selected channel below
     except Exception as err:  # edfio raises ValueError and others for corrupt headers
         raise DataError(f"{path}: cannot read the EDF file ({type(err).__name__}: {str(err).splitlines()[0]})") from None
     signals = [sig for sig in edf.signals]

@@ -198,6 +198,7 @@ def test_user_card_toml(tmp_path, lorenz3):
         'name = "my-rec"\nversion = 2\nkind = "file"\ndescription = "x of Lorenz"\n'
         '[file]\npath = "rec.npy"\n[read]\ndt = 0.01\n'
         '[[preprocess]]\nstep = "delay_embed"\nemb_dim = 3\ndelay = 10\n[split]\ntrain_fraction = 0.5\n')
+    assert ds.data.card(tmp_path / "rec.toml")["dims"] == ["c0"]      # what `dsrecon fit rec.toml` checks
     d = ds.load(tmp_path / "rec.toml")
     assert d.attrs["name"] == "my-rec" and d.attrs["card_version"] == 2 and d.sizes["dim"] == 3
     assert d.attrs["n_train"] == (2000 - 20) // 2 and d.attrs["dt"] == 0.01

@@ -209,3 +209,14 @@ def test_noisy_dataset_is_cached_separately(_private_cache):
 def test_delay_system_is_not_a_flow():
     with pytest.raises(DataError, match="delay-differential equation.*DelayMap"):
         systems.FlowModel("mackey_glass", {}, dt=0.04)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, tol", [("rossler", 0.015), ("duffing", 0.015)])
+def test_card_lambda_is_reproduced_by_the_qr_method(name, tol):
+    # The cards' lambda_max come from true_spectrum(name, n_steps=20000, n_init=4); a shorter run must land
+    # within a few standard errors (their stderr over 4 initial conditions: 0.0022 and 0.0018).
+    spec = ds.lyapunov.true_spectrum(name, n_steps=5000, n_init=2)
+    assert spec.per_time[0] == pytest.approx(ds.data.card(name)["reference"]["lambda_max"], abs=tol)
+    if name == "duffing":   # the exponents sum to div f = -delta = -0.1 (the phase exponent is 0)
+        assert spec.per_time.sum() == pytest.approx(-0.1, rel=1e-4)
