@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="generated steps (default: the run's eval.t_gen)")
     ev.add_argument("--n-init", type=int, default=1, metavar="B",
                     help="also score B initial conditions, batched, as median ± MAD (default: 1)")
+    ev.add_argument("--true-spectrum", action="store_true",
+                    help="compare the model's Lyapunov spectrum and D_KY with those of the dataset's true equations "
+                    "(QR on the card's system, 1000 steps: tens of seconds; simulated datasets only)")
     ev.add_argument("--json", action="store_true", help="print every score as JSON instead of a table")
     ev.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -132,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  dsrecon compare runs/lorenz-*", formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmp_.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by `dsrecon fit`")
+    cmp_.add_argument("--plot", default=None, metavar="PNG",
+                      help="also save D_stsp and D_H against tau (one line per model/method, noise floor, tau_pred)")
     cmp_.add_argument("--debug", action="store_true", help="show tracebacks")
 
     d = sub.add_parser("data", help="list the registered datasets, or download a recording",
@@ -283,8 +288,13 @@ def _cmd_eval(args) -> int:
     cfg = RunConfig.from_dict(read_json(run / "config.json")["config"])
     ecfg = cfg.eval if args.t_gen is None else replace(cfg.eval, t_gen=args.t_gen)
     data = data_mod.load(cfg.data.name, seed=cfg.data.seed)
+    ref = None
+    if args.true_spectrum:
+        from .lyapunov import true_spectrum
+
+        ref = true_spectrum(cfg.data.name, n_steps=1000, transient=300, n_init=1)  # DataError for a recording
     metrics, _ = evaluate(model_from_file(run / "model.pt"), data, ecfg,
-                          noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init)
+                          noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init, reference_spectrum=ref)
     if args.json:
         print(json.dumps(_json_safe({"run_dir": str(run), **metrics}), indent=2))
     else:
@@ -297,6 +307,10 @@ def _cmd_compare(args) -> int:
     from .report import compare_table
 
     print(compare_table(args.run_dirs))
+    if args.plot:
+        from .report import plot_tau_sweep
+
+        print(f"tau sweep: {plot_tau_sweep(args.run_dirs, args.plot)}")
     return 0
 
 

@@ -291,7 +291,7 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
     (model, method), points sorted by τ; the median noise floor of the runs as a dashed line; the card's
     predictability time ln2/λ_ref in steps as a vertical line when the runs share a dataset. Runs without
     a τ (gtf, bptt-clip) are left out and listed in the title. Non-finite values (diverged runs) are
-    drawn at the top of the axis as red crosses.
+    drawn as crosses at the top of the axis, in their group's colour.
     """
     import math
 
@@ -322,23 +322,30 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
             tau_pred = math.log(2) / (lam * float(c["sampling"]["dt"])) if lam > 0 else None
         except Exception:  # a dataset no longer registered: no vertical line, nothing else lost
             tau_pred = None
+    from matplotlib.ticker import ScalarFormatter
+
     for j, k in enumerate(metrics):
         ax = axes[0, j]
+        finite = [p[1][k] for pts in groups.values() for p in pts if np.isfinite(p[1][k])]
+        top = (max(finite) * (2.0 if k == "D_stsp" else 1.1)) if finite else 1.0
+        marked = False
         for i, (key, pts) in enumerate(sorted(groups.items())):
             pts.sort()
             taus = np.array([p[0] for p in pts], dtype=float)
             vals = np.array([p[1][k] for p in pts])
             ok = np.isfinite(vals)
             ax.plot(taus[ok], vals[ok], "o-", color=f"C{i}", label=key)
-            if (~ok).any():
-                top = np.nanmax(vals[ok]) if ok.any() else 1.0
-                ax.plot(taus[~ok], np.full((~ok).sum(), top), "x", color="r", ms=8)
+            if (~ok).any():  # diverged runs (inf) or unscored ones (nan): drawn at the top, in the group's colour
+                ax.plot(taus[~ok], np.full((~ok).sum(), top), "x", color=f"C{i}", ms=9, mew=2,
+                        label=None if marked else "non-finite (diverged)")
+                marked = True
         fl = [f for f in floors[k] if np.isfinite(f)]
         if fl:
             ax.axhline(float(np.median(fl)), color="k", ls="--", lw=1, label="noise floor")
         if tau_pred:
             ax.axvline(tau_pred, color="k", ls=":", lw=1, label=f"tau_pred = {tau_pred:.1f}")
         ax.set_xscale("log"); ax.set_xlabel("tau (steps)"); ax.set_ylabel(k)
+        ax.xaxis.set_major_formatter(ScalarFormatter()); ax.xaxis.set_minor_formatter(ScalarFormatter())
         if k == "D_stsp":
             ax.set_yscale("log")
         ax.legend(fontsize=8)

@@ -95,6 +95,21 @@ def test_cli_compare_one_table(run_dir, tmp_path, capsys):
     assert lines[2].startswith("tiny") and lines[3].startswith("other") and "lorenz" in lines[3]
 
 
+def test_cli_compare_plot(run_dir, tmp_path, capsys):
+    assert cli.main(["compare", str(run_dir), "--plot", str(tmp_path / "sweep.png")]) == 0
+    assert "tau sweep:" in capsys.readouterr().out and (tmp_path / "sweep.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_cli_eval_true_spectrum(run_dir, capsys):
+    # Lorenz (sigma 16, rho 45.92, beta 4): D_KY of the true equations is about 2.07 ("Lyapunov spectra of
+    # chaotic RNNs" Eq. 3 on (1.50, 0, -22.46): 2 + 1.50/22.46 = 2.067); 1000 QR steps: within 0.05
+    assert cli.main(["eval", str(run_dir), "--t-gen", "1000", "--true-spectrum", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scores"]["model_D_KY"]["reference"] == pytest.approx(2.067, abs=0.05)
+    assert len(out["scores"]["model_spectrum"]["extra"]["reference"]) == 3
+
+
 def test_tau_sweep_plot(run_dir, tmp_path):
     dirs = []
     for tau, d in [(10, 5.0), (20, 2.0), (40, float("inf"))]:
