@@ -407,7 +407,8 @@ def _spectra_pair(name: str, true, gen, sigma: float):
     """Per-dimension spectra of true and generated series cut to the common length T.
 
     Returns ``(pairs, variant, T, n_gen, reason)``; ``pairs`` is a list of (p, q) per dimension, q None
-    for a constant generated dimension; ``pairs`` is None when ``gen`` cannot be scored.
+    for a constant generated dimension; ``pairs`` is None when ``gen`` cannot be compared at all (another
+    dimension, too short: the score is undefined) and "diverged" when it has non-finite rows.
     """
     _check_setting(sigma > 0, f"{name}: sigma must be > 0, got {sigma}")
     t, g, bad = _pair(true, gen)
@@ -417,7 +418,7 @@ def _spectra_pair(name: str, true, gen, sigma: float):
         return None, variant, T, len(g), bad
     reason = _nonfinite_reason(g)
     if reason:
-        return None, variant, T, len(g), reason
+        return "diverged", variant, T, len(g), reason
     # one contiguous row per dimension: 1-d reductions and FFTs are faster than along axis 0
     t_rows, g_rows = np.ascontiguousarray(t[:T].T), np.ascontiguousarray(g[:T].T)
     pairs, notes = [], []
@@ -468,9 +469,8 @@ def hellinger_distance(true, gen, *, sigma: float | None = None, variant: str = 
         return _hellinger_legacy(true, gen, 2.0 if sigma is None else sigma, n_chunks, cutoff)
     sigma = 20.0 if sigma is None else sigma
     pairs, var, T, n_gen, reason = _spectra_pair("hellinger_distance", true, gen, sigma)
-    if pairs is None:
-        value = math.nan if "dimension" in reason or "time steps" in reason else math.inf
-        return Score("D_H", value, var, 0, n_gen, reason, t_gen=n_gen)
+    if pairs is None or pairs == "diverged":
+        return Score("D_H", math.nan if pairs is None else math.inf, var, 0, n_gen, reason, t_gen=n_gen)
     hs = [1.0 if q is None else math.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(p * q))))) for p, q in pairs]
     return Score("D_H", float(np.mean(hs)), var, T, n_gen, reason, t_gen=n_gen,
                  extra={"per_dim": [float(h) for h in hs]})
@@ -517,7 +517,7 @@ def power_spectrum_correlation(true, gen, *, sigma: float = 20.0) -> Score:
     Reference: "How to train RNNs on chaotic data" (ICLR 2022 submission) App. A.5.
     """
     pairs, variant, T, n_gen, reason = _spectra_pair("power_spectrum_correlation", true, gen, sigma)
-    if pairs is None:
+    if pairs is None or pairs == "diverged":
         return Score("PSC", math.nan, variant, 0, n_gen, reason, t_gen=n_gen)
     rs = [0.0 if q is None else float(np.corrcoef(p, q)[0, 1]) for p, q in pairs]
     return Score("PSC", float(np.mean(rs)), variant, T, n_gen, reason, t_gen=n_gen,
