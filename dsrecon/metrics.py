@@ -199,7 +199,8 @@ def d_stsp(true, gen, *, method: str = "bins", n_bins: int = 30, alpha: float = 
     sample std (ddof=1, torch's default); the bin of x is trunc((x − lo)/(hi − lo) · n_bins) (truncation
     toward zero) and only bins 1 .. n_bins−1 are kept -- so bin 0 is always empty and points just below
     the box land in it and are dropped -- for the true *and* the generated data; α = 1e-5 (written
-    10e-6 there) over all n_bins^N cells. ``n_bins`` is the caller's (the paper's evaluation script,
+    10e-6 there) over all n_bins^N cells; everything in float64 (the code had the generated run in
+    float32, which can move a point across a bin edge). ``n_bins`` is the caller's (the paper's evaluation script,
     ``main_eval.py``, called it with 10; the function's default was 30). The code returned NaN when no
     generated point was kept; here that is inf with the empty-overlap reason, as for "bins".
 
@@ -449,7 +450,8 @@ def hellinger_distance(true, gen, *, sigma: float | None = None, variant: str = 
     2000 and cut them to the true chunk length); per dimension the chunk-averaged
     :func:`legacy_spectrum` (σ default 2), the first ``cutoff`` = 500 frequency bins, BC = trapezoid
     rule of √(p q) with unit spacing (no renormalisation after the cut), H = √(1 − BC) (clipped at 0;
-    the code gave NaN for BC > 1); mean over dimensions.
+    the code gave NaN for BC > 1); mean over dimensions; float64 throughout (the code's generated spectra
+    were float32). Against itself this variant is not 0 (BC(x, x) = trapezoid(p) < 1).
 
     Parameters: ``sigma`` width of the Gaussian smoothing, in frequency bins.
 
