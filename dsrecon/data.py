@@ -188,16 +188,21 @@ def load(name, *, seed: int | None = None, noise: float | None = None, cache: bo
     Raises: DataError for an unknown name (listing the available ones) or unusable data (one line: what,
     where, how to fix); ConfigError for bad options. Nothing is written to the cache on failure.
     """
+    sim_opts = {"n_train": n_train, "n_test": n_test, "transient": transient, "forcing": forcing}
+    file_opts = {"columns": columns, "time_column": time_column, "dt": dt, "interpolate": interpolate or None,
+                 "train_fraction": train_fraction, "data_dir": data_dir}
     if is_path(name) and Path(str(name)).suffix.lower() != ".toml":
+        _refuse(sim_opts, f"the file {name}")
         c = card(name) if Path(str(name)).is_file() else None
         if c is None:
             raise DataError(f"no such file: {name}")
-        c = {**c, "read": {}}
         return _load_recording(c, Path(c["file"]["path"]), columns=columns, time_column=time_column, dt=dt,
                                interpolate=interpolate, embed=embed, preprocess=preprocess,
                                train_fraction=train_fraction, noise=noise, seed=seed)
     c = card(name)
     kind = c.get("kind")
+    _refuse(sim_opts if kind in ("download", "file") else file_opts if kind in ("ode", "dde") else {},
+            f"dataset {c.get('name', name)!r} (kind {kind})")
     if kind in ("ode", "dde"):
         if transient is not None:
             if int(transient) < 0:
@@ -216,6 +221,14 @@ def load(name, *, seed: int | None = None, noise: float | None = None, cache: bo
                                train_fraction=train_fraction, noise=noise, seed=seed)
     raise DataError(f"dataset {c.get('name', name)!r} has kind {kind!r}, which this version cannot load "
                     f"(kinds: ode, dde, download, file)")
+
+
+def _refuse(options: dict, what: str) -> None:
+    given = sorted(k for k, v in options.items() if v is not None)
+    if given:
+        raise ConfigError(f"{', '.join(given)} do(es) not apply to {what}: simulated datasets take n_train, n_test, "
+                          f"transient, forcing; recordings take columns, time_column, dt, interpolate, "
+                          f"train_fraction, data_dir")
 
 
 def _check_noise(noise) -> float:

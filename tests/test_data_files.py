@@ -209,3 +209,11 @@ def test_lyapunov_read_series_still_importable(tmp_path, lorenz3):
 
     np.savetxt(tmp_path / "s.csv", lorenz3[:, :2], delimiter=",", header="a,b", comments="")
     assert read_series(tmp_path / "s.csv").shape == (2000, 2)
+
+
+def test_options_of_the_other_kind_are_refused(tmp_path, lorenz3):
+    np.save(tmp_path / "a.npy", lorenz3)
+    with pytest.raises(ConfigError, match="n_train do\\(es\\) not apply to the file"):
+        ds.load(tmp_path / "a.npy", n_train=100)
+    with pytest.raises(ConfigError, match="columns do\\(es\\) not apply to dataset 'lorenz'"):
+        ds.load("lorenz", columns=["x"])
