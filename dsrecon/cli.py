@@ -208,7 +208,7 @@ def _cmd_lyap(args) -> int:
     import torch
 
     from . import data as data_mod
-    from .lyapunov import lyapunov_spectrum, max_lyapunov, read_series
+    from .lyapunov import lyapunov_spectrum, max_lyapunov
     from .report import plot_lambda_max
 
     target = Path(args.target)
@@ -216,8 +216,8 @@ def _cmd_lyap(args) -> int:
         raise ConfigError(f"--dt must be a positive number of time units per sample, got {args.dt}")
     if not (target / "model.pt").exists():
         if target.suffix.lower() in (".npy", ".csv", ".txt", ".dat") or target.is_file():
-            series, name, ref = read_series(target), target.stem, None
-            dt = 1.0 if args.dt is None else args.dt
+            x, _, info = data_mod.read_file(target, dt=args.dt, check=False)   # dt: --dt, a time column, EDF header, or 1
+            series, name, ref, dt = (x[:, 0] if x.shape[1] == 1 else x), target.stem, None, info["dt"]
         else:
             data = data_mod.load(args.target)  # an unknown name fails here with the list of datasets
             series, _ = data_mod.train_test_split(data)

@@ -217,3 +217,15 @@ def test_options_of_the_other_kind_are_refused(tmp_path, lorenz3):
         ds.load(tmp_path / "a.npy", n_train=100)
     with pytest.raises(ConfigError, match="columns do\\(es\\) not apply to dataset 'lorenz'"):
         ds.load("lorenz", columns=["x"])
+
+
+def test_lyap_cli_takes_dt_from_the_time_column(tmp_path, capsys):
+    from dsrecon.cli import main
+
+    x = systems.simulate("lorenz", PAPER, dt=0.01, n_samples=10_000, transient=2000, seed=0)[:, 0]
+    path = tmp_path / "rec.csv"
+    pd.DataFrame({"time": 5.0 + np.arange(10_000) * 0.01, "x": x}).to_csv(path, index=False)
+    assert main(["lyap", str(path), "--plot", str(tmp_path / "d.png")]) == 0
+    out = capsys.readouterr().out
+    # per time unit with dt = 0.01 from the file: Lorenz 1.50 (Wolf et al. 1985); 10^4 samples, so loose
+    assert float(out.split("lambda_max = ")[1].split()[0]) == pytest.approx(1.50, rel=0.2)
