@@ -501,7 +501,7 @@ def _regular_time(t: np.ndarray, dt: float | None, name: str, path, interpolate:
     if back.size:
         i = back[0] + 1
         raise DataError(f"{path}: time column {name!r} goes backwards at sample {i} (t = {t[i]:g} after {t[i - 1]:g}; "
-                        f"{back.size} places); sort the file by time")
+                        f"{back.size} places); sort the file by time, or pass interpolate=True (sorts, then regrids)")
     if dup.size and not interpolate:
         raise DataError(f"{path}: time column {name!r} repeats t = {t[dup[0]]:g} at sample {dup[0] + 1} ({dup.size} "
                         f"duplicate samples); remove them, or pass interpolate=True (keeps the first of each)")
@@ -602,6 +602,10 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
             raise DataError(f"{path}: dt = {dt} disagrees with the EDF header's sampling interval {info['dt']:g} s")
         dt = info["dt"]
     if t is not None:
+        if interpolate and np.any(np.diff(t) < 0):   # asked to repair: put the samples in time order first
+            order = np.argsort(t, kind="stable")
+            info["reordered"] = int(np.sum(order != np.arange(len(t))))
+            t, x = t[order], x[order]
         step, grid = _regular_time(t, dt, tname, path, interpolate)
         if grid is not None:                  # duplicates dropped and gaps filled on a regular grid
             first = np.concatenate([[True], np.diff(t) > 0])
@@ -765,7 +769,8 @@ def _load_recording(c: dict, path: Path, *, columns, time_column, dt, interpolat
                 cached.unlink(missing_ok=True)
     x, names, info = read_file(path, columns=columns, time_column=time_column, dt=dt, interpolate=interpolate)
     prov = [{"step": "read", "file": str(path), "format": info["format"], "columns": names, "sha256": sha,
-             "dt": info["dt"], "start": info["start"], "interpolated_values": info["filled"]}]
+             "dt": info["dt"], "start": info["start"], "interpolated_values": info["filled"],
+             "reordered_samples": info.get("reordered", 0)}]
     if noise:
         x = add_observation_noise(x, noise, seed)
         prov.append({"step": "observation_noise", "std_fraction": noise, "seed": [seed, 1]})

@@ -229,3 +229,16 @@ def test_lyap_cli_takes_dt_from_the_time_column(tmp_path, capsys):
     out = capsys.readouterr().out
     # per time unit with dt = 0.01 from the file: Lorenz 1.50 (Wolf et al. 1985); 10^4 samples, so loose
     assert float(out.split("lambda_max = ")[1].split()[0]) == pytest.approx(1.50, rel=0.2)
+
+
+def test_interpolate_repairs_order_and_duplicates(tmp_path):
+    rows = [f"{i * 0.1:.1f},{np.sin(i / 50):.6f}\n" for i in range(700)]
+    rows[10], rows[11] = rows[11], rows[10]            # two stamps swapped
+    rows.insert(300, rows[299])                          # one duplicated row
+    path = _csv(tmp_path, "t,a\n" + "".join(rows))
+    with pytest.raises(DataError, match="goes backwards at sample 11"):
+        ds.load(path)
+    d = ds.to_physical(ds.load(path, interpolate=True))
+    assert d.sizes["time"] == 700
+    assert np.allclose(d["x"].values[:, 0], [float(f"{np.sin(i / 50):.6f}") for i in range(700)])
+    assert json.loads(d.attrs["provenance"])[0]["reordered_samples"] == 2
