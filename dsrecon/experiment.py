@@ -75,19 +75,21 @@ def model_from_file(path) -> torch.nn.Module:
     return model
 
 
-def choose_tau(tau, train: xr.Dataset, method: str = "stf") -> tuple[int | None, MaxLyapunov | None]:
+def choose_tau(tau, train: xr.Dataset, method: str = "stf",
+               gtf_alpha="auto") -> tuple[int | None, MaxLyapunov | None]:
     """τ in steps: an explicit positive integer, or ``"auto"`` = round(ln 2 / λ_max per step).
 
     λ_max is estimated from the training data themselves (Rosenstein method, see
     :func:`dsrecon.lyapunov.max_lyapunov`), following "How to train RNNs on chaotic data" §4.1 Eq. 17.
-    Methods without a forcing interval (gtf, bptt-clip) get (None, None). A series that does not look
+    ``bptt-clip`` gets (None, None); ``gtf`` with ``gtf_alpha="auto"`` gets τ (it sets the floor of the
+    adaptive α, see :func:`dsrecon.train.fit`), with a fixed α or ``tau=None`` (None, None). A series that does not look
     chaotic (λ_max ≈ 0, flagged by the estimator) makes ``"auto"`` refuse with a DataError: τ_pred would
     be huge or undefined, so the user has to choose τ.
     """
     from .train import USES_TAU
 
-    if method not in USES_TAU:
-        return None, None
+    if method not in USES_TAU and not (method == "gtf" and gtf_alpha == "auto" and tau is not None):
+        return None, None   # bptt-clip, gtf with a fixed alpha or without tau: no forcing interval
     if tau == "auto":
         lam = max_lyapunov(train)
         if not getattr(lam, "chaotic", True):
@@ -125,7 +127,7 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     if x.shape[1] != model.obs_dim:
         raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
     cfg = replace(config or TrainConfig(), tau=tau)
-    tau_steps, lam = choose_tau(tau, train, cfg.method)
+    tau_steps, lam = choose_tau(tau, train, cfg.method, cfg.gtf_alpha)
     ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
     res = train_fit(model, x, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
     return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
@@ -309,7 +311,7 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     obs_dim = data.sizes["dim"]
     model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method)
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
-    tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method)
+    tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
     if lam is not None:
         note(f"lambda_max from the training data: {lam.value:.4g} ± {lam.stderr:.2g} per time unit = "
              f"{lam.per_step:.4g} per step ({lam.method}, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "

@@ -95,7 +95,8 @@ def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generat
 
 GTF_UPDATE_EVERY = 10   # steps between re-estimates of the adaptive GTF alpha
 GTF_SMOOTHING = 0.9     # running-average weight of the previous alpha (alpha moves smoothly, not per batch)
-USES_TAU = ("stf", "id-tf", "window")
+USES_TAU = ("stf", "id-tf", "window")   # methods that need a forcing interval; gtf uses one only as its alpha floor
+GTF_DATA_SHARE = 0.05   # auto alpha: at most this share of the state is the model's own after tau steps
 
 
 def _optimizer(cfg: TrainConfig, params):
@@ -136,8 +137,8 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``x_train`` (T, N), standardized, with the method of ``config.method``.
 
-    Parameters: ``tau``: forcing interval (steps) of ``stf``, ``id-tf`` and ``window`` (unused by
-    ``gtf`` and ``bptt-clip``); ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
+    Parameters: ``tau``: forcing interval (steps) of ``stf``, ``id-tf`` and ``window``; for ``gtf`` with
+    ``gtf_alpha="auto"`` it sets the floor 1 − 0.05^(1/τ) of α; unused by ``bptt-clip``; ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
     of ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
     divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
     which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best, GTF α).
@@ -165,6 +166,9 @@ def fit(
     best = {"score": math.inf, "state": copy.deepcopy(model.state_dict()), "step": 0}
     adaptive = cfg.method == "gtf" and cfg.gtf_alpha in ("auto", "auto-norm")
     alpha_of = gtf_alpha_from_lyapunov if cfg.gtf_alpha == "auto" else gtf_alpha_from_jacobians
+    # floor of the auto alpha: (1 - alpha)^tau <= 5 %, i.e. within one predictability interval the state is
+    # pulled back to the data about as completely as sparse forcing's full reset (docs/training.md)
+    alpha_floor = 1.0 - GTF_DATA_SHARE ** (1.0 / tau) if cfg.gtf_alpha == "auto" and tau else 0.0
     alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and not adaptive else None
     since_best = 0
 
@@ -239,7 +243,7 @@ def fit(
                 with torch.no_grad():
                     first: list = []
                     rollout(model, driving, "bptt-clip", states_out=first)
-                alpha = alpha_of(model, torch.stack(first))
+                alpha = max(alpha_floor, alpha_of(model, torch.stack(first)))
             states: list = []
             keep_states = cfg.latent_reg > 0 or adaptive
             pred = rollout(model, driving, cfg.method, tau=annealed_tau(tau, step, cfg) if tau else None,
@@ -275,7 +279,7 @@ def fit(
             step += 1
             if adaptive and step % GTF_UPDATE_EVERY == 0:
                 new = alpha_of(model, torch.stack(states).detach())
-                alpha = GTF_SMOOTHING * alpha + (1 - GTF_SMOOTHING) * new
+                alpha = max(alpha_floor, GTF_SMOOTHING * alpha + (1 - GTF_SMOOTHING) * new)
             lval = loss.item()
             history["step"].append(step)
             history["loss"].append(lval)

@@ -230,4 +230,13 @@ def test_tau_auto_refuses_a_periodic_series(lorenz_data):
     periodic["x"].values[:] = np.stack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t), np.sin(4 * np.pi * t)], 1)
     with pytest.raises(DataError, match="do not look chaotic.*pass --tau N"):
         choose_tau("auto", periodic)
-    assert choose_tau("auto", periodic, method="gtf") == (None, None)  # gtf needs no tau
+    assert choose_tau("auto", periodic, method="gtf", gtf_alpha=0.1) == (None, None)  # a fixed alpha needs no tau
+    assert choose_tau(None, periodic, method="gtf") == (None, None)
+
+
+def test_auto_alpha_has_the_data_floor(lorenz_data):
+    # a contracting model has lambda_1 < 0, so alpha* = 0; the floor keeps (1 - alpha)^tau = 5 %
+    x = ds.data.as_array(lorenz_data)[:3000]
+    res = fit(_linear_plrnn(a=0.5).float(), x[:, :2], tau=20,
+              config=TrainConfig(**{**TINY, "steps": 3, "validate_every": 0, "method": "gtf"}), progress=False)
+    assert res.history["alpha"][-1] == pytest.approx(1 - 0.05 ** (1 / 20))
