@@ -151,6 +151,27 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", default=None, metavar="DIR",
                    help="where recordings are stored (default: $DSRECON_DATA_DIR, else <cache dir>/downloads)")
     d.add_argument("--debug", action="store_true", help="show tracebacks")
+    t = sub.add_parser(
+        "task", help="train a tanh RNN on a delayed task of 'Gradient Flossing' (copy, XOR), optionally flossed",
+        description="Train the paper's vanilla tanh RNN on a delayed task ('Gradient Flossing' §6-7, App. H) with "
+        "optional preflossing and flossing episodes; print the final test loss/accuracy and whether it succeeded.")
+    t.add_argument("task", choices=["copy", "xor", "binary_xor", "spatial_xor"])
+    t.add_argument("--delay", type=int, required=True, metavar="D", help="delay d in steps (even for the temporal XORs)")
+    t.add_argument("--T", type=int, default=300, help="steps per sequence (paper: 300)")
+    t.add_argument("--units", type=int, default=80, help="RNN units N (paper: 80)")
+    t.add_argument("--g", type=float, default=1.0, help="gain of the initial W (paper: 1)")
+    t.add_argument("--epochs", type=int, default=10_000, help="Adam steps on fresh batches (paper: 10^4)")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    t.add_argument("--batch", type=int, default=16, help="sequences per step (paper: 16)")
+    t.add_argument("--floss", type=int, default=75, metavar="K", help="flossed exponents (paper: 75)")
+    t.add_argument("--prefloss-epochs", type=int, default=0, metavar="E",
+                   help="flossing updates before training (paper: 500; default: 0)")
+    t.add_argument("--floss-at", default="", metavar="E1,E2,...",
+                   help="epochs of flossing episodes during training, e.g. 0,100,200,300,400")
+    t.add_argument("--floss-epochs", type=int, default=500, help="updates per flossing episode (paper: 500)")
+    t.add_argument("--floss-lr", type=float, default=1e-3, help="Adam learning rate of flossing (default: 1e-3)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
@@ -332,6 +353,22 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_task(args) -> int:
+    from .tasks import Task, task_model, train_task
+
+    try:
+        floss_at = [int(e) for e in args.floss_at.split(",") if e.strip()]
+    except ValueError:
+        raise ConfigError(f"--floss-at must be comma-separated epochs, e.g. 0,100,200; got {args.floss_at!r}") from None
+    task = Task(args.task, args.delay, T=args.T)
+    model = task_model(task, latent_dim=args.units, g=args.g, seed=args.seed)
+    result = train_task(model, task, epochs=args.epochs, lr=args.lr, batch=args.batch, floss_k=args.floss,
+                        prefloss_epochs=args.prefloss_epochs, floss_at=floss_at, floss_epochs=args.floss_epochs,
+                        floss_lr=args.floss_lr, seed=args.seed, progress=True)
+    print(result)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -339,7 +376,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"fit": _cmd_fit, "lyap": _cmd_lyap, "eval": _cmd_eval, "compare": _cmd_compare,
+        return {"fit": _cmd_fit, "lyap": _cmd_lyap, "eval": _cmd_eval, "compare": _cmd_compare, "task": _cmd_task,
                 "data": _cmd_data}[args.command](args)
     except DsreconError as err:
         if getattr(args, "debug", False):
