@@ -166,7 +166,8 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
 
     ``noise_floor_seed``: the same scores between the test split and an independent true trajectory of
     the same length (:func:`dsrecon.metrics.noise_floor`), so a number can be read against what a perfect
-    model would get. ``n_init`` > 1: also free runs from that many initial conditions (forced states of
+    model would get; with ``n_init`` > 1, min(n_init, 5) trajectories (seeds noise_floor_seed, +1, ...) and
+    their median, the MAD under "noise_floor_mad". ``n_init`` > 1: also free runs from that many initial conditions (forced states of
     test points drawn with ``seed``), generated as one batch, as median ± MAD under
     "initial_conditions". ``prediction``: PE(n) for n = 1..25 and the valid prediction time (threshold
     0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model (QR, 1000
@@ -254,10 +255,14 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
     metrics["scores"] = {k: v.to_dict() for k, v in scores.items()}
     if noise_floor_seed is not None:
-        floor = M.noise_floor(data, config.t_gen, seeds=[noise_floor_seed], n_bins=config.n_bins,
+        seeds = [int(noise_floor_seed) + i for i in range(min(max(1, int(n_init)), 5))]
+        floor = M.noise_floor(data, config.t_gen, seeds=seeds, n_bins=config.n_bins,
                               alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
         metrics["noise_floor"] = {k: float(v.value) for k, v in floor.items()}
         metrics["noise_floor"]["seed"] = int(noise_floor_seed)
+        if len(seeds) > 1:
+            metrics["noise_floor"]["seeds"] = seeds
+            metrics["noise_floor_mad"] = {k: v.spread for k, v in floor.items()}
     metrics["eval_seconds"] = time.monotonic() - t0
     return metrics, gen
 

@@ -213,6 +213,14 @@ def _fmt(v, digits: int = 4) -> str:
 def _score_rows(metrics: dict) -> list[dict]:
     """One row per saved Score (metrics["scores"]), or per plain number for runs written before them."""
     floor = metrics.get("noise_floor", {})
+    floor_mad = metrics.get("noise_floor_mad", {})
+
+    def floor_text(key):
+        text = _fmt(floor.get(key))
+        if floor_mad.get(key) is not None:
+            text += f" ± {_fmt(floor_mad[key], 2)}"
+        return text
+
     rows = []
     scores = metrics.get("scores")
     if scores:
@@ -220,7 +228,7 @@ def _score_rows(metrics: dict) -> list[dict]:
             value = _fmt(sc.get("value"))
             if sc.get("n_init", 1) > 1 and sc.get("spread") is not None:
                 value += f" ± {_fmt(sc['spread'], 2)}"
-            rows.append({"metric": key, "value": value, "noise floor": _fmt(floor.get(key)),
+            rows.append({"metric": key, "value": value, "noise floor": floor_text(key),
                          "reference": _fmt(sc.get("reference")), "T_gen": str(sc.get("t_gen") or "-"),
                          "n_init": str(sc.get("n_init", 1)),
                          "variant": ", ".join(f"{k}={v}" for k, v in sc.get("variant", {}).items()),

@@ -76,6 +76,9 @@ def test_cli_eval_rescores_without_touching_the_run(run_dir, capsys):
     assert cli.main(["eval", str(run_dir), "--t-gen", "1000", "--n-init", "2"]) == 0
     table = capsys.readouterr().out
     assert "noise floor" in table and "D_H_legacy" in table and "D_stsp_ics" in table
+    # two initial conditions: the floor is the median ± MAD of two independent trajectories
+    d_stsp_row = next(line for line in table.splitlines() if line.startswith("D_stsp "))
+    assert d_stsp_row.split()[3] == "±"  # columns: metric, value (one initial condition), floor ± MAD
 
 
 def test_cli_eval_and_compare_errors(tmp_path, capsys):
