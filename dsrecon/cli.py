@@ -308,7 +308,13 @@ def _cmd_eval(args) -> int:
         raise ConfigError(f"--n-init must be a positive integer, got {args.n_init}")
     cfg = RunConfig.from_dict(read_json(run / "config.json")["config"])
     ecfg = cfg.eval if args.t_gen is None else replace(cfg.eval, t_gen=args.t_gen)
-    data = data_mod.load(cfg.data.name, seed=cfg.data.seed)
+    try:
+        data = data_mod.load(cfg.data.name, seed=cfg.data.seed)
+    except DataError as err:
+        if data_mod.is_path(cfg.data.name) and not Path(cfg.data.name).is_absolute():
+            raise DataError(f"{err} (the run was fitted on the relative path {cfg.data.name!r}: run `dsrecon eval` "
+                            "from the directory it was fitted in)") from None
+        raise
     ref = None
     if args.true_spectrum:
         from .lyapunov import true_spectrum
