@@ -363,6 +363,22 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
 
 
 # ------------------------------------------------------------------------------ HTML
+_METRIC_REFERENCES = [
+    "D_stsp (binned KL of state-space histograms): Koppe et al. 2019; 'How to train RNNs on chaotic data' "
+    "(Mikhaeil, Monfared & Durstewitz), App. A.5; legacy variant: DurstewitzLab/ChaosRNN evaluation/klx.py",
+    "D_stsp (Gaussian mixture, Monte-Carlo KL): the same code base's evaluation/klz.py, with KL(true||gen) and "
+    "sigma^2 = 1 on standardized data",
+    "D_H (Hellinger distance of smoothed power spectra): Mikhaeil et al. 2022; Hess et al. 2023; legacy variant: "
+    "DurstewitzLab/ChaosRNN evaluation/pse.py",
+    "PSC (power-spectrum correlation): 'How to train RNNs on chaotic data' App. A.5",
+    "PE(n) (n-step prediction error from forced states): DurstewitzLab/ChaosRNN evaluation/mse.py",
+    "VPT (valid prediction time, normalised error threshold 0.5): Pathak et al. 2018; Vlachas et al. 2020",
+    "Lyapunov spectrum by QR (Benettin et al. 1980) and Kaplan-Yorke dimension: 'Lyapunov spectra of chaotic "
+    "RNNs' (Engelken, Wolf & Abbott 2023) Eq. 3",
+    "Partial observation (latents regressed onto the full observations): 'How to train RNNs on chaotic data' "
+    "App. A.6.3",
+]
+
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #bbb;padding:3px 8px;
 text-align:left;vertical-align:top}th{background:#eee}figure{margin:1.5em 0}img{max-width:100%;
@@ -417,6 +433,8 @@ def write_html(run_dir) -> Path:
                          f"<figcaption>{e(p.name)}</figcaption></figure>")
     if config:
         parts.append("<h2>Configuration</h2><pre>" + e(json.dumps(config, indent=2)) + "</pre>")
+    parts.append("<h2>Where the metrics come from</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in _METRIC_REFERENCES)
+                 + "</ul>")
     log_path = run_dir / "train.log"
     if log_path.exists():
         tail = log_path.read_text(errors="replace").splitlines()[-40:]
