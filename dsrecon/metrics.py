@@ -827,7 +827,8 @@ def score_partially_observed(model, observed, full, *, t_gen: int, n_fit: int = 
     fl = as_array(full, what="full data")
     if len(obs) != len(fl):
         raise DataError(f"observed ({len(obs)} steps) and full ({len(fl)} steps) data must cover the same times")
-    _check_setting(_is_int(n_fit, 1) and n_fit < len(fl), f"n_fit must be an integer in [1, {len(fl) - 1}], got {n_fit!r}")
+    _check_setting(_is_int(n_fit, 1) and n_fit < len(fl),
+                   f"n_fit must be an integer in [1, {len(fl) - 1}], got {n_fit!r}")
     _check_setting(_is_int(t_gen, max(2, n_fit)), f"t_gen must be an integer ≥ max(2, n_fit), got {t_gen!r}")
     _, Z = forced_rollouts(model, obs[:1], int(t_gen), return_latent=True)
     Z = Z[0]

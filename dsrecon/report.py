@@ -238,7 +238,8 @@ def _score_rows(metrics: dict) -> list[dict]:
             if key in metrics:
                 rows.append({"metric": key, "value": _fmt(metrics[key]), "noise floor": _fmt(floor.get(key)),
                              "reference": "-", "T_gen": str(metrics.get("T_gen", "-")), "n_init": "1",
-                             "variant": ", ".join(f"{k}={v}" for k, v in metrics.get("variants", {}).get(key, {}).items()),
+                             "variant": ", ".join(f"{k}={v}" for k, v in
+                                                  metrics.get("variants", {}).get(key, {}).items()),
                              "reason": metrics.get("reasons", {}).get(key, "")})
     return rows
 

@@ -25,9 +25,10 @@ class LinearMap:
     def __init__(self, A, C=None, offset=None):
         self.A = torch.as_tensor(A, dtype=torch.float64)
         self.latent_dim = self.A.shape[0]
-        self.C = torch.eye(self.latent_dim, dtype=torch.float64) if C is None else torch.as_tensor(C, dtype=torch.float64)
+        f64 = torch.float64
+        self.C = torch.eye(self.latent_dim, dtype=f64) if C is None else torch.as_tensor(C, dtype=f64)
         self.obs_dim = self.C.shape[0]
-        self.offset = torch.zeros(self.latent_dim, dtype=torch.float64) if offset is None else torch.as_tensor(offset, dtype=torch.float64)
+        self.offset = torch.zeros(self.latent_dim, dtype=f64) if offset is None else torch.as_tensor(offset, dtype=f64)
 
     def step(self, z, s=None):
         return z @ self.A.T
@@ -393,7 +394,8 @@ def test_evaluate_partially_observed_scores_in_full_space(lorenz_data):
     # the same function on the same arrays gives the same number (evaluate adds no logic)
     direct = ds.metrics.score_partially_observed(model, ds.data.as_array(ds.train_test_split(yz)[1]),
                                                  ds.data.as_array(test_full), t_gen=1000)
-    assert m["D_stsp_full"] == direct["D_stsp"].value or (math.isinf(m["D_stsp_full"]) and math.isinf(direct["D_stsp"].value))
+    assert m["D_stsp_full"] == direct["D_stsp"].value or (
+        math.isinf(m["D_stsp_full"]) and math.isinf(direct["D_stsp"].value))
 
 
 @pytest.mark.slow
