@@ -64,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="flossing updates before training (default: 0)")
     f.add_argument("--floss-every", type=int, default=None, metavar="STEPS",
                    help="a flossing episode (train.floss_epochs updates) every STEPS training steps (default: never)")
+    f.add_argument("--noise", type=float, default=None, metavar="FRACTION",
+                   help="simulated datasets: observation noise, std as a fraction of each channel's std")
+    f.add_argument("--forcing", default=None, choices=["phase", "input"],
+                   help="driven datasets (duffing): observe the forcing phase (default) or keep it as an input")
+    f.add_argument("--columns", default=None, metavar="A,B,...", help="files: the channels to use (names or indices)")
+    f.add_argument("--dt", type=float, default=None, help="files: sampling interval (default: from a time column, else 1)")
+    f.add_argument("--embed", default=None, choices=["auto"],
+                   help="files: delay-embed (delay from mutual information, dimension from false nearest neighbours)")
+    f.add_argument("--interpolate", action="store_true", help="files: fill NaNs and gaps linearly instead of refusing")
+    f.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="downloaded recordings (jena, eeg): where to look for and store them")
     f.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config field, e.g. --set train.lr=3e-4 (repeatable; see config.json of a run)")
     f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 15000)")
@@ -97,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ly.add_argument("target", help="a dataset name, a .npy/.csv/.txt file, or a run directory")
     ly.add_argument("--dt", type=float, default=None,
-                    help="sampling interval of a file's series in time units (default: 1, i.e. per step)")
+                    help="sampling interval of a file's series in time units (default: from a time column or an EDF header, else 1 per step)")
     ly.add_argument("--method", default="rosenstein", choices=["rosenstein", "kantz", "nolds"],
                     help="λ_max estimator (default: rosenstein; kantz is more robust to noise; nolds is the "
                     "optional cross-check)")
@@ -178,12 +189,16 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_fit(args) -> int:
     from . import data as data_mod
     from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
+    from pathlib import Path
+
     from .experiment import fit_run
 
     if args.resume is None:
         if not args.dataset:
             raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")
         n_channels = len(data_mod.card(args.dataset)["dims"])  # unknown names fail here, before any work
+        if args.columns:
+            n_channels = len(args.columns.split(","))
         tau = parse_tau(args.tau)
         train_kw = {"tau": tau, "seed": args.seed, "device": args.device,
                     "time_budget": parse_duration(args.time_budget)}
@@ -208,7 +223,13 @@ def _cmd_fit(args) -> int:
         eval_kw = {} if args.t_gen is None else {"t_gen": args.t_gen}
         if args.t_gen is not None and args.t_gen < 1000:
             raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
-        cfg = RunConfig(data=DataConfig(name=args.dataset), model=ModelConfig(**model_kw),
+        name = str(Path(args.dataset).resolve()) if data_mod.is_path(args.dataset) else args.dataset
+        columns = None
+        if args.columns:
+            columns = [int(c) if c.strip().lstrip("-").isdigit() else c.strip() for c in args.columns.split(",")]
+        data_kw = dict(name=name, noise=args.noise, forcing=args.forcing, columns=columns, dt=args.dt,
+                       embed=args.embed, interpolate=args.interpolate, data_dir=args.data_dir)
+        cfg = RunConfig(data=DataConfig(**data_kw), model=ModelConfig(**model_kw),
                         train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw)).override(args.set)
     else:
         cfg = None
@@ -263,7 +284,7 @@ def _cmd_lyap(args) -> int:
 
     cfg = read_json(target / "config.json")["config"]
     model = model_from_file(target / "model.pt")
-    data = data_mod.load(cfg["data"]["name"], seed=cfg["data"]["seed"])
+    data = data_mod.load_for(cfg["data"])
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train)
     idx = np.random.default_rng(0).integers(0, len(x), 4)
@@ -309,7 +330,7 @@ def _cmd_eval(args) -> int:
     cfg = RunConfig.from_dict(read_json(run / "config.json")["config"])
     ecfg = cfg.eval if args.t_gen is None else replace(cfg.eval, t_gen=args.t_gen)
     try:
-        data = data_mod.load(cfg.data.name, seed=cfg.data.seed)
+        data = data_mod.load_for(cfg.data)
     except DataError as err:
         if data_mod.is_path(cfg.data.name) and not Path(cfg.data.name).is_absolute():
             raise DataError(f"{err} (the run was fitted on the relative path {cfg.data.name!r}: run `dsrecon eval` "

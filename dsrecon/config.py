@@ -14,8 +14,23 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "lorenz"          # a registered dataset (see `dsrecon.available()`)
+    name: str = "lorenz"          # a registered dataset (see `dsrecon.available()`), a user card or a file path
     seed: int | None = None       # None: the card's seed; another value gives an independent orbit
+    noise: float | None = None    # observation noise (fraction of each channel's std); None: the card's
+    forcing: str | None = None    # driven cards (duffing): "phase" (observed cos/sin) or "input"; None: the card's
+    columns: list | None = None   # files: the channels to use (names or indices); None: every numeric column
+    dt: float | None = None       # files: sampling interval; None: from the time column, else 1 per sample
+    embed: str | None = None      # files: "auto" delay-embeds (mutual information + false nearest neighbours)
+    interpolate: bool = False     # files: fill NaNs and gaps linearly instead of refusing them
+    data_dir: str | None = None   # downloads (jena, eeg): where the recordings are looked for and stored
+
+    def load_options(self) -> dict:
+        """The keyword arguments of :func:`dsrecon.data.load` that differ from its defaults."""
+        opts = {k: getattr(self, k) for k in ("noise", "forcing", "columns", "dt", "embed", "data_dir")}
+        opts = {k: v for k, v in opts.items() if v is not None}
+        if self.interpolate:
+            opts["interpolate"] = True
+        return opts
 
 
 MODEL_KINDS = ("plrnn", "shplrnn", "rnn", "lstm", "gru")

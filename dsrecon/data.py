@@ -972,3 +972,13 @@ def as_array(x, *, what: str = "data", allow_nonfinite: bool = False) -> np.ndar
                 "fill or drop them first, e.g. data.interpolate_na('time')"
             )
     return arr
+
+
+def load_for(data_config) -> xr.Dataset:
+    """The dataset a run was fitted on, from its :class:`dsrecon.config.DataConfig` or the ``data`` section
+    of its config.json: the same name, seed and load options (noise, columns, dt, ...), so that re-scoring
+    and figures see exactly the training data's channels."""
+    from .config import DataConfig
+
+    dc = data_config if isinstance(data_config, DataConfig) else DataConfig(**data_config)
+    return load(dc.name, seed=dc.seed, **dc.load_options())

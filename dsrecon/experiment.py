@@ -282,7 +282,7 @@ def fit_run(config: RunConfig, *, out=None, runs_root="runs", resume=None, quiet
     else:
         run_dir = Path(out) if out is not None else None
     cfg = config
-    data = data_mod.load(cfg.data.name, seed=cfg.data.seed)
+    data = data_mod.load_for(cfg.data)
     if run_dir is None:
         run_dir = new_run_dir(runs_root, cfg.data.name, cfg.model.kind)
     run_dir.mkdir(parents=True, exist_ok=True)

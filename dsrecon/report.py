@@ -39,7 +39,7 @@ def plot_run(run_dir) -> list[Path]:
     plt = _plt()
     cfg = read_json(run_dir / "config.json")["config"]
     metrics = read_json(run_dir / "metrics.json")
-    data = data_mod.load(cfg["data"]["name"], seed=cfg["data"]["seed"])
+    data = data_mod.load_for(cfg["data"])
     _, test = data_mod.train_test_split(data)
     true = data_mod.as_array(data_mod.to_physical(test))
     gen = data_mod.read_netcdf(run_dir / "generated.nc")["x"].values

@@ -76,7 +76,7 @@ def load_torch(path, map_location="cpu"):
 
 def new_run_dir(root: str | os.PathLike, dataset: str, model: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{dataset}-{model}-{stamp}"
+    base = Path(root) / f"{Path(str(dataset)).stem}-{model}-{stamp}"  # a file dataset: its name, not its path
     path, i = base, 1
     while path.exists():
         i += 1

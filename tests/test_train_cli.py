@@ -171,3 +171,19 @@ def test_cli_lyap_dataset_and_run(tmp_path, capsys, lorenz_data):
     assert "D_KY" in out and "model lambda_max" in out
     code, _, err = _run_cli(["lyap", "nosuchdata"], capsys)
     assert code == 2 and "unknown dataset" in err
+
+
+def test_fit_a_csv_with_columns_and_rescore_it(tmp_path):
+    # `dsrecon fit FILE --columns a` must keep its load options in config.json, so that the report and
+    # `dsrecon eval` see the same single channel (they reload the data from the run directory)
+    t = np.arange(3000) * 0.05
+    np.savetxt(tmp_path / "rec.csv", np.c_[t, np.sin(t), np.cos(1.3 * t)], delimiter=",", header="time,a,b",
+               comments="")
+    out = tmp_path / "run"
+    argv = ["fit", str(tmp_path / "rec.csv"), "--columns", "a", "--tau", "5", "--steps", "3", "--t-gen", "1000",
+            "--quiet", "--out", str(out), "--set", "train.seq_len=50", "--set", "train.validate_every=0"]
+    assert cli.main(argv) == 0
+    data_cfg = json.loads((out / "config.json").read_text())["config"]["data"]
+    assert data_cfg["columns"] == ["a"] and data_cfg["name"] == str((tmp_path / "rec.csv").resolve())
+    assert xr.open_dataset(out / "generated.nc").sizes["dim"] == 1
+    assert cli.main(["eval", str(out), "--t-gen", "1000", "--json"]) == 0
