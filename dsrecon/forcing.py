@@ -102,29 +102,35 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *,
     """Generalized teacher forcing (Hess, Monfared, Brenner & Durstewitz, ICML 2023, "Generalized Teacher
     Forcing for Learning Chaotic Dynamics", §3 Eq. 5-7).
 
-    At every step the model's state is pulled towards the data-inferred state ẑ_t = force(x_t, z_t):
+    At every step the model's state is pulled towards the data-inferred state ẑ_t:
 
-        z̃_t = (1 − α) z_t + α ẑ_t,      z_{t+1} = step(z̃_t),
+        z̃_t = (1 − α) z_t + α ẑ_t,      ẑ_t = z_t + B⁺(x_t − B z_t) (detached),      z_{t+1} = step(z̃_t),
 
-    with the prediction x̂_t = observe(z_t) taken before the mixing. ẑ_t is detached (data, as in sparse
-    forcing); the gradient crosses each step scaled by (1 − α), so products of Jacobians are damped by
-    (1 − α)^T: with (1 − α)·‖J‖ ≤ 1 they stay bounded on any orbit. α = 1 is classical teacher forcing,
-    α = 0 free BPTT. Starts from ẑ_0 = force(x_0).
+    with the prediction x̂_t = observe(z_t) taken before the mixing. ẑ_t is the state closest to the
+    model's own whose observation is x_t: its observed part comes from the data, its unobserved part
+    (the null space of B, M > N) is the model's. So the forward pass pulls only the observed subspace
+    towards the data (z̃ = z + α B⁺(x − Bz)), while the gradient crosses each step scaled by (1 − α) in
+    every direction: products of Jacobians are damped by (1 − α)^T and stay bounded on any orbit when
+    (1 − α)·e^{λ_1} ≤ 1. α = 0 is free BPTT. Starts from force(x_0).
 
-    Pitfall: for M > N with ``keep_unobserved=False`` (the default), ẑ has zero unobserved latents, so the
-    mixing also shrinks those by (1 − α) each step; that is the price of damping every direction.
+    Why not the min-norm ẑ = B⁺x_t of sparse forcing: it zeroes the unobserved latents, so every mixing
+    step shrinks them by (1 − α), which free runs never do; with it a 100-unit PLRNN on Lorenz reached a
+    one-step loss of 2·10⁻⁴ while its free runs collapsed (validation D_stsp ≈ 16, docs/training.md).
+    When M = N (Hess et al.'s setting, B invertible) both readings are the same.
     """
     a = float(alpha)
     if not 0.0 <= a <= 1.0:
         raise ConfigError(f"GTF alpha must lie in [0, 1], got {alpha!r}")
     kw = _pinv_kw(model)
+    P = kw["pinv"] if kw else model.observation_pinv().detach()
     z = model.force(x[0], **kw).detach()
     states = []
     for t in range(1, x.shape[0]):
         z = model.step(z)
         states.append(z)
         if a > 0:
-            z_hat = model.force(x[t], z.detach(), **kw).detach()
+            zd = z.detach()
+            z_hat = zd + (x[t] - model.observe(zd)) @ P.T   # data-inferred state: observed part from x_t
             z = (1.0 - a) * z + a * z_hat
     if states_out is not None:
         states_out.extend(states)

@@ -31,7 +31,7 @@ def _x(T=13, B=3, seed=0):
 
 
 def test_gtf_is_the_convex_mixture_rolled_out_by_hand():
-    # Hess et al. 2023 Eq. 5-7: z~_t = (1 - alpha) z_t + alpha force(x_t), z_{t+1} = a z~_t + h
+    # Hess et al. 2023 Eq. 5-7: z~_t = (1 - alpha) z_t + alpha x_t (B = I, M = N), z_{t+1} = a z~_t + h
     m, x, alpha = _linear_plrnn(), _x(), 0.3
     pred = forcing.generalized_teacher_forcing(m, x, alpha)
     z, expected = x[0], []
@@ -42,8 +42,22 @@ def test_gtf_is_the_convex_mixture_rolled_out_by_hand():
     assert torch.allclose(pred, torch.stack(expected), atol=1e-12)
 
 
+def test_gtf_pulls_only_the_observed_subspace():
+    # M > N: z~ = z + alpha B+(x - B z): the observed part moves towards the data, the null space of B keeps the
+    # model's own value (generalized_teacher_forcing docstring)
+    m, x, alpha = PLRNN(2, 5, seed=4).double(), _x(T=2, B=4, seed=4), 0.3
+    z1 = m.step(m.force(x[0]))
+    P = m.observation_pinv()
+    expected = z1 + alpha * (x[1] - m.observe(z1)) @ P.T
+    pred = forcing.generalized_teacher_forcing(m, torch.stack([x[0], x[1], x[1]]), alpha)
+    assert torch.allclose(pred[1], m.observe(m.step(expected)))
+    null = torch.eye(5, dtype=torch.float64) - P @ m.B    # projector onto the null space of B
+    assert torch.allclose(expected @ null.T, z1 @ null.T)
+
+
 def test_gtf_limits_are_teacher_forcing_and_free_bptt():
-    m, x = PLRNN(2, 5, seed=1).double(), _x(seed=1)
+    # alpha = 1 is teacher forcing every step with the model's unobserved latents kept; alpha = 0 free BPTT
+    m, x = PLRNN(2, 5, seed=1, keep_unobserved=True).double(), _x(seed=1)
     assert torch.allclose(forcing.generalized_teacher_forcing(m, x, 1.0), forcing.sparse_teacher_forcing(m, x, 1))
     assert torch.allclose(forcing.generalized_teacher_forcing(m, x, 0.0), forcing.free_rollout(m, x))
 
@@ -129,7 +143,7 @@ def test_resume_reproduces_an_adaptive_gtf_run(lorenz_data, tmp_path, monkeypatc
     from dsrecon.train import Interrupted
 
     x = ds.data.as_array(lorenz_data)[:3000]
-    cfg = TrainConfig(**{**TINY, "method": "gtf"})
+    cfg = TrainConfig(**{**TINY, "method": "gtf", "gtf_alpha": "auto"})
     ref = fit(PLRNN(3, 9, seed=0), x, config=cfg, progress=False)
     real, calls = train_mod.rollout, {"n": 0}
 
@@ -238,5 +252,6 @@ def test_auto_alpha_has_the_data_floor(lorenz_data):
     # a contracting model has lambda_1 < 0, so alpha* = 0; the floor keeps (1 - alpha)^tau = 5 %
     x = ds.data.as_array(lorenz_data)[:3000]
     res = fit(_linear_plrnn(a=0.5).float(), x[:, :2], tau=20,
-              config=TrainConfig(**{**TINY, "steps": 3, "validate_every": 0, "method": "gtf"}), progress=False)
+              config=TrainConfig(**{**TINY, "steps": 3, "validate_every": 0, "method": "gtf", "gtf_alpha": "auto"}),
+              progress=False)
     assert res.history["alpha"][-1] == pytest.approx(1 - 0.05 ** (1 / 20))
