@@ -211,11 +211,6 @@ def _cmd_fit(args) -> int:
                           ("prefloss_epochs", "prefloss_epochs"), ("floss_every", "floss_every")):
             if getattr(args, flag) is not None:
                 train_kw[key] = getattr(args, flag)
-        if isinstance(train_kw.get("gtf_alpha"), str) and train_kw["gtf_alpha"] not in ("auto", "auto-norm"):
-            try:
-                train_kw["gtf_alpha"] = float(train_kw["gtf_alpha"])
-            except ValueError:
-                raise ConfigError(f"--gtf-alpha must be 'auto', 'auto-norm' or a number in [0, 1], got {args.gtf_alpha!r}") from None
         model_kw = {"kind": args.model, "latent_dim": args.latent_dim}
         if args.latent_dim is not None and args.latent_dim < n_channels:
             raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "

@@ -36,6 +36,7 @@ class DataConfig:
 MODEL_KINDS = ("plrnn", "shplrnn", "rnn", "lstm", "gru")
 METHODS = ("stf", "gtf", "id-tf", "bptt-clip", "window")
 OPTIMIZERS = ("adam", "radam")
+ADAPTIVE_ALPHAS = ("auto", "auto-norm")   # GTF alpha adapted from the model (docs/training.md)
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,15 @@ class TrainConfig:
     def __post_init__(self):
         _one_of("method", self.method, METHODS)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
-        if self.gtf_alpha not in ("auto", "auto-norm"):
+        if self.gtf_alpha not in ADAPTIVE_ALPHAS:
             try:
-                a = float(self.gtf_alpha)
+                a = float(self.gtf_alpha)   # the CLI and --set pass strings
             except (TypeError, ValueError):
                 a = -1.0
             if not 0.0 <= a <= 1.0:
-                raise ConfigError(f"gtf_alpha must be 'auto', 'auto-norm' or a number in [0, 1], got {self.gtf_alpha!r}")
+                raise ConfigError(f"gtf_alpha must be one of {', '.join(ADAPTIVE_ALPHAS)} or a number in [0, 1], "
+                                  f"got {self.gtf_alpha!r}")
+            object.__setattr__(self, "gtf_alpha", a)
         for name in ("floss_k", "prefloss_epochs", "floss_every", "early_stop"):
             if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
+from .config import ADAPTIVE_ALPHAS, TrainConfig
 from .errors import ConfigError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
@@ -164,7 +164,7 @@ def fit(
                "floss_step": [], "floss_lambda": []}
     step, elapsed0, recoveries = 0, 0.0, 0
     best = {"score": math.inf, "state": copy.deepcopy(model.state_dict()), "step": 0}
-    adaptive = cfg.method == "gtf" and cfg.gtf_alpha in ("auto", "auto-norm")
+    adaptive = cfg.method == "gtf" and cfg.gtf_alpha in ADAPTIVE_ALPHAS
     alpha_of = gtf_alpha_from_lyapunov if cfg.gtf_alpha == "auto" else gtf_alpha_from_jacobians
     # floor of the auto alpha: (1 - alpha)^tau <= 5 %, i.e. within one predictability interval the state is
     # pulled back to the data about as completely as sparse forcing's full reset (docs/training.md)

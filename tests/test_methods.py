@@ -225,7 +225,7 @@ def test_set_overrides():
     (["fit", "lorenz", "--method", "sgd"], "unknown method 'sgd'"),
     (["fit", "lorenz", "--model", "transformer"], "unknown model 'transformer'"),
     (["fit", "lorenz", "--floss", "500"], "--floss 500 exceeds"),
-    (["fit", "lorenz", "--gtf-alpha", "x"], "--gtf-alpha"),
+    (["fit", "lorenz", "--gtf-alpha", "x"], "gtf_alpha must be one of auto, auto-norm or a number in [0, 1]"),
     (["fit", "lorenz", "--set", "train.nope=1"], "unknown key 'nope'"),
 ])
 def test_cli_one_line_errors(argv, message, capsys, tmp_path):
