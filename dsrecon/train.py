@@ -90,7 +90,8 @@ def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generat
         gen_x = out[cfg.val_len // 10 :].reshape(-1, model.obs_dim).cpu().numpy()  # drop transients
     if not np.all(np.isfinite(gen_x)):
         return math.inf
-    return float(d_stsp(x_train.cpu().numpy(), gen_x).value)
+    # "auto": binned below 6 dimensions, Gaussian mixtures above (30^N bins are impossible for a 10-d embedding)
+    return float(d_stsp(x_train.cpu().numpy(), gen_x, method="auto").value)
 
 
 GTF_UPDATE_EVERY = 10   # steps between re-estimates of the adaptive GTF alpha

@@ -255,3 +255,14 @@ def test_auto_alpha_has_the_data_floor(lorenz_data):
               config=TrainConfig(**{**TINY, "steps": 3, "validate_every": 0, "method": "gtf", "gtf_alpha": "auto"}),
               progress=False)
     assert res.history["alpha"][-1] == pytest.approx(1 - 0.05 ** (1 / 20))
+
+
+def test_validation_of_a_ten_dimensional_series_uses_gaussian_mixtures():
+    # 30 bins per dimension in 10-d would need 30^10 cells (the Mackey-Glass embedding crashed this way);
+    # validation uses d_stsp(method="auto"), i.e. Gaussian mixtures from 6 dimensions on
+    t = np.arange(4000) * 0.05
+    x = np.stack([np.sin(t + 0.3 * k) + 0.1 * np.sin(3.1 * t + k) for k in range(10)], 1)
+    x = (x - x.mean(0)) / x.std(0)
+    res = fit(PLRNN(10, 12, seed=0), x, tau=10, config=TrainConfig(**{**TINY, "steps": 4, "validate_every": 2}),
+              progress=False)
+    assert len(res.history["val_d_stsp"]) == 2 and all(np.isfinite(res.history["val_d_stsp"]))
