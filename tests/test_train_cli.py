@@ -130,7 +130,9 @@ def test_cli_bad_tau(tau, capsys):
 def test_cli_unknown_dataset_lists_available(capsys):
     code, _, err = _run_cli(["fit", "lorenzz"], capsys)
     assert code == 2
-    assert "unknown dataset 'lorenzz'; available: lorenz" in err
+    assert "unknown dataset 'lorenzz'; available: " in err
+    available = err.split("available: ")[1].split(" (or")[0].split(", ")
+    assert {"lorenz", "rossler", "duffing", "mackey-glass"} <= set(available)
     assert len(err.strip().splitlines()) == 1
 
 
