@@ -45,12 +45,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiment", choices=["methods", "tau"])
     p.add_argument("--root", default=None, help="where the run directories go (default: runs/bench or runs/tau-sweep)")
+    p.add_argument("--table-only", action="store_true", help="print the table of the runs already done, run nothing")
     args = p.parse_args()
     root = Path(args.root or ("runs/bench" if args.experiment == "methods" else "runs/tau-sweep"))
     root.mkdir(parents=True, exist_ok=True)
     for name, extra in runs(args.experiment):
         out = root / name
-        if (out / "metrics.json").exists():
+        if (out / "metrics.json").exists() or args.table_only:
             continue
         t0 = time.monotonic()
         cmd = [sys.executable, "-m", "dsrecon.cli", "fit", "lorenz", *extra, "--quiet", "--out", str(out)]
