@@ -29,7 +29,7 @@ from . import observation as obs
 from .base import add_input
 
 
-class GRU(nn.Module):
+class GRU(obs.LinearObservation, nn.Module):
     """GRU h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1} (Cho et al. 2014) with a linear observation model.
 
     Parameters:
@@ -95,15 +95,3 @@ class GRU(nn.Module):
         d_reset = torch.diag_embed(r) + col(z * r * (1 - r)) * U_r        # ∂(r ⊙ h)/∂h
         return (torch.diag_embed(u) + col((z - n) * u * (1 - u)) * U_u
                 + col((1 - u) * (1 - n**2)) * (U_n @ d_reset))
-
-    def observe(self, z: torch.Tensor) -> torch.Tensor:
-        return z @ self.B.T
-
-    def observation_pinv(self) -> torch.Tensor:
-        """B^+ (H, N): pseudo-inverse, or ridge inverse for ``ridge > 0`` (:mod:`.observation`)."""
-        return obs.observation_pinv(self.B, self.ridge)
-
-    def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
-        """Control state from observation x (B, N): B^+ x, or z + B^+(x - B z) with keep_unobserved."""
-        P = self.observation_pinv() if pinv is None else pinv
-        return obs.force_state(x, self.B, P, z, self.keep_unobserved)

@@ -79,3 +79,27 @@ def force_state(x: torch.Tensor, B: torch.Tensor, pinv: torch.Tensor, z: torch.T
     if z is None or not keep_unobserved:
         return x @ pinv.T
     return z + (x - z @ B.T) @ pinv.T
+
+
+class LinearObservation:
+    """``observe``, ``observation_pinv`` and ``force`` of a model whose whole state is observed through
+    one matrix, x = B z (PLRNN, shallow PLRNN, RNN, GRU). The model sets ``B`` (via
+    :func:`add_observation`), ``ridge`` and ``keep_unobserved``; the LSTM observes h only and has its own.
+    """
+
+    B: torch.Tensor
+    ridge: float
+    keep_unobserved: bool
+
+    def observe(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.B.T
+
+    def observation_pinv(self) -> torch.Tensor:
+        """B^+ (M, N): pseudo-inverse, or ridge inverse for ``ridge > 0`` (:func:`observation_pinv`)."""
+        return observation_pinv(self.B, self.ridge)
+
+    def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
+        """Control state from observation x (B, N): B^+ x, or z + B^+(x - B z) with keep_unobserved
+        ("How to train RNNs on chaotic data" §4.1 Eq. 15; :func:`force_state`)."""
+        P = self.observation_pinv() if pinv is None else pinv
+        return force_state(x, self.B, P, z, self.keep_unobserved)

@@ -27,7 +27,7 @@ from . import observation as obs
 from .base import add_input
 
 
-class PLRNN(nn.Module):
+class PLRNN(obs.LinearObservation, nn.Module):
     """PLRNN with a learned linear observation model.
 
     Parameters:
@@ -84,15 +84,3 @@ class PLRNN(nn.Module):
         """J = diag(A) + W diag(1[z > 0]) (App. A.1.3 Eq. 29); inputs do not enter J."""
         active = (z > 0).to(z.dtype)
         return torch.diag_embed(self.A.expand_as(z)) + self.W.unsqueeze(0) * active.unsqueeze(1)
-
-    def observe(self, z: torch.Tensor) -> torch.Tensor:
-        return z @ self.B.T
-
-    def observation_pinv(self) -> torch.Tensor:
-        """B^+ (M, N): pseudo-inverse, or ridge inverse for ``ridge > 0`` (:mod:`.observation`)."""
-        return obs.observation_pinv(self.B, self.ridge)
-
-    def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
-        """Control state from observation x (B, N); see the module docstring for the null space."""
-        P = self.observation_pinv() if pinv is None else pinv
-        return obs.force_state(x, self.B, P, z, self.keep_unobserved)

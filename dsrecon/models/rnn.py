@@ -39,7 +39,7 @@ from .base import add_input
 INITS = ("gaussian", "orthogonal")
 
 
-class RNN(nn.Module):
+class RNN(obs.LinearObservation, nn.Module):
     """Vanilla tanh RNN z_t = tanh(W z_{t-1} + C s_t + b) with a linear observation model.
 
     Parameters:
@@ -102,15 +102,3 @@ class RNN(nn.Module):
         """J = diag(1 - z_t^2) W at z_t = step(z, s) (§3.1 Eq. 3; digest erratum #18: diag first)."""
         z_next = self.step(z, s)
         return (1 - z_next**2).unsqueeze(-1) * self.W
-
-    def observe(self, z: torch.Tensor) -> torch.Tensor:
-        return z @ self.B.T
-
-    def observation_pinv(self) -> torch.Tensor:
-        """B^+ (M, N): pseudo-inverse, or ridge inverse for ``ridge > 0`` (:mod:`.observation`)."""
-        return obs.observation_pinv(self.B, self.ridge)
-
-    def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
-        """Control state from observation x (B, N): B^+ x, or z + B^+(x - B z) with keep_unobserved."""
-        P = self.observation_pinv() if pinv is None else pinv
-        return obs.force_state(x, self.B, P, z, self.keep_unobserved)

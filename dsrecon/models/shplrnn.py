@@ -33,7 +33,7 @@ from . import observation as obs
 from .base import add_input
 
 
-class ShallowPLRNN(nn.Module):
+class ShallowPLRNN(obs.LinearObservation, nn.Module):
     """Shallow PLRNN z_t = A z_{t-1} + W1 relu(W2 z_{t-1} + h2) + h1 (+ C s_t); ``clipped=True`` for the
     bounded variant (module docstring).
 
@@ -110,15 +110,3 @@ class ShallowPLRNN(nn.Module):
         if self.clipped:
             d = d - (a > 0).to(z.dtype)
         return torch.diag_embed(self.A.expand_as(z)) + (self.W1 * d.unsqueeze(-2)) @ self.W2
-
-    def observe(self, z: torch.Tensor) -> torch.Tensor:
-        return z @ self.B.T
-
-    def observation_pinv(self) -> torch.Tensor:
-        """B^+ (M, N): pseudo-inverse, or ridge inverse for ``ridge > 0`` (:mod:`.observation`)."""
-        return obs.observation_pinv(self.B, self.ridge)
-
-    def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
-        """Control state from observation x (B, N): B^+ x, or z + B^+(x - B z) with keep_unobserved."""
-        P = self.observation_pinv() if pinv is None else pinv
-        return obs.force_state(x, self.B, P, z, self.keep_unobserved)
