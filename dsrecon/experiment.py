@@ -20,7 +20,6 @@ from . import data as data_mod
 from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
 from .lyapunov import MaxLyapunov, max_lyapunov, predictability_time
-from .metrics import score_all
 from .models import generate as generate_latent
 from .runs import load_torch, new_run_dir, package_versions, read_json, save_torch, write_json
 from .train import FitResult, check_method, fit as train_fit

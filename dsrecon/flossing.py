@@ -28,7 +28,6 @@ the spectrum allows; log|R_ii| has no gradient where R_ii = 0 (dead ReLU / satur
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 

@@ -121,9 +121,8 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *,
     a = float(alpha)
     if not 0.0 <= a <= 1.0:
         raise ConfigError(f"GTF alpha must lie in [0, 1], got {alpha!r}")
-    kw = _pinv_kw(model)
-    P = kw["pinv"] if kw else model.observation_pinv().detach()
-    z = model.force(x[0], **kw).detach()
+    P = model.observation_pinv().detach()   # GTF needs the linear observation's inverse
+    z = model.force(x[0], pinv=P).detach()
     states = []
     for t in range(1, x.shape[0]):
         z = model.step(z)

@@ -193,9 +193,6 @@ def predictability_time(lam) -> float:
     return math.log(2.0) / lam
 
 
-from .data import read_series  # noqa: E402,F401  (the file loader lives in data.py; `dsrecon lyap` imports it here)
-
-
 # ------------------------------------------------------------------------------------ input checks
 def _as_array(x, dt):
     """(array (T,) or (T, N) float64, dt) from an array or an xarray Dataset / DataArray."""

@@ -204,8 +204,8 @@ def test_user_card_toml(tmp_path, lorenz3):
     assert d.attrs["n_train"] == (2000 - 20) // 2 and d.attrs["dt"] == 0.01
 
 
-def test_lyapunov_read_series_still_importable(tmp_path, lorenz3):
-    from dsrecon.lyapunov import read_series
+def test_read_series_reads_a_csv_with_a_header(tmp_path, lorenz3):
+    from dsrecon.data import read_series
 
     np.savetxt(tmp_path / "s.csv", lorenz3[:, :2], delimiter=",", header="a,b", comments="")
     assert read_series(tmp_path / "s.csv").shape == (2000, 2)
