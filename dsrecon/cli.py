@@ -183,6 +183,38 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--floss-lr", type=float, default=1e-3, help="Adam learning rate of flossing (default: 1e-3)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    sw = sub.add_parser(
+        "sweep", help="run many fits (datasets x models x methods x tau x seeds, plus baselines) and a leaderboard",
+        description="Run every run of the sweep in CONFIG.toml (see docs/sweeps.md) on a local process pool or a Ray "
+        "cluster. Each finished run is written to disk at once; a restarted sweep skips finished runs and resumes "
+        "half-trained ones. Results go to <out>/results.nc, the leaderboard to <out>/leaderboard.md and .html.",
+        epilog="examples:\n  dsrecon sweep benchmarks/configs/leaderboard-reduced.toml\n"
+        "  dsrecon sweep my-sweep.toml --workers 4\n"
+        "  dsrecon sweep my-sweep.toml --backend ray --address ray://head-node:10001",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sw.add_argument("config", metavar="CONFIG.toml", help="the sweep description")
+    sw.add_argument("--backend", default="local", choices=["local", "ray"],
+                    help="local: a process pool on this machine (default); ray: a Ray cluster")
+    sw.add_argument("--address", default=None,
+                    help="Ray cluster address (ray://host:10001 or auto); default: start a local Ray instance")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="local backend: processes (default: [sweep] workers, else the number of cores)")
+    sw.add_argument("--out", default=None, metavar="DIR", help="output folder (default: [sweep] out, else runs/sweeps/NAME)")
+    sw.add_argument("--dry-run", action="store_true", help="validate the config and list the runs; run nothing")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    lb = sub.add_parser(
+        "leaderboard", help="markdown and HTML tables (median ± MAD over seeds) of a sweep's results",
+        description="Read RESULTS (a results.nc written by `dsrecon sweep`, or its folder), print the markdown "
+        "leaderboard and write leaderboard.md and leaderboard.html next to it (or into --out).",
+        epilog="example:\n  dsrecon leaderboard runs/sweeps/leaderboard-reduced", formatter_class=argparse.RawDescriptionHelpFormatter)
+    lb.add_argument("results", metavar="RESULTS", help="results.nc or the sweep folder holding it")
+    lb.add_argument("--out", default=None, metavar="DIR", help="where to write leaderboard.md/.html")
+    lb.add_argument("--metrics", default="D_stsp,D_H,PSC",
+                    help="comma-separated columns, the first one ranks (default: D_stsp,D_H,PSC)")
+    lb.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
@@ -391,6 +423,38 @@ def _cmd_task(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.config, out=args.out)   # a malformed config fails here, before any work
+    if args.dry_run:
+        print(f"sweep {sweep.name}: {len(sweep.specs)} runs -> {sweep.out}")
+        for s in sweep.specs:
+            print(f"  {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}  {s['key']}")
+        return 0
+    res = run_sweep(sweep, backend=args.backend, address=args.address, workers=args.workers, progress=not args.quiet)
+    print(f"sweep {sweep.name}: {res.ran} runs done, {res.skipped} skipped (already finished), {len(res.errors)} errors "
+          f"in {res.seconds:.0f} s")
+    if res.records:
+        print(f"results: {res.out / 'results.nc'}; leaderboard: {res.out / 'leaderboard.md'}")
+    return 1 if res.errors else 0
+
+
+def _cmd_leaderboard(args) -> int:
+    from .leaderboard import METRICS, to_markdown, write_leaderboard
+    from .sweep import RESULT_METRICS, read_results
+
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    for m in metrics:
+        if m not in RESULT_METRICS:
+            raise ConfigError(f"--metrics: unknown column {m!r}; allowed: {', '.join(RESULT_METRICS)}")
+    metrics = metrics or METRICS
+    print(to_markdown(read_results(args.results), metrics), end="")
+    md, page = write_leaderboard(args.results, args.out, metrics)
+    print(f"\nwritten: {md}, {page}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -399,7 +463,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return {"fit": _cmd_fit, "lyap": _cmd_lyap, "eval": _cmd_eval, "compare": _cmd_compare, "task": _cmd_task,
-                "data": _cmd_data}[args.command](args)
+                "data": _cmd_data, "sweep": _cmd_sweep, "leaderboard": _cmd_leaderboard}[args.command](args)
     except DsreconError as err:
         if getattr(args, "debug", False):
             raise

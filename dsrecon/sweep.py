@@ -1,0 +1,554 @@
+"""Sweeps: many independent fits (datasets × models × methods × τ × seeds, plus baselines) on one
+machine or a Ray cluster, each finished run on disk at once, a results netCDF and a leaderboard.
+
+A sweep is described by a TOML file::
+
+    [sweep]
+    name = "reduced"                                  # results go to runs/sweeps/<name> unless `out` is set
+    datasets = ["lorenz", "rossler", "duffing", "mackey-glass"]
+    models = ["plrnn", "rnn", "lstm"]
+    methods = ["stf", "gtf"]
+    seeds = [0, 1, 2]
+    taus = ["auto"]                                   # optional; several values make a τ-sweep
+    baselines = ["esn"]                               # optional: the echo state network (dsrecon[esn])
+
+    [train]                                           # fixed settings of every run: the sections and keys
+    steps = 3000                                      # of a run's config.json ([data], [model], [train], [eval])
+    [eval]
+    t_gen = 20000
+
+    [per_model.lstm.train]                            # settings for one model kind only
+    steps = 1500
+    [per_dataset.mackey-glass.eval]                   # ... or for one dataset
+    t_gen = 10000
+    [esn]                                             # the baseline's constructor arguments
+    units = 500
+
+Every run is validated before any work starts (a bad key or value is one line naming it and the
+allowed ones). Each run has a key: a hash of its full configuration. Its directory
+``<out>/runs/<dataset>-<model>-<method>-tau<τ>-seed<s>-<key>/`` is a normal run directory (see
+:mod:`dsrecon.runs`) plus ``result.json``, written atomically when the run has finished: a restarted
+sweep skips every run that has one and resumes a half-trained run from its checkpoint, so a killed sweep
+loses no finished run and redoes none. ``<out>/results.nc`` (dim ``run``) collects one row per finished run;
+later sweeps writing to the same file append rows (a row with the same key is replaced).
+
+Backends run the same function, :func:`run_one`, on a spec dict: ``local`` (default) a process pool of
+``workers`` processes (default: the number of cores; 1 runs in this process) and ``ray`` a Ray cluster
+(``address=None`` starts a local one). Each worker uses ``threads`` torch threads (default 1), so results
+do not depend on the backend.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
+from .errors import ConfigError, DsreconError
+
+log = logging.getLogger("dsrecon")
+
+BASELINES = ("esn",)
+BACKENDS = ("local", "ray")
+SWEEP_KEYS = ("name", "out", "datasets", "models", "methods", "seeds", "taus", "baselines", "workers", "threads")
+TOP_KEYS = ("sweep", "data", "model", "train", "eval", "per_model", "per_dataset", "esn")
+SECTIONS = ("data", "model", "train", "eval")
+
+#: Scalars of metrics.json kept in results.nc (missing ones are NaN); noise floors get a "floor_" prefix.
+RESULT_METRICS = ("D_stsp", "D_H", "PSC", "D_stsp_legacy", "D_H_legacy", "PE", "VPT", "model_lambda_max",
+                  "model_D_KY", "lambda_max", "T_gen", "steps", "train_seconds", "total_seconds")
+FLOOR_METRICS = ("D_stsp", "D_H", "PSC", "D_stsp_legacy", "D_H_legacy")
+
+
+# ------------------------------------------------------------------------------ the sweep file
+@dataclass
+class Sweep:
+    """A parsed, validated sweep: the run specs and where they go."""
+
+    name: str
+    out: Path
+    specs: list[dict]
+    workers: int | None = None
+    threads: int = 1
+    source: dict = field(default_factory=dict)
+
+
+def _where(path) -> str:
+    return f"{path}: " if path else ""
+
+
+def _list(section: dict, key: str, default, path, allowed=None) -> list:
+    v = section.get(key, default)
+    v = [v] if isinstance(v, (str, int, float)) and not isinstance(v, bool) else v
+    if not isinstance(v, list) or (not v and default):
+        raise ConfigError(f"{_where(path)}[sweep] {key} must be a non-empty list, got {section.get(key)!r}")
+    if allowed is not None:
+        for item in v:
+            if item not in allowed:
+                raise ConfigError(f"{_where(path)}[sweep] {key}: unknown value {item!r}; allowed: {', '.join(allowed)}")
+    return v
+
+
+def _merge(base: dict, extra: dict, where: str) -> dict:
+    out = {k: dict(v) for k, v in base.items()}
+    for section, values in extra.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{section}]; allowed: {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table of key = value")
+        out.setdefault(section, {}).update(values)
+    return out
+
+
+def parse_sweep(source, *, path=None, out=None) -> Sweep:
+    """Validate a sweep (a dict as read from TOML) and expand it into run specs; nothing runs here.
+
+    Raises ConfigError naming the bad key and the allowed values.
+    """
+    from . import data as data_mod
+    from .baselines import ESN
+
+    if not isinstance(source, dict):
+        raise ConfigError(f"{_where(path)}a sweep is a TOML table, got {type(source).__name__}")
+    for key in source:
+        if key not in TOP_KEYS:
+            raise ConfigError(f"{_where(path)}unknown top-level key [{key}]; allowed: {', '.join(TOP_KEYS)}")
+    sw = source.get("sweep")
+    if not isinstance(sw, dict):
+        raise ConfigError(f"{_where(path)}missing [sweep] table (with datasets, models, methods, seeds)")
+    for key in sw:
+        if key not in SWEEP_KEYS:
+            raise ConfigError(f"{_where(path)}unknown key {key!r} in [sweep]; allowed: {', '.join(SWEEP_KEYS)}")
+    name = str(sw.get("name", Path(path).stem if path else "sweep"))
+    datasets = _list(sw, "datasets", None, path)
+    for d in datasets:
+        if not isinstance(d, str):
+            raise ConfigError(f"{_where(path)}[sweep] datasets: {d!r} is not a name or a path")
+        if not data_mod.is_path(d) and d not in data_mod.available():
+            raise ConfigError(f"{_where(path)}[sweep] datasets: unknown dataset {d!r}; allowed: "
+                              f"{', '.join(data_mod.available())} or a file path")
+        if data_mod.is_path(d) and not Path(d).exists():
+            raise ConfigError(f"{_where(path)}[sweep] datasets: file {d!r} does not exist")
+    models = _list(sw, "models", [], path, MODEL_KINDS)
+    methods = _list(sw, "methods", ["stf"] if models else [], path, METHODS)
+    seeds = _list(sw, "seeds", [0], path)
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ConfigError(f"{_where(path)}[sweep] seeds: {s!r} is not an integer >= 0")
+    try:
+        taus = [parse_tau(t) for t in _list(sw, "taus", ["auto"], path)]
+    except ConfigError as err:
+        raise ConfigError(f"{_where(path)}[sweep] taus: {err}") from None
+    baselines = _list(sw, "baselines", [], path, BASELINES)
+    if not models and not baselines:
+        raise ConfigError(f"{_where(path)}[sweep] needs models (allowed: {', '.join(MODEL_KINDS)}) or baselines "
+                          f"(allowed: {', '.join(BASELINES)})")
+    workers = sw.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"{_where(path)}[sweep] workers must be an integer >= 1, got {workers!r}")
+    threads = sw.get("threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"{_where(path)}[sweep] threads must be an integer >= 1, got {threads!r}")
+
+    fixed = _merge({}, {k: source[k] for k in SECTIONS if k in source}, _where(path) + "fixed settings")
+    per = {}
+    for table, allowed in (("per_model", MODEL_KINDS), ("per_dataset", datasets)):
+        for key, values in source.get(table, {}).items():
+            if key not in allowed:
+                raise ConfigError(f"{_where(path)}[{table}.{key}]: {key!r} is not in the sweep; allowed: "
+                                  f"{', '.join(map(str, allowed))}")
+            per[(table, key)] = values
+    esn_params = source.get("esn", {})
+    import inspect
+
+    esn_allowed = [p for p in inspect.signature(ESN).parameters if p != "seed"]
+    for key in esn_params:
+        if key not in esn_allowed:
+            raise ConfigError(f"{_where(path)}unknown key {key!r} in [esn]; allowed: {', '.join(esn_allowed)}")
+
+    out_dir = Path(out or sw.get("out") or Path("runs") / "sweeps" / name)
+    specs = []
+    for dataset in datasets:
+        for model in models:
+            for method in methods:
+                for tau in taus:
+                    for seed in seeds:
+                        cfg = _merge(fixed, per.get(("per_dataset", dataset), {}), f"[per_dataset.{dataset}]")
+                        cfg = _merge(cfg, per.get(("per_model", model), {}), f"[per_model.{model}]")
+                        cfg.setdefault("data", {})["name"] = dataset
+                        cfg.setdefault("model", {})["kind"] = model
+                        cfg.setdefault("train", {}).update(method=method, tau=tau, seed=seed)
+                        try:
+                            rc = RunConfig.from_dict(cfg)
+                        except ConfigError as err:
+                            raise ConfigError(f"{_where(path)}{err}") from None
+                        except TypeError as err:
+                            raise ConfigError(f"{_where(path)}invalid value: {err}") from None
+                        used = tau
+                        if not _uses_tau(rc.train):   # no forcing interval: a τ grid collapses to one run
+                            rc, used = rc.replace(train=dataclasses.replace(rc.train, tau="auto")), None
+                        specs.append(_spec("rnn", dataset, model, method, used, seed, rc.to_dict(), out_dir, threads))
+        for baseline in baselines:
+            for seed in seeds:
+                cfg = _merge(fixed, per.get(("per_dataset", dataset), {}), f"[per_dataset.{dataset}]")
+                cfg.setdefault("data", {})["name"] = dataset
+                rc = RunConfig.from_dict({k: v for k, v in cfg.items() if k in ("data", "eval")})
+                try:
+                    ESN(seed=seed, **esn_params)   # validates the values
+                except TypeError as err:
+                    raise ConfigError(f"{_where(path)}[esn]: {err}") from None
+                spec = _spec("baseline", dataset, baseline, "esn", None, seed, rc.to_dict(), out_dir, threads)
+                spec["baseline"] = dict(esn_params)
+                spec["key"] = _key(spec)
+                spec["run_dir"] = str(out_dir / "runs" / _dirname(spec))
+                specs.append(spec)
+    unique = {}
+    for s in specs:   # the same run listed twice (or a collapsed τ grid) runs once
+        unique.setdefault(s["key"], s)
+    specs = list(unique.values())
+    return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source)
+
+
+def _uses_tau(train) -> bool:
+    """Whether τ changes this run (see :func:`dsrecon.experiment.choose_tau`): a τ grid collapses otherwise."""
+    from .train import USES_TAU
+
+    return train.method in USES_TAU or (train.method == "gtf" and train.gtf_alpha == "auto")
+
+
+def _spec(kind, dataset, model, method, tau, seed, config, out_dir, threads) -> dict:
+    spec = {"kind": kind, "dataset": dataset, "model": model, "method": method,
+            "tau": None if tau is None else str(tau), "seed": int(seed), "config": config, "threads": int(threads)}
+    spec["key"] = _key(spec)
+    spec["run_dir"] = str(out_dir / "runs" / _dirname(spec))
+    return spec
+
+
+def _key(spec: dict) -> str:
+    ident = {k: spec.get(k) for k in ("kind", "dataset", "model", "method", "tau", "seed", "config", "baseline")}
+    return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _dirname(spec: dict) -> str:
+    tau = "" if spec["tau"] is None else f"-tau{spec['tau']}"
+    return f"{Path(str(spec['dataset'])).stem}-{spec['model']}-{spec['method']}{tau}-seed{spec['seed']}-{spec['key']}"
+
+
+def load_sweep(path, *, out=None) -> Sweep:
+    """Read and validate a sweep TOML file."""
+    import tomllib
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"sweep file {path} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            source = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    return parse_sweep(source, path=path, out=out)
+
+
+# ------------------------------------------------------------------------------ one run
+def run_one(spec: dict) -> dict:
+    """Run one spec to completion and return its result record (also written to ``result.json``).
+
+    Idempotent: a run with ``result.json`` returns it; a run with a checkpoint resumes. An error raised on
+    purpose (diverged training, a series that is not chaotic for ``--tau auto``) is a finished outcome:
+    the record has ``status = "failed"`` and the one-line reason, and the run is not redone. Any other
+    exception gives ``status = "error"`` without result.json, so a restart retries it.
+    """
+    import torch
+
+    from .runs import read_json, write_json
+
+    run_dir = Path(spec["run_dir"])
+    done = run_dir / "result.json"
+    if done.exists():
+        return read_json(done)
+    torch.set_num_threads(int(spec.get("threads", 1)))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
+    record["run_dir"] = str(run_dir)
+    try:
+        metrics, tau_steps = (_run_baseline if spec["kind"] == "baseline" else _run_model)(spec, run_dir)
+        record.update(status="ok", reason="", tau_steps=tau_steps, metrics=_scalars(metrics),
+                      noise_floor=_scalars(metrics.get("noise_floor", {}), FLOOR_METRICS),
+                      variants=metrics.get("variants", {}))
+    except DsreconError as err:
+        record.update(status="failed", reason=str(err).splitlines()[0], tau_steps=None, metrics={}, noise_floor={},
+                      variants={})
+    except Exception as err:  # noqa: BLE001 - a bug or a crash: report it, let a restart retry the run
+        log.exception("sweep run %s crashed", spec["key"])
+        record.update(status="error", reason=f"{type(err).__name__}: {err}".splitlines()[0], metrics={},
+                      noise_floor={}, variants={}, seconds=time.monotonic() - t0)
+        return record
+    record["seconds"] = time.monotonic() - t0
+    write_json(done, record)
+    return record
+
+
+def _scalars(metrics: dict, names=RESULT_METRICS) -> dict:
+    out = {}
+    for k in names:
+        v = metrics.get(k)
+        if isinstance(v, str):   # JSON's "inf"/"nan"
+            try:
+                v = float(v)
+            except ValueError:
+                v = None
+        out[k] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+    return out
+
+
+def _run_model(spec: dict, run_dir: Path):
+    from .experiment import fit_run
+
+    cfg = RunConfig.from_dict(spec["config"])
+    resume = run_dir if (run_dir / "config.json").exists() and (run_dir / "checkpoints" / "last.pt").exists() else None
+    run = fit_run(cfg, out=None if resume else run_dir, resume=resume, quiet=True)
+    return run.metrics, run.tau
+
+
+def _run_baseline(spec: dict, run_dir: Path):
+    from . import data as data_mod
+    from .baselines import run_esn
+    from .runs import package_versions, write_json
+
+    cfg = RunConfig.from_dict(spec["config"])
+    data = data_mod.load_for(cfg.data)
+    write_json(run_dir / "config.json", {"config": cfg.to_dict(), "tau_steps": None, "baseline": spec["baseline"],
+                                          "versions": package_versions()})
+    ev = cfg.eval
+    metrics = run_esn(data, t_gen=ev.t_gen, seed=spec["seed"], params=spec["baseline"], run_dir=run_dir,
+                      eval_kw={"n_bins": ev.n_bins, "alpha": ev.alpha, "sigma": ev.sigma})
+    return metrics, None
+
+
+# ------------------------------------------------------------------------------ backends
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _local(specs, workers: int, threads: int):
+    if workers <= 1:
+        for s in specs:
+            yield run_one(s)
+        return
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    # spawn: no forked torch/OpenMP state; each worker imports dsrecon afresh
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = [pool.submit(run_one, s) for s in specs]
+        try:
+            for fut in cf.as_completed(futures):
+                yield fut.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _ray(specs, address: str | None, threads: int):
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray: pip install 'dsrecon[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=threads, max_retries=0)(run_one)
+        pending = {remote.remote(s): s for s in specs}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(ready[0])
+            try:
+                yield ray.get(ready[0])
+            except Exception as err:  # noqa: BLE001 - a lost worker: report it, a restart retries the run
+                yield {**{k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")},
+                       "run_dir": spec["run_dir"], "status": "error", "reason": f"ray: {err}".splitlines()[0],
+                       "metrics": {}, "noise_floor": {}, "variants": {}}
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ------------------------------------------------------------------------------ results file
+def records_to_dataset(records: list[dict]):
+    """One row per run (dim ``run``): coordinates key/dataset/model/method/tau/seed/status, one variable per metric."""
+    import xarray as xr
+
+    records = sorted(records, key=lambda r: r["key"])
+    coords = {
+        "key": ("run", [r["key"] for r in records]),
+        "dataset": ("run", [str(r["dataset"]) for r in records]),
+        "model": ("run", [r["model"] for r in records]),
+        "method": ("run", [r["method"] for r in records]),
+        "tau": ("run", ["-" if r.get("tau") is None else str(r["tau"]) for r in records]),
+        "seed": ("run", np.array([int(r["seed"]) for r in records], dtype=np.int64)),
+        "status": ("run", [r["status"] for r in records]),
+        "sweep": ("run", [str(r.get("sweep", "")) for r in records]),
+    }
+    data = {}
+    for name in RESULT_METRICS:
+        data[name] = ("run", np.array([r["metrics"].get(name, math.nan) for r in records], dtype=float))
+    for name in FLOOR_METRICS:
+        data[f"floor_{name}"] = ("run", np.array([r["noise_floor"].get(name, math.nan) for r in records], dtype=float))
+    data["tau_steps"] = ("run", np.array([math.nan if r.get("tau_steps") is None else r["tau_steps"]
+                                          for r in records], dtype=float))
+    data["reason"] = ("run", [r.get("reason", "") for r in records])
+    data["run_dir"] = ("run", [r.get("run_dir", "") for r in records])
+    variants = {}
+    for r in records:
+        for k, v in r.get("variants", {}).items():
+            variants.setdefault(k, v)
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(description="dsrecon sweep results: one row per finished run",
+                    metric_variants=json.dumps(variants, default=str),
+                    noise_floor="floor_* = the same scores of an independent true trajectory of length T_gen")
+    return ds
+
+
+def dataset_to_records(ds) -> list[dict]:
+    out = []
+    for i in range(ds.sizes["run"]):
+        row = ds.isel(run=i)
+        tau = str(row["tau"].values)
+        tau_steps = float(row["tau_steps"].values)
+        out.append({
+            "key": str(row["key"].values), "dataset": str(row["dataset"].values), "model": str(row["model"].values),
+            "method": str(row["method"].values), "tau": None if tau == "-" else tau, "seed": int(row["seed"].values),
+            "status": str(row["status"].values), "sweep": str(row["sweep"].values),
+            "tau_steps": None if math.isnan(tau_steps) else tau_steps,
+            "metrics": {k: float(row[k].values) for k in RESULT_METRICS},
+            "noise_floor": {k: float(row[f"floor_{k}"].values) for k in FLOOR_METRICS},
+            "reason": str(row["reason"].values), "run_dir": str(row["run_dir"].values),
+            "variants": {},
+        })
+    variants = json.loads(ds.attrs.get("metric_variants", "{}"))
+    for r in out:
+        r["variants"] = variants
+    return out
+
+
+def read_results(path):
+    """The results netCDF (a file, or a sweep directory holding ``results.nc``) as an xr.Dataset."""
+    import xarray as xr
+
+    from .errors import DataError
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.nc"
+    if not path.exists():
+        raise DataError(f"no results file at {path}; run `dsrecon sweep CONFIG.toml` first (it writes results.nc "
+                        f"in the sweep's output folder)")
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+def append_results(path, records: list[dict]) -> None:
+    """Add ``records`` to the results file (rows with the same key are replaced), atomically."""
+    from .runs import atomic_write_bytes
+
+    path = Path(path)
+    old = dataset_to_records(read_results(path)) if path.exists() else []
+    merged = {r["key"]: r for r in old}
+    for r in records:
+        if r.get("status") in ("ok", "failed"):
+            merged[r["key"]] = r
+    if not merged:
+        return
+    ds = records_to_dataset(list(merged.values()))
+    atomic_write_bytes(path, ds.to_netcdf())
+
+
+# ------------------------------------------------------------------------------ the driver
+@dataclass
+class SweepResult:
+    out: Path
+    records: list[dict]
+    skipped: int
+    ran: int
+    errors: list[dict]
+    seconds: float
+
+
+def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", address: str | None = None,
+              workers: int | None = None, progress: bool = True, echo=print) -> SweepResult:
+    """Run every unfinished run of ``sweep`` (a :class:`Sweep` or a TOML path) and update results and leaderboard.
+
+    Finished runs (``result.json`` present) are skipped; results.nc gets each new run as soon as it ends.
+    """
+    from tqdm.auto import tqdm
+
+    from . import leaderboard
+    from .runs import atomic_write_bytes, read_json
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    if not isinstance(sweep, Sweep):
+        sweep = load_sweep(sweep)
+    if workers is not None and (int(workers) != workers or workers < 1):
+        raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+    t0 = time.monotonic()
+    out = sweep.out
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "sweep.json", json.dumps(
+        {"name": sweep.name, "source": sweep.source, "runs": [s["key"] for s in sweep.specs]},
+        indent=2, default=str).encode())
+    results = out / "results.nc"
+    finished, todo = [], []
+    for s in sweep.specs:
+        done = Path(s["run_dir"]) / "result.json"
+        (finished if done.exists() else todo).append(s)
+    records = [read_json(Path(s["run_dir"]) / "result.json") for s in finished]
+    for r in records:
+        r.setdefault("sweep", sweep.name)
+    if records:
+        append_results(results, records)   # the file may have been lost or belong to an older sweep
+    n_workers = int(workers or sweep.workers or os.cpu_count() or 1)
+    n_workers = max(1, min(n_workers, len(todo) or 1))
+    echo(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(finished)} already finished (skipped), "
+         f"{len(todo)} to run on backend {backend}" + (f" with {n_workers} workers" if backend == "local" else "")
+         + f"; results in {results}")
+    errors = []
+    gen = _local(todo, n_workers, sweep.threads) if backend == "local" else _ray(todo, address, sweep.threads)
+    bar = tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", disable=not progress or not todo)
+    try:
+        for rec in gen:
+            rec["sweep"] = sweep.name
+            if rec["status"] == "error":
+                errors.append(rec)
+                echo(f"  error in {rec['run_dir']}: {rec['reason']} (a restart retries it)")
+            else:
+                if not (Path(rec["run_dir"]) / "result.json").exists():   # a cluster without a shared filesystem
+                    from .runs import write_json
+
+                    write_json(Path(rec["run_dir"]) / "result.json", rec)
+                records.append(rec)
+                append_results(results, [rec])
+                if rec["status"] == "failed":
+                    echo(f"  failed: {Path(rec['run_dir']).name}: {rec['reason']}")
+            bar.update(1)
+    finally:
+        bar.close()
+    if records:
+        leaderboard.write_leaderboard(results, out)
+    return SweepResult(out=out, records=records, skipped=len(finished), ran=len(todo) - len(errors), errors=errors,
+                       seconds=time.monotonic() - t0)
