@@ -19,6 +19,12 @@ window     windows of τ steps with the state reset to zero at each window start
 ========== ===================================================================================================
 
 Generation at test time never forces (§4.1).
+
+**External inputs.** A driven model (``input_dim > 0``, e.g. the forced Duffing oscillator with
+``forcing="input"``) gets ``inputs`` (T+1, B, K) aligned in time with ``x``: the step z_t → z_{t+1} reads
+s_t = ``inputs[t]``, the forcing at the start of the step (the sampled ODE map x_{t+1} = Φ(x_t, θ_t) is a
+function of the state and the phase at t; the PLRNN with inputs is "How to train RNNs on chaotic data"
+App. A.1.3 Eq. 27 plus C s_t). ``inputs=None`` calls ``model.step(z)`` exactly as for an autonomous model.
 """
 from __future__ import annotations
 
@@ -41,7 +47,29 @@ def _observed(model, states: list[torch.Tensor]) -> torch.Tensor:
     return model.observe(torch.stack(states))
 
 
-def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, states_out: list | None = None) -> torch.Tensor:
+def _check_inputs(model, x: torch.Tensor, inputs: torch.Tensor | None) -> None:
+    """One-line ConfigErrors for inputs that do not fit the model or the batch, before the rollout."""
+    K = int(getattr(model, "input_dim", 0) or 0)
+    if inputs is None:
+        if K:
+            raise ConfigError(f"the model is driven by {K} external inputs (input_dim={K}): pass inputs= of "
+                              f"shape (T+1, B, {K}) aligned with x")
+        return
+    if not K:
+        raise ConfigError("inputs were given but the model has no input matrix (input_dim=0); build it with "
+                          f"input_dim={inputs.shape[-1]} or pass inputs=None")
+    if inputs.dim() != 3 or inputs.shape[0] < x.shape[0] - 1 or inputs.shape[1] != x.shape[1] or inputs.shape[2] != K:
+        raise ConfigError(f"inputs must have shape ({x.shape[0]}, {x.shape[1]}, {K}) (time, batch, input) aligned "
+                          f"with x {tuple(x.shape)}, got {tuple(inputs.shape)}")
+
+
+def _step(model, z: torch.Tensor, inputs: torch.Tensor | None, t: int) -> torch.Tensor:
+    # the step z_t -> z_{t+1} reads s_t; an autonomous rollout calls step(z) exactly as before
+    return model.step(z) if inputs is None else model.step(z, inputs[t])
+
+
+def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, inputs: torch.Tensor | None = None,
+                           states_out: list | None = None) -> torch.Tensor:
     """Sparsely forced rollout ("How to train RNNs on chaotic data" §4.1, Eq. 15-16, App. A.7).
 
     A subsequence starts from the control state z̃_0 = force(x_0); the model then runs freely, and at every
@@ -50,16 +78,18 @@ def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, states_out: list
     times and back-propagation is cut into pieces of at most τ steps (App. A.7 Eq. 94-96): gradients grow
     like exp(λ_max τ) at most, which stays bounded when τ ≈ τ_pred = ln 2 / λ_max.
 
-    ``states_out``: if a list is given, the latent states z_1..z_T are appended to it (for a latent
-    regulariser or adaptive GTF). Returns x̂_1..x̂_T (T, B, N).
+    ``inputs``: external inputs (T+1, B, K) of a driven model, aligned with ``x`` (z_{t+1} = step(z_t, s_t));
+    None for an autonomous one. ``states_out``: if a list is given, the latent states z_1..z_T are appended
+    to it (for a latent regulariser or adaptive GTF). Returns x̂_1..x̂_T (T, B, N).
     """
     if tau < 1:
         raise ConfigError(f"tau must be >= 1, got {tau}")
+    _check_inputs(model, x, inputs)
     kw = _pinv_kw(model)
     z = model.force(x[0], **kw).detach()
     states = []
     for t in range(1, x.shape[0]):
-        z = model.step(z)
+        z = _step(model, z, inputs, t - 1)
         states.append(z)
         if t % tau == 0:
             z = model.force(x[t], z.detach(), **kw).detach()
@@ -68,27 +98,31 @@ def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, states_out: list
     return _observed(model, states)
 
 
-def free_rollout(model, x: torch.Tensor, *, states_out: list | None = None) -> torch.Tensor:
+def free_rollout(model, x: torch.Tensor, *, inputs: torch.Tensor | None = None,
+                 states_out: list | None = None) -> torch.Tensor:
     """Classical BPTT: forced once at the start (z_0 = force(x_0)), then free over the whole subsequence.
 
     The gradient crosses every step, so on chaotic data it grows like exp(λ_max T); the paper's baseline
     clips its norm to 1 ("How to train RNNs on chaotic data" §4.2), which :func:`dsrecon.train.fit` does
     for ``method="bptt-clip"``.
     """
-    return sparse_teacher_forcing(model, x, x.shape[0], states_out=states_out)
+    return sparse_teacher_forcing(model, x, x.shape[0], inputs=inputs, states_out=states_out)
 
 
-def windowed_rollout(model, x: torch.Tensor, tau: int, *, states_out: list | None = None) -> torch.Tensor:
+def windowed_rollout(model, x: torch.Tensor, tau: int, *, inputs: torch.Tensor | None = None,
+                     states_out: list | None = None) -> torch.Tensor:
     """Windowing baseline ("How to train RNNs on chaotic data" App. A.6.4, Fig. 9): the subsequence is cut
     into windows of τ steps and the latent state is reset to zero at the start of each (the first window
     included); no data enter the state. Gradients are cut like in sparse forcing, but every window starts
-    without any information about where the system is, which "equally destroys performance"."""
+    without any information about where the system is, which "equally destroys performance". External
+    ``inputs`` (T+1, B, K) still drive every step: they are not data about the state."""
     if tau < 1:
         raise ConfigError(f"tau must be >= 1, got {tau}")
+    _check_inputs(model, x, inputs)
     z = torch.zeros(x.shape[1], model.latent_dim, dtype=x.dtype, device=x.device)
     states = []
     for t in range(1, x.shape[0]):
-        z = model.step(z)
+        z = _step(model, z, inputs, t - 1)
         states.append(z)
         if t % tau == 0:
             z = torch.zeros_like(z)
@@ -97,7 +131,7 @@ def windowed_rollout(model, x: torch.Tensor, tau: int, *, states_out: list | Non
     return _observed(model, states)
 
 
-def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *,
+def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *, inputs: torch.Tensor | None = None,
                                 states_out: list | None = None) -> torch.Tensor:
     """Generalized teacher forcing (Hess, Monfared, Brenner & Durstewitz, ICML 2023, "Generalized Teacher
     Forcing for Learning Chaotic Dynamics", §3 Eq. 5-7).
@@ -117,15 +151,17 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *,
     step shrinks them by (1 − α), which free runs never do; with it a 100-unit PLRNN on Lorenz reached a
     one-step loss of 2·10⁻⁴ while its free runs collapsed (validation D_stsp ≈ 16, docs/training.md).
     When M = N (Hess et al.'s setting, B invertible) both readings are the same.
+    ``inputs`` (T+1, B, K): external inputs of a driven model, z_{t+1} = step(z̃_t, s_t).
     """
     a = float(alpha)
     if not 0.0 <= a <= 1.0:
         raise ConfigError(f"GTF alpha must lie in [0, 1], got {alpha!r}")
+    _check_inputs(model, x, inputs)
     P = model.observation_pinv().detach()   # GTF needs the linear observation's inverse
     z = model.force(x[0], pinv=P).detach()
     states = []
     for t in range(1, x.shape[0]):
-        z = model.step(z)
+        z = _step(model, z, inputs, t - 1)
         states.append(z)
         if a > 0:
             zd = z.detach()
@@ -136,8 +172,18 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *,
     return _observed(model, states)
 
 
+def _next_inputs(states: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor | None:
+    """Inputs of the step after each of the rollout's states z_1..z_T (T, B, M): s_1..s_T of the
+    rollout's inputs (T+1, B, K), flattened like the states (time-major)."""
+    if inputs is None:
+        return None
+    T = states.shape[0]
+    return inputs[1:T + 1].reshape(-1, inputs.shape[-1])
+
+
 @torch.no_grad()
-def gtf_alpha_from_jacobians(model, states: torch.Tensor, *, max_states: int = 256) -> float:
+def gtf_alpha_from_jacobians(model, states: torch.Tensor, *, inputs: torch.Tensor | None = None,
+                             max_states: int = 256) -> float:
     """Adaptive GTF α from one-step Jacobian norms (Hess et al. 2023, §3.2): α* = max(0, 1 − 1/G), G the
     geometric mean of the spectral norms ‖J(z_t)‖₂ over (a sample of) the given latent states (…, M).
 
@@ -145,12 +191,15 @@ def gtf_alpha_from_jacobians(model, states: torch.Tensor, *, max_states: int = 2
     Jacobians by 1. Pitfall: ‖J‖₂ bounds the growth of single steps, not of long products; for a 100-unit
     PLRNN on Lorenz we measured G ≈ 1.9 (α ≈ 0.46) where the actual growth rate is e^{λ_1} ≈ 1.014 per
     step: the model was then forced so hard that its free runs diverged (docs/training.md). The default
-    ``"auto"`` uses :func:`gtf_alpha_from_lyapunov`.
+    ``"auto"`` uses :func:`gtf_alpha_from_lyapunov`. ``inputs``: the rollout's external inputs (T+1, B, K)
+    of a driven model (its Jacobian depends on s), None otherwise.
     """
     z = states.reshape(-1, states.shape[-1])
+    s = _next_inputs(states, inputs)
     if z.shape[0] > max_states:
-        z = z[torch.linspace(0, z.shape[0] - 1, max_states, device=z.device).long()]
-    J = model.jacobian(z)
+        pick = torch.linspace(0, z.shape[0] - 1, max_states, device=z.device).long()
+        z, s = z[pick], None if s is None else s[pick]
+    J = model.jacobian(z) if s is None else model.jacobian(z, s)
     norms = torch.linalg.matrix_norm(J.double(), ord=2)
     G = float(torch.exp(torch.log(norms.clamp_min(1e-12)).mean()))
     if not math.isfinite(G):
@@ -159,7 +208,8 @@ def gtf_alpha_from_jacobians(model, states: torch.Tensor, *, max_states: int = 2
 
 
 @torch.no_grad()
-def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, n_steps: int = 50, n_starts: int = 8) -> float:
+def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, inputs: torch.Tensor | None = None,
+                            n_steps: int = 50, n_starts: int = 8) -> float:
     """Adaptive GTF α from the growth rate of Jacobian *products*: α* = max(0, 1 − exp(−λ_1)), λ_1 the
     largest Lyapunov exponent per step of the model, estimated by the QR method (k = 1) over ``n_steps``
     free steps from ``n_starts`` of the given latent states (…, M).
@@ -169,13 +219,26 @@ def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, n_steps: int = 50, n
     (1 − α*) e^{λ_1} = 1 is the least forcing that keeps it bounded. This is the idea of Hess et al.
     (2023, §3.2) with the product's growth rate in place of their bound by one-step norms, which
     over-forces (see :func:`gtf_alpha_from_jacobians`). A non-chaotic model (λ_1 ≤ 0) gets α = 0.
+
+    ``inputs``: the rollout's external inputs (T+1, B, K) of a driven model. The free steps then read the
+    inputs that follow each start inside the batch window, so starts are taken from the states whose
+    continuation of min(n_steps, T) steps lies in the window.
     """
     from .lyapunov import qr_log_stretches
 
-    z = states.reshape(-1, states.shape[-1])
-    z = z[torch.linspace(0, z.shape[0] - 1, min(n_starts, z.shape[0]), device=z.device).long()]
+    s = None
+    if inputs is None:
+        z = states.reshape(-1, states.shape[-1])
+        z = z[torch.linspace(0, z.shape[0] - 1, min(n_starts, z.shape[0]), device=z.device).long()]
+    else:
+        T, B = states.shape[0], states.shape[1]
+        n_steps = min(int(n_steps), T)
+        cand = states[: T - n_steps + 1].reshape(-1, states.shape[-1])   # z_{t+1} with t + n_steps <= T
+        pick = torch.linspace(0, cand.shape[0] - 1, min(n_starts, cand.shape[0]), device=cand.device).long()
+        z, t0, b = cand[pick], pick // B + 1, pick % B                    # z_{t0} reads s_{t0} first
+        s = inputs[t0[None, :] + torch.arange(n_steps, device=inputs.device)[:, None], b[None, :]]
     Q = torch.ones(z.shape[0], z.shape[1], 1, dtype=torch.float64, device=z.device) / math.sqrt(z.shape[1])
-    _, _, logs = qr_log_stretches(model, z, Q, n_steps, qr_every=1)
+    _, _, logs = qr_log_stretches(model, z, Q, n_steps, qr_every=1, inputs=s)
     lam = float(logs.mean()) / n_steps
     if not math.isfinite(lam):
         return 1.0
@@ -183,14 +246,16 @@ def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, n_steps: int = 50, n
 
 
 def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alpha: float = 0.0,
-            states_out: list | None = None) -> torch.Tensor:
-    """The rollout of training method ``method`` (see the module docstring) -> x̂_1..x̂_T (T, B, N)."""
+            inputs: torch.Tensor | None = None, states_out: list | None = None) -> torch.Tensor:
+    """The rollout of training method ``method`` (see the module docstring) -> x̂_1..x̂_T (T, B, N).
+    ``inputs`` (T+1, B, K): external inputs of a driven model, aligned with ``x``; None otherwise."""
+    kw = dict(inputs=inputs, states_out=states_out)
     if method in ("stf", "id-tf"):
-        return sparse_teacher_forcing(model, x, int(tau), states_out=states_out)
+        return sparse_teacher_forcing(model, x, int(tau), **kw)
     if method == "gtf":
-        return generalized_teacher_forcing(model, x, alpha, states_out=states_out)
+        return generalized_teacher_forcing(model, x, alpha, **kw)
     if method == "bptt-clip":
-        return free_rollout(model, x, states_out=states_out)
+        return free_rollout(model, x, **kw)
     if method == "window":
-        return windowed_rollout(model, x, int(tau), states_out=states_out)
+        return windowed_rollout(model, x, int(tau), **kw)
     raise ConfigError(f"unknown training method {method!r}; available: {', '.join(METHODS)}")
