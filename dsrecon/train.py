@@ -9,6 +9,11 @@ steps a few short free runs from forced states on the training data are scored b
 model is kept (free-run quality is what the user wants, and the one-step loss does not see a collapse
 onto a fixed point). Gradient flossing ("Gradient Flossing" §3, §6-7) runs before training
 (``prefloss_epochs``), in episodes every ``floss_every`` steps, or as a weighted loss term.
+
+A driven model (``input_dim > 0``) is trained with its external inputs ``s`` (T, K) next to ``x``: every
+batch carries the aligned input windows, every rollout reads s_t in the step z_t → z_{t+1}
+(:mod:`dsrecon.forcing`), and so do the validation free runs, the adaptive GTF α and the flossing
+estimate (the Jacobian of a driven model depends on s).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import ADAPTIVE_ALPHAS, TrainConfig
-from .errors import ConfigError, DivergenceError, DsreconError
+from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
 from .metrics import d_stsp
@@ -77,17 +82,23 @@ def annealed_tau(tau: int, step: int, cfg: TrainConfig) -> int:
     return max(1, int(round(tau**frac)))
 
 
-def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> float:
-    """D_stsp of short free runs from forced states (on training data) against the training data."""
+def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
+              s_train: torch.Tensor | None = None) -> float:
+    """D_stsp of short free runs from forced states (on training data) against the training data.
+
+    With external inputs ``s_train`` (T, K) each run reads the inputs that follow its start, so it is at
+    most T − 1 steps long and starts where that many inputs follow."""
     with torch.no_grad():
         T = x_train.shape[0]
-        idx = torch.randint(0, T, (cfg.val_runs,), generator=gen)
-        z = model.force(x_train[idx.to(x_train.device)])
-        out = torch.empty(cfg.val_len, cfg.val_runs, model.obs_dim, device=x_train.device)
-        for t in range(cfg.val_len):
-            z = model.step(z)
+        n = cfg.val_len if s_train is None else min(cfg.val_len, T - 1)
+        idx = torch.randint(0, T if s_train is None else T - n + 1, (cfg.val_runs,), generator=gen)
+        idx = idx.to(x_train.device)
+        z = model.force(x_train[idx])
+        out = torch.empty(n, cfg.val_runs, model.obs_dim, device=x_train.device)
+        for t in range(n):
+            z = model.step(z) if s_train is None else model.step(z, s_train[idx + t])
             out[t] = model.observe(z)
-        gen_x = out[cfg.val_len // 10 :].reshape(-1, model.obs_dim).cpu().numpy()  # drop transients
+        gen_x = out[n // 10 :].reshape(-1, model.obs_dim).cpu().numpy()  # drop transients
     if not np.all(np.isfinite(gen_x)):
         return math.inf
     # "auto": binned below 6 dimensions, Gaussian mixtures above (30^N bins are impossible for a 10-d embedding)
@@ -104,13 +115,47 @@ def _optimizer(cfg: TrainConfig, params):
     return {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}[cfg.optimizer](params, lr=cfg.lr)
 
 
-def _forced_states(model, x: torch.Tensor):
-    """``init`` for flossing on data: forced states at random training samples (on the data's attractor)."""
+def _forced_states(model, x: torch.Tensor, s: torch.Tensor | None = None, horizon: int = 0):
+    """``init`` and ``inputs`` for flossing on data: forced states at random training samples (on the
+    data's attractor) and, for a driven model, the external inputs that follow each of them (``horizon``
+    steps are needed; ``inputs`` is None for an autonomous model)."""
+    last: dict = {}
+
     def init(batch: int, gen: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(0, x.shape[0], (batch,), generator=gen).to(x.device)
+        hi = x.shape[0] if s is None else max(1, x.shape[0] - horizon + 1)
+        idx = torch.randint(0, hi, (batch,), generator=gen).to(x.device)
+        last["idx"] = idx
         with torch.no_grad():
             return model.force(x[idx])
-    return init
+
+    def inputs(n_steps: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+        t = last["idx"][None, :] + torch.arange(n_steps, device=x.device)[:, None]
+        return s[t.clamp_max(s.shape[0] - 1)]   # (n_steps, batch, K); the clamp only for T < horizon
+
+    return init, (None if s is None else inputs)
+
+
+def _training_inputs(model, inputs, T: int, device) -> torch.Tensor | None:
+    """The external inputs (T, K) as a float32 tensor, or None; one-line DataErrors when they do not fit
+    the model (its ``input_dim``) or the training series (T steps)."""
+    K = int(getattr(model, "input_dim", 0) or 0)
+    if inputs is None:
+        if K:
+            raise DataError(f"the model is driven by {K} external inputs (input_dim={K}) but no inputs were given; "
+                            f"pass inputs= (T, {K}) aligned with x_train, or build the model with input_dim=0")
+        return None
+    s = torch.as_tensor(np.asarray(inputs), dtype=torch.float32, device=device)
+    if s.dim() == 1:
+        s = s[:, None]
+    if not K:
+        raise DataError(f"inputs ({s.shape[-1]} channels) were given but the model was built with input_dim=0; "
+                        f"build it with input_dim={s.shape[-1]}, or train without inputs")
+    if s.dim() != 2 or s.shape != (T, K):
+        raise DataError(f"inputs must have shape (T, K) = ({T}, {K}) like x_train and the model's input_dim, "
+                        f"got {tuple(s.shape)}")
+    if not bool(torch.isfinite(s).all()):
+        raise DataError("inputs contain NaN/inf values; fill or drop them first")
+    return s
 
 
 def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
@@ -130,6 +175,7 @@ def fit(
     model: torch.nn.Module,
     x_train: np.ndarray,
     *,
+    inputs: np.ndarray | None = None,
     tau: int | None = None,
     config: TrainConfig = TrainConfig(),
     checkpoint: str | Path | None = None,
@@ -138,14 +184,16 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``x_train`` (T, N), standardized, with the method of ``config.method``.
 
-    Parameters: ``tau``: forcing interval (steps) of ``stf``, ``id-tf`` and ``window``; for ``gtf`` with
+    Parameters: ``inputs``: external inputs s (T, K) aligned with ``x_train``, for a model built with
+    ``input_dim = K`` (None for an autonomous model); ``tau``: forcing interval (steps) of ``stf``, ``id-tf`` and ``window``; for ``gtf`` with
     ``gtf_alpha="auto"`` it sets the floor 1 − 0.05^(1/τ) of α; unused by ``bptt-clip``; ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
     of ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
     divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
     which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best, GTF α).
     Returns: :class:`FitResult` with the best model by validation D_stsp (the last one when
     validation is off).
-    Raises: ConfigError for settings the model cannot run (before any work); DivergenceError after
+    Raises: ConfigError for settings the model cannot run (before any work); DataError when ``inputs`` and
+    the model's ``input_dim`` disagree; DivergenceError after
     ``max_recoveries`` non-finite or exploding losses (the checkpoint keeps the last good state);
     Interrupted on Ctrl-C (naming the step of the checkpoint kept).
     """
@@ -155,6 +203,7 @@ def fit(
     model.to(device)
     x = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
     T = x.shape[0]
+    s = _training_inputs(model, inputs, T, device)
     L = cfg.seq_len
     if T < L + 2:
         raise DsreconError(f"training series has {T} steps, fewer than seq_len + 2 = {L + 2}; lower seq_len")
@@ -198,11 +247,11 @@ def fit(
         if checkpoint is not None:
             save_torch(checkpoint, good)
 
-    floss_init = _forced_states(model, x)
+    floss_init, floss_inputs = _forced_states(model, x, s, horizon=cfg.floss_steps + cfg.floss_steps // 2)
 
     def floss_episode(epochs: int, desc: str):
         res = floss(model, k=cfg.floss_k, target=cfg.floss_target, epochs=epochs, n_steps=cfg.floss_steps,
-                    qr_every=cfg.floss_qr_every, lr=cfg.floss_lr, init=floss_init, batch=1,
+                    qr_every=cfg.floss_qr_every, lr=cfg.floss_lr, init=floss_init, inputs=floss_inputs, batch=1,
                     seed=cfg.seed + step, progress=progress, desc=desc)
         history["floss_step"].append(step)
         history["floss_lambda"].append(res.final.tolist())
@@ -236,24 +285,28 @@ def fit(
                 floss_episode(cfg.floss_epochs, "flossing episode")
 
             starts = torch.randint(0, T - L - 1, (cfg.batch_size,), generator=gen)
-            batch = x[(starts[:, None] + offsets).to(device)].transpose(0, 1)  # (L+1, B, N)
+            window = (starts[:, None] + offsets).to(device)
+            batch = x[window].transpose(0, 1)  # (L+1, B, N)
+            s_batch = None if s is None else s[window].transpose(0, 1)  # (L+1, B, K), aligned with batch
             driving = batch
             if cfg.obs_noise > 0:
                 driving = batch + cfg.obs_noise * torch.randn(batch.shape, generator=gen).to(device)
             if cfg.method == "gtf" and alpha is None:  # first adaptive estimate, from a free rollout
                 with torch.no_grad():
                     first: list = []
-                    rollout(model, driving, "bptt-clip", states_out=first)
-                alpha = max(alpha_floor, alpha_of(model, torch.stack(first)))
+                    rollout(model, driving, "bptt-clip", inputs=s_batch, states_out=first)
+                alpha = max(alpha_floor, alpha_of(model, torch.stack(first), inputs=s_batch))
             states: list = []
             keep_states = cfg.latent_reg > 0 or adaptive
             pred = rollout(model, driving, cfg.method, tau=annealed_tau(tau, step, cfg) if tau else None,
-                           alpha=alpha or 0.0, states_out=states if keep_states else None)
+                           alpha=alpha or 0.0, inputs=s_batch, states_out=states if keep_states else None)
             loss = torch.mean((pred - batch[1:]) ** 2)
             if cfg.latent_reg > 0:
                 loss = loss + cfg.latent_reg * torch.mean(torch.stack(states) ** 2)
             if cfg.floss_k and cfg.floss_weight and step % max(1, cfg.floss_every) == 0:
-                lam = lyapunov_exponents(model, floss_init(1, gen), k=cfg.floss_k, n_steps=cfg.floss_steps,
+                z_f = floss_init(1, gen)
+                s_f = None if floss_inputs is None else floss_inputs(cfg.floss_steps + cfg.floss_steps // 2, 1, gen)
+                lam = lyapunov_exponents(model, z_f, k=cfg.floss_k, n_steps=cfg.floss_steps, inputs=s_f,
                                          qr_every=cfg.floss_qr_every, generator=gen, warmup=cfg.floss_steps // 2)
                 loss = loss + cfg.floss_weight * flossing_loss(lam, cfg.floss_target)
             if not torch.isfinite(loss) or loss.item() > cfg.explode_loss:
@@ -279,7 +332,7 @@ def fit(
             opt.step()
             step += 1
             if adaptive and step % GTF_UPDATE_EVERY == 0:
-                new = alpha_of(model, torch.stack(states).detach())
+                new = alpha_of(model, torch.stack(states).detach(), inputs=s_batch)
                 alpha = max(alpha_floor, GTF_SMOOTHING * alpha + (1 - GTF_SMOOTHING) * new)
             lval = loss.item()
             history["step"].append(step)
@@ -295,7 +348,7 @@ def fit(
                 bar.set_postfix(**post)
 
             if cfg.validate_every and step % cfg.validate_every == 0:
-                score = _validate(model, x, cfg, gen)
+                score = _validate(model, x, cfg, gen, s)
                 history["val_step"].append(step)
                 history["val_d_stsp"].append(score)
                 log.info("step %d loss %.5f lr %.2e val D_stsp %.4f", step, lval, lr, score)
@@ -322,7 +375,7 @@ def fit(
     save_checkpoint()
     if cfg.validate_every and best["step"] > 0:
         # a final validation so that the last state competes with the best one
-        score = _validate(model, x, cfg, gen)
+        score = _validate(model, x, cfg, gen, s)
         if score < best["score"]:
             best = {"score": score, "state": copy.deepcopy(model.state_dict()), "step": step}
         model.load_state_dict(best["state"])
