@@ -592,20 +592,53 @@ def _torch_setup(model):
     return torch, dtype, device
 
 
-def forced_rollouts(model, x0, n_steps: int, *, return_latent: bool = False):
+def _model_inputs(model, data, inputs):
+    """The external inputs (T, K) that drive ``model`` along ``data``, as float64, or None.
+
+    ``inputs`` as given, else the variable ``s`` of an ``xr.Dataset`` when the model is driven
+    (``input_dim > 0``). One-line DataErrors when a driven model gets none or inputs reach an autonomous one.
+    """
+    K = int(getattr(model, "input_dim", 0) or 0)
+    if inputs is None and K and hasattr(data, "data_vars") and "s" in data:
+        inputs = data["s"].values
+    if inputs is None:
+        if K:
+            raise DataError(f"the model is driven by {K} external inputs (input_dim={K}): pass inputs= (T, {K}) "
+                            f"aligned with the data, or a Dataset with its input variable s")
+        return None
+    if not K:
+        raise DataError("inputs were given but the model has no external inputs (input_dim=0); pass inputs=None")
+    s = np.asarray(inputs, dtype=float)
+    if s.shape[-1] != K:
+        raise DataError(f"inputs have {s.shape[-1]} channels but the model reads {K} (input_dim={K})")
+    return s
+
+
+def _input_windows(s: np.ndarray, starts: np.ndarray, n_steps: int) -> np.ndarray:
+    """(B, n, K) windows s[t_b], ..., s[t_b + n − 1] of the inputs (T, K): the inputs of n steps from each start."""
+    need = int(np.max(starts)) + int(n_steps) if len(starts) else 0
+    if need > len(s):
+        raise DataError(f"the inputs cover {len(s)} steps but runs of {n_steps} steps from index "
+                        f"{int(np.max(starts))} need {need}; pass longer inputs or a shorter run")
+    return s[np.asarray(starts)[:, None] + np.arange(int(n_steps))[None, :]]
+
+
+def forced_rollouts(model, x0, n_steps: int, *, inputs=None, return_latent: bool = False):
     """Free runs of ``n_steps`` steps from the forced states of the observations ``x0`` (B, N).
 
-    z_0 = model.force(x0); z_k = model.step(z_{k-1}); returns the observations x̂_1..x̂_n as (B, n, N)
-    (and the latents z_1..z_n as (B, n, M) with ``return_latent``), numpy float64. All starts in one
-    batch: one ``step`` call per time step.
+    z_0 = model.force(x0); z_k = model.step(z_{k-1}) (a driven model: model.step(z_{k-1}, s_{k-1}) with
+    ``inputs`` (B, n, K), the inputs of each run from its start on); returns the observations x̂_1..x̂_n as
+    (B, n, N) (and the latents z_1..z_n as (B, n, M) with ``return_latent``), numpy float64. All starts in
+    one batch: one ``step`` call per time step.
     """
     torch, dtype, device = _torch_setup(model)
     x0 = np.atleast_2d(np.asarray(x0, dtype=float))
     with torch.no_grad():
         z = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
+        s = None if inputs is None else torch.as_tensor(np.asarray(inputs), dtype=dtype, device=device)
         obs, lat = [], []
-        for _ in range(int(n_steps)):
-            z = model.step(z)
+        for k in range(int(n_steps)):
+            z = model.step(z) if s is None else model.step(z, s[:, k])
             obs.append(model.observe(z))
             if return_latent:
                 lat.append(z)
@@ -622,7 +655,7 @@ def _starts(n_avail: int, n_starts: int) -> np.ndarray:
     return np.linspace(0, n_avail - 1, n_starts).astype(np.int64)
 
 
-def prediction_error(model, data, *, n_steps: int = 25, n_starts: int = 1000) -> Score:
+def prediction_error(model, data, *, n_steps: int = 25, n_starts: int = 1000, inputs=None) -> Score:
     """PE(n): the n-step-ahead prediction error of a model from forced states.
 
     Algorithm: starts t_1..t_B evenly spaced over the series (at most ``n_starts``, each with n steps
@@ -634,16 +667,19 @@ def prediction_error(model, data, *, n_steps: int = 25, n_starts: int = 1000) ->
     Pitfall: forcing sets only what the observation determines; unobserved latents get the model's
     forcing rule (see :mod:`dsrecon.models.observation`), so PE(1) is not zero even for a perfect model
     of a partially observed system. Non-finite predictions give inf with a reason.
+    A driven model (``input_dim > 0``) reads ``inputs`` (T, K) aligned with ``data`` (default: the
+    Dataset's ``s``): the run from x_t reads s_t, s_{t+1}, ...
     """
     _check_setting(_is_int(n_steps, 1), f"n_steps must be an integer ≥ 1, got {n_steps!r}")
     _check_setting(_is_int(n_starts, 1), f"n_starts must be an integer ≥ 1, got {n_starts!r}")
     x = as_array(data, what="data")
+    s = _model_inputs(model, data, inputs)
     variant = {"n": int(n_steps), "error": "MSE over starts and dimensions", "start": "forced: model.force(x_t)",
                "starts": "evenly spaced"}
     if len(x) <= n_steps:
         return Score("PE", math.nan, variant, 0, len(x), f"data have {len(x)} steps, need more than n = {n_steps}")
     st = _starts(len(x) - n_steps, n_starts)
-    pred = forced_rollouts(model, x[st], n_steps)
+    pred = forced_rollouts(model, x[st], n_steps, inputs=None if s is None else _input_windows(s, st, n_steps))
     target = x[st[:, None] + np.arange(1, n_steps + 1)[None, :]]
     if not np.all(np.isfinite(pred)):
         return Score("PE", math.inf, variant, len(st), len(x) - n_steps, "non-finite predictions: the model diverged",
@@ -654,7 +690,7 @@ def prediction_error(model, data, *, n_steps: int = 25, n_starts: int = 1000) ->
 
 
 def valid_prediction_time(model, data, *, lambda_max: float, dt: float | None = None, threshold: float = 0.5,
-                          n_starts: int = 100, horizon: int | None = None) -> Score:
+                          n_starts: int = 100, horizon: int | None = None, inputs=None) -> Score:
     """Valid prediction time in Lyapunov times: how long a forced-then-free run stays close to the data.
 
     Algorithm: starts evenly spaced over the series (at most ``n_starts``); z = model.force(x_t); free
@@ -665,11 +701,13 @@ def valid_prediction_time(model, data, *, lambda_max: float, dt: float | None = 
     lower bound, said in ``reason``). ``horizon`` default: 20 Lyapunov times, at least 10 steps.
 
     Parameters: ``lambda_max`` per time unit (of the data or the true equations); ``dt`` time units per
-    step (default: ``data.attrs["dt"]``, else 1).
+    step (default: ``data.attrs["dt"]``, else 1); ``inputs`` (T, K) of a driven model, aligned with ``data``
+    (default: the Dataset's ``s``).
     References: Pathak et al. 2018; Vlachas et al. 2020 (VPT with a normalised-error threshold of 0.5).
     Pitfall: the value scales with λ_max, so state which λ_max (``reference`` holds it).
     """
     x = as_array(data, what="data")
+    s = _model_inputs(model, data, inputs)
     if dt is None:
         dt = float(getattr(data, "attrs", {}).get("dt", 1.0))
     _check_setting(math.isfinite(lambda_max) and lambda_max > 0,
@@ -690,7 +728,7 @@ def valid_prediction_time(model, data, *, lambda_max: float, dt: float | None = 
     sd = x.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     st = _starts(len(x) - horizon, n_starts)
-    pred = forced_rollouts(model, x[st], horizon)
+    pred = forced_rollouts(model, x[st], horizon, inputs=None if s is None else _input_windows(s, st, horizon))
     target = x[st[:, None] + np.arange(1, horizon + 1)[None, :]]
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.sqrt(np.mean(((pred - target) / sd) ** 2, axis=2))
@@ -711,7 +749,7 @@ def valid_prediction_time(model, data, *, lambda_max: float, dt: float | None = 
 
 def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = None, n_steps: int = 2000,
                     transient: int = 500, n_init: int = 4, z0=None, seed: int = 0,
-                    qr_every: int = 1) -> dict[str, Score]:
+                    qr_every: int = 1, inputs=None) -> dict[str, Score]:
     """The model's λ_max, Lyapunov spectrum and D_KY against a reference.
 
     The model's spectrum is :func:`dsrecon.lyapunov.lyapunov_spectrum` (QR method, first ``k`` exponents,
@@ -723,7 +761,8 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
     λ_i(reference)| over the exponents both have (nan without a reference spectrum), ``extra`` both
     spectra; "D_KY" value = the model's Kaplan-Yorke dimension of its first k exponents (the reason says
     when every partial sum is still ≥ 0, i.e. k was too small).
-    A model whose trajectory diverges gives nan values with the reason (no exception).
+    A model whose trajectory diverges gives nan values with the reason (no exception). A driven model
+    needs ``inputs``: (transient + n_steps, n_init, K) or a callable, as for :func:`lyapunov_spectrum`.
     Reference: "Lyapunov spectra of chaotic RNNs" §III and Eq. 3; Benettin et al. 1980.
     """
     from .lyapunov import LyapunovSpectrum, MaxLyapunov, kaplan_yorke_dimension, lyapunov_spectrum
@@ -740,7 +779,7 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
                "qr_every": int(qr_every), "per": "time unit", "dt": dt}
     try:
         spec = lyapunov_spectrum(model, k=k, n_steps=n_steps, transient=transient, n_init=n_init, z0=z0,
-                                 dt=dt, seed=seed, qr_every=qr_every)
+                                 dt=dt, seed=seed, qr_every=qr_every, inputs=inputs)
     except DataError as err:
         why = f"model spectrum failed: {err}"
         return {name: Score(name, math.nan, variant, 0, 0, why, reference=r, n_init=n_init)
@@ -771,7 +810,7 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
 
 def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed: int = 0, x0=None,
                              n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0, method: str = "bins",
-                             legacy: bool = False) -> dict[str, Score]:
+                             legacy: bool = False, inputs=None) -> dict[str, Score]:
     """Free runs from ``n_init`` initial conditions, generated as one batch, each scored against ``true``;
     every metric summarised as median ± MAD (:func:`summarise`).
 
@@ -780,19 +819,29 @@ def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed:
     :func:`dsrecon.models.generate` on the model's device with z0 of shape (B, M): one ``step`` per time
     step for all initial conditions. Returns the :func:`score_all` names; ``extra["per_init"]`` has
     every initial condition's value.
+    A driven model reads ``inputs``: with ``x0`` given, the inputs of each run, (t_gen, B, K) (or (t_gen, K)
+    for all); otherwise (T_in, K) aligned with ``true`` from its first sample (default: its ``s``), covering
+    every drawn start + t_gen (continue a periodic forcing first, :func:`dsrecon.experiment.input_series`).
     """
     from .models import generate as generate_latent
 
     t = as_array(true, what="true data")
     _check_setting(_is_int(t_gen, 2), f"t_gen must be an integer ≥ 2, got {t_gen!r}")
+    s = _model_inputs(model, true if x0 is None else None, inputs)
     if x0 is None:
         _check_setting(_is_int(n_init, 1), f"n_init must be an integer ≥ 1, got {n_init!r}")
-        x0 = t[np.random.default_rng(seed).integers(0, len(t), n_init)]
+        idx = np.random.default_rng(seed).integers(0, len(t), n_init)
+        x0 = t[idx]
+        if s is not None:
+            s = np.swapaxes(_input_windows(s, idx, int(t_gen)), 0, 1)      # (t_gen, B, K)
     x0 = np.atleast_2d(np.asarray(x0, dtype=float))
+    if s is not None and s.ndim == 2:
+        s = np.broadcast_to(s[:, None, :], (s.shape[0], len(x0), s.shape[1]))
     torch, dtype, device = _torch_setup(model)
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
-        gen = generate_latent(model, z0, int(t_gen)).cpu().numpy().astype(np.float64)  # (T, B, N)
+        s_t = None if s is None else torch.as_tensor(np.ascontiguousarray(s), dtype=dtype, device=device)
+        gen = generate_latent(model, z0, int(t_gen), inputs=s_t).cpu().numpy().astype(np.float64)  # (T, B, N)
     per = [score_all(t, gen[:, b], n_bins=n_bins, alpha=alpha, sigma=sigma, method=method, legacy=legacy)
            for b in range(gen.shape[1])]
     return {name: summarise([p[name] for p in per]) for name in per[0]}
@@ -812,7 +861,7 @@ def regress_full_observation(latents, full, *, ridge: float = 0.0) -> np.ndarray
 
 def score_partially_observed(model, observed, full, *, t_gen: int, n_fit: int = 10, ridge: float = 0.0,
                              n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0,
-                             method: str = "bins") -> dict[str, Score]:
+                             method: str = "bins", inputs=None) -> dict[str, Score]:
     """Scores of a model trained on some variables, in the full state space (App. A.6.3).
 
     ``observed`` (T, N_obs): the variables the model saw; ``full`` (T, N_full): all variables at the same
@@ -822,6 +871,7 @@ def score_partially_observed(model, observed, full, *, t_gen: int, n_fit: int = 
     ``"space": "full (latents regressed on the first n_fit full observations)"``; ``extra["W"]`` is W.
     Pitfall: only the first ~τ_pred steps of a free run follow the data, so n_fit must stay well below
     that; with n_fit < M the regression is under-determined and the minimum-norm W is used.
+    A driven model reads ``inputs`` (≥ t_gen, K), aligned with ``observed`` from its first sample.
     """
     obs = as_array(observed, what="observed data")
     fl = as_array(full, what="full data")
@@ -830,7 +880,9 @@ def score_partially_observed(model, observed, full, *, t_gen: int, n_fit: int = 
     _check_setting(_is_int(n_fit, 1) and n_fit < len(fl),
                    f"n_fit must be an integer in [1, {len(fl) - 1}], got {n_fit!r}")
     _check_setting(_is_int(t_gen, max(2, n_fit)), f"t_gen must be an integer ≥ max(2, n_fit), got {t_gen!r}")
-    _, Z = forced_rollouts(model, obs[:1], int(t_gen), return_latent=True)
+    s = _model_inputs(model, observed, inputs)
+    s = None if s is None else _input_windows(s, np.array([0]), int(t_gen))
+    _, Z = forced_rollouts(model, obs[:1], int(t_gen), inputs=s, return_latent=True)
     Z = Z[0]
     tag = {"space": f"full (latents regressed on the first {n_fit} full observations"
                     + (f", ridge {ridge}" if ridge > 0 else "") + ")"}
