@@ -2,6 +2,11 @@
 
 The Python API (``dsrecon.fit``, ``dsrecon.generate``, ``dsrecon.evaluate``) and the CLI's
 ``dsrecon fit`` both go through these functions; the CLI adds only argument parsing and printing.
+
+A dataset whose input variable ``s`` is not among its observed channels (the forced Duffing oscillator
+loaded with ``forcing="input"``) drives the model: :func:`fit_run` builds it with ``input_dim = K``,
+training reads the aligned input windows, and generation reads the test split's inputs, continued past
+their end when they are a periodic forcing (:func:`input_series`).
 """
 from __future__ import annotations
 
@@ -63,6 +68,95 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
     return cls(obs_dim, cfg.latent_dim, **kw)
 
 
+def external_inputs(data) -> np.ndarray | None:
+    """The external input series s (T, K) of a dataset that drives a model, or None.
+
+    A dataset's ``s`` is an external input unless its channels are also observed in ``x``: the forced
+    Duffing oscillator with ``forcing="phase"`` carries ``s`` as a copy of its observed cos/sin channels
+    (an autonomous model fits it), with ``forcing="input"`` x = (x, v) and ``s`` must drive the model.
+    """
+    if not isinstance(data, xr.Dataset) or "s" not in data:
+        return None
+    names = [str(v) for v in data["input"].values] if "input" in data.coords else []
+    if names and set(names) <= {str(v) for v in data["dim"].values}:
+        return None
+    return np.asarray(data["s"].values, dtype=float).reshape(data.sizes["time"], -1)
+
+
+def model_inputs(model, data, what: str = "data") -> np.ndarray | None:
+    """The inputs (T, K) that drive ``model`` on ``data`` (None for an autonomous model on data without
+    external inputs). Raises a one-line DataError when they disagree: a driven model (``input_dim > 0``)
+    on data without ``s`` or with another number of inputs, or data with external inputs and a model built
+    without any (``input_dim = 0``)."""
+    K = int(getattr(model, "input_dim", 0) or 0)
+    s = external_inputs(data)
+    if K:
+        if s is None and isinstance(data, xr.Dataset) and "s" in data:
+            s = np.asarray(data["s"].values, dtype=float)   # an observed phase may also drive a model
+        if s is None:
+            raise DataError(f"the model is driven by {K} external inputs (input_dim={K}) but the {what} carry no "
+                            f"input variable s; load data with inputs (e.g. dsrecon.load('duffing', "
+                            f"forcing='input')) or build the model with input_dim=0")
+        if s.shape[1] != K:
+            raise DataError(f"the {what} carry {s.shape[1]} external inputs but the model reads {K} "
+                            f"(input_dim={K}); build it with input_dim={s.shape[1]}")
+        return s
+    if s is not None:
+        names = ", ".join(map(str, data["input"].values)) if "input" in data.coords else f"{s.shape[1]} channels"
+        raise DataError(f"the {what} carry an external input s ({names}) but the model was built with input_dim=0; "
+                        f"build it with input_dim={s.shape[1]} (dsrecon fit does this), or load the data with the "
+                        f"forcing observed (forcing='phase')")
+    return None
+
+
+PHASE_TOL = 1e-6   # rad: largest deviation of a periodic input's phase step from its mean (float64 data: ~1e-12)
+
+
+def continue_periodic(s: np.ndarray, n_steps: int) -> np.ndarray | None:
+    """``s`` (T, K) continued to ``n_steps`` rows if it is a periodic forcing, else None.
+
+    The rule: the channels come in pairs (cos θ, sin θ) of unit norm (to 1e-6) whose phase θ advances by
+    the same angle Δ every step (to :data:`PHASE_TOL` rad); for the forced Duffing oscillator θ = ω t and
+    Δ = ω dt (card: ω = 1.4, dt = 0.17, Δ = 0.238). Such an input is continued exactly, pair by pair,
+    by θ_{T−1+k} = θ_{T−1} + kΔ. Anything else (a recorded input, noise) has no continuation: None.
+    """
+    s = np.asarray(s, dtype=float)
+    T, K = s.shape
+    if n_steps <= T:
+        return s[:n_steps]
+    if K % 2 or T < 3:
+        return None
+    out = [s]
+    k = np.arange(1, n_steps - T + 1)
+    for j in range(0, K, 2):
+        u = s[:, j] + 1j * s[:, j + 1]
+        if np.max(np.abs(np.abs(u) - 1.0)) > 1e-6:
+            return None
+        steps = np.angle(u[1:] / u[:-1])
+        delta = float(np.mean(steps))
+        if np.max(np.abs(steps - delta)) > PHASE_TOL:
+            return None
+        theta = np.angle(u[-1]) + k * delta
+        out.append(np.stack([np.cos(theta), np.sin(theta)], axis=1))
+    tail = np.concatenate(out[1:], axis=1) if K > 2 else out[1]
+    return np.concatenate([s, tail], axis=0)
+
+
+def input_series(model, data, n_steps: int, what: str = "test split") -> np.ndarray | None:
+    """The external inputs (n_steps, K) of a free run of ``model`` that starts at ``data``'s first sample:
+    ``data``'s inputs, continued by :func:`continue_periodic` when ``n_steps`` exceeds them; None for an
+    autonomous model. Raises a one-line DataError when they cannot cover ``n_steps``."""
+    s = model_inputs(model, data, what)
+    if s is None:
+        return None
+    out = continue_periodic(s, int(n_steps))
+    if out is None:
+        raise DataError(f"T_gen = {n_steps} steps is longer than the {len(s)} steps of external inputs in the {what}, "
+                        f"and they are not a periodic forcing that can be continued; use --t-gen {len(s)} or "
+                        f"less (EvalConfig(t_gen=...)), or give longer inputs")
+    return out
+
+
 def model_from_file(path) -> torch.nn.Module:
     """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only."""
     from .models import MODELS
@@ -119,37 +213,61 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     """Fit ``model`` to the training split of ``data`` by sparsely forced BPTT.
 
     ``tau="auto"`` estimates λ_max from the training split and uses τ = round(ln2 / λ_step).
-    ``run_dir``: where ``checkpoints/last.pt`` goes (None: no checkpoints).
+    ``run_dir``: where ``checkpoints/last.pt`` goes (None: no checkpoints). A model built with
+    ``input_dim = K`` is driven by the data's input variable ``s`` (see :func:`model_inputs`).
     """
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train, what="training data")
     if x.shape[1] != model.obs_dim:
         raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
+    s = model_inputs(model, train, "training data")
     cfg = replace(config or TrainConfig(), tau=tau)
     tau_steps, lam = choose_tau(tau, train, cfg.method, cfg.gtf_alpha)
     ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
-    res = train_fit(model, x, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
+    res = train_fit(model, x, inputs=s, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
     return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
                config=cfg, run_dir=None if run_dir is None else Path(run_dir))
 
 
-def generate(model, n_steps: int, *, like: xr.Dataset, x0=None) -> xr.Dataset:
+def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> xr.Dataset:
     """Free run of ``n_steps`` steps as an ``xr.Dataset`` with the dims and attrs of ``like``.
 
     The initial latent state is the forced state of ``x0`` (default: the first sample of ``like``).
     Values are in the same (standardized) units as ``like``; see :func:`dsrecon.data.to_physical`.
+    A driven model (``input_dim = K``) reads ``inputs`` (n_steps, K), default :func:`input_series` of
+    ``like``: its inputs from its first sample on (the step from x_t reads s_t), continued when they are a
+    periodic forcing; the result then carries them as ``s``. Raises DataError when the model and ``like``
+    disagree about inputs, or when non-periodic inputs are shorter than ``n_steps``.
     """
     if n_steps < 1:
         raise ConfigError(f"n_steps must be >= 1, got {n_steps}")
+    if inputs is None:
+        s = input_series(model, like, n_steps, what="data given as like")
+    else:
+        s = np.asarray(inputs, dtype=float).reshape(len(inputs), -1)
+        K = int(getattr(model, "input_dim", 0) or 0)
+        if not K or s.shape[1] != K or len(s) < n_steps:
+            raise DataError(f"inputs of shape {s.shape} do not fit: the model reads {K} inputs (input_dim) and "
+                            f"{n_steps} steps need {n_steps} rows" + ("; pass inputs=None" if not K else ""))
+        s = s[:n_steps]
     device = next(iter(model.parameters()), torch.empty(0)).device
     first = data_mod.as_array(like if x0 is None else np.atleast_2d(x0))[0]
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
-        x = generate_latent(model, z0, n_steps).cpu().numpy().astype(np.float64)
+        s_t = None if s is None else torch.as_tensor(s, dtype=z0.dtype, device=device)
+        x = generate_latent(model, z0, n_steps, inputs=s_t).cpu().numpy().astype(np.float64)
     attrs = {k: v for k, v in like.attrs.items() if k != "n_train"}
     attrs["provenance"] = json.dumps(json.loads(like.attrs.get("provenance", "[]")) + [
-        {"step": "generate", "n_steps": int(n_steps), "model": type(model).__name__}])
-    return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs)
+        {"step": "generate", "n_steps": int(n_steps), "model": type(model).__name__}
+        | ({} if s is None else {"inputs": "given" if inputs is not None else "like's s (continued if periodic)"})])
+    names = None
+    if s is not None:
+        names = (list(map(str, like["input"].values)) if "input" in like.coords and like.sizes["input"] == s.shape[1]
+                 else [f"s{k}" for k in range(s.shape[1])])
+    return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs, s=s, inputs=names)
+
+
+LYAPUNOV_STEPS = 1200   # transient + steps of evaluate's model spectrum (200 + 1000)
 
 
 def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None,
@@ -178,6 +296,12 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     data" App. A.6.3). ``"auto"`` (default): for a simulated card with ``observe`` (and no forcing, embedding,
     preprocessing or noise) the full orbit is integrated again (same seed and transient; standardized on the
     train split) and used after checking that its observed channels reproduce the data; None: never.
+
+    A driven model (``input_dim > 0``) reads the test split's inputs everywhere it runs: the free run of
+    T_gen steps from test[0] (:func:`generate`; inputs continued past the split when they are a periodic
+    forcing, else T_gen must fit in it), PE and VPT (s_t, s_{t+1}, ... from each start), the Lyapunov
+    spectrum (the inputs that follow each of its 4 starts, the spectrum of the driven, non-autonomous
+    map) and the runs from ``n_init`` initial conditions (their own input windows).
     """
 
     def auto_full_test():
@@ -208,6 +332,11 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     t0 = time.monotonic()
     _, test = data_mod.train_test_split(data)
     gen = generate(model, config.t_gen, like=test)
+    s_test = model_inputs(model, test, "test split")   # (T_test, K) or None
+    s_long = None                                      # inputs for runs that start late in the test split
+    if s_test is not None:
+        s_long = continue_periodic(s_test, len(s_test) + max(int(config.t_gen), LYAPUNOV_STEPS))
+        s_long = s_test if s_long is None else s_long
     kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
     scores = dict(M.score_all(test, gen, **kw))
     metrics = {k: float(v.value) for k, v in scores.items()}
@@ -217,26 +346,37 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     lam_ref = float(data.attrs.get("lambda_ref", float("nan")))
     dt = float(data.attrs["dt"])
     if prediction:
-        scores["PE"] = M.prediction_error(model, x_test, n_steps=25)
+        scores["PE"] = M.prediction_error(model, x_test, n_steps=25, inputs=s_test)
         metrics["PE"] = float(scores["PE"].value)
         if math.isfinite(lam_ref) and lam_ref > 0:
-            scores["VPT"] = M.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt)
+            scores["VPT"] = M.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
             metrics["VPT"] = float(scores["VPT"].value)
-    if lyapunov_k:
-        idx = np.random.default_rng(seed).integers(0, len(x_test), 4)
+    hi = len(x_test) if s_long is None else min(len(x_test), len(s_long) - LYAPUNOV_STEPS + 1)
+    if lyapunov_k and hi < 1:
+        log.warning("evaluate: the test inputs cover %d steps, fewer than the %d of the Lyapunov run; no model "
+                    "spectrum", len(s_long), LYAPUNOV_STEPS)
+    elif lyapunov_k:
+        idx = np.random.default_rng(seed).integers(0, hi, 4)
+        ly_inputs = None if s_long is None else s_long[idx[None, :] + np.arange(LYAPUNOV_STEPS)[:, None]]
         with torch.no_grad():
             p = next(iter(model.parameters()), torch.empty(0))
             z0 = model.force(torch.as_tensor(x_test[idx], dtype=p.dtype, device=p.device))
         ref = reference_spectrum if reference_spectrum is not None else (lam_ref if math.isfinite(lam_ref) else None)
         ly = M.lyapunov_scores(model, dt=dt, reference=ref, k=min(int(lyapunov_k), int(model.latent_dim)),
-                               n_steps=1000, transient=200, qr_every=5, z0=z0, seed=seed)
+                               n_steps=1000, transient=200, qr_every=5, z0=z0, seed=seed, inputs=ly_inputs)
         for name, sc in ly.items():
             scores[f"model_{name}"] = sc
         metrics["model_lambda_max"] = float(ly["lambda_max"].value)
         metrics["model_D_KY"] = float(ly["D_KY"].value)
     if n_init > 1:
+        ics = {}
+        if s_long is not None:   # starts whose t_gen inputs are available; their input windows
+            starts = np.random.default_rng(seed).integers(
+                0, max(1, min(len(x_test), len(s_long) - int(config.t_gen) + 1)), n_init)
+            ics = dict(x0=x_test[starts], inputs=s_long[starts[None, :] + np.arange(int(config.t_gen))[:, None]])
         many = M.score_initial_conditions(model, test, t_gen=config.t_gen, n_init=n_init, seed=seed,
-                                          n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto")
+                                          n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto",
+                                          **ics)
         metrics["initial_conditions"] = {k: {"median": v.value, "mad": v.spread, "n_init": v.n_init,
                                              "per_init": v.extra["per_init"]} for k, v in many.items()}
         for k, v in many.items():
@@ -246,7 +386,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     if full_test is not None:
         part = M.score_partially_observed(model, x_test, data_mod.as_array(full_test, what="full_test"),
                                           t_gen=config.t_gen, n_fit=10, n_bins=config.n_bins, alpha=config.alpha,
-                                          sigma=config.sigma, method="auto")
+                                          sigma=config.sigma, method="auto", inputs=s_long)
         for k, v in part.items():
             scores[f"{k}_full"] = v
             metrics[f"{k}_full"] = float(v.value)
@@ -313,7 +453,12 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
 
     t_start = time.monotonic()
     obs_dim = data.sizes["dim"]
-    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method)
+    s_all = external_inputs(data)
+    input_dim = 0 if s_all is None else s_all.shape[1]
+    if input_dim:
+        note(f"  external inputs s: {input_dim} channels {list(map(str, data['input'].values))} drive the model "
+             f"(input_dim = {input_dim})")
+    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
     tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
     if lam is not None:
@@ -335,8 +480,8 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
         write_json(run_dir / "config.json", {"config": cfg.to_dict(), "tau_steps": tau,
                                               "versions": package_versions()})
     ck = run_dir / "checkpoints" / "last.pt"
-    res = train_fit(model, data_mod.as_array(train), tau=tau, config=cfg.train, checkpoint=ck,
-                    resume=resuming, progress=not quiet)
+    res = train_fit(model, data_mod.as_array(train), inputs=model_inputs(model, train, "training data"), tau=tau,
+                    config=cfg.train, checkpoint=ck, resume=resuming, progress=not quiet)
     device = next(res.model.parameters()).device
     kept = (f"kept the model of step {res.history['best_step']} (validation D_stsp "
             f"{res.history['best_val_d_stsp']:.3f})" if res.history.get("best_step") else "kept the last state")
