@@ -185,8 +185,9 @@ def fit(
     """Train ``model`` on ``x_train`` (T, N), standardized, with the method of ``config.method``.
 
     Parameters: ``inputs``: external inputs s (T, K) aligned with ``x_train``, for a model built with
-    ``input_dim = K`` (None for an autonomous model); ``tau``: forcing interval (steps) of ``stf``, ``id-tf`` and ``window``; for ``gtf`` with
-    ``gtf_alpha="auto"`` it sets the floor 1 − 0.05^(1/τ) of α; unused by ``bptt-clip``; ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
+    ``input_dim = K`` (None for an autonomous model); ``tau``: forcing interval (steps) of ``stf``, ``id-tf``
+    and ``window``; for ``gtf`` with ``gtf_alpha="auto"`` it sets the floor 1 − 0.05^(1/τ) of α; unused by
+    ``bptt-clip``; ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
     of ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
     divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
     which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best, GTF α).

@@ -68,8 +68,9 @@ def autograd_jacobian(step, z: torch.Tensor, s: torch.Tensor | None = None) -> t
 def generate(model: Model, z0: torch.Tensor, n_steps: int, inputs: torch.Tensor | None = None) -> torch.Tensor:
     """Free run of ``model`` for ``n_steps`` steps from latent state ``z0`` (B, M) or (M,).
 
-    ``inputs``: external inputs s_1..s_n, (n_steps, B, K) (or (n_steps, K) for a 1-d z0), for models
-    with ``input_dim > 0``; None for autonomous models.
+    ``inputs``: external inputs (n_steps, B, K) (or (n_steps, K) for a 1-d z0), for models with
+    ``input_dim > 0``; None for autonomous models. ``inputs[t]`` drives the step z_t → z_{t+1}; the fit
+    path of :mod:`dsrecon.experiment` passes s_t, the data's input at the start of the step.
 
     Returns the observations x_1..x_n as a tensor (n_steps, B, N) (or (n_steps, N) for a 1-d z0).
     The state z0 itself is not observed in the output: the first row is observe(step(z0)).
