@@ -1,0 +1,300 @@
+"""Performance: training throughput, Lyapunov-spectrum cost against N and k, peak memory.
+
+Three parts, all in one run, each timing printed with a ratio against a named baseline of the same run:
+
+1. *Training throughput* of ``dsrecon.train.fit`` (sparse teacher forcing, tau = 25, 200-step subsequences,
+   Adam, validation and checkpoints off) for the PLRNN, RNN and LSTM at their default sizes (M = 100, 100, and
+   50 LSTM units, whose state [h, c] has 100 entries: the printed M is the state size)
+   on standardized Lorenz-63, at batch 32 and 256: optimiser steps/s (wall clock, after 2 warm-up steps), CPU
+   seconds per step, and the per-sample throughput of batch 256 against batch 32 (baseline: batch 32). On the
+   CPU with ``--threads`` torch threads (default 1: the machine is shared); on CUDA as well when
+   ``torch.cuda.is_available()``, with the GPU/CPU ratio of steps/s (baseline: the CPU run of the same model
+   and batch); otherwise it says that CUDA was not available.
+2. *Lyapunov-spectrum cost*: ``dsrecon.lyapunov.lyapunov_spectrum`` of a randomly initialised PLRNN (1000 steps
+   after a 100-step transient, one initial condition): against N with k = N (baseline: the smallest N; the
+   log-log slope is printed, the QR method costs O(N² k) per step for the Jacobian product plus O(N k²) for QR),
+   against k at fixed N (baseline: k = 1), and with QR every 5 steps against every step (baseline:
+   qr_every = 1). With CUDA, the largest case again on the GPU (baseline: the CPU run).
+3. *Peak memory* of every case above (model, warm-up and timed run together): on the CPU each case runs in a
+   forked child of the same parent, and the figure is its peak resident set size (VmHWM, reset through
+   /proc/self/clear_refs; where that is unavailable, ``resource.getrusage`` max RSS) minus its RSS at the start;
+   on CUDA ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, in this process.
+
+λ_max estimation from data against nolds (speed and accuracy) is benchmarks/bench_lyapunov.py; not repeated here.
+
+    python benchmarks/bench_performance.py                 # ~1-2 min on 2 shared cores
+    python benchmarks/bench_performance.py --steps 50 --threads 2 --lyap-n 50,100,200,400,800
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+from dsrecon.config import TrainConfig
+from dsrecon.lyapunov import lyapunov_spectrum
+from dsrecon.models import LSTM, PLRNN, RNN
+from dsrecon.systems import simulate
+from dsrecon.train import fit
+
+MODELS = {"PLRNN": PLRNN, "RNN": RNN, "LSTM": LSTM}
+
+
+# -- memory ---------------------------------------------------------------------------------------------
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            m = re.search(rf"{field}:\s+(\d+)\s+kB", f.read())
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+class PeakMemory:
+    """Peak extra memory (MB) of the code inside ``with``: CPU RSS above the start, or CUDA allocated."""
+
+    def __init__(self, device: str):
+        self.device, self.mb = device, float("nan")
+
+    def __enter__(self):
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+            return self
+        self.hwm = False
+        try:                                           # Linux >= 4.0: "5" resets the peak RSS (VmHWM)
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.hwm = _status_kb("VmHWM") is not None
+        except OSError:
+            pass
+        self.start = _status_kb("VmRSS") if self.hwm else self._maxrss()
+        return self
+
+    @staticmethod
+    def _maxrss() -> int:
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r // 1024 if sys.platform == "darwin" else r     # bytes on macOS, kB on Linux
+
+    def __exit__(self, *exc):
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            self.mb = (torch.cuda.max_memory_allocated() - self.start) / 2**20
+        else:
+            peak = _status_kb("VmHWM") if self.hwm else self._maxrss()
+            self.mb = max(peak - self.start, 0) / 1024
+        return False
+
+
+def measured(fn, device: str, fork: bool) -> dict:
+    """``fn()`` (a dict of timings) plus its peak extra memory ``peak_mb``.
+
+    CPU cases run in a forked child when ``fork``: every case then starts from the same parent state, so the
+    memory that an earlier case freed but the allocator kept does not hide the next case's (in one process
+    the RSS peak only shows what exceeds everything before). CUDA cases run in this process (a forked child
+    cannot use CUDA; ``max_memory_allocated`` is exact anyway).
+    """
+    if device == "cuda" or not fork:
+        with PeakMemory(device) as mem:
+            out = fn()
+        return {**out, "peak_mb": mem.mb}
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                           # child: measure, report, exit without cleanup
+        code = 0
+        try:
+            os.close(r)
+            with PeakMemory("cpu") as mem:
+                out = fn()
+            payload = json.dumps({**out, "peak_mb": mem.mb})
+        except BaseException as e:                        # noqa: BLE001 - reported by the parent
+            payload, code = json.dumps({"error": f"{type(e).__name__}: {e}"}), 1
+        with os.fdopen(w, "w") as f:
+            f.write(payload)
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        payload = f.read()
+    os.waitpid(pid, 0)
+    out = json.loads(payload) if payload else {"error": "the measuring child process died"}
+    if "error" in out:
+        raise RuntimeError(f"benchmark case failed: {out['error']}")
+    return out
+
+
+def memory_method(fork: bool) -> str:
+    with PeakMemory("cpu") as m:
+        pass
+    how = ("peak RSS (VmHWM, reset per case)" if m.hwm else
+           "getrusage max RSS (monotone: only cases that raise the process peak show memory)")
+    return how + (", each CPU case in a forked child" if fork else ", all cases in this process")
+
+
+# -- 1. training throughput -----------------------------------------------------------------------------
+def lorenz(n: int) -> np.ndarray:
+    x = simulate("lorenz", {"sigma": 10.0, "rho": 28.0, "beta": 8 / 3}, dt=0.01, n_samples=n, transient=1000, seed=0)
+    return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+
+
+def throughput(name: str, batch: int, device: str, steps: int, x: np.ndarray, seq_len: int) -> dict:
+    """Steps/s of fit after a 2-step warm-up fit of the same model (the memory figure covers both)."""
+    def cfg(n):
+        return TrainConfig(method="stf", steps=n, batch_size=batch, seq_len=seq_len, validate_every=0,
+                           checkpoint_every=10**9, device=device, seed=0)
+
+    model = MODELS[name](x.shape[1], seed=0)
+    fit(model, x, tau=25, config=cfg(2), progress=False)                 # warm-up: allocations, kernels
+    t0, c0 = time.perf_counter(), time.process_time()
+    fit(model, x, tau=25, config=cfg(steps), progress=False)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"model": name, "M": model.latent_dim, "batch": batch, "device": device, "steps": steps,
+            "steps_per_s": steps / wall, "cpu_ms_per_step": 1000 * cpu / steps}
+
+
+def prime() -> None:
+    """Run every code path once, tiny, in the parent, so that the forked children inherit torch's lazily
+    loaded libraries and kernels instead of counting them as their own peak memory."""
+    x = np.random.default_rng(0).standard_normal((200, 3)).astype(np.float32)
+    for cls in MODELS.values():
+        fit(cls(x.shape[1], latent_dim=4, seed=0), x, tau=5, progress=False,
+            config=TrainConfig(steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu"))
+    lyapunov_spectrum(PLRNN(3, 4, seed=0), k=4, n_steps=10, transient=2, qr_every=1)
+    lyapunov_spectrum(PLRNN(3, 4, seed=0), k=4, n_steps=10, transient=2, qr_every=5)
+
+
+def part_training(args, devices: list[str]) -> None:
+    x = lorenz(args.n_data)
+    print(f"1. training throughput: dsrecon.train.fit, stf tau = 25, seq_len {args.seq_len}, Adam, no validation; "
+          f"Lorenz-63 ({args.n_data} samples, standardized); {args.steps} timed steps at batch 32, "
+          f"{max(2, args.steps // 4)} at batch 256; torch threads {torch.get_num_threads()}")
+    if args.fork:
+        tiny = x[:200]
+        floor = measured(lambda: {"fit": fit(PLRNN(3, 4, seed=0), tiny, tau=5, progress=False, config=TrainConfig(
+            steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu")).steps_done}, "cpu", True)
+        print(f"(memory floor: a forked child running the same code at a tiny size (PLRNN M = 4, batch 2) peaks at "
+              f"{floor['peak_mb']:.1f} MB, the library pages it touches again; subtract it from the figures below)")
+    print(f"{'model':<6} {'M':>4} {'batch':>5} {'device':<6} {'steps/s':>8} {'CPU ms/step':>11} "
+          f"{'samples/s':>9} {'x per sample vs b32':>19} {'peak MB':>8}")
+    res = {}
+    for name in MODELS:
+        for device in devices:
+            for batch in (32, 256):
+                n = args.steps if batch == 32 else max(2, args.steps // 4)
+                r = measured(lambda: throughput(name, batch, device, n, x, args.seq_len), device, args.fork)
+                res[name, device, batch] = r
+                base = res.get((name, device, 32))
+                ratio = r["steps_per_s"] * batch / (base["steps_per_s"] * 32)
+                print(f"{name:<6} {r['M']:4d} {batch:5d} {device:<6} {r['steps_per_s']:8.2f} "
+                      f"{r['cpu_ms_per_step']:11.1f} {r['steps_per_s'] * batch:9.0f} {ratio:18.2f}x "
+                      f"{r['peak_mb']:8.1f}", flush=True)
+    if "cuda" in devices:
+        print("GPU/CPU ratio of steps/s (baseline: the CPU run of the same model and batch): " + ", ".join(
+            f"{name} b{b}: {res[name, 'cuda', b]['steps_per_s'] / res[name, 'cpu', b]['steps_per_s']:.1f}x"
+            for name in MODELS for b in (32, 256)))
+    else:
+        print("CUDA was not available (torch.cuda.is_available() is False): no GPU timings, no GPU/CPU ratio.")
+
+
+# -- 2. Lyapunov-spectrum cost --------------------------------------------------------------------------
+def spectrum_cost(N: int, k: int, qr_every: int, device: str, args) -> dict:
+    return measured(lambda: _spectrum_cost(N, k, qr_every, device, args), device, args.fork)
+
+
+def _spectrum_cost(N: int, k: int, qr_every: int, device: str, args) -> dict:
+    model = PLRNN(3, N, seed=0).to(device)
+    with torch.no_grad():
+        lyapunov_spectrum(model, k=k, n_steps=20, transient=0, qr_every=qr_every)   # warm-up
+    t0 = time.perf_counter()
+    spec = lyapunov_spectrum(model, k=k, n_steps=args.lyap_steps, transient=args.lyap_transient,
+                             qr_every=qr_every, seed=0)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    return {"N": N, "k": k, "qr_every": qr_every, "device": device, "seconds": wall,
+            "ms_per_step": 1000 * wall / (args.lyap_steps + args.lyap_transient), "lambda_1": float(spec.values[0])}
+
+
+def _row(label: str, r: dict, base: dict, base_name: str) -> None:
+    print(f"{label:<28} {r['seconds']:7.2f} {r['ms_per_step']:8.3f} {r['seconds'] / base['seconds']:7.2f}x "
+          f"vs {base_name:<14} {r['peak_mb']:8.1f} {r['lambda_1']:+9.4f}", flush=True)
+
+
+def part_spectrum(args, devices: list[str]) -> None:
+    ns = [int(n) for n in args.lyap_n.split(",")]
+    ks = [int(k) for k in args.lyap_k.split(",")]
+    print(f"\n2. Lyapunov spectrum of a PLRNN (random init), lyapunov_spectrum: {args.lyap_steps} steps after "
+          f"{args.lyap_transient}, 1 initial condition")
+    head = f"{'case':<28} {'seconds':>7} {'ms/step':>8} {'ratio':>8} {'baseline':<14} {'peak MB':>8} {'lambda_1':>9}"
+    if args.fork:
+        print(f"(memory floor: the same run at N = k = 4 in a forked child peaks at "
+              f"{spectrum_cost(4, 4, 1, 'cpu', args)['peak_mb']:.1f} MB; subtract it from the figures below)")
+    print(head)
+    rows = [spectrum_cost(N, N, 1, "cpu", args) for N in ns]
+    for r in rows:
+        _row(f"N = {r['N']}, k = N", r, rows[0], f"N = {ns[0]}")
+    if len(ns) > 1:
+        slope = np.polyfit(np.log(ns), np.log([r["seconds"] for r in rows]), 1)[0]
+        print(f"{'':<28} cost ~ N^{slope:.2f} with k = N (QR method: N^3 per step asymptotically; "
+              f"small N are dominated by per-step overhead)")
+    nk = args.lyap_k_n
+    krows = [spectrum_cost(nk, k, 1, "cpu", args) for k in ks]
+    for r in krows:
+        _row(f"N = {nk}, k = {r['k']}", r, krows[0], f"k = {ks[0]}")
+    q1 = next((r for r in krows if r["k"] == nk), None) or spectrum_cost(nk, nk, 1, "cpu", args)
+    q5 = spectrum_cost(nk, nk, 5, "cpu", args)
+    _row(f"N = {nk}, k = N, qr_every 5", q5, q1, "qr_every = 1")
+    print(f"{'':<28} lambda_1 with qr_every 5 vs 1: {q5['lambda_1']:+.4f} vs {q1['lambda_1']:+.4f}")
+    if "cuda" in devices:
+        big = rows[-1]
+        g = spectrum_cost(big["N"], big["N"], 1, "cuda", args)
+        _row(f"N = {g['N']}, k = N, CUDA", g, big, "the CPU run")
+        print(f"{'':<28} GPU speed-up {big['seconds'] / g['seconds']:.1f}x (peak MB on CUDA: allocated)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=["train", "spectrum", "all"], default="all")
+    p.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1: a shared machine)")
+    p.add_argument("--steps", type=int, default=40, help="timed optimiser steps at batch 32 (a quarter at batch 256)")
+    p.add_argument("--seq-len", type=int, default=200, help="training subsequence length (the default config's)")
+    p.add_argument("--n-data", type=int, default=20_000, help="Lorenz samples to train on")
+    p.add_argument("--lyap-n", default="25,50,100,200,400", help="latent sizes N of the spectrum-cost curve (k = N)")
+    p.add_argument("--lyap-k", default="1,10,30,100", help="numbers of exponents k at N = --lyap-k-n")
+    p.add_argument("--lyap-k-n", type=int, default=100, help="N of the cost-against-k curve")
+    p.add_argument("--lyap-steps", type=int, default=1000, help="steps of each spectrum run")
+    p.add_argument("--lyap-transient", type=int, default=100, help="transient steps of each spectrum run")
+    p.add_argument("--no-cuda", action="store_true", help="CPU only even when CUDA is available")
+    p.add_argument("--no-fork", dest="fork", action="store_false",
+                   help="run the CPU cases in this process (peak memory then only shows new highs)")
+    args = p.parse_args()
+    args.fork = args.fork and hasattr(os, "fork")
+    torch.set_num_threads(args.threads)
+    cuda = torch.cuda.is_available() and not args.no_cuda
+    devices = ["cpu", "cuda"] if cuda else ["cpu"]
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if cuda else ""
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s){gpu}; memory: {memory_method(args.fork)}")
+    t0 = time.perf_counter()
+    if args.fork:
+        prime()
+    if args.part in ("train", "all"):
+        part_training(args, devices)
+    if args.part in ("spectrum", "all"):
+        part_spectrum(args, devices)
+    cpu = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+              for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s wall, {cpu:.0f} s CPU (with the measuring children)\n"
+          "lambda_max from data against nolds: benchmarks/bench_lyapunov.py")
+
+
+if __name__ == "__main__":
+    main()
