@@ -15,6 +15,8 @@
     python benchmarks/bench_flossing.py --part b --delays 10,20 --seeds 5
 
 One torch thread (the machine is shared); the tables at the end are what docs/flossing.md records.
+The curves of Fig. 3C/D and 4C/D (loss/accuracy against d for copy, XOR, binary and spatial XOR; no flossing,
+preflossing, flossing during training) are benchmarks/bench_flossing_curves.py; docs/benchmarks.md lists both.
 """
 from __future__ import annotations
 
