@@ -1,20 +1,19 @@
-"""Training methods and models on Lorenz, and the τ-sweep of "How to train RNNs on chaotic data" Fig. 1.
+"""Training methods and models on Lorenz.
 
-Two experiments, each a set of ordinary ``dsrecon fit`` runs (one run directory each, skipped when it already
-has metrics.json, so an interrupted benchmark continues where it stopped):
+A set of ordinary ``dsrecon fit`` runs (one run directory each, skipped when it already has metrics.json, so an
+interrupted benchmark continues where it stopped). The τ-sweep of "How to train RNNs on chaotic data" Fig. 1 is
+``benchmarks/bench_tau_sweep.py`` (a sweep, median over seeds, every dataset).
+
 
 - ``methods``: every model × {stf, gtf} plus the paper's baselines (bptt-clip, window) for the PLRNN, each with
   a fixed number of optimiser steps chosen so that training takes about 7 minutes of one core on an idle
   2-core machine (measured CPU time per step: PLRNN ≈ 25 ms, shPLRNN ≈ 35, RNN ≈ 21, LSTM ≈ 72, GRU ≈ 83 at
   the default sizes, batch 32, 200-step subsequences). Fixed steps, not a time budget, so that the numbers do
   not depend on how busy the machine is; the wall time of each run is printed next to them.
-- ``tau``: PLRNN and LSTM with sparse forcing at τ ∈ {5, τ_pred, 200} (the paper's Fig. 1 / Fig. 2 shape: τ near
-  τ_pred = ln2/λ_max ≈ 46-50 steps should beat both ends); plotted by ``dsrecon.report.plot_tau_sweep``.
 
-Prints one table per experiment: D_stsp, D_H, PSC with the noise floor, steps, wall time.
+Prints one table: D_stsp, D_H, PSC with the noise floor, steps, wall time.
 
     python benchmarks/bench_methods.py methods [--root runs/bench]
-    python benchmarks/bench_methods.py tau [--root runs/tau-sweep]
 """
 from __future__ import annotations
 
@@ -29,25 +28,22 @@ from pathlib import Path
 STEPS = {"plrnn": 15000, "shplrnn": 12000, "rnn": 15000, "lstm": 6000, "gru": 5000}
 
 
-def runs(experiment: str) -> list[tuple[str, list[str]]]:
-    """(run name, extra `dsrecon fit lorenz` arguments) of an experiment."""
-    if experiment == "methods":
-        out = [(f"{m}-{meth}", ["--model", m, "--method", meth, "--steps", str(s)])
-               for m, s in STEPS.items() for meth in ("stf", "gtf")]
-        out += [(f"plrnn-{meth}", ["--model", "plrnn", "--method", meth, "--steps", str(STEPS["plrnn"])])
-                for meth in ("bptt-clip", "window")]
-        return out
-    return [(f"{m}-tau{tau}", ["--model", m, "--tau", str(tau), "--steps", str(STEPS[m])])
-            for m in ("plrnn", "lstm") for tau in ("5", "auto", "200")]
+def runs(experiment: str = "methods") -> list[tuple[str, list[str]]]:
+    """(run name, extra `dsrecon fit lorenz` arguments) of the experiment."""
+    out = [(f"{m}-{meth}", ["--model", m, "--method", meth, "--steps", str(s)])
+           for m, s in STEPS.items() for meth in ("stf", "gtf")]
+    out += [(f"plrnn-{meth}", ["--model", "plrnn", "--method", meth, "--steps", str(STEPS["plrnn"])])
+            for meth in ("bptt-clip", "window")]
+    return out
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=["methods", "tau"])
-    p.add_argument("--root", default=None, help="where the run directories go (default: runs/bench or runs/tau-sweep)")
+    p.add_argument("experiment", choices=["methods"])
+    p.add_argument("--root", default=None, help="where the run directories go (default: runs/bench)")
     p.add_argument("--table-only", action="store_true", help="print the table of the runs already done, run nothing")
     args = p.parse_args()
-    root = Path(args.root or ("runs/bench" if args.experiment == "methods" else "runs/tau-sweep"))
+    root = Path(args.root or "runs/bench")
     root.mkdir(parents=True, exist_ok=True)
     for name, extra in runs(args.experiment):
         out = root / name
@@ -71,12 +67,6 @@ def main() -> int:
     print("| run | tau | D_stsp | D_H | PSC | noise floor D_stsp / D_H | steps | train s |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    if args.experiment == "tau":
-        from dsrecon.report import plot_tau_sweep
-
-        done = [root / n for n, _ in runs("tau") if (root / n / "metrics.json").exists()]
-        if done:
-            print(f"plot: {plot_tau_sweep(done, root / 'tau_sweep.png')}")
     return 0
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .config import METHODS, MODEL_KINDS
-from .errors import ConfigError, DsreconError
+from .errors import ConfigError, DataError, DsreconError
 
 EPILOG_FIT = """examples:
   dsrecon fit lorenz --tau auto                 # λ_max from the data sets τ = round(ln2/λ_step)
@@ -306,6 +306,7 @@ def _cmd_lyap(args) -> int:
             print(f"reference: {ref}")
         print(f"divergence plot: {plot_lambda_max(lam, args.plot or f'lambda_max-{name}.png')}")
         return 0
+    from . import experiment
     from .experiment import model_from_file
     from .runs import read_json
 
@@ -314,11 +315,21 @@ def _cmd_lyap(args) -> int:
     data = data_mod.load_for(cfg["data"])
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train)
+    n_total = 1000 + args.n_steps   # transient + QR steps
+    inputs, s = None, experiment.model_inputs(model, train, "training split")
+    if s is not None:   # a driven model: each start gets the inputs that follow it, continued if periodic
+        s_long = experiment.continue_periodic(s, len(s) + n_total)
+        if s_long is None and len(s) <= n_total:
+            raise DataError(f"the model's inputs cover {len(s)} steps, fewer than the {n_total} the spectrum needs; "
+                            f"lower --n-steps")
+        s, x = (s_long, x) if s_long is not None else (s, x[:len(s) - n_total])
     idx = np.random.default_rng(0).integers(0, len(x), 4)
+    if s is not None:
+        inputs = torch.as_tensor(s[idx[None, :] + np.arange(n_total)[:, None]], dtype=torch.float32)
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(x[idx], dtype=torch.float32))
     dt = float(data.attrs["dt"])
-    spec = lyapunov_spectrum(model, k=args.k, n_steps=args.n_steps, transient=1000, z0=z0, dt=dt)
+    spec = lyapunov_spectrum(model, k=args.k, n_steps=args.n_steps, transient=1000, z0=z0, dt=dt, inputs=inputs)
     print(spec)
     lam_path = target / "lambda_max.json"
     if lam_path.exists():

@@ -24,6 +24,9 @@ class DataConfig:
     interpolate: bool = False     # files: fill NaNs and gaps linearly instead of refusing them
     data_dir: str | None = None   # downloads (jena, eeg): where the recordings are looked for and stored
 
+    def __post_init__(self):
+        _check_types(self)
+
     def load_options(self) -> dict:
         """The keyword arguments of :func:`dsrecon.data.load` that differ from its defaults."""
         opts = {k: getattr(self, k) for k in ("noise", "forcing", "columns", "dt", "embed", "data_dir")}
@@ -53,6 +56,7 @@ class ModelConfig:
     learn_observation: bool = True  # learn B; False fixes x = first N latents (identity forcing; --method id-tf)
 
     def __post_init__(self):
+        _check_types(self)
         _one_of("model", self.kind, MODEL_KINDS)
         if self.latent_dim is not None and (int(self.latent_dim) != self.latent_dim or self.latent_dim < 1):
             raise ConfigError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
@@ -94,6 +98,7 @@ class TrainConfig:
     explode_loss: float = 1e4     # a loss above this (on standardized data) counts as diverged, like a non-finite one
 
     def __post_init__(self):
+        _check_types(self)
         _one_of("method", self.method, METHODS)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         if self.gtf_alpha not in ADAPTIVE_ALPHAS:
@@ -127,6 +132,9 @@ class EvalConfig:
     n_bins: int = 30              # D_stsp bins per dimension
     alpha: float = 1e-5           # D_stsp Laplace smoothing
     sigma: float = 20.0           # D_H / PSC Gaussian smoothing (frequency bins)
+
+    def __post_init__(self):
+        _check_types(self)
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,23 @@ class RunConfig:
             return RunConfig.from_dict(d)
         except TypeError as err:
             raise ConfigError(f"invalid --set value: {err}") from None
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),),
+          "list": (list, tuple)}
+
+
+def _check_types(obj) -> None:
+    """Each field's value has one of the types its annotation names (bools are not numbers here), so a
+    ``lr = "fast"`` in a config file fails with one line naming the key instead of deep inside torch."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        names = [t.strip() for t in str(f.type).split("|")]
+        ok = any(isinstance(value, _TYPES.get(t, (object,))) and not (isinstance(value, bool) and t != "bool")
+                 for t in names)
+        if not ok:
+            section = type(obj).__name__.replace("Config", "").lower()
+            raise ConfigError(f"[{section}] {f.name} must be {' or '.join(names)}, got {value!r}")
 
 
 def _one_of(name: str, value, allowed) -> None:

@@ -138,4 +138,43 @@ def write_leaderboard(results, out_dir=None, metrics=METRICS) -> tuple[Path, Pat
     md, page = folder / "leaderboard.md", folder / "leaderboard.html"
     atomic_write_bytes(md, to_markdown(ds, metrics).encode())
     atomic_write_bytes(page, to_html(ds, metrics).encode())
+    plot_tau_sweeps(ds, folder)
     return md, page
+
+
+def plot_tau_sweeps(results, out_dir, metrics=("D_stsp", "D_H")) -> list[Path]:
+    """One τ-sweep figure per dataset that was run at two or more τ (``tau_sweep-<dataset>.png``).
+
+    Points: τ in steps of each run (the chosen one for ``auto``), its scores (a failed run counts as
+    diverged: inf), its noise floor; runs without τ (gtf, bptt-clip) become horizontal lines. Drawn by
+    :func:`dsrecon.report.plot_tau_points`.
+    """
+    from .report import plot_tau_points
+
+    ds = results
+    written = []
+    for dataset in sorted(set(map(str, ds["dataset"].values))):
+        idx = [i for i in range(ds.sizes["run"]) if str(ds["dataset"].values[i]) == dataset]
+        points, taus = [], set()
+        for i in idx:
+            ok = str(ds["status"].values[i]) == "ok"
+            steps, tau = float(ds["tau_steps"].values[i]), str(ds["tau"].values[i])
+            if math.isfinite(steps):
+                t = int(steps)
+            elif tau.isdigit():
+                t = int(tau)
+            elif tau == "-":
+                t = None
+            else:
+                continue   # an "auto" run that failed before τ was chosen: no place on the axis
+            if t is not None:
+                taus.add(t)
+            points.append((f"{ds['model'].values[i]} / {ds['method'].values[i]}", t,
+                           {m: float(ds[m].values[i]) if ok else math.inf for m in metrics},
+                           {m: float(ds[f"floor_{m}"].values[i]) if f"floor_{m}" in ds else math.nan for m in metrics},
+                           dataset))
+        if len(taus) >= 2:
+            safe = Path(dataset).stem
+            written.append(plot_tau_points(points, Path(out_dir) / f"tau_sweep-{safe}.png", metrics,
+                                           title=f"{dataset}: tau sweep (median ± MAD over seeds)"))
+    return written

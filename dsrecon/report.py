@@ -16,6 +16,7 @@ Across runs: :func:`plot_tau_sweep` (D_stsp / D_H against τ), :func:`compare_ta
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -296,30 +297,43 @@ def compare_table(run_dirs) -> str:
 def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
     """D_stsp and D_H (or other saved metrics) against the forcing interval τ across run directories.
 
-    Reads config.json (``tau_steps``, model, method) and metrics.json of each directory; one line per
-    (model, method), points sorted by τ; the median noise floor of the runs as a dashed line; the card's
-    predictability time ln2/λ_ref in steps as a vertical line when the runs share a dataset. Runs without
-    a τ (gtf, bptt-clip) are left out and listed in the title. Non-finite values (diverged runs) are
-    drawn as crosses at the top of the axis, in their group's colour.
+    Reads config.json (``tau_steps``, model, method) and metrics.json of each directory; see
+    :func:`plot_tau_points` for the drawing. A directory without metrics.json (a run that failed) is
+    drawn as diverged when its config.json has a τ.
     """
-    import math
-
     from .runs import read_json
 
-    plt = _plt()
-    groups, skipped, floors, datasets = {}, [], {m: [] for m in metrics}, set()
+    points = []
     for rd in map(Path, run_dirs):
         c = read_json(rd / "config.json")
-        m = read_json(rd / "metrics.json")
-        tau = c.get("tau_steps")
-        if tau is None:
-            skipped.append(rd.name)
-            continue
-        key = f"{c['config']['model']['kind']} / {c['config']['train']['method']}"
-        groups.setdefault(key, []).append((int(tau), {k: _num(m.get(k)) for k in metrics}))
+        m = read_json(rd / "metrics.json") if (rd / "metrics.json").exists() else {}
+        values = {k: _num(m.get(k)) if m else math.inf for k in metrics}
+        floor = {k: _num(m.get("noise_floor", {}).get(k)) for k in metrics}
+        points.append((f"{c['config']['model']['kind']} / {c['config']['train']['method']}", c.get("tau_steps"),
+                       values, floor, m.get("dataset", c["config"]["data"]["name"])))
+    return plot_tau_points(points, path, metrics)
+
+
+def plot_tau_points(points, path, metrics=("D_stsp", "D_H"), title: str | None = None) -> Path:
+    """Draw a τ-sweep ("How to train RNNs on chaotic data" Fig. 1): ``points`` are (group, τ in steps or None,
+    {metric: value}, {metric: noise floor}, dataset).
+
+    One line per group (model / method) through the median over seeds at each τ, MAD as error bars; a
+    non-finite value (a diverged run) counts as inf in the median and is drawn as a cross at the top of the
+    axis; groups without τ (bptt-clip, gtf) as horizontal dotted lines at their median; the median noise
+    floor dashed; the card's predictability time ln2/λ_ref in steps as a vertical line when the points share a
+    dataset.
+    """
+    from .metrics import median_mad
+
+    plt = _plt()
+    groups, flat, floors, datasets = {}, {}, {m: [] for m in metrics}, set()
+    for key, tau, values, floor, dataset in points:
+        target = flat.setdefault(key, {}) if tau is None else groups.setdefault(key, {}).setdefault(int(tau), {})
         for k in metrics:
-            floors[k].append(_num(m.get("noise_floor", {}).get(k)))
-        datasets.add(m.get("dataset", c["config"]["data"]["name"]))
+            target.setdefault(k, []).append(values.get(k, math.nan))
+            floors[k].append(floor.get(k, math.nan))
+        datasets.add(dataset)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
     tau_pred = None
     if len(datasets) == 1:
@@ -335,19 +349,24 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
 
     for j, k in enumerate(metrics):
         ax = axes[0, j]
-        finite = [p[1][k] for pts in groups.values() for p in pts if np.isfinite(p[1][k])]
+        finite = [v for g in list(groups.values()) for per in g.values() for v in per[k] if np.isfinite(v)]
+        finite += [v for per in flat.values() for v in per[k] if np.isfinite(v)]
         top = (max(finite) * (2.0 if k == "D_stsp" else 1.1)) if finite else 1.0
         marked = False
-        for i, (key, pts) in enumerate(sorted(groups.items())):
-            pts.sort()
-            taus = np.array([p[0] for p in pts], dtype=float)
-            vals = np.array([p[1][k] for p in pts])
-            ok = np.isfinite(vals)
-            ax.plot(taus[ok], vals[ok], "o-", color=f"C{i}", label=key)
-            if (~ok).any():  # diverged runs (inf) or unscored ones (nan): drawn at the top, in the group's colour
+        for i, (key, by_tau) in enumerate(sorted(groups.items())):
+            taus = np.array(sorted(by_tau), dtype=float)
+            stats = np.array([median_mad(by_tau[int(t)][k]) for t in taus])
+            med, mad = stats[:, 0], stats[:, 1]
+            ok = np.isfinite(med)
+            ax.errorbar(taus[ok], med[ok], yerr=np.nan_to_num(mad[ok]), fmt="o-", color=f"C{i}", capsize=2, label=key)
+            if (~ok).any():
                 ax.plot(taus[~ok], np.full((~ok).sum(), top), "x", color=f"C{i}", ms=9, mew=2,
-                        label=None if marked else "non-finite (diverged)")
+                        label=None if marked else "median non-finite (diverged)")
                 marked = True
+        for i, (key, per) in enumerate(sorted(flat.items()), start=len(groups)):
+            med = median_mad(per[k])[0]
+            if np.isfinite(med):
+                ax.axhline(med, color=f"C{i}", ls=":", lw=1.5, label=f"{key} (no tau)")
         fl = [f for f in floors[k] if np.isfinite(f)]
         if fl:
             ax.axhline(float(np.median(fl)), color="k", ls="--", lw=1, label="noise floor")
@@ -358,8 +377,7 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
         if k == "D_stsp":
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-    if skipped:
-        fig.suptitle(f"left out (no tau): {', '.join(skipped)}", fontsize=8)
+    fig.suptitle(title or ", ".join(sorted(map(str, datasets))), fontsize=9)
     return _save(fig, Path(path), plt)
 
 

@@ -88,7 +88,7 @@ def _where(path) -> str:
 def _list(section: dict, key: str, default, path, allowed=None) -> list:
     v = section.get(key, default)
     v = [v] if isinstance(v, (str, int, float)) and not isinstance(v, bool) else v
-    if not isinstance(v, list) or (not v and default):
+    if not isinstance(v, list) or (not v and key in ("datasets", "seeds", "taus")):
         raise ConfigError(f"{_where(path)}[sweep] {key} must be a non-empty list, got {section.get(key)!r}")
     if allowed is not None:
         for item in v:
@@ -160,7 +160,7 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
 
     fixed = _merge({}, {k: source[k] for k in SECTIONS if k in source}, _where(path) + "fixed settings")
     per = {}
-    for table, allowed in (("per_model", MODEL_KINDS), ("per_dataset", datasets)):
+    for table, allowed in (("per_model", models), ("per_dataset", datasets)):
         for key, values in source.get(table, {}).items():
             if key not in allowed:
                 raise ConfigError(f"{_where(path)}[{table}.{key}]: {key!r} is not in the sweep; allowed: "
@@ -263,12 +263,13 @@ def run_one(spec: dict) -> dict:
 
     Idempotent: a run with ``result.json`` returns it; a run with a checkpoint resumes. An error raised on
     purpose (diverged training, a series that is not chaotic for ``--tau auto``) is a finished outcome:
-    the record has ``status = "failed"`` and the one-line reason, and the run is not redone. Any other
-    exception gives ``status = "error"`` without result.json, so a restart retries it.
+    the record has ``status = "failed"`` and the one-line reason, and the run is not redone. An interrupt
+    or any other exception gives ``status = "error"`` without result.json, so a restart retries (resumes) it.
     """
     import torch
 
     from .runs import read_json, write_json
+    from .train import Interrupted
 
     run_dir = Path(spec["run_dir"])
     done = run_dir / "result.json"
@@ -284,6 +285,10 @@ def run_one(spec: dict) -> dict:
         record.update(status="ok", reason="", tau_steps=tau_steps, metrics=_scalars(metrics),
                       noise_floor=_scalars(metrics.get("noise_floor", {}), FLOOR_METRICS),
                       variants=metrics.get("variants", {}))
+    except Interrupted as err:   # Ctrl-C: the checkpoint is kept, a restart resumes the run
+        record.update(status="error", reason=str(err).splitlines()[0], metrics={}, noise_floor={}, variants={},
+                      seconds=time.monotonic() - t0)
+        return record
     except DsreconError as err:
         record.update(status="failed", reason=str(err).splitlines()[0], tau_steps=None, metrics={}, noise_floor={},
                       variants={})

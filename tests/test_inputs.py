@@ -180,6 +180,10 @@ def test_fit_run_duffing_input_end_to_end(duffing_input, tmp_path, monkeypatch, 
     assert cli.main(["eval", str(tmp_path / "run"), "--t-gen", "2000", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert np.isfinite(out["D_stsp"]) and out["T_gen"] == 2000
+    # dsrecon lyap RUN_DIR drives the model's spectrum with the (continued) forcing
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lyap", str(tmp_path / "run"), "--n-steps", "200", "--k", "2"]) == 0
+    assert "model lambda_max" in capsys.readouterr().out
 
 
 def test_evaluate_with_many_initial_conditions_and_lyapunov(duffing_input):
