@@ -221,3 +221,19 @@ def test_phase_observed_duffing_stays_autonomous(_private_cache):
     d = ds.load("duffing", **SMALL)       # s is a copy of the observed cos/sin channels
     assert "s" in d and experiment.external_inputs(d) is None
     experiment.model_inputs(ds.PLRNN(4, 8, seed=0), d)   # no error: an autonomous model fits it
+
+
+def test_tau_auto_of_a_driven_dataset_estimates_lambda_on_the_state_with_its_forcing():
+    """Duffing with the forcing as input observes (x, v) and drives the model with (cos ωt, sin ωt); the
+    phase-observed variant observes all four. Both hold the same state, so --tau auto must find the same
+    λ_max (on x, v alone Rosenstein gives ≈ 0.67 per time unit, five times the QR value 0.128 of the card)."""
+    from dsrecon import data as D
+    from dsrecon.experiment import choose_tau
+
+    lams = []
+    for forcing in ("input", "phase"):
+        train, _ = D.train_test_split(D.load("duffing", forcing=forcing))
+        tau, lam = choose_tau("auto", train, "stf")
+        lams.append(lam.value)
+    assert lams[0] == pytest.approx(lams[1], rel=1e-9)
+    assert 0.05 < lams[0] < 0.2
