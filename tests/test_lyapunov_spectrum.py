@@ -298,3 +298,14 @@ def test_true_spectrum_reads_the_card():
     assert spec.per_time.sum() == pytest.approx(-21.0, rel=2e-3)
     with pytest.raises(DataError, match="unknown dataset"):
         true_spectrum("no-such-dataset")
+
+
+@pytest.mark.slow
+def test_true_spectrum_of_the_delay_card():
+    # Card mackey-glass [reference] source: QR on the method-of-steps map, 10 000 steps from 3 histories =
+    # (0.0745 ± 0.0011, -0.0008, -0.268) per time unit. 2000 steps here (about a minute): within 0.02, 0.02, 0.05.
+    from dsrecon.lyapunov import true_spectrum
+
+    s = true_spectrum("mackey-glass", n_steps=2000, transient=500)
+    assert len(s.per_time) == 3
+    assert abs(s.per_time[0] - 0.0745) < 0.02 and abs(s.per_time[1]) < 0.02 and abs(s.per_time[2] + 0.268) < 0.05
