@@ -27,6 +27,8 @@ def _fmt(med: float, mad: float) -> str:
         return "–"
     if math.isinf(med):
         return "inf"
+    if 0 < abs(med) < 0.01:   # e.g. the Monte-Carlo D_stsp of a near-perfect 10-d fit
+        return f"{med:.1e} ± {mad:.0e}" if math.isfinite(mad) else f"{med:.1e}"
     digits = 3 if abs(med) < 10 else 1
     return f"{med:.{digits}f} ± {mad:.{digits}f}" if math.isfinite(mad) else f"{med:.{digits}f}"
 
@@ -64,11 +66,15 @@ def leaderboard_rows(results, metrics=METRICS) -> list[dict]:
 
 
 def _variants_note(results) -> list[str]:
-    variants = json.loads(results.attrs.get("metric_variants", "{}"))
+    """One line per metric when every dataset used the same variant, else one per dataset."""
+    by_dataset = json.loads(results.attrs.get("metric_variants", "{}"))   # {dataset: {metric: variant}}
     notes = []
     for m in ("D_stsp", "D_H", "PSC"):
-        if m in variants:
-            notes.append(f"{m}: {json.dumps(variants[m], default=str)}")
+        seen = {d: json.dumps(v[m], default=str) for d, v in sorted(by_dataset.items()) if m in v}
+        if len(set(seen.values())) == 1:
+            notes.append(f"{m}: {next(iter(seen.values()))}")
+        else:
+            notes += [f"{m} ({d}): {v}" for d, v in seen.items()]
     return notes
 
 

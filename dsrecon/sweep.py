@@ -418,13 +418,13 @@ def records_to_dataset(records: list[dict]):
                                           for r in records], dtype=float))
     data["reason"] = ("run", [r.get("reason", "") for r in records])
     data["run_dir"] = ("run", [r.get("run_dir", "") for r in records])
-    variants = {}
+    by_dataset: dict[str, dict] = {}   # the variants can differ between datasets (bins below 6 dims, GMM above)
     for r in records:
         for k, v in r.get("variants", {}).items():
-            variants.setdefault(k, v)
+            by_dataset.setdefault(str(r["dataset"]), {}).setdefault(k, v)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(description="dsrecon sweep results: one row per finished run",
-                    metric_variants=json.dumps(variants, default=str),
+                    metric_variants=json.dumps(by_dataset, default=str),
                     noise_floor="floor_* = the same scores of an independent true trajectory of length T_gen")
     return ds
 
@@ -445,9 +445,9 @@ def dataset_to_records(ds) -> list[dict]:
             "reason": str(row["reason"].values), "run_dir": str(row["run_dir"].values),
             "variants": {},
         })
-    variants = json.loads(ds.attrs.get("metric_variants", "{}"))
+    variants = json.loads(ds.attrs.get("metric_variants", "{}"))   # {dataset: {metric: variant}}
     for r in out:
-        r["variants"] = variants
+        r["variants"] = variants.get(r["dataset"], {})
     return out
 
 

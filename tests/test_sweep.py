@@ -270,3 +270,16 @@ def test_esn_errors_are_one_line(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_reservoirpy)
     with pytest.raises(ConfigError, match=r"pip install 'dsrecon\[esn\]'"):
         ESN(search=False).fit(np.random.default_rng(0).normal(size=(2000, 3)))
+
+
+def test_leaderboard_names_the_variant_of_each_dataset_when_they_differ(tmp_path):
+    from dsrecon import leaderboard as L
+
+    a = _record("a0", "plrnn", "gtf", 0, 1.0)
+    b = {**_record("b0", "plrnn", "gtf", 0, 0.0004), "dataset": "mackey-glass",
+         "variants": {"D_stsp": {"method": "gmm"}}}
+    S.append_results(tmp_path / "results.nc", [a, b])
+    md = L.to_markdown(S.read_results(tmp_path))
+    assert '- D_stsp (lorenz): {"method": "bins"}' in md and '- D_stsp (mackey-glass): {"method": "gmm"}' in md
+    assert "4.0e-04" in md   # small Monte-Carlo values keep their digits
+    assert S.dataset_to_records(S.read_results(tmp_path))[0]["variants"]["D_stsp"]["method"] in ("bins", "gmm")
