@@ -345,7 +345,7 @@ def plot_tau_points(points, path, metrics=("D_stsp", "D_H"), title: str | None =
             tau_pred = math.log(2) / (lam * float(c["sampling"]["dt"])) if lam > 0 else None
         except Exception:  # a dataset no longer registered: no vertical line, nothing else lost
             tau_pred = None
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     for j, k in enumerate(metrics):
         ax = axes[0, j]
@@ -373,7 +373,7 @@ def plot_tau_points(points, path, metrics=("D_stsp", "D_H"), title: str | None =
         if tau_pred:
             ax.axvline(tau_pred, color="k", ls=":", lw=1, label=f"tau_pred = {tau_pred:.1f}")
         ax.set_xscale("log"); ax.set_xlabel("tau (steps)"); ax.set_ylabel(k)
-        ax.xaxis.set_major_formatter(ScalarFormatter()); ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.xaxis.set_major_formatter(ScalarFormatter()); ax.xaxis.set_minor_formatter(NullFormatter())
         if k == "D_stsp":
             ax.set_yscale("log")
         ax.legend(fontsize=8)
