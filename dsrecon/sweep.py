@@ -374,7 +374,10 @@ def _ray(specs, address: str | None, threads: int):
         raise ConfigError("--backend ray needs Ray: pip install 'dsrecon[ray]'") from None
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if address and str(address).startswith("ray://"):   # Ray Client takes no local-instance options
+            ray.init(address=address)
+        else:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
         started = True
     try:
         remote = ray.remote(num_cpus=threads, max_retries=0)(run_one)
