@@ -14,7 +14,6 @@ reservoirpy is an optional extra: ``pip install 'dsrecon[esn]'``.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 
@@ -167,6 +166,7 @@ def run_esn(data, *, t_gen: int, seed: int = 0, params: dict | None = None, eval
     """
     from . import data as data_mod
     from . import metrics as M
+    from .experiment import generated_dataset
     from .runs import write_json
 
     if "s" in data and data.attrs.get("forcing", "input") != "phase":   # phase mode observes the forcing as channels
@@ -178,10 +178,7 @@ def run_esn(data, *, t_gen: int, seed: int = 0, params: dict | None = None, eval
     esn.fit(data_mod.as_array(train, what="training data"))
     train_seconds = time.monotonic() - t0
     gen_x = esn.generate(int(t_gen))
-    attrs = {k: v for k, v in test.attrs.items() if k != "n_train"}
-    attrs["provenance"] = json.dumps(json.loads(test.attrs.get("provenance", "[]")) + [
-        {"step": "generate", "n_steps": int(t_gen), "model": "ESN (reservoirpy)"}])
-    gen = data_mod._make_dataset(gen_x, dt=test.attrs["dt"], dims=test["dim"].values, attrs=attrs)
+    gen = generated_dataset(gen_x, test, "ESN (reservoirpy)")
     kw = {"n_bins": 30, "alpha": 1e-5, "sigma": 20.0, **(eval_kw or {})}
     scores = M.score_all(test, gen, method="auto", legacy=True, **kw)
     metrics = {k: float(v.value) for k, v in scores.items()}

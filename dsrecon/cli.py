@@ -316,16 +316,13 @@ def _cmd_lyap(args) -> int:
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train)
     n_total = 1000 + args.n_steps   # transient + QR steps
-    inputs, s = None, experiment.model_inputs(model, train, "training split")
-    if s is not None:   # a driven model: each start gets the inputs that follow it, continued if periodic
-        s_long = experiment.continue_periodic(s, len(s) + n_total)
-        if s_long is None and len(s) <= n_total:
-            raise DataError(f"the model's inputs cover {len(s)} steps, fewer than the {n_total} the spectrum needs; "
-                            f"lower --n-steps")
-        s, x = (s_long, x) if s_long is not None else (s, x[:len(s) - n_total])
-    idx = np.random.default_rng(0).integers(0, len(x), 4)
-    if s is not None:
-        inputs = torch.as_tensor(s[idx[None, :] + np.arange(n_total)[:, None]], dtype=torch.float32)
+    # a driven model: each start gets the inputs that follow it, continued if they are a periodic forcing
+    s = experiment.extend_inputs(experiment.model_inputs(model, train, "training split"), n_total)
+    idx, windows = experiment.starts_with_inputs(s, len(x), n_total, 4, seed=0)
+    if not len(idx):
+        raise DataError(f"the model's inputs cover {len(s)} steps, fewer than the {n_total} the spectrum needs; "
+                        f"lower --n-steps")
+    inputs = None if windows is None else torch.as_tensor(windows, dtype=torch.float32)
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(x[idx], dtype=torch.float32))
     dt = float(data.attrs["dt"])

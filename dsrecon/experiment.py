@@ -142,6 +142,26 @@ def continue_periodic(s: np.ndarray, n_steps: int) -> np.ndarray | None:
     return np.concatenate([s, tail], axis=0)
 
 
+def extend_inputs(s: np.ndarray | None, n_extra: int) -> np.ndarray | None:
+    """``s`` continued by ``n_extra`` steps when it is a periodic forcing (:func:`continue_periodic`), else ``s``
+    itself; None stays None. Runs that start late in a split read their inputs from this."""
+    if s is None:
+        return None
+    longer = continue_periodic(s, len(s) + int(n_extra))
+    return s if longer is None else longer
+
+
+def starts_with_inputs(s: np.ndarray | None, n_data: int, window: int, n: int, seed: int):
+    """``n`` random starts in [0, n_data) and, for a driven model, the input windows (window, n, K) that follow
+    them; with inputs the starts are drawn only where a whole window of inputs exists. Returns (starts,
+    windows or None); ``starts`` is empty when no start fits."""
+    hi = n_data if s is None else min(n_data, len(s) - int(window) + 1)
+    if hi < 1:
+        return np.empty(0, dtype=int), None
+    idx = np.random.default_rng(seed).integers(0, hi, n)
+    return idx, None if s is None else s[idx[None, :] + np.arange(int(window))[:, None]]
+
+
 def input_series(model, data, n_steps: int, what: str = "test split") -> np.ndarray | None:
     """The external inputs (n_steps, K) of a free run of ``model`` that starts at ``data``'s first sample:
     ``data``'s inputs, continued by :func:`continue_periodic` when ``n_steps`` exceeds them; None for an
@@ -262,10 +282,17 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> 
         z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
         s_t = None if s is None else torch.as_tensor(s, dtype=z0.dtype, device=device)
         x = generate_latent(model, z0, n_steps, inputs=s_t).cpu().numpy().astype(np.float64)
+    note = {} if s is None else {"inputs": "given" if inputs is not None else "like's s (continued if periodic)"}
+    return generated_dataset(x, like, type(model).__name__, s=s, note=note)
+
+
+def generated_dataset(x: np.ndarray, like: xr.Dataset, model_name: str, *, s: np.ndarray | None = None,
+                      note: dict | None = None) -> xr.Dataset:
+    """A generated series (T, N) as an ``xr.Dataset`` with the dims and attrs of ``like``, its provenance
+    extended by a "generate" step (and the inputs ``s`` that drove it, if any)."""
     attrs = {k: v for k, v in like.attrs.items() if k != "n_train"}
     attrs["provenance"] = json.dumps(json.loads(like.attrs.get("provenance", "[]")) + [
-        {"step": "generate", "n_steps": int(n_steps), "model": type(model).__name__}
-        | ({} if s is None else {"inputs": "given" if inputs is not None else "like's s (continued if periodic)"})])
+        {"step": "generate", "n_steps": int(len(x)), "model": model_name, **(note or {})}])
     names = None
     if s is not None:
         names = (list(map(str, like["input"].values)) if "input" in like.coords and like.sizes["input"] == s.shape[1]
@@ -339,10 +366,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     _, test = data_mod.train_test_split(data)
     gen = generate(model, config.t_gen, like=test)
     s_test = model_inputs(model, test, "test split")   # (T_test, K) or None
-    s_long = None                                      # inputs for runs that start late in the test split
-    if s_test is not None:
-        s_long = continue_periodic(s_test, len(s_test) + max(int(config.t_gen), LYAPUNOV_STEPS))
-        s_long = s_test if s_long is None else s_long
+    s_long = extend_inputs(s_test, max(int(config.t_gen), LYAPUNOV_STEPS))   # for runs that start late in the split
     kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
     scores = dict(M.score_all(test, gen, **kw))
     metrics = {k: float(v.value) for k, v in scores.items()}
@@ -357,13 +381,11 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
         if math.isfinite(lam_ref) and lam_ref > 0:
             scores["VPT"] = M.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
             metrics["VPT"] = float(scores["VPT"].value)
-    hi = len(x_test) if s_long is None else min(len(x_test), len(s_long) - LYAPUNOV_STEPS + 1)
-    if lyapunov_k and hi < 1:
+    idx, ly_inputs = starts_with_inputs(s_long, len(x_test), LYAPUNOV_STEPS, 4, seed)
+    if lyapunov_k and not len(idx):
         log.warning("evaluate: the test inputs cover %d steps, fewer than the %d of the Lyapunov run; no model "
                     "spectrum", len(s_long), LYAPUNOV_STEPS)
     elif lyapunov_k:
-        idx = np.random.default_rng(seed).integers(0, hi, 4)
-        ly_inputs = None if s_long is None else s_long[idx[None, :] + np.arange(LYAPUNOV_STEPS)[:, None]]
         with torch.no_grad():
             p = next(iter(model.parameters()), torch.empty(0))
             z0 = model.force(torch.as_tensor(x_test[idx], dtype=p.dtype, device=p.device))
@@ -377,9 +399,11 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     if n_init > 1:
         ics = {}
         if s_long is not None:   # starts whose t_gen inputs are available; their input windows
-            starts = np.random.default_rng(seed).integers(
-                0, max(1, min(len(x_test), len(s_long) - int(config.t_gen) + 1)), n_init)
-            ics = dict(x0=x_test[starts], inputs=s_long[starts[None, :] + np.arange(int(config.t_gen))[:, None]])
+            starts, windows = starts_with_inputs(s_long, len(x_test), int(config.t_gen), n_init, seed)
+            if not len(starts):
+                raise DataError(f"n_init = {n_init}: the test inputs cover {len(s_long)} steps, fewer than T_gen = "
+                                f"{config.t_gen}; use a shorter --t-gen")
+            ics = dict(x0=x_test[starts], inputs=windows)
         many = M.score_initial_conditions(model, test, t_gen=config.t_gen, n_init=n_init, seed=seed,
                                           n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto",
                                           **ics)

@@ -205,11 +205,8 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
                     ESN(seed=seed, **esn_params)   # validates the values
                 except TypeError as err:
                     raise ConfigError(f"{_where(path)}[esn]: {err}") from None
-                spec = _spec("baseline", dataset, baseline, "esn", None, seed, rc.to_dict(), out_dir, threads)
-                spec["baseline"] = dict(esn_params)
-                spec["key"] = _key(spec)
-                spec["run_dir"] = str(out_dir / "runs" / _dirname(spec))
-                specs.append(spec)
+                specs.append(_spec("baseline", dataset, baseline, "esn", None, seed, rc.to_dict(), out_dir, threads,
+                                   baseline=dict(esn_params)))
     unique = {}
     for s in specs:   # the same run listed twice (or a collapsed τ grid) runs once
         unique.setdefault(s["key"], s)
@@ -224,9 +221,11 @@ def _uses_tau(train) -> bool:
     return train.method in USES_TAU or (train.method == "gtf" and train.gtf_alpha == "auto")
 
 
-def _spec(kind, dataset, model, method, tau, seed, config, out_dir, threads) -> dict:
+def _spec(kind, dataset, model, method, tau, seed, config, out_dir, threads, baseline=None) -> dict:
     spec = {"kind": kind, "dataset": dataset, "model": model, "method": method,
             "tau": None if tau is None else str(tau), "seed": int(seed), "config": config, "threads": int(threads)}
+    if baseline is not None:
+        spec["baseline"] = baseline
     spec["key"] = _key(spec)
     spec["run_dir"] = str(out_dir / "runs" / _dirname(spec))
     return spec
