@@ -24,10 +24,17 @@ EPILOG_FIT = """examples:
 """
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints a usage block and then the error; the CLI promises one line, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"dsrecon: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="dsrecon",
         description="Reconstruct the dynamics behind chaotic time series with RNNs trained by sparsely "
         "forced BPTT (τ from the predictability time ln2/λ_max).",
@@ -485,6 +492,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("dsrecon: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug, not bad input: still one line for the user, the traceback on --debug
+        if getattr(args, "debug", False):
+            raise
+        print(f"dsrecon: internal error: {type(err).__name__}: {err}".splitlines()[0]
+              + " (rerun with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
