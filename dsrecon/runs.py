@@ -1,16 +1,23 @@
-"""Run directories: layout, atomic writes, safe loading.
+"""Run directories: layout, atomic writes, and the one reader of a run (:func:`open_run`).
 
 Layout of ``runs/<dataset>-<model>-<timestamp>/``:
-  config.json          every setting, the seed and package versions (enough to rerun)
+  config.json          every setting, the seed, package versions and the data's fingerprint (enough to rerun)
   model.pt             {"state_dict", "config"}: load with torch.load(..., weights_only=True)
-  checkpoints/last.pt  training state for --resume (model, optimiser, rng, step, history, best)
+  checkpoints/last.pt  training state for --resume (model, optimiser, rng, step, history, best, lr scale)
   metrics.json         D_stsp, D_H, PSC, T_gen, lambda_max, tau, noise_floor, ...
   generated.nc         the free run in physical units (xarray, dims time x dim)
   train.log            the log of the run
   *.png                attractor, spectra, loss curve, lambda_max divergence curve
+
+Every read of a run directory (``dsrecon fit --resume``, ``eval``, ``lyap``, ``compare``, the report) goes
+through :func:`open_run`; whatever is wrong with a file (missing, unreadable, truncated, not JSON, not a
+weights-only torch file, weights of another architecture, data changed since training) becomes one
+:class:`DataError` naming the file and what to do.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import json
 import math
@@ -18,26 +25,57 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .errors import DataError
+from .errors import ConfigError, DataError
+
+
+class WriteError(DataError):
+    """A file of a run directory could not be written (disk full, permissions, a file in the way)."""
+
+
+def _why(err: OSError) -> str:
+    """The OS's reason and the fix, in words."""
+    fix = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some disk space (quota exceeded)",
+           errno.EACCES: "check its permissions or choose another folder",
+           errno.EPERM: "check its permissions or choose another folder",
+           errno.EROFS: "the file system is read-only: choose another folder",
+           errno.ENOTDIR: "a file is in the way of a folder: choose another path",
+           errno.EEXIST: "a file is in the way of a folder: choose another path",
+           errno.ENAMETOOLONG: "use a shorter name"}.get(err.errno, "choose another folder")
+    return f"{err.strerror or type(err).__name__}; {fix}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace: never a half-written file."""
+    """Write to a temp file in the same folder, fsync, then os.replace: never a half-written file.
+
+    The file gets the usual mode 0666 & ~umask (mkstemp alone would make it 0600). An OSError (disk
+    full, no permission, a file where a folder should be) becomes a one-line :class:`WriteError`; the
+    previous version of ``path``, if any, is untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        raise WriteError(f"could not write {path}: {_why(err)}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
 
 
@@ -55,9 +93,26 @@ def write_json(path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(_json_safe(obj), indent=2) + "\n").encode())
 
 
-def read_json(path) -> dict:
-    with open(path) as fh:
-        return json.load(fh)
+_FIX = "restore it from a backup, or fit the run again"
+
+
+def read_json(path, fix: str = _FIX) -> dict:
+    """A JSON object from ``path``; a missing, unreadable, truncated or non-JSON file is a one-line
+    DataError naming it and ``fix``."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            obj = json.load(fh)
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist; {fix}") from None
+    except OSError as err:
+        raise DataError(f"{path} cannot be read ({err.strerror or type(err).__name__}); {fix}") from None
+    except (ValueError, UnicodeDecodeError) as err:   # JSONDecodeError is a ValueError
+        where = f" at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
+        raise DataError(f"{path} is not valid JSON (corrupt or truncated{where}); {fix}") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path} holds a JSON {type(obj).__name__}, not the object dsrecon writes; {fix}")
+    return obj
 
 
 def save_torch(path, obj) -> None:
@@ -66,23 +121,232 @@ def save_torch(path, obj) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_torch(path, map_location="cpu"):
-    """torch.load with weights_only=True: a run directory never executes pickled code."""
+def load_torch(path, map_location="cpu", fix: str = _FIX):
+    """torch.load with weights_only=True: a run directory never executes pickled code.
+
+    A missing file, a truncated or corrupt one, or one holding anything but tensors and plain values is a
+    one-line DataError naming it and ``fix`` (torch's own advice to load unsafely is never passed on)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; {fix}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as err:
+        raise DataError(f"{path} cannot be read ({err.strerror or type(err).__name__}); {fix}") from None
+    except Exception:  # noqa: BLE001 - UnpicklingError, RuntimeError (bad zip), EOFError, ...: all mean "not ours"
+        raise DataError(f"{path} is not a readable dsrecon torch file (corrupt, truncated, or not written by "
+                        f"dsrecon); {fix}") from None
+
+
+def data_fingerprint(dataset) -> str:
+    """sha256 of a dataset's values, channel names and dt: a run records it at fit time, and re-scoring
+    refuses data that changed since. Uses :func:`dsrecon.data.data_fingerprint` when it exists."""
+    from . import data as data_mod
+
+    if hasattr(data_mod, "data_fingerprint"):
+        return data_mod.data_fingerprint(dataset)
+    import numpy as np
+
+    x = np.ascontiguousarray(data_mod.as_array(dataset, allow_nonfinite=True), dtype=np.float64)
+    h = hashlib.sha256()
+    h.update(repr((x.shape, [str(d) for d in dataset["dim"].values], float(dataset.attrs["dt"]))).encode())
+    h.update(x.tobytes())
+    return h.hexdigest()
+
+
+def _fingerprint_checked(data_config) -> bool:
+    """Files and downloaded recordings can be replaced under a run; simulated datasets are regenerated from
+    their card and seed (bit-for-bit only on the same platform), so they are not checked."""
+    from . import data as data_mod
+
+    if data_mod.is_path(data_config.name):
+        return True
+    try:
+        return data_mod.card(data_config.name).get("kind") == "download"
+    except Exception:  # noqa: BLE001 - an unknown name fails later, in load_for, with its own message
+        return False
+
+
+def load_model(path):
+    """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only; one-line
+    DataErrors for a file that is unreadable or whose weights do not fit the architecture it names."""
+    from .models import MODELS
+
+    path = Path(path)
+    blob = load_torch(path)
+    try:
+        kind, hparams, state = blob["config"]["kind"], blob["config"]["hparams"], blob["state_dict"]
+    except (KeyError, TypeError):
+        raise DataError(f"{path} is not a dsrecon model file (no state_dict and config in it); {_FIX}") from None
+    if kind not in MODELS:
+        raise DataError(f"{path} names an unknown architecture {kind!r} (known: {', '.join(MODELS)}); {_FIX}")
+    try:
+        model = MODELS[kind](**hparams)
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError, ConfigError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: its weights do not fit the {kind} architecture it names ({first[:120]}); "
+                        f"{_FIX}") from None
+    return model
+
+
+CHECKPOINT_KEYS = ("model", "optimizer", "rng", "step", "elapsed", "history", "best_score", "best_state", "best_step")
+
+
+@dataclass
+class RunDir:
+    """A run directory opened by :func:`open_run`: its config.json read and checked; the other files are
+    read on demand, each with one-line errors naming the file."""
+
+    path: Path
+    info: dict          # config.json: {"config", "tau_steps", "versions", "data_fingerprint"?}
+    config: object      # dsrecon.config.RunConfig
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoints" / "last.pt"
+
+    @property
+    def finished(self) -> bool:
+        """Training and scoring completed: metrics.json is written last."""
+        return (self.path / "metrics.json").exists()
+
+    def metrics(self) -> dict:
+        p = self.path / "metrics.json"
+        if not p.exists():
+            raise DataError(f"{self.path}: no metrics.json; the run did not finish (continue it with "
+                            f"`dsrecon fit --resume {self.path}`)")
+        return read_json(p, fix=f"re-score the run with `dsrecon eval {self.path}`, or fit it again")
+
+    def model(self):
+        p = self.path / "model.pt"
+        if not p.exists():
+            raise DataError(f"{self.path}: no model.pt; the run did not finish training (continue it with "
+                            f"`dsrecon fit --resume {self.path}`)")
+        return load_model(p)
+
+    def checkpoint(self, map_location="cpu") -> dict:
+        ck = load_torch(self.checkpoint_path, map_location,
+                        fix="the run cannot be resumed from it: start it again with `dsrecon fit ... --out "
+                            f"{self.path} --overwrite`")
+        missing = [k for k in CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+        if missing:
+            raise DataError(f"{self.checkpoint_path} is not a dsrecon training checkpoint (no {', '.join(missing)}); "
+                            f"the run cannot be resumed from it: start it again with --overwrite")
+        return ck
+
+    def check_checkpoint_fits(self, model, ck: dict) -> None:
+        """One line when the checkpoint's weights belong to another architecture than config.json's."""
+        try:
+            model.load_state_dict(ck["model"])
+        except (RuntimeError, KeyError, TypeError, ValueError):
+            raise DataError(f"{self.checkpoint_path} holds weights of another architecture than the "
+                            f"{self.config.model.kind} (latent_dim {self.config.model.latent_dim}) of "
+                            f"{self.path / 'config.json'}; it does not belong to this run: restore the run's own "
+                            f"checkpoint, or start again with --overwrite") from None
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.info.get("data_fingerprint")
+
+    def check_data(self, data) -> None:
+        """Refuse data that differ from those the run was trained on (runs without a fingerprint: no check)."""
+        if self.fingerprint is None or not _fingerprint_checked(self.config.data):
+            return
+        if data_fingerprint(data) != self.fingerprint:
+            raise DataError(f"{self.config.data.name} changed since the run {self.path} was trained (its data "
+                            f"fingerprint differs); scores against it would mean nothing: restore the original "
+                            f"file, or fit a new run on the new data")
+
+    def load_data(self):
+        """The dataset the run was fitted on (:func:`dsrecon.data.load_for`), checked against its fingerprint."""
+        from . import data as data_mod
+
+        try:
+            data = data_mod.load_for(self.config.data)
+        except DataError as err:
+            if data_mod.is_path(self.config.data.name) and not Path(self.config.data.name).is_absolute():
+                raise DataError(f"{err} (the run was fitted on the relative path {self.config.data.name!r}: run "
+                                "this from the directory it was fitted in)") from None
+            raise
+        self.check_data(data)
+        return data
+
+
+def open_run(path) -> RunDir:
+    """Open a run directory written by ``dsrecon fit``: its config.json read and validated.
+
+    Raises DataError (one line, naming the file and the fix) for a missing folder, a file where the folder
+    should be, a missing, corrupt or truncated config.json, or one whose config is invalid."""
+    from .config import RunConfig
+
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path} does not exist")
-    return torch.load(path, map_location=map_location, weights_only=True)
+        raise DataError(f"{path} does not exist; give a run directory written by `dsrecon fit`")
+    if not path.is_dir():
+        raise DataError(f"{path} is a file, not a run directory written by `dsrecon fit`")
+    cj = path / "config.json"
+    if not cj.exists():
+        raise DataError(f"{path}: no config.json there; is it a run directory written by `dsrecon fit`?")
+    info = read_json(cj)
+    try:
+        config = RunConfig.from_dict(info["config"])
+    except (KeyError, TypeError, AttributeError):
+        raise DataError(f"{cj} has no valid \"config\" section; {_FIX}") from None
+    except ConfigError as err:
+        raise DataError(f"{cj}: {err}; fix the file, or fit the run again") from None
+    return RunDir(path=path, info=info, config=config)
+
+
+# names a run directory holds (anything else in an --out folder means it is not a run)
+RUN_FILES = {"config.json", "model.pt", "metrics.json", "generated.nc", "train.log", "history.json",
+             "lambda_max.json", "report.html", "references.bib", "checkpoints", "result.json"}
+MAX_STEM = 60
+
+
+def run_dir_name(dataset: str, model: str) -> str:
+    """``<dataset>-<model>-<timestamp>``; a file dataset gives its name (not its path), shortened to 60
+    characters plus 8 of its hash when longer, so the folder name stays within the file system's limit."""
+    stem = Path(str(dataset)).stem
+    if len(stem) > MAX_STEM:
+        stem = f"{stem[:MAX_STEM]}-{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
+    return f"{stem}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_writable_dir(path, what: str) -> None:
+    """One line, before any work, when ``path`` cannot become a folder: it is a file, a parent is a file,
+    or the nearest existing parent is not writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is a file, not a folder; choose another path")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{what} {path}: {probe} is a file, so no folder can be made under it; choose another path")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path}: {probe} is not writable; choose another folder")
 
 
 def new_run_dir(root: str | os.PathLike, dataset: str, model: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{Path(str(dataset)).stem}-{model}-{stamp}"  # a file dataset: its name, not its path
+    base = Path(root) / run_dir_name(dataset, model)
     path, i = base, 1
-    while path.exists():
-        i += 1
-        path = Path(f"{base}-{i}")
-    path.mkdir(parents=True)
-    return path
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            if not path.exists():   # a file among the parents
+                raise WriteError(f"could not create {path}: a file is in the way; choose another folder") from None
+            i += 1
+            path = Path(f"{base}-{i}")
+        except OSError as err:
+            raise WriteError(f"could not create {path}: {_why(err)}") from None
 
 
 def package_versions() -> dict:

@@ -5,9 +5,10 @@ Method ("How to train RNNs on chaotic data" §4.1-4.2): MSE loss on every step o
 rolled out by the configured method (:func:`dsrecon.forcing.rollout`: sparse forcing every τ steps by
 default), Adam with lr 1e-3, no gradient clipping except for the ``bptt-clip`` baseline (the forcing
 bounds the gradients). The learning rate decays exponentially to ``lr_end``. Every ``validate_every``
-steps a few short free runs from forced states on the training data are scored by D_stsp; the best
-model is kept (free-run quality is what the user wants, and the one-step loss does not see a collapse
-onto a fixed point). Gradient flossing ("Gradient Flossing" §3, §6-7) runs before training
+steps a few short free runs from forced states on a held-out validation segment (the last
+``val_fraction`` of the training series, never used for gradient steps) are scored by D_stsp against
+that segment; the best model is kept (free-run quality is what the user wants, and the one-step loss
+does not see a collapse onto a fixed point; scoring on held-out data keeps the choice honest). Gradient flossing ("Gradient Flossing" §3, §6-7) runs before training
 (``prefloss_epochs``), in episodes every ``floss_every`` steps, or as a weighted loss term.
 
 A driven model (``input_dim > 0``) is trained with its external inputs ``s`` (T, K) next to ``x``: every
@@ -39,7 +40,15 @@ log = logging.getLogger("dsrecon")
 
 
 class Interrupted(DsreconError):
-    """Training was interrupted (Ctrl-C); the last checkpoint was written."""
+    """Training was interrupted (Ctrl-C); the last checkpoint was written. ``run_dir``: the run directory
+    to resume, when known (set by :func:`dsrecon.experiment.fit_run`)."""
+
+    run_dir = None
+
+
+# share of the training series held out for validation when validation is on (TrainConfig.val_fraction
+# overrides it where the config has that field): the best model is chosen on data it was not fitted to
+VAL_FRACTION = 0.1
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -82,9 +91,14 @@ def annealed_tau(tau: int, step: int, cfg: TrainConfig) -> int:
     return max(1, int(round(tau**frac)))
 
 
+def val_fraction(cfg: TrainConfig) -> float:
+    """The held-out share of the training series: 0 when validation is off."""
+    return float(getattr(cfg, "val_fraction", VAL_FRACTION)) if cfg.validate_every else 0.0
+
+
 def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
               s_train: torch.Tensor | None = None) -> float:
-    """D_stsp of short free runs from forced states (on training data) against the training data.
+    """D_stsp of short free runs from forced states on the validation segment ``x_train`` against it.
 
     With external inputs ``s_train`` (T, K) each run reads the inputs that follow its start, so it is at
     most T − 1 steps long and starts where that many inputs follow."""
@@ -158,6 +172,20 @@ def _training_inputs(model, inputs, T: int, device) -> torch.Tensor | None:
     return s
 
 
+def check_lengths(T: int, cfg: TrainConfig) -> int:
+    """The number of held-out validation steps of a T-step training series; a one-line DataError when the
+    rest is too short for one subsequence or the held-out part too short for a validation run."""
+    n_val = int(round(val_fraction(cfg) * T))
+    if cfg.validate_every and n_val < 2:
+        raise DataError(f"training series has {T} steps: too few to hold out a validation segment; use more data "
+                        f"or turn validation off (--set train.validate_every=0)")
+    if T - n_val < cfg.seq_len + 2:
+        held = f" after holding out {n_val} for validation" if n_val else ""
+        raise DataError(f"training series has {T - n_val} steps{held}, fewer than seq_len + 2 = {cfg.seq_len + 2}; "
+                        f"lower seq_len (--set train.seq_len=...)")
+    return n_val
+
+
 def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
     """One-line ConfigErrors for settings the model cannot run, before any work starts (``tau`` is
     checked unless it is left at ``"unchecked"``)."""
@@ -202,18 +230,22 @@ def fit(
     check_method(model, cfg, tau)
     device = resolve_device(cfg.device)
     model.to(device)
-    x = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
-    T = x.shape[0]
-    s = _training_inputs(model, inputs, T, device)
+    x_all = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
+    s_all = _training_inputs(model, inputs, x_all.shape[0], device)
     L = cfg.seq_len
-    if T < L + 2:
-        raise DsreconError(f"training series has {T} steps, fewer than seq_len + 2 = {L + 2}; lower seq_len")
+    n_val = check_lengths(x_all.shape[0], cfg)
+    T = x_all.shape[0] - n_val   # gradient steps see x[:T]; validation runs start on and are scored against x[T:]
+    x, x_val = x_all[:T], x_all[T:]
+    s = None if s_all is None else s_all[:T]
+    s_val = None if s_all is None else s_all[T:]
+    if resume and checkpoint is not None and not Path(checkpoint).exists():
+        raise DataError(f"resume: {checkpoint} does not exist; there is nothing to resume (train without resume)")
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _optimizer(cfg, params)
     history = {"step": [], "loss": [], "val_step": [], "val_d_stsp": [], "lr": [], "alpha": [],
                "floss_step": [], "floss_lambda": []}
-    step, elapsed0, recoveries = 0, 0.0, 0
+    step, elapsed0, recoveries, lr_scale = 0, 0.0, 0, 1.0
     best = {"score": math.inf, "state": copy.deepcopy(model.state_dict()), "step": 0}
     adaptive = cfg.method == "gtf" and cfg.gtf_alpha in ADAPTIVE_ALPHAS
     alpha_of = gtf_alpha_from_lyapunov if cfg.gtf_alpha == "auto" else gtf_alpha_from_jacobians
@@ -225,9 +257,15 @@ def fit(
 
     if resume and checkpoint is not None and Path(checkpoint).exists():
         ck = load_torch(checkpoint, map_location=device)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["rng"])
+        try:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            gen.set_state(ck["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            raise DataError(f"{checkpoint} does not fit this model and method (another architecture or optimiser); "
+                            f"it cannot be resumed: train without resume") from None
+        # the divergence recovery's learning-rate scale and count (checkpoints before they were kept: 1, 0)
+        lr_scale, recoveries = float(ck.get("lr_scale", 1.0)), int(ck.get("recoveries", 0))
         step, elapsed0, history = int(ck["step"]), float(ck["elapsed"]), ck["history"]
         best = {"score": float(ck["best_score"]), "state": ck["best_state"], "step": int(ck["best_step"])}
         alpha, since_best = ck.get("alpha"), int(ck.get("since_best", 0))
@@ -241,7 +279,7 @@ def fit(
             "rng": gen.get_state(), "step": step, "elapsed": elapsed0 + time.monotonic() - t0,
             "history": copy.deepcopy(history), "best_score": best["score"],
             "best_state": copy.deepcopy(best["state"]), "best_step": best["step"], "tau": tau,
-            "alpha": alpha, "since_best": since_best,
+            "alpha": alpha, "since_best": since_best, "lr_scale": lr_scale, "recoveries": recoveries,
         }
 
     def save_checkpoint():
@@ -259,14 +297,16 @@ def fit(
         log.info("%s at step %d: %d updates, lambda_1..%d per step now %s", desc, step, epochs, cfg.floss_k,
                  np.array2string(res.final[:5], precision=4))
 
+    resumed = step > 0 or (resume and checkpoint is not None)
     if step == 0 and cfg.floss_k and cfg.prefloss_epochs:
         floss_episode(cfg.prefloss_epochs, "preflossing")
     good = snapshot()
+    if not resumed:
+        save_checkpoint()   # a step-0 checkpoint: an interrupt before the first regular one can still resume
 
     stopped = "completed"
     label = f"training ({cfg.method}" + (f", tau={tau})" if cfg.method in USES_TAU else ")")
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=label, unit="step", dynamic_ncols=True)
-    lr_scale = 1.0
     offsets = torch.arange(L + 1)
     try:
         while step < cfg.steps:
@@ -349,7 +389,7 @@ def fit(
                 bar.set_postfix(**post)
 
             if cfg.validate_every and step % cfg.validate_every == 0:
-                score = _validate(model, x, cfg, gen, s)
+                score = _validate(model, x_val, cfg, gen, s_val)
                 history["val_step"].append(step)
                 history["val_d_stsp"].append(score)
                 log.info("step %d loss %.5f lr %.2e val D_stsp %.4f", step, lval, lr, score)
@@ -369,6 +409,8 @@ def fit(
         # The last checkpoint on disk is consistent; the current state may be mid-update, so it is
         # not written.
         bar.close()
+        if checkpoint is None:
+            raise Interrupted(f"interrupted at step {step}; no checkpoint was written (checkpoint=None)") from None
         raise Interrupted(f"interrupted at step {step}; the checkpoint of step {good['step']} is kept "
                           f"in {checkpoint}") from None
     bar.close()
@@ -376,7 +418,7 @@ def fit(
     save_checkpoint()
     if cfg.validate_every and best["step"] > 0:
         # a final validation so that the last state competes with the best one
-        score = _validate(model, x, cfg, gen, s)
+        score = _validate(model, x_val, cfg, gen, s_val)
         if score < best["score"]:
             best = {"score": score, "state": copy.deepcopy(model.state_dict()), "step": step}
         model.load_state_dict(best["state"])
