@@ -277,9 +277,12 @@ def main():
     p.add_argument("--no-fork", dest="fork", action="store_false",
                    help="run the CPU cases in this process (peak memory then only shows new highs)")
     args = p.parse_args()
-    args.fork = args.fork and hasattr(os, "fork")
     torch.set_num_threads(args.threads)
     cuda = torch.cuda.is_available() and not args.no_cuda
+    # With a CUDA device present, the first backward pass starts autograd's device threads, after which a
+    # forked child cannot run autograd at all ("Unable to handle autograd's threading in combination with
+    # fork-based multiprocessing", seen on an H200): measure every case in this process then.
+    args.fork = args.fork and hasattr(os, "fork") and not torch.cuda.is_available()
     devices = ["cpu", "cuda"] if cuda else ["cpu"]
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if cuda else ""
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s){gpu}; memory: {memory_method(args.fork)}")
