@@ -7,8 +7,9 @@
 #    float32 precision over the first steps (chaos makes later steps drift apart, so only the first 10 are bounded).
 # 2. Training throughput (benchmarks/bench_performance.py --part train): steps/s on the CPU and on CUDA, batch 32
 #    and 256, the GPU/CPU ratio printed by the benchmark itself.
-# 3. The main job on CUDA: `dsrecon fit lorenz --tau auto --device cuda` with the default settings, its wall time
-#    and its scores (metrics.json) next to the noise floor.
+# 3. The main job on CUDA: `dsrecon fit lorenz --tau auto --device cuda` with the default settings except the
+#    number of steps (FIT_STEPS, default 2000: on an H200 the default PLRNN trains at ~16 steps/s, so the default
+#    15000 steps would take ~16 min, more than one device command may run), its wall time and its scores.
 #
 # Without a GPU it stops at once and says so. On a machine without the package's dependencies, install them
 # first (wheels of netCDF4, cftime, pooch, platformdirs, nolds in .whl/: see /work/.library/device/README.md).
@@ -52,10 +53,10 @@ echo "== 2. training throughput, CPU vs CUDA"
 timeout 200 python3 benchmarks/bench_performance.py --part train --threads 8 --steps 40 | tee "$OUT/bench.txt"
 echo "bench exit $?"
 
-echo "== 3. dsrecon fit lorenz --tau auto --device cuda (defaults)"
+echo "== 3. dsrecon fit lorenz --tau auto --device cuda --steps ${FIT_STEPS:-2000}"
 rm -rf /tmp/gpu-fit
 t0=$(date +%s)
-timeout 300 python3 -m dsrecon.cli fit lorenz --tau auto --device cuda --out /tmp/gpu-fit --quiet
+timeout 300 python3 -m dsrecon.cli fit lorenz --tau auto --device cuda --steps "${FIT_STEPS:-2000}" --out /tmp/gpu-fit --quiet
 echo "fit exit $? wall $(( $(date +%s) - t0 )) s"
 for f in metrics.json train.log attractor.png spectra.png; do cp /tmp/gpu-fit/$f "$OUT/fit/" 2>/dev/null; done
 python3 -c "
