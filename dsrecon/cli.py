@@ -220,7 +220,8 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("results", metavar="RESULTS", help="results.nc or the sweep folder holding it")
     lb.add_argument("--out", default=None, metavar="DIR", help="where to write leaderboard.md/.html")
     lb.add_argument("--metrics", default="D_stsp,D_H,PSC",
-                    help="comma-separated columns, the first one ranks (default: D_stsp,D_H,PSC)")
+                    help="comma-separated scores, the first one ranks: D_stsp, D_H, PSC, D_stsp_legacy, D_H_legacy, "
+                    "PE, VPT (default: D_stsp,D_H,PSC)")
     lb.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -439,9 +440,10 @@ def _cmd_task(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .sweep import load_sweep, run_sweep
+    from .sweep import check_out_dir, load_sweep, run_sweep
 
     sweep = load_sweep(args.config, out=args.out)   # a malformed config fails here, before any work
+    check_out_dir(sweep.out, "--out" if args.out else "the output folder ([sweep] out or --out)")
     if args.dry_run:
         print(f"sweep {sweep.name}: {len(sweep.specs)} runs -> {sweep.out}")
         for s in sweep.specs:
@@ -456,16 +458,15 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import METRICS, to_markdown, write_leaderboard
-    from .sweep import RESULT_METRICS, read_results
+    from .leaderboard import check_metrics, to_markdown, write_leaderboard
+    from .sweep import read_results
 
-    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
-    for m in metrics:
-        if m not in RESULT_METRICS:
-            raise ConfigError(f"--metrics: unknown column {m!r}; allowed: {', '.join(RESULT_METRICS)}")
-    metrics = metrics or METRICS
+    try:
+        metrics = check_metrics(m.strip() for m in args.metrics.split(",") if m.strip())
+    except ConfigError as err:
+        raise ConfigError(f"--metrics {args.metrics!r}: {err}") from None
+    md, page = write_leaderboard(args.results, args.out, metrics)   # refuses bad input before printing anything
     print(to_markdown(read_results(args.results), metrics), end="")
-    md, page = write_leaderboard(args.results, args.out, metrics)
     print(f"\nwritten: {md}, {page}")
     return 0
 

@@ -1,10 +1,13 @@
 """Leaderboard: a sweep's results file -> markdown and HTML tables of median ± MAD over seeds.
 
 One row per (dataset, model, method, τ) — and per sweep when the file holds several — sorted within
-each dataset by the median D_stsp. Each cell is median ± MAD (unscaled median absolute deviation)
-over the seeds that finished; a diverged run counts as inf (the worst value), and ``ok/n`` says how many
-runs finished with scores. Every table names T_gen, the metric variants, and the noise floor: the same
-scores of an independent true trajectory of length T_gen, i.e. what a perfect model would get.
+each dataset by the median of the first metric (D_stsp by default). Each cell is median ± MAD (unscaled
+median absolute deviation) over the seeds; a failed run (``status = "failed"``: diverged, not chaotic) counts
+as the worst value of each metric in its direction (:data:`WORST`: inf for D_stsp, D_H, PE, −1 for PSC, a
+correlation, 0 for VPT), and ``ok/n`` says how many of the n runs finished with scores. The best median of
+each metric per dataset is bold (lowest or highest, :data:`DIRECTION`). Every table names T_gen, the metric
+variants, and the noise floor: the same scores of an independent true trajectory of length T_gen, i.e. what
+a perfect model would get.
 """
 from __future__ import annotations
 
@@ -15,11 +18,27 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ConfigError, DataError
 from .metrics import median_mad
 
 METRICS = ("D_stsp", "D_H", "PSC")
-#: lower is better, except PSC
-HIGHER_IS_BETTER = {"PSC", "VPT"}
+#: the scores a leaderboard can show and rank by: +1 lower is better, -1 higher is better
+DIRECTION = {"D_stsp": 1, "D_H": 1, "PSC": -1, "D_stsp_legacy": 1, "D_H_legacy": 1, "PE": 1, "VPT": -1}
+HIGHER_IS_BETTER = {m for m, d in DIRECTION.items() if d < 0}
+#: what a failed run counts as: the worst value in the metric's direction (PSC is a correlation: −1 is its
+#: worst; VPT is a time in Lyapunov times: 0, no valid prediction at all)
+WORST = {m: (-1.0 if m == "PSC" else 0.0) if d < 0 else math.inf for m, d in DIRECTION.items()}
+
+
+def check_metrics(metrics) -> tuple[str, ...]:
+    """The metric names as a tuple, or ConfigError naming the unknown one and the known ones."""
+    metrics = tuple(metrics)
+    for m in metrics:
+        if m not in DIRECTION:
+            raise ConfigError(f"unknown metric {m!r}; known: {', '.join(DIRECTION)}")
+    if not metrics:
+        raise ConfigError(f"no metric given; known: {', '.join(DIRECTION)}")
+    return metrics
 
 
 def _fmt(med: float, mad: float) -> str:
@@ -34,8 +53,16 @@ def _fmt(med: float, mad: float) -> str:
 
 
 def leaderboard_rows(results, metrics=METRICS) -> list[dict]:
-    """Aggregate a results dataset (:func:`dsrecon.sweep.read_results`) into rows of medians and MADs."""
+    """Aggregate a results dataset (:func:`dsrecon.sweep.read_results`) into rows of medians and MADs.
+
+    A failed run counts as :data:`WORST` of each metric; runs that finished without a value (NaN) are left out.
+    """
     ds = results
+    metrics = check_metrics(metrics)
+    for m in metrics:
+        if m not in ds:
+            raise DataError(f"the results have no {m!r} column (written by an older dsrecon?); choose among "
+                            f"{', '.join(k for k in DIRECTION if k in ds)}")
     keys = ("sweep", "dataset", "model", "method", "tau")
     groups: dict[tuple, list[int]] = {}
     for i in range(ds.sizes["run"]):
@@ -46,10 +73,8 @@ def leaderboard_rows(results, metrics=METRICS) -> list[dict]:
         row = dict(zip(keys, gk))
         row["n"], row["ok"] = len(idx), sum(s == "ok" for s in status)
         for m in metrics:
-            vals = np.array([ds[m].values[i] if status[j] == "ok" else math.inf
+            vals = np.array([ds[m].values[i] if status[j] == "ok" else WORST[m]
                              for j, i in enumerate(idx)], dtype=float)
-            if m in HIGHER_IS_BETTER:   # a failed run is the worst value: 0 correlation / no valid time
-                vals[[j for j, s in enumerate(status) if s != "ok"]] = math.nan
             row[m] = median_mad(vals)
             row[f"floor_{m}"] = median_mad(ds[f"floor_{m}"].values[idx]) if f"floor_{m}" in ds else (math.nan,) * 2
         row["T_gen"] = sorted({int(v) for v in ds["T_gen"].values[idx] if np.isfinite(v)})
@@ -59,10 +84,31 @@ def leaderboard_rows(results, metrics=METRICS) -> list[dict]:
         row["reasons"] = sorted({str(ds["reason"].values[i]) for i in idx if str(ds["reason"].values[i])})
         rows.append(row)
     first = metrics[0]
-    sign = -1.0 if first in HIGHER_IS_BETTER else 1.0
-    rows.sort(key=lambda r: (r["dataset"], r["sweep"], sign * np.nan_to_num(r[first][0], nan=math.inf),
+    rows.sort(key=lambda r: (r["dataset"], r["sweep"],
+                             math.inf if math.isnan(r[first][0]) else DIRECTION[first] * r[first][0],
                              r["model"], r["method"]))
     return rows
+
+
+def best_cells(rows, metrics) -> set[tuple[int, str]]:
+    """(row index, metric) of the best finite median of each metric within each dataset (ties: all of them)."""
+    best: dict[tuple[str, str], float] = {}
+    for r in rows:
+        for m in metrics:
+            v = DIRECTION[m] * r[m][0]
+            if math.isfinite(v) and v < best.get((r["dataset"], m), math.inf):
+                best[(r["dataset"], m)] = v
+    return {(i, m) for i, r in enumerate(rows) for m in metrics
+            if (r["dataset"], m) in best and DIRECTION[m] * r[m][0] == best[(r["dataset"], m)]}
+
+
+def _direction_note(metrics) -> str:
+    low = [m for m in metrics if DIRECTION[m] > 0]
+    high = [m for m in metrics if DIRECTION[m] < 0]
+    worst = ", ".join(f"{m} {_fmt(WORST[m], math.nan)}" for m in metrics)
+    parts = ([f"lowest {', '.join(low)}"] if low else []) + ([f"highest {', '.join(high)}"] if high else [])
+    return (f"Median ± MAD over seeds; a failed run counts as the worst value ({worst}). Bold: the best median per "
+            f"dataset ({'; '.join(parts)}).")
 
 
 def _variants_note(results) -> list[str]:
@@ -78,14 +124,15 @@ def _variants_note(results) -> list[str]:
     return notes
 
 
-def _table(rows, metrics, several_sweeps: bool) -> tuple[list[str], list[list[str]]]:
+def _table(rows, metrics, several_sweeps: bool, bold=lambda text: text) -> tuple[list[str], list[list[str]]]:
     head = (["sweep"] if several_sweeps else []) + ["dataset", "model", "method", "τ (steps)", "ok/n"]
     head += [f"{m} (median ± MAD)" for m in metrics] + [f"{m} floor" for m in metrics[:2]] + ["T_gen", "train s"]
     body = []
-    for r in rows:
+    best = best_cells(rows, metrics)
+    for i, r in enumerate(rows):
         tau = ",".join(map(str, r["tau_steps"])) if r["tau_steps"] else ("–" if r["tau"] == "-" else r["tau"])
         line = ([r["sweep"]] if several_sweeps else []) + [r["dataset"], r["model"], r["method"], tau, f"{r['ok']}/{r['n']}"]
-        line += [_fmt(*r[m]) for m in metrics]
+        line += [bold(_fmt(*r[m])) if (i, m) in best else _fmt(*r[m]) for m in metrics]
         line += [_fmt(r[f"floor_{m}"][0], math.nan) for m in metrics[:2]]
         line += [",".join(map(str, r["T_gen"])) or "–", "–" if math.isnan(r["train_seconds"]) else f"{r['train_seconds']:.0f}"]
         body.append(line)
@@ -95,11 +142,11 @@ def _table(rows, metrics, several_sweeps: bool) -> tuple[list[str], list[list[st
 def to_markdown(results, metrics=METRICS) -> str:
     rows = leaderboard_rows(results, metrics)
     several = len({r["sweep"] for r in rows}) > 1
-    head, body = _table(rows, metrics, several)
+    head, body = _table(rows, metrics, several, bold=lambda text: f"**{text}**")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(b) + " |" for b in body]
-    notes = ["", "Median ± MAD over seeds; a run that failed counts as inf. Floor: the same score of an independent "
-             "true trajectory of length T_gen (what a perfect model gets).", "Metric variants:"]
+    notes = ["", _direction_note(metrics) + " Floor: the same score of an independent true trajectory of length "
+             "T_gen (what a perfect model gets).", "Metric variants:"]
     notes += [f"- {n}" for n in _variants_note(results)]
     fails = [f"- {r['dataset']} {r['model']} {r['method']}: {'; '.join(r['reasons'])}" for r in rows if r["reasons"]]
     if fails:
@@ -111,23 +158,17 @@ def to_html(results, metrics=METRICS, title: str = "dsrecon leaderboard") -> str
     rows = leaderboard_rows(results, metrics)
     several = len({r["sweep"] for r in rows}) > 1
     head, body = _table(rows, metrics, several)
-    first_metric = head.index(f"{metrics[0]} (median ± MAD)")
-    best = {}
-    for r, b in zip(rows, body):   # the best median D_stsp per dataset is shown in bold
-        v = r[metrics[0]][0]
-        if math.isfinite(v) and v < best.get(r["dataset"], (math.inf,))[0]:
-            best[r["dataset"]] = (v, id(b))
+    best = {(i, head.index(f"{m} (median ± MAD)")) for i, m in best_cells(rows, metrics)}
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-           "td:nth-child(-n+4){text-align:left}.best{font-weight:bold;background:#efe}</style></head><body>",
+           "td:nth-child(-n+4){text-align:left}td.best{font-weight:bold;background:#efe}</style></head><body>",
            f"<h1>{html.escape(title)}</h1><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
-    for r, b in zip(rows, body):
-        cls = " class='best'" if best.get(r["dataset"], (None, None))[1] == id(b) else ""
-        out.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in b) + "</tr>")
-    out.append("</table><p>Median ± MAD over seeds; a failed run counts as inf. Floor: the same score of an independent "
-               "true trajectory of length T_gen. Bold: the lowest median "
-               f"{html.escape(metrics[0])} per dataset.</p><ul>")
+    for i, b in enumerate(body):
+        out.append("<tr>" + "".join(("<td class='best'>" if (i, j) in best else "<td>") + f"{html.escape(c)}</td>"
+                                    for j, c in enumerate(b)) + "</tr>")
+    out.append(f"</table><p>{html.escape(_direction_note(metrics))} Floor: the same score of an independent "
+               "true trajectory of length T_gen.</p><ul>")
     out += [f"<li><code>{html.escape(n)}</code></li>" for n in _variants_note(results)]
     out.append("</ul></body></html>")
     return "\n".join(out)
@@ -138,13 +179,21 @@ def write_leaderboard(results, out_dir=None, metrics=METRICS) -> tuple[Path, Pat
     from .runs import atomic_write_bytes
     from .sweep import read_results
 
+    from .sweep import check_out_dir
+
     src = Path(results)
     ds = read_results(src)
     folder = Path(out_dir) if out_dir is not None else (src if src.is_dir() else src.parent)
+    what = "--out" if out_dir is not None else "the results' folder (choose another with --out)"
+    check_out_dir(folder, what)
+    text, page_text = to_markdown(ds, metrics), to_html(ds, metrics)   # any error in the tables: nothing written
     md, page = folder / "leaderboard.md", folder / "leaderboard.html"
-    atomic_write_bytes(md, to_markdown(ds, metrics).encode())
-    atomic_write_bytes(page, to_html(ds, metrics).encode())
-    plot_tau_sweeps(ds, folder)
+    try:
+        atomic_write_bytes(md, text.encode())
+        atomic_write_bytes(page, page_text.encode())
+        plot_tau_sweeps(ds, folder)
+    except OSError as err:
+        raise ConfigError(f"cannot write the leaderboard into {what} {folder}: {err.strerror or err}") from None
     return md, page
 
 

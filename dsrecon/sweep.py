@@ -30,7 +30,10 @@ allowed ones). Each run has a key: a hash of its full configuration. Its directo
 :mod:`dsrecon.runs`) plus ``result.json``, written atomically when the run has finished: a restarted
 sweep skips every run that has one and resumes a half-trained run from its checkpoint, so a killed sweep
 loses no finished run and redoes none. ``<out>/results.nc`` (dim ``run``) collects one row per finished run;
-later sweeps writing to the same file append rows (a row with the same key is replaced).
+later sweeps writing to the same file append rows (a row with the same key is replaced). A ``result.json``
+or ``results.nc`` damaged from outside is renamed to ``*.corrupt``: that run is redone, the results file is
+rebuilt from the runs' ``result.json`` files, each with one warning line. The name is one plain folder name
+(letters, digits, ``-_.``), so ``runs/sweeps/<name>`` stays inside ``runs/sweeps``.
 
 Backends run the same function, :func:`run_one`, on a spec dict: ``local`` (default) a process pool of
 ``workers`` processes (default: the number of cores; 1 runs in this process) and ``ray`` a Ray cluster
@@ -97,7 +100,23 @@ def _list(section: dict, key: str, default, path, allowed=None) -> list:
     return v
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def _check_name(name, given: bool, path) -> str:
+    """A sweep name is one plain folder name (letters, digits, ``-_.``): ``runs/sweeps/<name>`` stays in there."""
+    where = "[sweep] name" if given else "the sweep name (the TOML file's name; set [sweep] name to choose one)"
+    if not isinstance(name, str) or not name or set(name) - _NAME_CHARS or name in (".", ".."):
+        fixed = "".join(c if c in _NAME_CHARS else "-" for c in Path(str(name)).name).strip(".-") or "my-sweep"
+        raise ConfigError(f"{_where(path)}{where} must be a plain folder name (letters, digits, '-', '_', '.'; not "
+                          f"'.' or '..'), got {name!r}; e.g. name = {fixed!r}, and [sweep] out (or --out) to write "
+                          f"somewhere else than runs/sweeps/<name>")
+    return name
+
+
 def _merge(base: dict, extra: dict, where: str) -> dict:
+    if not isinstance(extra, dict):
+        raise ConfigError(f"{where} must be a table of sections ([data], [model], [train], [eval]), got {extra!r}")
     out = {k: dict(v) for k, v in base.items()}
     for section, values in extra.items():
         if section not in SECTIONS:
@@ -127,7 +146,13 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     for key in sw:
         if key not in SWEEP_KEYS:
             raise ConfigError(f"{_where(path)}unknown key {key!r} in [sweep]; allowed: {', '.join(SWEEP_KEYS)}")
-    name = str(sw.get("name", Path(path).stem if path else "sweep"))
+    name = _check_name(sw["name"] if "name" in sw else (Path(path).stem if path else "sweep"), "name" in sw, path)
+    if "out" in sw and (not isinstance(sw["out"], str) or not sw["out"].strip()):
+        raise ConfigError(f"{_where(path)}[sweep] out must be a folder path (a non-empty string), got {sw['out']!r}")
+    for table in ("per_model", "per_dataset", "esn"):
+        if table in source and not isinstance(source[table], dict):
+            example = "[esn] with units = 500" if table == "esn" else f"[{table}.NAME.train] with steps = 500"
+            raise ConfigError(f"{_where(path)}[{table}] must be a table, e.g. {example}; see docs/sweeps.md")
     datasets = _list(sw, "datasets", None, path)
     for d in datasets:
         if not isinstance(d, str):
@@ -181,8 +206,9 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
             for method in methods:
                 for tau in taus:
                     for seed in seeds:
-                        cfg = _merge(fixed, per.get(("per_dataset", dataset), {}), f"[per_dataset.{dataset}]")
-                        cfg = _merge(cfg, per.get(("per_model", model), {}), f"[per_model.{model}]")
+                        cfg = _merge(fixed, per.get(("per_dataset", dataset), {}),
+                                     f"{_where(path)}[per_dataset.{dataset}]")
+                        cfg = _merge(cfg, per.get(("per_model", model), {}), f"{_where(path)}[per_model.{model}]")
                         cfg.setdefault("data", {})["name"] = dataset
                         cfg.setdefault("model", {})["kind"] = model
                         cfg.setdefault("train", {}).update(method=method, tau=tau, seed=seed)
@@ -198,7 +224,7 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
                         specs.append(_spec("rnn", dataset, model, method, used, seed, rc.to_dict(), out_dir, threads))
         for baseline in baselines:
             for seed in seeds:
-                cfg = _merge(fixed, per.get(("per_dataset", dataset), {}), f"[per_dataset.{dataset}]")
+                cfg = _merge(fixed, per.get(("per_dataset", dataset), {}), f"{_where(path)}[per_dataset.{dataset}]")
                 cfg.setdefault("data", {})["name"] = dataset
                 rc = RunConfig.from_dict({k: v for k, v in cfg.items() if k in ("data", "eval")})
                 try:
@@ -248,11 +274,19 @@ def load_sweep(path, *, out=None) -> Sweep:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"sweep file {path} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give the sweep's TOML file, e.g. {path / 'sweep.toml'}")
     try:
         with open(path, "rb") as fh:
             source = tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+        raise ConfigError(f"{path}: not valid TOML ({str(err).splitlines()[0]}); see docs/sweeps.md for the "
+                          f"format") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}); a sweep is a TOML file, see "
+                          f"docs/sweeps.md") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read sweep file {path}: {err.strerror or err}") from None
     return parse_sweep(source, path=path, out=out)
 
 
@@ -267,13 +301,16 @@ def run_one(spec: dict) -> dict:
     """
     import torch
 
-    from .runs import read_json, write_json
+    from .runs import write_json
     from .train import Interrupted
 
     run_dir = Path(spec["run_dir"])
     done = run_dir / "result.json"
     if done.exists():
-        return read_json(done)
+        rec = read_result(done, spec["key"])
+        if rec is not None:
+            return rec
+        set_aside(done)   # damaged from outside (it is written atomically): the outcome is unknown, redo the run
     torch.set_num_threads(int(spec.get("threads", 1)))
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -299,6 +336,41 @@ def run_one(spec: dict) -> dict:
     record["seconds"] = time.monotonic() - t0
     write_json(done, record)
     return record
+
+
+def read_result(path, key: str | None = None) -> dict | None:
+    """A run's ``result.json`` as a finished record, or None when it is unreadable, not a finished run's record
+    (status ok or failed, its key, dataset, model, method, seed) or, with ``key``, another run's record."""
+    try:
+        rec = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError):   # ValueError: not UTF-8 or not JSON
+        return None
+    if not isinstance(rec, dict) or rec.get("status") not in ("ok", "failed"):
+        return None
+    if not all(isinstance(rec.get(k), str) and rec[k] for k in ("key", "dataset", "model", "method")):
+        return None
+    seed = rec.get("seed")
+    if (key is not None and rec["key"] != key) or isinstance(seed, bool) or not isinstance(seed, int):
+        return None
+    if not all(isinstance(rec.get(k, {}), dict) for k in ("metrics", "noise_floor", "variants")):
+        return None
+    tau, tau_steps = rec.get("tau"), rec.get("tau_steps")
+    return {**rec, "metrics": _scalars(rec.get("metrics", {})),
+            "noise_floor": _scalars(rec.get("noise_floor", {}), FLOOR_METRICS),
+            "variants": rec.get("variants", {}), "tau": None if tau is None else str(tau),
+            "tau_steps": float(tau_steps) if isinstance(tau_steps, (int, float)) and not isinstance(tau_steps, bool)
+            else None, "reason": str(rec.get("reason", "")), "run_dir": str(rec.get("run_dir", Path(path).parent))}
+
+
+def set_aside(path) -> Path:
+    """Rename a damaged file to ``<name>.corrupt`` (``.corrupt-2``, ... if taken): its bytes kept, its name freed."""
+    path = Path(path)
+    dest, n = path.with_name(path.name + ".corrupt"), 1
+    while dest.exists():
+        n += 1
+        dest = path.with_name(f"{path.name}.corrupt-{n}")
+    os.replace(path, dest)
+    return dest
 
 
 def _scalars(metrics: dict, names=RESULT_METRICS) -> dict:
@@ -453,8 +525,16 @@ def dataset_to_records(ds) -> list[dict]:
     return out
 
 
+RESULT_COORDS = ("key", "dataset", "model", "method", "tau", "seed", "status")
+
+
 def read_results(path):
-    """The results netCDF (a file, or a sweep directory holding ``results.nc``) as an xr.Dataset."""
+    """The results netCDF (a file, or a sweep directory holding ``results.nc``) as an xr.Dataset.
+
+    Raises DataError naming the file when it is missing, not a readable netCDF, or not a sweep's results
+    (no ``run`` dimension, no key/dataset/model/method/tau/seed/status, a score that is not numeric). Score
+    columns an older file lacks read as NaN.
+    """
     import xarray as xr
 
     from .errors import DataError
@@ -465,8 +545,57 @@ def read_results(path):
     if not path.exists():
         raise DataError(f"no results file at {path}; run `dsrecon sweep CONFIG.toml` first (it writes results.nc "
                         f"in the sweep's output folder)")
-    with xr.open_dataset(path) as ds:
-        return ds.load()
+    rebuild = ("run the sweep again with the same --out: it rebuilds results.nc from the runs' result.json files"
+               if path.name == "results.nc" else "give the results.nc that `dsrecon sweep` wrote, or its folder")
+    try:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+    except Exception as err:  # noqa: BLE001 - each netCDF backend fails differently on a damaged file
+        why = str(err).splitlines()[0] if str(err) else ""
+        why = ("no netCDF backend recognises it" if "did not find a match" in why
+               else f"{type(err).__name__}: {why[:100]}")
+        raise DataError(f"{path} is not a readable netCDF results file ({why}); {rebuild}") from None
+    missing = [k for k in RESULT_COORDS if k not in ds.variables or ds[k].dims != ("run",)]
+    bad = [k for k in (*RESULT_METRICS, *(f"floor_{m}" for m in FLOOR_METRICS), "tau_steps")
+           if k in ds and (ds[k].dims != ("run",) or ds[k].dtype.kind not in "fiu")]
+    if missing or bad:
+        what = f"no {', '.join(missing)} per run" if missing else f"non-numeric {', '.join(bad)}"
+        raise DataError(f"{path} is not a dsrecon sweep results file ({what}); {rebuild}")
+    n = ds.sizes["run"]
+    for k in (*RESULT_METRICS, *(f"floor_{m}" for m in FLOOR_METRICS), "tau_steps"):
+        if k not in ds:
+            ds[k] = ("run", np.full(n, math.nan))
+    for k in ("reason", "run_dir", "sweep"):
+        if k not in ds:
+            ds[k] = ("run", np.array([""] * n, dtype=object))
+    return ds
+
+
+def _unreadable(path) -> str | None:
+    """Why the results file cannot be read, or None when it is fine or absent."""
+    from .errors import DataError
+
+    try:
+        if Path(path).exists():
+            read_results(path)
+    except DataError as err:
+        return str(err).split("; ")[0]
+    return None
+
+
+def check_out_dir(path, what: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that is a file or sits where nothing can be created."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is a file, not a folder; give a folder (it is created if missing)")
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{what} {path} cannot be created: {probe} is a file; give another folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path} is not writable ({probe} is read-only to you); give another folder")
+    return path
 
 
 def append_results(path, records: list[dict]) -> None:
@@ -505,7 +634,7 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
     from tqdm.auto import tqdm
 
     from . import leaderboard
-    from .runs import atomic_write_bytes, read_json
+    from .runs import atomic_write_bytes
 
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
@@ -515,20 +644,42 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
     t0 = time.monotonic()
     out = sweep.out
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "sweep.json", json.dumps(
-        {"name": sweep.name, "source": sweep.source, "runs": [s["key"] for s in sweep.specs]},
-        indent=2, default=str).encode())
+    where = "the output folder ([sweep] out or --out)"
+    check_out_dir(out, where)
     results = out / "results.nc"
-    finished, todo = [], []
+    finished, todo, damaged, records = [], [], [], []
     for s in sweep.specs:
         done = Path(s["run_dir"]) / "result.json"
-        (finished if done.exists() else todo).append(s)
-    records = [read_json(Path(s["run_dir"]) / "result.json") for s in finished]
+        rec = read_result(done, s["key"]) if done.exists() else None
+        if rec is not None:
+            finished.append(s)
+            records.append(rec)
+        else:
+            todo.append(s)
+            if done.exists():
+                damaged.append(done)
+    bad_results = _unreadable(results)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "sweep.json", json.dumps(
+            {"name": sweep.name, "source": sweep.source, "runs": [s["key"] for s in sweep.specs]},
+            indent=2, default=str).encode())
+    except OSError as err:
+        raise ConfigError(f"cannot write into {where} {out}: {err.strerror or err}; give another folder") from None
+    for done in damaged:   # result.json is written last and atomically: damage came from outside
+        echo(f"warning: {done} is unreadable or not this run's result; kept as {set_aside(done).name}, "
+             f"the run is redone")
     for r in records:
         r.setdefault("sweep", sweep.name)
-    if records:
-        append_results(results, records)   # the file may have been lost or belong to an older sweep
+    rows = list(records)
+    if bad_results:   # every row can be rebuilt from the runs' result.json files, this sweep's and earlier ones'
+        kept = set_aside(results)
+        mine = {r["key"] for r in records}
+        rows += [{**r, "sweep": r.get("sweep", sweep.name)}
+                 for r in map(read_result, sorted(out.glob("runs/*/result.json"))) if r and r["key"] not in mine]
+        echo(f"warning: {bad_results}; kept as {kept.name} and rebuilt from {len(rows)} runs' result.json")
+    if rows:
+        append_results(results, rows)   # the file may have been lost or belong to an older sweep
     n_workers = int(workers or sweep.workers or os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(todo) or 1))
     echo(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(finished)} already finished (skipped), "

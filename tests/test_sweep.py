@@ -187,12 +187,12 @@ def test_ray_backend_gives_the_same_results_as_the_local_backend(tmp_path):
             assert a[k][m] == pytest.approx(b[k][m], rel=1e-9, nan_ok=True), (k, m)
 
 
-def _record(key, model, method, seed, d_stsp, status="ok"):
+def _record(key, model, method, seed, d_stsp, status="ok", **scores):
     return {"key": key, "kind": "rnn", "dataset": "lorenz", "model": model, "method": method, "tau": None,
             "seed": seed, "status": status, "reason": "" if status == "ok" else "training diverged",
             "tau_steps": None, "sweep": "s", "run_dir": "",
             "metrics": {"D_stsp": d_stsp, "D_H": 0.1, "PSC": 0.9, "T_gen": 1000.0, "steps": 10.0,
-                        "train_seconds": 1.0} if status == "ok" else {},
+                        "train_seconds": 1.0, **scores} if status == "ok" else {},
             "noise_floor": {"D_stsp": 0.05, "D_H": 0.06}, "variants": {"D_stsp": {"method": "bins"}}}
 
 
@@ -211,14 +211,56 @@ def test_leaderboard_is_median_and_mad_over_seeds_sorted_best_first(tmp_path):
     assert rows[0]["D_stsp"] == pytest.approx((0.7, 0.2))
     assert rows[1]["D_stsp"] == pytest.approx((2.0, 1.0))
     md = L.to_markdown(ds)
-    assert "| lorenz | rnn | stf | – | 2/3 | 0.700 ± 0.200 |" in md and "training diverged" in md
+    assert "| lorenz | rnn | stf | – | 2/3 | **0.700 ± 0.200** |" in md and "training diverged" in md
     page = L.to_html(ds)
-    assert page.count("class='best'") == 1 and "0.700 ± 0.200" in page
+    assert "<td class='best'>0.700 ± 0.200</td>" in page and "<td>2.000 ± 1.000</td>" in page
     # the same key again replaces the row; a new key appends one
     S.append_results(tmp_path / "results.nc", [_record("a0", "plrnn", "gtf", 0, 3.0), _record("c0", "lstm", "gtf", 0, 9.0)])
     ds2 = S.read_results(tmp_path)
     assert ds2.sizes["run"] == 7
     assert float(ds2["D_stsp"].values[list(ds2["key"].values).index("a0")]) == 3.0
+
+
+def test_a_failed_run_counts_as_the_worst_value_in_each_metrics_direction(tmp_path):
+    """Hand-computed medians: 2 finished + 2 failed runs give the median of [a, b, worst, worst] with worst =
+    inf for D_stsp/D_H/PE, -1 for PSC (a correlation), 0 for VPT; 3 finished + 1 failed likewise."""
+    from dsrecon import leaderboard as L
+
+    recs = [_record("a0", "plrnn", "gtf", 0, 1.0, PSC=0.8, VPT=2.0, PE=0.1),
+            _record("a1", "plrnn", "gtf", 1, 3.0, PSC=0.9, VPT=4.0, PE=0.3),
+            _record("a2", "plrnn", "gtf", 2, 0.0, status="failed"), _record("a3", "plrnn", "gtf", 3, 0.0, status="failed"),
+            _record("b0", "rnn", "stf", 0, 1.0, PSC=0.5, VPT=1.0, PE=0.2),
+            _record("b1", "rnn", "stf", 1, 2.0, PSC=0.6, VPT=1.5, PE=0.4),
+            _record("b2", "rnn", "stf", 2, 4.0, PSC=0.7, VPT=3.0, PE=0.6),
+            _record("b3", "rnn", "stf", 3, 0.0, status="failed")]
+    S.append_results(tmp_path / "results.nc", recs)
+    ds = S.read_results(tmp_path)
+    metrics = ("D_stsp", "PSC", "VPT", "PE")
+    rows = {r["model"]: r for r in L.leaderboard_rows(ds, metrics)}
+    a, b = rows["plrnn"], rows["rnn"]
+    assert (a["ok"], a["n"], b["ok"], b["n"]) == (2, 4, 3, 4)
+    # plrnn: D_stsp [1, 3, inf, inf] -> inf; PSC [0.8, 0.9, -1, -1] -> -0.1, MAD median(0.9, 1.0, 0.9, 0.9) = 0.9;
+    # VPT [2, 4, 0, 0] -> 1, MAD median(1, 3, 1, 1) = 1; PE [0.1, 0.3, inf, inf] -> inf
+    assert a["D_stsp"][0] == math.inf and a["PE"][0] == math.inf
+    assert a["PSC"] == pytest.approx((-0.1, 0.9)) and a["VPT"] == pytest.approx((1.0, 1.0))
+    # rnn: D_stsp [1, 2, 4, inf] -> 3, MAD median(2, 1, 1, inf) = 1.5; PSC [0.5, 0.6, 0.7, -1] -> 0.55,
+    # MAD median(0.05, 0.05, 0.15, 1.55) = 0.1; VPT [1, 1.5, 3, 0] -> 1.25, MAD median(.25, .25, 1.75, 1.25) = 0.75
+    assert b["D_stsp"] == pytest.approx((3.0, 1.5)) and b["PE"] == pytest.approx((0.5, 0.2))
+    assert b["PSC"] == pytest.approx((0.55, 0.1)) and b["VPT"] == pytest.approx((1.25, 0.75))
+    assert [r["model"] for r in L.leaderboard_rows(ds, metrics)] == ["rnn", "plrnn"]     # ranked by D_stsp
+    assert [r["model"] for r in L.leaderboard_rows(ds, ("VPT",))] == ["rnn", "plrnn"]    # higher is better
+    assert [r["model"] for r in L.leaderboard_rows(ds, ("PSC",))] == ["rnn", "plrnn"]
+    # the best of each column in its direction is bold: rnn everywhere here (lowest D_stsp/PE, highest PSC/VPT)
+    md = L.to_markdown(ds, metrics)
+    assert "| lorenz | rnn | stf | – | 3/4 | **3.000 ± 1.500** | **0.550 ± 0.100** | **1.250 ± 0.750** | **0.500 ± 0.200** |" in md
+    assert "| lorenz | plrnn | gtf | – | 2/4 | inf | -0.100 ± 0.900 | 1.000 ± 1.000 | inf |" in md
+    assert "PSC -1.000, VPT 0.000" in md and "highest PSC, VPT" in md
+    page = L.to_html(ds, metrics)
+    assert page.count("class='best'") == 4 and "<td class='best'>0.550 ± 0.100</td>" in page
+    # a higher PSC elsewhere moves the bold there, not to the lowest one
+    S.append_results(tmp_path / "results.nc", [_record("c0", "lstm", "gtf", 0, 9.0, PSC=0.99, VPT=0.5, PE=1.0)])
+    page = L.to_html(S.read_results(tmp_path), ("D_stsp", "PSC"))
+    assert "<td class='best'>0.990 ± 0.000</td>" in page and "<td>0.550 ± 0.100</td>" in page
 
 
 def test_leaderboard_cli(tmp_path, capsys):
