@@ -21,11 +21,15 @@ Where data come from (:func:`load`):
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
+import re
 import tempfile
 import tomllib
+import zipfile
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +37,7 @@ import numpy as np
 import xarray as xr
 
 from . import systems
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, DsreconError
 
 MIN_SAMPLES = 500          # fewest samples a loaded recording may have (after preprocessing)
 TRAIN_FRACTION = 0.8       # default train share of a recording without n_train in its card
@@ -112,8 +116,10 @@ def _read_toml(path) -> dict:
     try:
         with Path(path).open("rb") as fh:
             return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise DataError(f"card {path}: not valid TOML ({err})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"card {path}: not valid TOML ({_reason(err)})") from None
+    except OSError as err:
+        raise DataError(f"cannot read the card {path} ({err.strerror or type(err).__name__})") from None
 
 
 def cache_dir() -> Path:
@@ -190,7 +196,7 @@ def load(name, *, seed: int | None = None, noise: float | None = None, cache: bo
     """
     sim_opts = {"n_train": n_train, "n_test": n_test, "transient": transient, "forcing": forcing}
     file_opts = {"columns": columns, "time_column": time_column, "dt": dt, "interpolate": interpolate or None,
-                 "train_fraction": train_fraction, "data_dir": data_dir}
+                 "train_fraction": train_fraction, "data_dir": data_dir, "embed": embed}
     if is_path(name) and Path(str(name)).suffix.lower() != ".toml":
         _refuse(sim_opts, f"the file {name}")
         c = card(name) if Path(str(name)).is_file() else None
@@ -209,7 +215,7 @@ def load(name, *, seed: int | None = None, noise: float | None = None, cache: bo
                 raise ConfigError(f"transient must be >= 0 samples, got {transient}")
             c = {**c, "sampling": {**c["sampling"], "transient": int(transient)}}
         return _load_simulated(c, seed=seed, noise=noise, cache=cache, n_train=n_train, n_test=n_test,
-                               forcing=forcing, preprocess=preprocess, embed=embed)
+                               forcing=forcing, preprocess=preprocess)
     if kind == "download":
         path = fetch(c["name"] if not is_path(name) else c, data_dir=data_dir)
         return _load_recording(c, path, columns=columns, time_column=time_column, dt=dt, interpolate=interpolate,
@@ -227,8 +233,8 @@ def _refuse(options: dict, what: str) -> None:
     given = sorted(k for k, v in options.items() if v is not None)
     if given:
         raise ConfigError(f"{', '.join(given)} do(es) not apply to {what}: simulated datasets take n_train, n_test, "
-                          f"transient, forcing; recordings take columns, time_column, dt, interpolate, "
-                          f"train_fraction, data_dir")
+                          f"transient, forcing; recordings take columns, time_column, dt, embed, "
+                          f"interpolate, train_fraction, data_dir")
 
 
 def _check_noise(noise) -> float:
@@ -328,7 +334,7 @@ def _card_attrs(c: dict) -> dict:
     }
 
 
-def _load_simulated(c, *, seed, noise, cache, n_train, n_test, forcing, preprocess, embed) -> xr.Dataset:
+def _load_simulated(c, *, seed, noise, cache, n_train, n_test, forcing, preprocess) -> xr.Dataset:
     s = c["sampling"]
     seed = int(s.get("seed", 0) if seed is None else seed)
     noise = _check_noise(c.get("noise", {}).get("observation", 0.0) if noise is None else noise)
@@ -337,8 +343,6 @@ def _load_simulated(c, *, seed, noise, cache, n_train, n_test, forcing, preproce
     if n_train < 2 or n_test < 0:
         raise ConfigError(f"n_train must be >= 2 and n_test >= 0, got {n_train}, {n_test}")
     steps = list(c.get("preprocess", []) if preprocess is None else preprocess)
-    if embed is not None:
-        steps.append(_embed_step(embed))
     tag = ""
     if noise:
         tag += f"-noise{noise:g}"
@@ -393,27 +397,212 @@ def _format(path: Path) -> str:
     return fmt
 
 
-def _table_options(path: Path) -> dict:
-    suffix = path.suffix.lower()
-    return {"sep": "," if suffix == ".csv" else "\t" if suffix == ".tsv" else r"\s+"}
+# The one loader mechanism. Every read of a user's file (and of a downloaded recording) happens inside
+# ``_reading(path, fmt)``: whatever the OS, a decoder, HDF, zip/zlib, numpy's format reader, pandas or edfio
+# raises becomes one DataError naming the file, what it is not, and how to write it so that it reads. Safety
+# stays on (allow_pickle=False), and a library's advice to load unsafely never reaches the user.
+_WHAT = {"npy": "a valid .npy array file", "npz": "a valid .npz archive of arrays", "netcdf": "a readable netCDF file",
+         "edf": "a readable EDF/EDF+ file", "table": "a readable text table", "zip": "a readable zip archive",
+         "card": "a readable dataset card (TOML)"}
+_HOW = {"npy": "save it with numpy.save(path, array) or export CSV",
+        "npz": "save it with numpy.savez(path, x=array) or export CSV",
+        "netcdf": "write it with xarray's Dataset.to_netcdf or export CSV",
+        "edf": "export the recording again as EDF/EDF+ or as CSV",
+        "table": "export it again as CSV (one column per channel, a header line optional)",
+        "zip": "delete it and fetch again", "card": "fix the card (see the cards in datasets/)"}
+_MAGIC = {"npy": (b"\x93NUMPY",), "npz": (b"PK\x03\x04", b"PK\x05\x06"),
+          "netcdf": (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")}
+_UNSAFE = re.compile(r"pickle|weights_only|unsafe|trust", re.IGNORECASE)
 
 
-def _table_header(path: Path) -> list[str] | None:
-    """Column names of a table's first line, or None if that line is all numbers (no header)."""
-    import pandas as pd
+def _unreadable(path, fmt: str, reason: str) -> DataError:
+    return DataError(f"{path} is not {_WHAT[fmt]} ({reason}); {_HOW[fmt]}")
 
+
+def _reason(err: BaseException) -> str:
+    """A library's error as a short reason; never its advice to load pickled data unsafely."""
+    text = (str(err).strip().splitlines() or [""])[0]
+    if _UNSAFE.search(text):
+        return "it holds pickled Python objects or is not an array file at all; dsrecon never unpickles data"
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+@contextmanager
+def _reading(path, fmt: str):
+    """Turn any failure while reading ``path`` (a ``fmt`` file) into one DataError: what, where, the fix.
+
+    Third-party readers raise a zoo of types for a corrupt file (OSError "NetCDF: HDF error", ValueError,
+    zipfile.BadZipFile, zlib.error, EOFError, KeyError, UnicodeDecodeError, pandas' ParserError, edfio's
+    own), so everything but our own errors is caught here, and only here."""
     try:
-        first = pd.read_csv(path, header=None, nrows=1, dtype=str, **_table_options(path))
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"{path}: cannot read a numeric array ({str(err).splitlines()[0]})") from None
-    cells = [str(v).strip() for v in first.iloc[0].tolist()]
+        yield
+    except DsreconError:
+        raise
+    except (PermissionError, IsADirectoryError, FileNotFoundError) as err:
+        raise DataError(f"cannot read {path} ({err.strerror or type(err).__name__}); check the path and its "
+                        f"permissions") from None
+    except MemoryError:
+        raise DataError(f"{path}: too large to read into memory; select fewer columns or cut the recording") from None
+    except Exception as err:  # noqa: BLE001 -- see the docstring: the one place that turns them into DataError
+        raise _unreadable(path, fmt, _reason(err)) from None
+
+
+def _check_signature(path: Path, fmt: str) -> None:
+    """Refuse a file whose first bytes are not its format's signature (a text file renamed .npy, ...)."""
+    with _reading(path, fmt), open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise DataError(f"{path}: the file is empty; {_HOW[fmt]}")
+    if fmt in _MAGIC and not head.startswith(_MAGIC[fmt]):
+        text = all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+        shown = f"the text {head.decode('ascii')!r}" if text else f"the bytes {head.hex(' ')}"
+        raise _unreadable(path, fmt, f"it starts with {shown}, not the format's signature")
+
+
+def _check_array(path, dtype: np.dtype, shape: tuple, where: str = "") -> None:
+    """An array header's dtype and shape must be a real (T,) or (T, N) series."""
+    what = f"{path}{where}"
+    if dtype.hasobject:
+        raise DataError(f"{what} holds Python objects (dtype {dtype}), which dsrecon never unpickles; save the "
+                        f"numbers as a float array (numpy.save(path, x.astype(float))) or export CSV")
+    if np.issubdtype(dtype, np.complexfloating):
+        raise DataError(f"{what} holds complex values (dtype {dtype}); keeping only the real part would lose data: "
+                        f"save the real and imaginary parts as channels, numpy.column_stack([z.real, z.imag])")
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise DataError(f"{what}: cannot read a numeric array (dtype {dtype}); save numbers, time first")
+    if len(shape) == 0:
+        raise DataError(f"{what} holds a single number (shape ()), not a time series; save an array of shape "
+                        f"(T,) or (T, N), time first")
+    if len(shape) not in (1, 2):
+        raise DataError(f"{what}: expected an array of shape (T,) or (T, N) (time first), got {shape}")
+    if len(shape) == 2 and shape[1] == 0:
+        raise DataError(f"{what}: the array has shape {shape}: no channels; save an array of shape (T, N), N >= 1")
+
+
+def _npy_header(fh, path, where: str = ""):
+    """(shape, fortran_order, dtype) from an open .npy stream, read without loading the data."""
+    from numpy.lib import format as npformat
+
+    major, _ = npformat.read_magic(fh)
+    if major == 1:
+        shape, fortran, dtype = npformat.read_array_header_1_0(fh)
+    elif major == 2:
+        shape, fortran, dtype = npformat.read_array_header_2_0(fh)
+    else:   # version 3 exists only for structured dtypes with non-latin-1 field names
+        raise DataError(f"{path}{where}: .npy format version {major} (structured arrays) is not a plain numeric array; "
+                        f"save a float array with numpy.save or export CSV")
+    _check_array(path, dtype, shape, where)
+    return shape, fortran, dtype
+
+
+def _npz_member(path: Path, z) -> str:
+    """The member of an .npz archive that holds the series: ``x``, or the only array; else a DataError listing them."""
+    names = [n[: -len(".npy")] for n in z.namelist() if n.endswith(".npy")]
+    if not names:
+        raise DataError(f"{path}: the .npz archive holds no arrays; save one with numpy.savez(path, x=array)")
+    if "x" in names:
+        return "x"
+    if len(names) == 1:
+        return names[0]
+    shown = ", ".join(map(repr, names[:10])) + (", ..." if len(names) > 10 else "")
+    raise DataError(f"{path}: the .npz archive holds {len(names)} arrays ({shown}) and none is named 'x'; dsrecon "
+                    f"reads the array named 'x' (or the only one): save the series to fit as x "
+                    f"(numpy.savez(path, x=...)), or one array per file")
+
+
+def _open_array(path: Path, fmt: str, *, load: bool = True):
+    """An .npy or .npz file -> (array or None, shape, member name or None), checked before any data are read.
+    An .npy array is memory-mapped (only the selected columns are copied later)."""
+    _check_signature(path, fmt)
+    with _reading(path, fmt):
+        if fmt == "npy":
+            with open(path, "rb") as fh:
+                shape, _, dtype = _npy_header(fh, path)
+                offset = fh.tell()
+            need = int(np.prod(shape)) * dtype.itemsize
+            have = path.stat().st_size - offset
+            if have < need:
+                raise DataError(f"{path} is truncated: its header promises shape {shape} {dtype} ({need} bytes) but "
+                                f"{have} bytes follow; save it again with numpy.save or export CSV")
+            arr = np.load(path, mmap_mode="r", allow_pickle=False) if load else None
+            return arr, shape, None
+        with zipfile.ZipFile(path) as z:
+            key = _npz_member(path, z)
+            with z.open(key + ".npy") as fh:
+                shape, _, _ = _npy_header(fh, path, f" (array {key!r})")
+            if not load:
+                return None, shape, key
+            with z.open(key + ".npy") as fh:
+                arr = np.lib.format.read_array(fh, allow_pickle=False)
+            return arr, shape, key
+
+
+def _decode(raw: bytes, path) -> tuple[str, str]:
+    if b"\x00" in raw[:65536]:
+        raise _unreadable(path, "table", "it holds binary data (NUL bytes), not text")
     try:
-        [float(v) for v in cells]
-        return None
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"     # Windows/European exports; every byte is a character here
+
+
+_NUM_DOT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUM_COMMA = re.compile(r"^[+-]?\d*,\d+([eE][+-]?\d+)?$")
+
+
+def _split_lines(lines: list[str], sep: str | None) -> list[list[str]]:
+    """Fields of each line: whitespace-separated, or by ``sep`` with CSV quoting ("a, b" is one field)."""
+    if sep is None:
+        return [ln.split() for ln in lines]
+    return [[f.strip() for f in row] for row in csv.reader(lines, delimiter=sep)]
+
+
+def _split(line: str, sep: str | None) -> list[str]:
+    return _split_lines([line], sep)[0]
+
+
+def _table_layout(path: Path, *, full: bool = False) -> dict:
+    """How a text table is written, detected from its first 200 non-blank lines: the delimiter (``;``, tab,
+    ``,`` or whitespace, whatever the suffix), the decimal mark (``.``, or ``,`` with ``;``/tab/whitespace
+    delimiters: European exports), the header (None if the first line is all numbers) and the number of fields.
+    With ``full``, every row is checked to have as many fields as the header (the first bad line is named),
+    and the decoded text is returned under ``text``."""
+    with _reading(path, "table"):
+        text, encoding = _decode(path.read_bytes(), path)
+    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+    if not lines:
+        raise DataError(f"{path}: the file is empty (no rows); {_HOW['table']}")
+    sample = [ln for _, ln in lines[:200]]
+    sep = next((s for s in (";", "\t", ",") if sum(s in ln for ln in sample) >= 0.9 * len(sample)), None)
+    tokens = [f for ln in sample[1:] for f in _split(ln, sep)] or _split(sample[0], sep)
+    decimal = "."
+    if sep != "," and any(_NUM_COMMA.match(t) for t in tokens) and not any("." in t and _NUM_DOT.match(t)
+                                                                            for t in tokens):
+        decimal = ","
+    first = _split(sample[0], sep)
+    try:
+        [float(v.replace(",", ".") if decimal == "," else v) for v in first]
+        header = None
     except ValueError:
-        return cells
+        header = first
+    layout = {"sep": sep, "decimal": decimal, "header": header, "n_fields": len(first), "encoding": encoding}
+    if full:
+        n, (ln0, _) = len(first), lines[0]
+        widths = np.fromiter(map(len, _split_lines([ln for _, ln in lines], sep)), dtype=int, count=len(lines))
+        for i in np.nonzero(widths != n)[0][:1]:
+            lineno, k = lines[i][0], int(widths[i])
+            if k != n:
+                delim = {None: "whitespace", ";": "';'", "\t": "tab", ",": "','"}[sep]
+                raise DataError(f"{path}: line {lineno} has {k} fields where {'the header' if header else 'the first row'} "
+                                f"(line {ln0}) has {n} ({delim}-separated); fix or remove that row (a stray or missing "
+                                f"delimiter? a decimal comma?), or export the table again")
+        layout["text"] = text
+    return layout
+
+
+def _pandas_options(layout: dict) -> dict:
+    return {"sep": r"\s+" if layout["sep"] is None else layout["sep"], "decimal": layout["decimal"]}
 
 
 def _edf_reader():
@@ -428,32 +617,28 @@ def peek_channels(path) -> list[str]:
     """Channel names of a file as :func:`load` reads it with default options (time column excluded),
     reading only the header where the format allows."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
     fmt = _format(path)
     if fmt == "table":
-        header = _table_header(path)
-        if header is None:
-            import pandas as pd
-
-            n = pd.read_csv(path, header=None, nrows=1, **_table_options(path)).shape[1]
-            return [f"c{i}" for i in range(n)]
-        return [h for h in header if h.lower() not in TIME_COLUMN_NAMES]
-    if fmt == "npy":
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        return ["c0"] if arr.ndim == 1 else [f"c{i}" for i in range(arr.shape[1])]
-    if fmt == "npz":
-        with np.load(path, allow_pickle=False) as z:
-            key = "x" if "x" in z.files else z.files[0]
-            shape = z[key].shape
+        layout = _table_layout(path)
+        if layout["header"] is None:
+            return [f"c{i}" for i in range(layout["n_fields"])]
+        return [h for h in layout["header"] if h.lower() not in TIME_COLUMN_NAMES]
+    if fmt in ("npy", "npz"):
+        _, shape, _ = _open_array(path, fmt, load=False)
         return ["c0"] if len(shape) == 1 else [f"c{i}" for i in range(shape[1])]
     if fmt == "netcdf":
-        with xr.open_dataset(path) as ds:
+        _check_signature(path, fmt)
+        with _reading(path, fmt), xr.open_dataset(path) as ds:
             return [str(v) for v in ds["dim"].values] if "x" in ds and "dim" in ds["x"].dims else list(map(str, ds.data_vars))
-    edf = _edf_reader().read_edf(path, lazy_load_data=True)
-    return [sig.label for sig in edf.signals]
+    edfio = _edf_reader()
+    with _reading(path, fmt):
+        return [sig.label for sig in edfio.read_edf(path, lazy_load_data=True).signals]
 
 
 def _select(names: list[str], columns, path) -> list[int]:
-    """Indices of ``columns`` (names or integer positions) among ``names``."""
+    """Indices of ``columns`` (names or integer positions) among ``names``; each channel at most once."""
     if columns is None:
         return list(range(len(names)))
     if isinstance(columns, (str, int)):
@@ -463,11 +648,17 @@ def _select(names: list[str], columns, path) -> list[int]:
         if isinstance(col, (int, np.integer)) and not isinstance(col, bool):
             if not 0 <= col < len(names):
                 raise DataError(f"{path}: column index {col} is out of range (the file has {len(names)} columns)")
-            out.append(int(col))
+            i = int(col)
         elif str(col) in names:
-            out.append(names.index(str(col)))
+            i = names.index(str(col))
         else:
             raise DataError(f"{path}: no column {col!r}; columns: {', '.join(map(repr, names))}")
+        if i in out:
+            raise DataError(f"{path}: column {names[i]!r} is selected twice (columns={list(columns)}); a channel "
+                            f"counted twice adds no information: list each column once")
+        out.append(i)
+    if not out:
+        raise DataError(f"{path}: no columns selected; columns: {', '.join(map(repr, names))}")
     return out
 
 
@@ -551,6 +742,43 @@ def _fill_nans(x: np.ndarray, names, path, interpolate: bool) -> tuple[np.ndarra
     return x, int(bad.sum())
 
 
+OUTLIER_SCALES = 1e6    # a value this many robust spreads (1.4826 MAD) from its channel's median is no measurement
+HUGE = 1e150            # beyond this, squares overflow and standardisation fails
+
+
+def _check_values(x: np.ndarray, names, t, path) -> None:
+    """Refuse ±inf and values beyond any plausible scale (a corrupt cell, a sentinel such as 1e300), each
+    named with its channel, first sample (and time) and count, before any work: such a value would pass
+    the NaN check, overflow the standardisation and end in a false diagnosis after training."""
+    def where(i):
+        return f"sample {i}" + ("" if t is None else f", t = {t[i]:g}")
+
+    inf = np.isinf(x)
+    if inf.any():
+        c = int(np.nonzero(inf.any(axis=0))[0][0])
+        rows = np.nonzero(inf[:, c])[0]
+        raise DataError(f"{path}: channel {names[c]!r} has {rows.size} infinite value(s) ({x[rows[0], c]:+g} at "
+                        f"{where(rows[0])}; {int(inf.sum())} in all channels); infinity is no measurement: clean the "
+                        f"file, or write those cells as NaN (empty) and pass interpolate=True (--interpolate)")
+    for c in range(x.shape[1]):
+        v = x[:, c]
+        ok = np.isfinite(v)
+        if not ok.any():
+            continue
+        med = float(np.median(v[ok]))
+        dev = np.abs(v - med)
+        mad = float(np.median(dev[ok]))
+        scale = 1.4826 * mad if mad > 0 else float(np.mean(dev[ok]))
+        with np.errstate(invalid="ignore"):
+            bad = ok & ((np.abs(v) > HUGE) | (dev > OUTLIER_SCALES * scale) if scale > 0 else (np.abs(v) > HUGE))
+        if bad.any():
+            rows = np.nonzero(bad)[0]
+            raise DataError(f"{path}: channel {names[c]!r} has {rows.size} value(s) beyond any plausible scale "
+                            f"({v[rows[0]]:g} at {where(rows[0])}; the channel's median is {med:.4g} and its robust "
+                            f"spread {scale:.3g}); a corrupt cell or a missing-value code? clean the file, or write "
+                            f"those cells as NaN (empty) and pass interpolate=True (--interpolate)")
+
+
 def read_file(path, *, columns=None, time_column=None, dt: float | None = None, interpolate: bool = False,
               check: bool = True) -> tuple[np.ndarray, list[str], dict]:
     """Read a recording -> (values (T, N) float64, channel names, info) with info keys dt, time (or None),
@@ -578,21 +806,17 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
     if fmt == "table":
         x, names, t, tname, info = _read_table(path, columns, time_column, info)
     elif fmt in ("npy", "npz"):
-        if fmt == "npy":
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        else:
-            with np.load(path, allow_pickle=False) as z:
-                arr = z["x" if "x" in z.files else z.files[0]]
-        if arr.ndim not in (1, 2):
-            raise DataError(f"{path}: expected an array of shape (T,) or (T, N) (time first), got {arr.shape}")
+        arr, shape, key = _open_array(path, fmt)
         arr2 = arr[:, None] if arr.ndim == 1 else arr
         names = [f"c{i}" for i in range(arr2.shape[1])]
-        if not np.issubdtype(arr2.dtype, np.number):
-            raise DataError(f"{path}: cannot read a numeric array (dtype {arr2.dtype}); save numbers, time first")
         idx = _select(names, columns, path)
-        x = np.array(arr2[:, idx], dtype=np.float64)      # copies only the selected columns
+        with _reading(path, fmt):
+            x = np.array(arr2[:, idx], dtype=np.float64)      # copies only the selected columns
+        del arr, arr2                                          # closes the memory map
         names = [names[i] for i in idx]
         tname = None
+        if key is not None:
+            info["array"] = key
     elif fmt == "netcdf":
         x, names, t, tname, info = _read_netcdf_file(path, columns, info)
     else:
@@ -619,6 +843,7 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
         dt = step
         info["time"] = t
     info["dt"] = 1.0 if dt is None else dt
+    _check_values(x, names, info["time"], path)
     if check:
         x, filled = _fill_nans(x, names, path, interpolate)
         info["filled"] += filled
@@ -634,15 +859,16 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
 
 
 def _read_table(path: Path, columns, time_column, info):
+    import io
+
     import pandas as pd
 
-    header = _table_header(path)
-    opts = _table_options(path)
-    if header is None:
-        n = pd.read_csv(path, header=None, nrows=1, **opts).shape[1]
-        all_names = [f"c{i}" for i in range(n)]
-    else:
-        all_names = header
+    layout = _table_layout(path, full=True)
+    header = layout["header"]
+    all_names = [f"c{i}" for i in range(layout["n_fields"])] if header is None else header
+    if len(set(all_names)) != len(all_names):
+        dup = next(h for h in all_names if all_names.count(h) > 1)
+        raise DataError(f"{path}: the header names column {dup!r} more than once; give each column its own name")
     if time_column is None:
         tcol = next((h for h in all_names if h.strip().lower() in TIME_COLUMN_NAMES), None)
     elif isinstance(time_column, (int, np.integer)):
@@ -653,17 +879,16 @@ def _read_table(path: Path, columns, time_column, info):
     idx = _select(data_names, columns, path)
     names = [data_names[i] for i in idx]
     use = names + ([tcol] if tcol is not None else [])
-    try:   # numbers are parsed as floats directly; only the time column (and a bad column) is kept as text
-        df = pd.read_csv(path, header=None if header is None else 0, names=all_names if header is None else None,
-                         usecols=use, dtype=None if tcol is None else {tcol: str}, **opts)
-    except (ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"{path}: cannot read a numeric array ({str(err).splitlines()[0]})") from None
+    with _reading(path, "table"):   # numbers are parsed as floats directly; the time column is kept as text
+        df = pd.read_csv(io.StringIO(layout["text"]), header=None if header is None else 0, names=all_names,
+                         usecols=use, dtype=None if tcol is None else {tcol: str}, skip_blank_lines=True,
+                         **_pandas_options(layout))
     x = np.empty((len(df), len(names)))
     for j, name in enumerate(names):
         col = df[name]
         if not pd.api.types.is_numeric_dtype(col):
             text = col.astype(str).str.strip()
-            vals = pd.to_numeric(text, errors="coerce")
+            vals = pd.to_numeric(text.str.replace(",", ".") if layout["decimal"] == "," else text, errors="coerce")
             bad = (vals.isna() & col.notna()).to_numpy()
             if bad.any():
                 r = int(np.argmax(bad))
@@ -674,14 +899,23 @@ def _read_table(path: Path, columns, time_column, info):
         x[:, j] = col.to_numpy(dtype=float)
     t = None
     if tcol is not None:
-        t, info["time_units"], info["start"] = _parse_time(df[tcol].astype(str).str.strip().tolist(), tcol, path)
+        stamps = df[tcol].astype(str).str.strip().tolist()
+        if layout["decimal"] == ",":
+            dotted = [v.replace(",", ".") for v in stamps]
+            if pd.to_numeric(pd.Series(dotted), errors="coerce").notna().all():
+                stamps = dotted
+        t, info["time_units"], info["start"] = _parse_time(stamps, tcol, path)
+    info["table"] = {"delimiter": {None: "whitespace", "\t": "tab"}.get(layout["sep"], layout["sep"]),
+                     "decimal": layout["decimal"], "encoding": layout["encoding"]}
     return x, names, t, tcol, info
 
 
 def _read_netcdf_file(path: Path, columns, info):
-    with xr.open_dataset(path) as ds:
+    _check_signature(path, "netcdf")
+    with _reading(path, "netcdf"), xr.open_dataset(path) as ds:
         if "x" in ds and ds["x"].ndim == 2 and "time" in ds["x"].dims:
             da = ds["x"].transpose("time", ...)
+            _check_array(path, da.dtype, da.shape, " (variable 'x')")
             other = [d for d in da.dims if d != "time"][0]
             names = [str(v) for v in da[other].values] if other in da.coords else [f"c{i}" for i in range(da.shape[1])]
             idx = _select(names, columns, path)
@@ -690,15 +924,18 @@ def _read_netcdf_file(path: Path, columns, info):
         else:
             vars1 = [v for v in ds.data_vars if ds[v].ndim == 1]
             if not vars1:
-                raise DataError(f"{path}: no variable 'x' (time, dim) and no 1-d variables to use as channels")
+                raise DataError(f"{path}: no variable 'x' (time, dim) and no 1-d variables to use as channels; "
+                                f"{_HOW['netcdf']}")
             idx = _select(vars1, columns, path)
             names = [vars1[i] for i in idx]
             dims = {ds[n].dims for n in names}
             if len(dims) != 1:
                 raise DataError(f"{path}: the selected variables lie along different dimensions {sorted(dims)}")
+            for n in names:
+                _check_array(path, ds[n].dtype, ds[n].shape, f" (variable {n!r})")
             x = np.stack([np.asarray(ds[n].values, dtype=np.float64) for n in names], axis=1)
         t, tname = None, None
-        if "time" in ds.coords:
+        if "time" in ds.coords and len(ds["time"]):
             tv = ds["time"].values
             if np.issubdtype(tv.dtype, np.datetime64):
                 info["start"] = str(np.datetime_as_string(tv[0], unit="s"))
@@ -711,10 +948,8 @@ def _read_netcdf_file(path: Path, columns, info):
 
 def _read_edf(path: Path, columns, info):
     edfio = _edf_reader()
-    try:
+    with _reading(path, "edf"):
         edf = edfio.read_edf(path, lazy_load_data=True)    # samples are read per selected channel below
-    except Exception as err:  # edfio raises ValueError and others for corrupt headers
-        raise DataError(f"{path}: cannot read the EDF file ({type(err).__name__}: {str(err).splitlines()[0]})") from None
     signals = [sig for sig in edf.signals]
     names = [sig.label for sig in signals]
     idx = _select(names, columns, path)
@@ -723,7 +958,8 @@ def _read_edf(path: Path, columns, info):
     if len(rates) != 1:
         raise DataError(f"{path}: the selected channels have different sampling rates {rates} Hz; select channels "
                         f"of one rate with columns=[...]")
-    x = np.stack([np.asarray(sig.data, dtype=np.float64) for sig in chosen], axis=1)
+    with _reading(path, "edf"):
+        x = np.stack([np.asarray(sig.data, dtype=np.float64) for sig in chosen], axis=1)
     try:
         start = f"{edf.startdate.isoformat()}T{edf.starttime.isoformat()}"
     except Exception:  # an anonymized recording ("Startdate X") has no start date
@@ -755,7 +991,8 @@ def _load_recording(c: dict, path: Path, *, columns, time_column, dt, interpolat
     steps = list(c.get("preprocess", []) if preprocess is None else preprocess)
     if embed is not None:
         steps.append(_embed_step(embed))
-    sha = _sha256(path)
+    with _reading(path, FILE_FORMATS.get(path.suffix.lower(), "table")):
+        sha = _sha256(path)
     cached = None
     if steps:   # preprocessing (GHKSS above all) is what costs: cache by file content, card and options
         key = json.dumps([c.get("version", 0), columns, time_column, dt, interpolate, seed, noise, steps,
@@ -770,7 +1007,8 @@ def _load_recording(c: dict, path: Path, *, columns, time_column, dt, interpolat
     x, names, info = read_file(path, columns=columns, time_column=time_column, dt=dt, interpolate=interpolate)
     prov = [{"step": "read", "file": str(path), "format": info["format"], "columns": names, "sha256": sha,
              "dt": info["dt"], "start": info["start"], "interpolated_values": info["filled"],
-             "reordered_samples": info.get("reordered", 0)}]
+             "reordered_samples": info.get("reordered", 0), **info.get("table", {}),
+             **({"array": info["array"]} if "array" in info else {})}]
     if noise:
         x = add_observation_noise(x, noise, seed)
         prov.append({"step": "observation_noise", "std_fraction": noise, "seed": [seed, 1]})
@@ -815,44 +1053,74 @@ def fetch(name, *, data_dir=None, download: bool = True) -> Path:
     The card's ``[file]`` table gives ``url``, ``filename`` (what is stored), optionally ``member`` (the file
     inside a zip archive) and ``sha256``. A file already in the data directory (``data_dir``, else
     $DSRECON_DATA_DIR, else <cache dir>/downloads) is used if its SHA-256 matches; a file placed there by hand
-    is accepted under either the archive's or the member's name. If the card pins no hash, the first copy's
-    hash is recorded in ``<filename>.sha256`` next to it and later loads must match it (trust on first use).
-    Raises: DataError, one line, when the download fails (offline: which file to place where) or a hash
-    does not match.
+    is accepted under either the archive's or the member's name. If the card pins no hash, the hash of the first
+    copy that proves readable (the archive extracts, the recording's header reads) is recorded in
+    ``<filename>.sha256`` next to it and later loads must match it (trust on first use); a copy that fails
+    verification or extraction is never recorded, and a failed extraction leaves no partial file.
+    Raises: DataError, one line, when the download fails (offline: which file to place where), a hash
+    does not match, the archive is corrupt (delete it and fetch again) or the data directory is unusable.
     """
     c = card(name) if not isinstance(name, dict) else name
     if c.get("kind") != "download":
         raise DataError(f"dataset {c.get('name')!r} is not a download (kind = {c.get('kind')!r}); nothing to fetch")
     f = c["file"]
     folder = data_directory(data_dir)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"the data directory {folder} is a file, not a folder; pass --data-dir DIR (a folder) or set "
+                        f"DSRECON_DATA_DIR")
     archive = folder / f["filename"]
     member = folder / f["member"] if f.get("member") else None
     want = (f.get("sha256") or "").lower() or None
     for candidate, pinned in ((member, f.get("member_sha256")), (archive, want)):
         if candidate is not None and candidate.is_file():
-            _verify(candidate, (pinned or "").lower() or None)
-            if candidate == archive and member is not None:
-                return _unzip(archive, member)
-            return candidate
+            pinned = (pinned or "").lower() or None
+            _verify(candidate, pinned)
+            path = _unzip(archive, member) if candidate == archive and member is not None else candidate
+            if pinned is None:
+                _trust_first_use(candidate, path)
+            return path
     if not download:
         raise DataError(_place_hint(c, folder))
     import pooch
 
-    folder.mkdir(parents=True, exist_ok=True)
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create the data directory {folder} ({err.strerror or type(err).__name__}); pass "
+                        f"--data-dir DIR (a writable folder) or set DSRECON_DATA_DIR") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"the data directory {folder} is not writable; pass --data-dir DIR (a writable folder) or set "
+                        f"DSRECON_DATA_DIR")
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")                # keep the one-line contract: no "Downloading ..." chatter
     try:
-        path = pooch.retrieve(f["url"], known_hash=None if want is None else f"sha256:{want}",
-                              fname=f["filename"], path=folder, progressbar=False)
-    except ValueError as err:            # pooch: hash mismatch
-        raise DataError(f"{f['filename']} from {f['url']}: {str(err).splitlines()[0]}") from None
-    except Exception as err:              # requests' connection errors and HTTP errors: offline or moved
-        raise DataError(f"cannot download {f['filename']} ({type(err).__name__}); " + _place_hint(c, folder)) from None
-    finally:
-        logger.setLevel(level)
-    _verify(Path(path), want)
-    return _unzip(Path(path), member) if member is not None else Path(path)
+        try:
+            path = Path(pooch.retrieve(f["url"], known_hash=None if want is None else f"sha256:{want}",
+                                       fname=f["filename"], path=folder, progressbar=False))
+        except ValueError as err:            # pooch: hash mismatch (the download is deleted by pooch)
+            raise DataError(f"{f['filename']} from {f['url']}: {str(err).splitlines()[0]}") from None
+        except Exception as err:              # requests' connection errors and HTTP errors: offline or moved
+            raise DataError(f"cannot download {f['filename']} ({type(err).__name__}); " + _place_hint(c, folder)) from None
+        finally:
+            logger.setLevel(level)
+        removed = "the download was removed: fetch again"
+        try:
+            _verify(path, want, fix=removed)
+            out = _unzip(path, member, fix=removed) if member is not None else path
+            if want is None:
+                _trust_first_use(path, out, fix=removed)
+        except DataError:   # a copy that failed verification is not kept to fail again, nor what came out of it
+            path.unlink(missing_ok=True)
+            if member is not None:
+                member.unlink(missing_ok=True)   # absent before this download (else it was used above)
+            raise
+        return out
+    except DataError:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()                   # a failed fetch leaves the file system as it found it
+        raise
 
 
 def _place_hint(c: dict, folder: Path) -> str:
@@ -862,37 +1130,90 @@ def _place_hint(c: dict, folder: Path) -> str:
             f"--data-dir DIR / set DSRECON_DATA_DIR)")
 
 
-def _verify(path: Path, want: str | None) -> None:
-    got = _sha256(path)
+def _verify(path: Path, want: str | None, *, fix: str = "delete it and fetch again") -> None:
+    """Check ``path`` against the pinned hash ``want``, else against the hash recorded on first use (if any).
+    Records nothing: see :func:`_trust_first_use`."""
+    with _reading(path, "zip" if path.suffix.lower() == ".zip" else FILE_FORMATS.get(path.suffix.lower(), "table")):
+        got = _sha256(path)
+    rec = _sha_file(path)
     if want is None:
-        rec = _sha_file(path)
-        if rec.is_file():
-            want = rec.read_text().split()[0].lower()
-        else:
-            tmp = rec.with_name(rec.name + ".tmp")
-            tmp.write_text(f"{got}  {path.name}\n")
-            os.replace(tmp, rec)
+        if not rec.is_file():
             return
+        want = (rec.read_text().split() or [""])[0].lower()
+        if got != want:
+            raise DataError(f"{path}: SHA-256 {got[:16]}... does not match {want[:16]}..., recorded in {rec.name} when "
+                            f"it was first used; the file is corrupt or a different version: {fix} (delete "
+                            f"{rec.name} too only if you trust a changed file)")
     if got != want:
         raise DataError(f"{path}: SHA-256 {got[:16]}... does not match the expected {want[:16]}...; the file is "
-                        f"corrupt or a different version: delete it and fetch again")
+                        f"corrupt or a different version: {fix}")
 
 
-def _unzip(archive: Path, member: Path) -> Path:
-    import zipfile
+def _trust_first_use(path: Path, readable: Path, *, fix: str = "delete it and fetch again") -> None:
+    """Record the SHA-256 of an unpinned ``path`` once it has proven usable: ``readable`` (the file itself or
+    the member extracted from it) must open and list its channels. A corrupt copy is never recorded, so
+    deleting it and fetching again works."""
+    rec = _sha_file(path)
+    if rec.is_file():
+        return
+    try:
+        peek_channels(readable)
+    except DataError as err:
+        raise DataError(f"{err} (the copy of {path.name} in {path.parent} is unusable: {fix})") from None
+    got = _sha256(path)
+    tmp = rec.with_name(rec.name + ".tmp")
+    try:
+        tmp.write_text(f"{got}  {path.name}\n")
+        os.replace(tmp, rec)
+    except OSError:        # a read-only data directory: the copy is still usable, only unrecorded
+        tmp.unlink(missing_ok=True)
 
+
+def _unzip(archive: Path, member: Path, *, fix: str = "delete it and fetch again") -> Path:
+    """Extract ``member`` from ``archive`` (once); a corrupt archive (bad zip, CRC, deflate stream) is a DataError
+    naming the archive, and the partial ``.part`` file is removed."""
     if member.is_file():
         return member
+    tmp = member.with_name(member.name + ".part")
     try:
-        with zipfile.ZipFile(archive) as z:
-            tmp = member.with_name(member.name + ".part")
-            with z.open(member.name) as src, open(tmp, "wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(block)
-            os.replace(tmp, member)
-    except (zipfile.BadZipFile, KeyError) as err:
-        raise DataError(f"{archive}: cannot extract {member.name} ({err}); delete the archive and fetch again") from None
+        with zipfile.ZipFile(archive) as z, z.open(member.name) as src, open(tmp, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
+        os.replace(tmp, member)
+    except KeyError:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{archive}: the archive has no member {member.name!r}; it is a different file: {fix}") from None
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot extract {member.name} from {archive} into {member.parent} "
+                        f"({err.strerror or type(err).__name__}); free space or pass --data-dir DIR") from None
+    except Exception as err:  # noqa: BLE001 -- zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{archive}: cannot extract {member.name} ({_reason(err)}); the archive is corrupt: {fix}") from None
     return member
+
+
+def data_fingerprint(dataset: xr.Dataset) -> str:
+    """SHA-256 (hex) of a loaded dataset's content: its dims and sizes, channel (and input) names, ``dt``, and the
+    values of ``x`` (and of the input ``s``, if any) as little-endian float64 bytes in C order, so the same data
+    give the same fingerprint on every platform. Attributes other than ``dt`` (provenance, source, ...) are not
+    part of it: two routes to identical numbers share a fingerprint. Used by a run to record what it was fitted
+    on and to refuse re-scoring on data that changed since."""
+    if not isinstance(dataset, xr.Dataset) or "x" not in dataset:
+        raise DataError(f"data_fingerprint needs a dataset from dsrecon.load (an xarray.Dataset with variable 'x'), "
+                        f"got {type(dataset).__name__}")
+    h = hashlib.sha256()
+    meta = {"dims": {str(k): int(v) for k, v in dataset["x"].sizes.items()},
+            "channels": [str(v) for v in dataset["dim"].values] if "dim" in dataset.coords else [],
+            "dt": float(dataset.attrs.get("dt", np.nan)).hex()}
+    if "s" in dataset:
+        meta["inputs"] = [str(v) for v in dataset["input"].values] if "input" in dataset.coords else []
+        meta["input_dims"] = {str(k): int(v) for k, v in dataset["s"].sizes.items()}
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    for var in ("x", "s"):
+        if var in dataset:
+            h.update(np.ascontiguousarray(dataset[var].values, dtype="<f8").tobytes())
+    return h.hexdigest()
 
 
 def train_test_split(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:

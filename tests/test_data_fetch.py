@@ -132,3 +132,117 @@ def test_eeg_pipeline_end_to_end_on_a_synthetic_edf(tmp_path):
     assert d.sizes["time"] == int(np.ceil((n - 9 * 500) / 3))
     assert [p["step"] for p in json.loads(d.attrs["provenance"])] == [
         "read", "ghkss", "gaussian_smooth", "delay_embed", "subsample", "standardize"]
+
+
+# ---------------------------------------------------------------------------------- corrupt downloads
+def zipped_csv(tmp_path, n=800) -> bytes:
+    """A deflate-compressed zip holding rec.csv (a Lorenz series), as bytes."""
+    src = tmp_path / "_rec.csv"
+    _series_csv(src, n)
+    out = tmp_path / "_rec.zip"
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.write(src, "rec.csv")
+    data = out.read_bytes()
+    src.unlink()
+    out.unlink()
+    return data
+
+
+def corrupt_zip(data: bytes) -> bytes:
+    """The same archive with garbage in the middle of its deflate stream (headers intact)."""
+    start = 30 + int.from_bytes(data[26:28], "little") + int.from_bytes(data[28:30], "little")
+    mid = start + 200
+    return data[:mid] + bytes(b ^ 0x5A for b in data[mid: mid + 64]) + data[mid + 64:]
+
+
+def fake_download(monkeypatch, payloads: list):
+    """pooch.retrieve replaced by a fake that 'downloads' the next payload (no network), checking a known hash
+    the way pooch does (a mismatch raises ValueError and keeps nothing)."""
+    import pooch
+
+    def retrieve(url, known_hash, fname, path, progressbar=False):
+        data = payloads.pop(0)
+        if known_hash and hashlib.sha256(data).hexdigest() != known_hash.split(":")[-1]:
+            raise ValueError(f"SHA256 hash of downloaded file ({fname}) does not match the known hash: expected "
+                             f"{known_hash}. The file may have been corrupted or the known hash may be outdated.")
+        target = path / fname
+        target.write_bytes(data)
+        return str(target)
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+
+
+def _zip_card(tmp_path, sha=""):
+    return _card(tmp_path, sha=sha, member="rec.csv", filename="rec.zip", url="https://example.org/rec.zip")
+
+
+def test_corrupt_deflate_download_is_removed_and_its_hash_never_recorded(tmp_path, monkeypatch):
+    dl = tmp_path / "dl"
+    good = zipped_csv(tmp_path)
+    fake_download(monkeypatch, [corrupt_zip(good), good])
+    card = ds.data.card(_zip_card(tmp_path))
+    with pytest.raises(DataError, match=r"rec.zip: cannot extract rec.csv \(.*\); the archive is corrupt: the download "
+                                        r"was removed: fetch again") as err:
+        ds.data.fetch(card, data_dir=dl)
+    assert "\n" not in str(err.value) and "Traceback" not in str(err.value)
+    assert not dl.exists()           # created for the download, removed with it: no .part, no archive, no .sha256
+    path = ds.data.fetch(card, data_dir=dl)            # fetching again works: the good copy is accepted ...
+    assert path == dl / "rec.csv"
+    assert (dl / "rec.zip.sha256").read_text().split()[0] == hashlib.sha256(good).hexdigest()   # ... and recorded
+    assert sorted(p.name for p in dl.iterdir()) == ["rec.csv", "rec.zip", "rec.zip.sha256"]
+
+
+def test_a_corrupt_archive_placed_by_hand_is_kept_but_never_recorded(tmp_path):
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    good = zipped_csv(tmp_path)
+    (dl / "rec.zip").write_bytes(corrupt_zip(good))
+    card = ds.data.card(_zip_card(tmp_path))
+    with pytest.raises(DataError, match="the archive is corrupt: delete it and fetch again"):
+        ds.data.fetch(card, data_dir=dl)
+    assert sorted(p.name for p in dl.iterdir()) == ["rec.zip"]       # the user's file stays; no .part, no record
+    (dl / "rec.zip").write_bytes(good)                               # what the message advises: a good copy
+    assert ds.data.fetch(card, data_dir=dl) == dl / "rec.csv"
+
+
+def test_a_download_failing_the_pinned_hash_keeps_nothing(tmp_path, monkeypatch):
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    good = zipped_csv(tmp_path)
+    fake_download(monkeypatch, [corrupt_zip(good), good])
+    card = ds.data.card(_zip_card(tmp_path, sha=hashlib.sha256(good).hexdigest()))
+    with pytest.raises(DataError, match="does not match the known hash"):
+        ds.data.fetch(card, data_dir=dl)
+    assert list(dl.iterdir()) == []
+    assert ds.data.fetch(card, data_dir=dl) == dl / "rec.csv"
+    assert not (dl / "rec.zip.sha256").exists()            # a pinned card never records a hash of its own
+
+
+def test_an_unreadable_unpinned_download_is_not_recorded(tmp_path, monkeypatch):
+    # the recording itself is garbage (not a zip member): the trust-on-first-use hash is recorded only for a
+    # copy whose header reads
+    dl = tmp_path / "dl"
+    fake_download(monkeypatch, [b"\x00\x01garbage" * 50])
+    card = ds.data.card(_card(tmp_path, url="https://example.org/rec.csv"))
+    with pytest.raises(DataError, match=r"rec.csv is not a readable text table .* the download was removed"):
+        ds.data.fetch(card, data_dir=dl)
+    assert not dl.exists()
+
+
+def test_a_stale_record_names_itself(tmp_path):
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    _series_csv(dl / "rec.csv")
+    (dl / "rec.csv.sha256").write_text("0" * 64 + "  rec.csv\n")      # recorded from another copy
+    with pytest.raises(DataError, match=r"recorded in rec.csv.sha256 when it was first used.*delete rec.csv.sha256 "
+                                        r"too only if you trust"):
+        ds.data.fetch(ds.data.card(_card(tmp_path)), data_dir=dl)
+
+
+def test_data_dir_that_is_a_file_or_cannot_be_created(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    card = ds.data.card(_card(tmp_path))
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        ds.data.fetch(card, data_dir=tmp_path / "afile")
+    with pytest.raises(DataError, match=r"cannot create the data directory /proc/x/dl .*--data-dir DIR"):
+        ds.data.fetch(card, data_dir="/proc/x/dl")

@@ -242,3 +242,67 @@ def test_interpolate_repairs_order_and_duplicates(tmp_path):
     assert d.sizes["time"] == 700
     assert np.allclose(d["x"].values[:, 0], [float(f"{np.sin(i / 50):.6f}") for i in range(700)])
     assert json.loads(d.attrs["provenance"])[0]["reordered_samples"] == 2
+
+
+# ---------------------------------------------------------------------------------- dialects, fingerprint
+def test_european_csv_semicolons_and_decimal_commas(tmp_path, lorenz3):
+    # "time;x;y;z" with decimal commas (Excel in a German/French locale): read as three channels, dt from the
+    # time column, and the dialect said in provenance -- not one channel named "time;x;y;z"
+    path = tmp_path / "euro.csv"
+    rows = "".join(f"{i * 0.01:.2f};{a:.6f};{b:.6f};{c:.6f}\n".replace(".", ",") for i, (a, b, c) in enumerate(lorenz3))
+    path.write_text("time;x;y;z\n" + rows, encoding="latin-1")
+    d = ds.load(path)
+    assert list(d["dim"].values) == ["x", "y", "z"] and d.attrs["dt"] == pytest.approx(0.01)
+    assert np.allclose(ds.to_physical(d)["x"].values, lorenz3, atol=1e-6)     # 6 decimals in the file
+    read = json.loads(d.attrs["provenance"])[0]
+    assert (read["delimiter"], read["decimal"]) == (";", ",")
+    assert ds.data.card(path)["dims"] == ["x", "y", "z"]
+
+
+def test_tsv_with_decimal_commas_and_a_quoted_header(tmp_path, lorenz3):
+    path = tmp_path / "rec.txt"
+    rows = "".join(f"{a:.6f}\t{b:.6f}\n".replace(".", ",") for a, b in lorenz3[:, :2])
+    path.write_text('"x (m)"\t"y (m)"\n' + rows)
+    d = ds.load(path, dt=0.01)
+    assert list(d["dim"].values) == ["x (m)", "y (m)"]
+    assert np.allclose(ds.to_physical(d)["x"].values, lorenz3[:, :2], atol=1e-6)
+
+
+def test_npz_reads_x_and_says_so(tmp_path, lorenz3):
+    np.savez(tmp_path / "r.npz", x=lorenz3, other=lorenz3[:, :1])
+    d = ds.load(tmp_path / "r.npz")
+    assert d.sizes["dim"] == 3 and json.loads(d.attrs["provenance"])[0]["array"] == "x"
+    np.savez(tmp_path / "one.npz", series=lorenz3[:, 0])       # the only array, whatever its name
+    assert ds.load(tmp_path / "one.npz").sizes["dim"] == 1
+
+
+def test_pickled_npy_is_never_loaded(tmp_path, monkeypatch):
+    # numpy would unpickle with allow_pickle=True: it must never be asked to
+    import pickle
+
+    calls = []
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: calls.append(a) or None)
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}] * 600, dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="never unpickles") as err:
+        ds.load(tmp_path / "o.npy")
+    assert not calls and "allow_pickle" not in str(err.value)
+
+
+def test_data_fingerprint_is_the_values_dims_and_dt(tmp_path, lorenz3):
+    from dsrecon.data import data_fingerprint
+
+    np.save(tmp_path / "a.npy", lorenz3)
+    d = ds.load(tmp_path / "a.npy", dt=0.01)
+    fp = data_fingerprint(d)
+    assert len(fp) == 64 and fp == data_fingerprint(ds.load(tmp_path / "a.npy", dt=0.01))
+    swapped = d.copy()
+    swapped["x"] = (("time", "dim"), d["x"].values.astype(">f8"))  # big-endian storage: the same numbers
+    assert data_fingerprint(swapped) == fp
+    changed = d.copy(deep=True)
+    changed["x"].values[5, 1] += 1e-12
+    assert data_fingerprint(changed) != fp
+    assert data_fingerprint(d.assign_attrs(dt=0.02)) != fp
+    assert data_fingerprint(d.assign_coords(dim=["a", "b", "c"])) != fp
+    assert data_fingerprint(d.assign_attrs(provenance="[]")) == fp     # provenance is not data
+    with pytest.raises(DataError, match="data_fingerprint needs a dataset"):
+        data_fingerprint(lorenz3)
