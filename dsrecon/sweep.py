@@ -31,8 +31,9 @@ allowed ones). Each run has a key: a hash of its full configuration. Its directo
 sweep skips every run that has one and resumes a half-trained run from its checkpoint, so a killed sweep
 loses no finished run and redoes none. ``<out>/results.nc`` (dim ``run``) collects one row per finished run;
 later sweeps writing to the same file append rows (a row with the same key is replaced). A ``result.json``
-or ``results.nc`` damaged from outside is renamed to ``*.corrupt``: that run is redone, the results file is
-rebuilt from the runs' ``result.json`` files, each with one warning line. The name is one plain folder name
+or ``results.nc`` damaged from outside is renamed to ``*.corrupt``: that run's record is rebuilt from its
+``metrics.json`` (or, without one, the run is redone), the results file from the runs' ``result.json`` files,
+each with one warning line. The name is one plain folder name
 (letters, digits, ``-_.``), so ``runs/sweeps/<name>`` stays inside ``runs/sweeps``.
 
 Backends run the same function, :func:`run_one`, on a spec dict: ``local`` (default) a process pool of
@@ -310,7 +311,11 @@ def run_one(spec: dict) -> dict:
         rec = read_result(done, spec["key"])
         if rec is not None:
             return rec
-        set_aside(done)   # damaged from outside (it is written atomically): the outcome is unknown, redo the run
+        set_aside(done)   # damaged from outside (it is written atomically)
+    rec = recover_result(spec)   # result.json lost after the run had finished: rebuilt, not redone
+    if rec is not None:
+        write_json(done, rec)
+        return rec
     torch.set_num_threads(int(spec.get("threads", 1)))
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -360,6 +365,27 @@ def read_result(path, key: str | None = None) -> dict | None:
             "variants": rec.get("variants", {}), "tau": None if tau is None else str(tau),
             "tau_steps": float(tau_steps) if isinstance(tau_steps, (int, float)) and not isinstance(tau_steps, bool)
             else None, "reason": str(rec.get("reason", "")), "run_dir": str(rec.get("run_dir", Path(path).parent))}
+
+
+def recover_result(spec: dict) -> dict | None:
+    """The record of a run that finished (its metrics.json, written last by a fit or the ESN, is complete) but
+    whose result.json is missing or damaged; None when the outcome is unknown (the run must be done again)."""
+    run_dir = Path(spec["run_dir"])
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_bytes())
+        info = json.loads((run_dir / "config.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or not isinstance(info, dict) or "D_stsp" not in metrics:
+        return None
+    tau_steps = info.get("tau_steps")
+    floor, variants = metrics.get("noise_floor"), metrics.get("variants")
+    record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
+    record.update(run_dir=str(run_dir), status="ok", reason="", metrics=_scalars(metrics),
+                  tau_steps=tau_steps if isinstance(tau_steps, int) and not isinstance(tau_steps, bool) else None,
+                  noise_floor=_scalars(floor if isinstance(floor, dict) else {}, FLOOR_METRICS),
+                  variants=variants if isinstance(variants, dict) else {}, recovered="from metrics.json")
+    return record
 
 
 def set_aside(path) -> Path:
@@ -634,7 +660,7 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
     from tqdm.auto import tqdm
 
     from . import leaderboard
-    from .runs import atomic_write_bytes
+    from .runs import atomic_write_bytes, write_json
 
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
@@ -657,7 +683,7 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
         else:
             todo.append(s)
             if done.exists():
-                damaged.append(done)
+                damaged.append((s, done))
     bad_results = _unreadable(results)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -666,9 +692,18 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
             indent=2, default=str).encode())
     except OSError as err:
         raise ConfigError(f"cannot write into {where} {out}: {err.strerror or err}; give another folder") from None
-    for done in damaged:   # result.json is written last and atomically: damage came from outside
-        echo(f"warning: {done} is unreadable or not this run's result; kept as {set_aside(done).name}, "
-             f"the run is redone")
+    for spec, done in damaged:   # result.json is written last and atomically: damage came from outside
+        kept = set_aside(done).name
+        rec = recover_result(spec)
+        if rec is None:
+            echo(f"warning: {done} is unreadable or not this run's result; kept as {kept}, the run is redone")
+            continue
+        write_json(done, rec)
+        todo.remove(spec)
+        finished.append(spec)
+        records.append(rec)
+        echo(f"warning: {done} is unreadable or not this run's result; kept as {kept} and rebuilt from the run's "
+             f"metrics.json")
     for r in records:
         r.setdefault("sweep", sweep.name)
     rows = list(records)
@@ -696,8 +731,6 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
                 echo(f"  error in {rec['run_dir']}: {rec['reason']} (a restart retries it)")
             else:
                 if not (Path(rec["run_dir"]) / "result.json").exists():   # a cluster without a shared filesystem
-                    from .runs import write_json
-
                     write_json(Path(rec["run_dir"]) / "result.json", rec)
                 records.append(rec)
                 append_results(results, [rec])

@@ -185,6 +185,33 @@ def test_a_damaged_result_json_is_kept_aside_and_its_run_redone(damage, tmp_path
     assert S.read_results("runs/sweeps/s").sizes["run"] == 2
 
 
+@pytest.mark.parametrize("lost", ["damaged", "deleted"])
+def test_a_lost_result_json_of_a_scored_run_is_rebuilt_from_its_metrics_json(lost, tmp_path, monkeypatch, capsys,
+                                                                             stub_runs):
+    """metrics.json is written last by a fit: with it complete, the run finished and nothing is redone."""
+    monkeypatch.chdir(tmp_path)
+    sweep_file(tmp_path)
+    _sweep(tmp_path, capsys)
+    first = sorted(tmp_path.glob("runs/sweeps/s/runs/*/result.json"))[0]
+    before = json.loads(first.read_text())
+    _write(first.parent / "metrics.json", json.dumps({"D_stsp": before["metrics"]["D_stsp"], "D_H": 0.1, "PSC": 0.9,
+                                                      "T_gen": 1000, "noise_floor": {"D_stsp": 0.05}}))
+    _write(first.parent / "config.json", json.dumps({"config": {}, "tau_steps": None}))
+    if lost == "damaged":
+        first.write_bytes(b'{"key": ')
+    else:
+        first.unlink()
+    ran = len(stub_runs)
+
+    out = _sweep(tmp_path, capsys)
+    assert len(stub_runs) == ran, out                          # nothing redone
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == (lost == "damaged") and all("rebuilt from the run's metrics.json" in w for w in warnings)
+    after = json.loads(first.read_text())
+    assert after["status"] == "ok" and after["metrics"]["D_stsp"] == before["metrics"]["D_stsp"]
+    assert S.read_results("runs/sweeps/s").sizes["run"] == 2
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-variables", "text"])
 def test_a_damaged_results_nc_is_kept_aside_and_rebuilt_from_the_runs(damage, tmp_path, monkeypatch, capsys,
                                                                        stub_runs):
