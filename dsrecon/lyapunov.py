@@ -1343,6 +1343,27 @@ def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
     return z, Q, logs
 
 
+class _SharedState:
+    """The model seen by the n_ons frames of one initial condition: step and Jacobian are evaluated once per
+    initial condition (rows 0, n_ons, 2 n_ons, ...) and repeated, so the copies stay bit-identical. Batched
+    GEMMs round row by row differently (kernel tails on AVX-512: rows 3 and 4 of a (6, 40) product), and a
+    chaotic map amplifies that last bit to O(1) within ~150 steps; ``ons_spread`` would then measure the
+    divergence of the copies' trajectories instead of the convergence of the frames."""
+
+    def __init__(self, model, n_ons: int):
+        self.model, self.n_ons = model, int(n_ons)
+
+    def _one_per_init(self, fn, z, extra):
+        out = fn(z[::self.n_ons], *(s[::self.n_ons] for s in extra))
+        return out.repeat_interleave(self.n_ons, dim=0)
+
+    def step(self, z, *extra):
+        return self._one_per_init(self.model.step, z, extra)
+
+    def jacobian(self, z, *extra):
+        return self._one_per_init(self.model.jacobian, z, extra)
+
+
 def _input_sequence(inputs, n_total: int, B: int, generator, dtype, device):
     """The (n_total, B, K) input tensor of :func:`lyapunov_spectrum` from a tensor/array or a callable."""
     import torch
@@ -1433,9 +1454,11 @@ def lyapunov_spectrum(model, *, k: int | None = None, n_steps: int = 10_000, tra
     if s_all is not None and n_ons > 1:
         s_all = s_all.repeat_interleave(n_ons, dim=1)     # every ONS of an initial condition: the same input
 
+    stepper = model if n_ons == 1 else _SharedState(model, n_ons)
+
     def run(z, Q, start, length):
         s = None if s_all is None else s_all[start: start + length]
-        z, Q, logs = qr_log_stretches(model, z, Q, length, qr_every=qr_every, inputs=s)
+        z, Q, logs = qr_log_stretches(stepper, z, Q, length, qr_every=qr_every, inputs=s)
         if not bool(torch.isfinite(z).all()) or not bool(torch.isfinite(logs).all()):
             raise DataError(f"the model's trajectory (or its deviation vectors) became non-finite between steps "
                             f"{start + 1} and {start + length} of the Lyapunov run")
