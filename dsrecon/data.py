@@ -89,8 +89,7 @@ def card(name) -> dict:
     (``dims``) as :func:`load` would read them with default options."""
     if is_path(name):
         p = Path(name)
-        if not p.is_file():
-            raise DataError(f"no such file: {p}")
+        _check_is_file(p)
         if p.suffix.lower() == ".toml":
             c = _read_toml(p)
             c.setdefault("name", p.stem)
@@ -199,9 +198,7 @@ def load(name, *, seed: int | None = None, noise: float | None = None, cache: bo
                  "train_fraction": train_fraction, "data_dir": data_dir, "embed": embed}
     if is_path(name) and Path(str(name)).suffix.lower() != ".toml":
         _refuse(sim_opts, f"the file {name}")
-        c = card(name) if Path(str(name)).is_file() else None
-        if c is None:
-            raise DataError(f"no such file: {name}")
+        c = card(name)
         return _load_recording(c, Path(c["file"]["path"]), columns=columns, time_column=time_column, dt=dt,
                                interpolate=interpolate, embed=embed, preprocess=preprocess,
                                train_fraction=train_fraction, noise=noise, seed=seed)
@@ -448,6 +445,13 @@ def _reading(path, fmt: str):
         raise _unreadable(path, fmt, _reason(err)) from None
 
 
+def _check_is_file(path: Path) -> None:
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a data file; name a file in it (.csv, .npy, .nc, ...)")
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+
+
 def _check_signature(path: Path, fmt: str) -> None:
     """Refuse a file whose first bytes are not its format's signature (a text file renamed .npy, ...)."""
     with _reading(path, fmt), open(path, "rb") as fh:
@@ -575,6 +579,8 @@ def _table_layout(path: Path, *, full: bool = False) -> dict:
         raise DataError(f"{path}: the file is empty (no rows); {_HOW['table']}")
     sample = [ln for _, ln in lines[:200]]
     sep = next((s for s in (";", "\t", ",") if sum(s in ln for ln in sample) >= 0.9 * len(sample)), None)
+    if sep == "," and "," not in sample[0] and all(_NUM_COMMA.match(ln.strip()) for ln in sample[1:]):
+        sep = None      # one column of decimal-comma numbers under a header: "x" then "0,5", "1,25", ...
     tokens = [f for ln in sample[1:] for f in _split(ln, sep)] or _split(sample[0], sep)
     decimal = "."
     if sep != "," and any(_NUM_COMMA.match(t) for t in tokens) and not any("." in t and _NUM_DOT.match(t)
@@ -589,7 +595,14 @@ def _table_layout(path: Path, *, full: bool = False) -> dict:
     layout = {"sep": sep, "decimal": decimal, "header": header, "n_fields": len(first), "encoding": encoding}
     if full:
         n, (ln0, _) = len(first), lines[0]
-        widths = np.fromiter(map(len, _split_lines([ln for _, ln in lines], sep)), dtype=int, count=len(lines))
+        body = [ln for _, ln in lines]
+        if sep is None:
+            counts = (len(ln.split()) for ln in body)
+        elif '"' not in text:                          # no quoting: counting delimiters is exact, and fast
+            counts = (ln.count(sep) + 1 for ln in body)
+        else:
+            counts = map(len, csv.reader(body, delimiter=sep))
+        widths = np.fromiter(counts, dtype=int, count=len(lines))
         for i in np.nonzero(widths != n)[0][:1]:
             lineno, k = lines[i][0], int(widths[i])
             if k != n:
@@ -617,8 +630,7 @@ def peek_channels(path) -> list[str]:
     """Channel names of a file as :func:`load` reads it with default options (time column excluded),
     reading only the header where the format allows."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}")
+    _check_is_file(path)
     fmt = _format(path)
     if fmt == "table":
         layout = _table_layout(path)
@@ -795,8 +807,7 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
     channel, too few samples.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}")
+    _check_is_file(path)
     fmt = _format(path)
     if dt is not None and not (float(dt) > 0 and np.isfinite(float(dt))):
         raise ConfigError(f"dt must be a positive number of time units per sample, got {dt!r}")
@@ -844,17 +855,19 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
         info["time"] = t
     info["dt"] = 1.0 if dt is None else dt
     _check_values(x, names, info["time"], path)
+    if len(x) == 0:
+        raise DataError(f"{path}: no samples (a header without data rows, or an empty array); a time series needs "
+                        f"one row per sample, time first")
     if check:
         x, filled = _fill_nans(x, names, path, interpolate)
         info["filled"] += filled
-        ptp = np.ptp(x, axis=0) if len(x) else np.zeros(x.shape[1])
-        flat = [names[i] for i in np.nonzero(ptp == 0)[0]]
-        if flat:
-            raise DataError(f"{path}: channel(s) {', '.join(map(repr, flat))} are constant: they carry no dynamics; "
-                            f"select the others with columns=[...]")
         if len(x) < MIN_SAMPLES:
             raise DataError(f"{path}: only {len(x)} samples; a reconstruction needs at least {MIN_SAMPLES} "
                             f"(plus what the embedding and the forcing interval tau use)")
+        flat = [names[i] for i in np.nonzero(np.ptp(x, axis=0) == 0)[0]]
+        if flat:
+            raise DataError(f"{path}: channel(s) {', '.join(map(repr, flat))} are constant: they carry no dynamics; "
+                            f"select the others with columns=[...]")
     return x, names, info
 
 

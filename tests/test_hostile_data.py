@@ -87,6 +87,12 @@ FILES = {
                 ["channel 'b' has 1 infinite value(s)", "-inf at sample 9, t = 0.9"]),
     "csv-binary": ("x.csv", lambda p: b"\x00\x01" * 300, ["x.csv is not a readable text table", "binary"]),
     "csv-empty": ("x.csv", lambda p: b"\n\n", ["x.csv: the file is empty"]),
+    "csv-header-only": ("x.csv", lambda p: b"t,a,b\n", ["x.csv: no samples", "one row per sample"]),
+    "csv-duplicate-header": ("x.csv", lambda p: _csv_rows().replace("t,a,b", "t,a,a", 1).encode(),
+                             ["names column 'a' more than once"]),
+    "npy-empty": ("x.npy", lambda p: _npy_bytes(p, np.zeros((0, 2))), ["x.npy: no samples"]),
+    "npy-no-channels": ("x.npy", lambda p: _npy_bytes(p, np.zeros((800, 0))), ["no channels"]),
+    "edf-garbage": ("x.edf", lambda p: b"0       " + b"x" * 300, ["x.edf is not a readable EDF/EDF+ file"]),
 }
 
 
@@ -116,6 +122,9 @@ OPTIONS = {
     "columns-on-a-simulated-card": (["fit", "lorenz", "--columns", "x"], ["columns", "not apply to dataset 'lorenz'"]),
     "data-dir-is-a-file": (["fit", "jena", "--data-dir", "afile"], ["afile is a file, not a folder"]),
     "data-dir-unwritable": (["fit", "jena", "--data-dir", "/proc/x"], ["/proc/x"]),
+    "file-is-a-folder": (["fit", "folder.csv"], ["folder.csv is a folder, not a data file"]),
+    "noise-negative-on-a-file": (["fit", "rec.csv", "--noise", "-1"], ["noise must be a number >= 0"]),
+    "dt-on-a-simulated-card": (["fit", "lorenz", "--dt", "0.1"], ["dt", "not apply to dataset 'lorenz'"]),
     "data-fetch-dir-is-a-file": (["data", "fetch", "jena", "--data-dir", "afile"], ["afile is a file, not a folder"]),
 }
 
@@ -125,6 +134,7 @@ def test_bad_data_option_refused(case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _lorenz_csv(tmp_path / "rec.csv")
     (tmp_path / "afile").write_text("not a folder\n")
+    (tmp_path / "folder.csv").mkdir()
     argv, match = OPTIONS[case]
     assert_refused(argv + (["--steps", "5", "--quiet"] if argv[0] == "fit" else []), capsys, watch=tmp_path, match=match)
 

@@ -220,3 +220,13 @@ def test_card_lambda_is_reproduced_by_the_qr_method(name, tol):
     assert spec.per_time[0] == pytest.approx(ds.data.card(name)["reference"]["lambda_max"], abs=tol)
     if name == "duffing":   # the exponents sum to div f = -delta = -0.1 (the phase exponent is 0)
         assert spec.per_time.sum() == pytest.approx(-0.1, rel=1e-4)
+
+
+def test_file_options_on_a_simulated_card_are_refused_before_any_work(_private_cache):
+    # issue 12: `--embed auto` on a simulated card failed late; it is a file option, refused at load
+    from dsrecon.errors import ConfigError
+
+    before = sorted(p.name for p in _private_cache.rglob("*"))
+    with pytest.raises(ConfigError, match=r"embed do\(es\) not apply to dataset 'lorenz'.*recordings take .*embed"):
+        ds.load("lorenz", embed="auto", n_train=1000, n_test=100)
+    assert sorted(p.name for p in _private_cache.rglob("*")) == before
