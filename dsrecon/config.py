@@ -2,30 +2,97 @@
 
 ``RunConfig.to_dict()`` is what ``config.json`` holds; ``RunConfig.from_dict`` rebuilds it and rejects
 unknown keys with a ConfigError that lists the valid ones. The CLI only overrides fields.
+
+Every field declares its allowed values next to its default (``_in(default, ge=1)``: a :class:`Range`);
+``__post_init__`` checks the type, that a float is finite, and the range, so the CLI, ``--set``, sweeps and
+the Python API all refuse a bad value with one line naming it as ``section.key`` ("train.lr must be > 0,
+got -1"). Limits that depend on the data (``seq_len`` and ``batch_size`` against the training split) are
+checked by :meth:`TrainConfig.check_series` once the data are loaded.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field, fields
 
 from .errors import ConfigError
 
 
+FORCINGS = ("phase", "input")  # driven cards: the forcing observed as cos/sin channels, or an input
+MODEL_KINDS = ("plrnn", "shplrnn", "rnn", "lstm", "gru")
+METHODS = ("stf", "gtf", "id-tf", "bptt-clip", "window")
+OPTIMIZERS = ("adam", "radam")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+ADAPTIVE_ALPHAS = ("auto", "auto-norm")   # GTF alpha adapted from the model (docs/training.md)
+SEED_LIMIT = 2**32   # seeds in [0, 2^32): numpy's legacy range; torch takes [0, 2^64), but seeds get offsets added
+MAX_BATCH_STEPS = 10**7   # batch_size x (seq_len + 1): each step keeps M latents for backprop (M = 100: 4 GB per tensor)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of one numeric config field: bounds (``gt``/``ge``/``lt``/``le``), and ``choices``
+    for the strings a numeric field also takes (``tau = "auto"``)."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    choices: tuple = ()
+
+    def text(self) -> str:
+        lo = f"> {_num(self.gt)}" if self.gt is not None else f">= {_num(self.ge)}" if self.ge is not None else ""
+        hi = f"< {_num(self.lt)}" if self.lt is not None else f"<= {_num(self.le)}" if self.le is not None else ""
+        if lo and hi:
+            left = "(" if self.gt is not None else "["
+            right = ")" if self.lt is not None else "]"
+            lo_v = self.gt if self.gt is not None else self.ge
+            hi_v = self.lt if self.lt is not None else self.le
+            span = f"in {left}{_num(lo_v)}, {_num(hi_v)}{right}"
+        else:
+            span = lo or hi
+        return span
+
+    def holds(self, v) -> bool:
+        return ((self.gt is None or v > self.gt) and (self.ge is None or v >= self.ge)
+                and (self.lt is None or v < self.lt) and (self.le is None or v <= self.le))
+
+
+def _num(v) -> str:
+    if v == SEED_LIMIT:
+        return "2^32"
+    return f"{v:g}" if isinstance(v, float) else f"{v:_}".replace("_", ",") if abs(v) >= 10**4 else str(v)
+
+
+def _in(default, **bounds):
+    """A dataclass field with ``default`` whose values must lie in ``Range(**bounds)``."""
+    return field(default=default, metadata={"range": Range(**bounds)})
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = "lorenz"          # a registered dataset (see `dsrecon.available()`), a user card or a file path
-    seed: int | None = None       # None: the card's seed; another value gives an independent orbit
-    noise: float | None = None    # observation noise (fraction of each channel's std); None: the card's
+    seed: int | None = _in(None, ge=0, lt=SEED_LIMIT)  # None: the card's seed; another value gives an independent orbit
+    noise: float | None = _in(None, ge=0)  # observation noise (fraction of each channel's std); None: the card's
     forcing: str | None = None    # driven cards (duffing): "phase" (observed cos/sin) or "input"; None: the card's
     columns: list | None = None   # files: the channels to use (names or indices); None: every numeric column
-    dt: float | None = None       # files: sampling interval; None: from the time column, else 1 per sample
+    dt: float | None = _in(None, gt=0)  # files: sampling interval; None: from the time column, else 1 per sample
     embed: str | None = None      # files: "auto" delay-embeds (mutual information + false nearest neighbours)
     interpolate: bool = False     # files: fill NaNs and gaps linearly instead of refusing them
     data_dir: str | None = None   # downloads (jena, eeg): where the recordings are looked for and stored
 
     def __post_init__(self):
-        _check_types(self)
+        _check_fields(self)
+        if not self.name.strip():
+            raise ConfigError("data.name must name a dataset or a file, got ''")
+        if self.forcing is not None:
+            _one_of("data.forcing", self.forcing, FORCINGS)
+        if self.embed is not None:
+            _one_of("data.embed", self.embed, ("auto",))
+        if self.columns is not None and not self.columns:
+            raise ConfigError("data.columns must list at least one channel (or be null for every column), got []")
+        if self.data_dir is not None and not self.data_dir.strip():
+            raise ConfigError("data.data_dir must be a folder (or null for the default), got ''")
 
     def load_options(self) -> dict:
         """The keyword arguments of :func:`dsrecon.data.load` that differ from its defaults."""
@@ -36,105 +103,118 @@ class DataConfig:
         return opts
 
 
-MODEL_KINDS = ("plrnn", "shplrnn", "rnn", "lstm", "gru")
-METHODS = ("stf", "gtf", "id-tf", "bptt-clip", "window")
-OPTIMIZERS = ("adam", "radam")
-ADAPTIVE_ALPHAS = ("auto", "auto-norm")   # GTF alpha adapted from the model (docs/training.md)
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     kind: str = "plrnn"           # architecture: plrnn | shplrnn | rnn | lstm | gru (docs/models.md)
-    latent_dim: int | None = None  # units M; None -> the architecture's default (PLRNN: max(100, N), docs/defaults.md)
-    a_init: float = 0.9           # PLRNN/shPLRNN: initial diagonal A: near-identity map, data move little per step
-    w_scale: float = 0.1          # PLRNN: initial off-diagonal W std x sqrt(M)
-    hidden_dim: int | None = None  # shPLRNN: width L of the hidden ReLU layer; None -> the model's default
+    latent_dim: int | None = _in(None, ge=1, le=10_000)  # units M (<= 10^4: W has M^2 weights); None -> the
+    #                               architecture's default (PLRNN: max(100, N), docs/defaults.md)
+    a_init: float = _in(0.9, ge=-1, le=1)  # PLRNN/shPLRNN: initial diagonal A: near-identity map (|a| > 1 expands)
+    w_scale: float = _in(0.1, ge=0, le=100)  # PLRNN: initial off-diagonal W std x sqrt(M)
+    hidden_dim: int | None = _in(None, ge=1, le=100_000)  # shPLRNN: width L of the hidden ReLU layer; None: model's
     clipped: bool = False         # shPLRNN: the clipped, bounded variant (Hess et al. 2023)
-    g: float | None = None        # RNN: recurrent gain, W ~ N(0, g^2/M); None -> the model's default
-    ridge: float = 0.0            # 0: pseudo-inverse of B for forcing; > 0: ridge inverse
+    g: float | None = _in(None, ge=0, le=100)  # RNN: recurrent gain, W ~ N(0, g^2/M); None -> the model's default
+    ridge: float = _in(0.0, ge=0)  # 0: pseudo-inverse of B for forcing; > 0: ridge inverse
     keep_unobserved: bool = False  # True: forcing keeps the model's unobserved latents; stalled training
     learn_observation: bool = True  # learn B; False fixes x = first N latents (identity forcing; --method id-tf)
 
     def __post_init__(self):
-        _check_types(self)
+        _check_fields(self)
         _one_of("model", self.kind, MODEL_KINDS)
-        if self.latent_dim is not None and (int(self.latent_dim) != self.latent_dim or self.latent_dim < 1):
-            raise ConfigError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     method: str = "stf"           # stf | gtf | id-tf | bptt-clip | window (docs/training.md)
-    tau: str | int = "auto"       # forcing interval in steps; "auto" = round(ln2 / lambda_max per step)
-    gtf_alpha: str | float = 0.15  # GTF alpha in [0, 1] (best of 0.058-0.5 on Lorenz, docs/training.md); "auto" | "auto-norm" adapt it
-    clip_norm: float = 1.0        # bptt-clip: gradient-norm clip ("How to train RNNs on chaotic data" §4.2: norm 1)
+    tau: str | int = _in("auto", ge=1, choices=("auto",))  # forcing interval in steps; "auto" = round(ln2 / lambda_max per step)
+    gtf_alpha: str | float = _in(0.15, ge=0, le=1, choices=ADAPTIVE_ALPHAS)  # GTF alpha (best of 0.058-0.5 on Lorenz, docs/training.md); "auto" | "auto-norm" adapt it
+    clip_norm: float = _in(1.0, gt=0)  # bptt-clip: gradient-norm clip ("How to train RNNs on chaotic data" §4.2: norm 1)
     optimizer: str = "adam"       # adam (the paper's) | radam (less sensitive to the first steps' lr)
-    obs_noise: float = 0.0        # std of Gaussian noise added to the forcing signal (not the targets); regularises
-    latent_reg: float = 0.0       # weight of mean(z^2) of the latent states in the loss; keeps free runs bounded
-    early_stop: int = 0           # stop after this many validations without improvement (0: never)
-    floss_k: int = 0              # gradient flossing: number of exponents pushed to floss_target (0: off)
-    floss_target: float = 0.0     # target of the flossed exponents, per step ("Gradient Flossing" Eq. 4: 0)
-    prefloss_epochs: int = 0      # flossing updates before training ("Gradient Flossing" §6: 500)
-    floss_every: int = 0          # training steps between flossing episodes (0: none during training)
-    floss_epochs: int = 100       # flossing updates per episode during training
-    floss_weight: float = 0.0     # > 0: add weight x flossing loss to every floss_every-th training step instead of episodes
-    floss_steps: int = 100        # T_f: steps of the differentiable QR estimate (must bridge the time scales to learn)
-    floss_qr_every: int = 1       # t_ONS of the flossing estimate ("Gradient Flossing" App. J)
-    floss_lr: float = 1e-3        # Adam learning rate of the flossing updates
-    steps: int = 15000            # optimiser steps (deterministic); about 5 min on 2 CPU cores at M = 100
-    time_budget: float | None = None  # seconds; stop early when exceeded (then results depend on speed)
-    batch_size: int = 32          # subsequences per step; 32 trained more steadily than 16 (docs/defaults.md)
-    seq_len: int = 200            # steps per subsequence (several forcing intervals at tau ~ 46)
-    tau_anneal: float = 0.0       # fraction of the steps over which tau grows geometrically from 1 to tau
-    lr: float = 1e-3              # Adam, as in "How to train RNNs on chaotic data" §4.2
-    lr_end: float = 1e-5          # exponential decay to this value: smoother late training (docs/defaults.md)
-    seed: int = 0                 # batch sampling and model initialisation
+    obs_noise: float = _in(0.0, ge=0)  # std of Gaussian noise added to the forcing signal (not the targets); regularises
+    latent_reg: float = _in(0.0, ge=0)  # weight of mean(z^2) of the latent states in the loss; keeps free runs bounded
+    early_stop: int = _in(0, ge=0)  # stop after this many validations without improvement (0: never)
+    floss_k: int = _in(0, ge=0, le=10_000)  # gradient flossing: number of exponents pushed to floss_target (0: off; <= M)
+    floss_target: float = _in(0.0, ge=-100, le=100)  # target of the flossed exponents, per step ("Gradient Flossing" Eq. 4: 0)
+    prefloss_epochs: int = _in(0, ge=0)  # flossing updates before training ("Gradient Flossing" §6: 500)
+    floss_every: int = _in(0, ge=0)  # training steps between flossing episodes (0: none during training)
+    floss_epochs: int = _in(100, ge=1)  # flossing updates per episode during training
+    floss_weight: float = _in(0.0, ge=0)  # > 0: add weight x flossing loss to every floss_every-th training step instead of episodes
+    floss_steps: int = _in(100, ge=1, le=10**6)  # T_f: steps of the differentiable QR estimate (must bridge the time scales to learn)
+    floss_qr_every: int = _in(1, ge=1)  # t_ONS of the flossing estimate ("Gradient Flossing" App. J); <= floss_steps
+    floss_lr: float = _in(1e-3, gt=0)  # Adam learning rate of the flossing updates
+    steps: int = _in(15000, ge=1)  # optimiser steps (deterministic); about 5 min on 2 CPU cores at M = 100
+    time_budget: float | None = _in(None, gt=0)  # seconds; stop early when exceeded (then results depend on speed)
+    batch_size: int = _in(32, ge=1)  # subsequences per step; 32 trained more steadily than 16 (docs/defaults.md)
+    seq_len: int = _in(200, ge=1)  # steps per subsequence (several forcing intervals at tau ~ 46)
+    tau_anneal: float = _in(0.0, ge=0, le=1)  # fraction of the steps over which tau grows geometrically from 1 to tau
+    lr: float = _in(1e-3, gt=0)   # Adam, as in "How to train RNNs on chaotic data" §4.2
+    lr_end: float = _in(1e-5, gt=0)  # exponential decay to this value: smoother late training (docs/defaults.md)
+    seed: int = _in(0, ge=0, lt=SEED_LIMIT)  # batch sampling and model initialisation
     device: str = "auto"          # auto | cpu | cuda | mps
-    checkpoint_every: int = 500   # steps between checkpoints/last.pt
-    validate_every: int = 500     # steps between short free-run validations (keeps the best model)
-    val_len: int = 20000          # steps of each validation free run (long: late collapses must show)
-    val_runs: int = 4             # initial conditions of the validation free runs
-    max_recoveries: int = 3       # non-finite losses survived (restore + halve lr) before giving up
-    explode_loss: float = 1e4     # a loss above this (on standardized data) counts as diverged, like a non-finite one
+    checkpoint_every: int = _in(500, ge=1)  # steps between checkpoints/last.pt
+    validate_every: int = _in(500, ge=0)  # steps between short free-run validations (keeps the best model; 0: off)
+    val_len: int = _in(20000, ge=1, le=10**7)  # steps of each validation free run (long: late collapses must show)
+    val_runs: int = _in(4, ge=1, le=1000)  # initial conditions of the validation free runs
+    max_recoveries: int = _in(3, ge=0)  # non-finite losses survived (restore + halve lr) before giving up
+    explode_loss: float = _in(1e4, gt=0)  # a loss above this (on standardized data) counts as diverged, like a non-finite one
 
     def __post_init__(self):
-        _check_types(self)
+        for name in ("gtf_alpha", "tau"):   # the CLI and --set pass numbers as strings
+            v = getattr(self, name)
+            if isinstance(v, str) and v not in _range(self, name).choices:
+                try:
+                    f = float(v)
+                except ValueError:
+                    f = None
+                if f is not None:
+                    object.__setattr__(self, name, f if name == "gtf_alpha" else _int_or(f))
+        if isinstance(self.gtf_alpha, int):
+            object.__setattr__(self, "gtf_alpha", float(self.gtf_alpha))
+        _check_fields(self)
         _one_of("method", self.method, METHODS)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
-        if self.gtf_alpha not in ADAPTIVE_ALPHAS:
-            try:
-                a = float(self.gtf_alpha)   # the CLI and --set pass strings
-            except (TypeError, ValueError):
-                a = -1.0
-            if not 0.0 <= a <= 1.0:
-                raise ConfigError(f"gtf_alpha must be one of {', '.join(ADAPTIVE_ALPHAS)} or a number in [0, 1], "
-                                  f"got {self.gtf_alpha!r}")
-            object.__setattr__(self, "gtf_alpha", a)
-        for name in ("floss_k", "prefloss_epochs", "floss_every", "early_stop"):
-            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
-        for name in ("floss_epochs", "floss_steps", "floss_qr_every", "batch_size", "seq_len", "steps"):
-            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("obs_noise", "latent_reg", "floss_weight"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not self.clip_norm > 0:
-            raise ConfigError(f"clip_norm must be > 0, got {self.clip_norm!r}")
-        if self.floss_k == 0 and (self.prefloss_epochs or self.floss_every or self.floss_weight):
-            raise ConfigError("flossing settings were given but floss_k = 0; set the number of exponents to floss "
-                              "(--floss K)")
+        _one_of("device", self.device, DEVICES)
+        if self.floss_qr_every > self.floss_steps:
+            raise ConfigError(f"train.floss_qr_every ({self.floss_qr_every}) must be <= train.floss_steps "
+                              f"({self.floss_steps}): no QR step would fall inside the flossing estimate")
+        if self.batch_size * (self.seq_len + 1) > MAX_BATCH_STEPS:
+            raise ConfigError(f"train.batch_size x (train.seq_len + 1) = {self.batch_size} x {self.seq_len + 1} steps "
+                              f"per batch exceeds {_num(MAX_BATCH_STEPS)} (each keeps M latents for backprop: tens of "
+                              f"GB); lower train.batch_size or train.seq_len")
+        if self.floss_k == 0:
+            defaults = {f.name: f.default for f in fields(self)}
+            given = [k for k in ("prefloss_epochs", "floss_every", "floss_weight", "floss_target", "floss_epochs",
+                                 "floss_steps", "floss_qr_every", "floss_lr") if getattr(self, k) != defaults[k]]
+            if given:
+                raise ConfigError(f"flossing settings were given ({', '.join(given)}) but floss_k = 0; set the "
+                                  "number of exponents to floss (--floss K), or drop them")
+
+    def check_series(self, n_steps: int, what: str = "the training split") -> None:
+        """ConfigError unless a series of ``n_steps`` can feed this config: ``seq_len + 2`` steps for one
+        subsequence, at most as many subsequences per batch as it has distinct windows, and an explicit
+        ``tau`` shorter than the series. Call it once the data are loaded, before anything is written."""
+        n = int(n_steps)
+        if n < self.seq_len + 2:
+            raise ConfigError(f"train.seq_len = {self.seq_len} needs at least seq_len + 2 = {self.seq_len + 2} steps, "
+                              f"but {what} has {n}; use train.seq_len <= {max(1, n - 2)}")
+        windows = n - self.seq_len - 1
+        if self.batch_size > windows:
+            raise ConfigError(f"train.batch_size = {self.batch_size} exceeds the {windows} distinct windows of "
+                              f"seq_len + 1 = {self.seq_len + 1} steps in {what} ({n} steps); use at most {windows}")
+        if isinstance(self.tau, int) and self.tau >= n:
+            raise ConfigError(f"train.tau = {self.tau} steps is not shorter than {what} ({n} steps): nothing would "
+                              f"ever be forced again; use tau < {n} (the predictability time is usually tens of steps)")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    t_gen: int = 100_000          # generated steps scored against the test split
-    n_bins: int = 30              # D_stsp bins per dimension
-    alpha: float = 1e-5           # D_stsp Laplace smoothing
-    sigma: float = 20.0           # D_H / PSC Gaussian smoothing (frequency bins)
+    t_gen: int = _in(100_000, ge=1000, le=10**8)  # generated steps scored against the test split (>= 1000: the
+    #                               spectra and histograms need that many; <= 10^8 fits memory)
+    n_bins: int = _in(30, ge=2, le=1000)  # D_stsp bins per dimension (1 bin says nothing; n_bins^N cells are held)
+    alpha: float = _in(1e-5, gt=0, le=1)  # D_stsp Laplace smoothing (a pseudo-probability per bin)
+    sigma: float = _in(20.0, gt=0)  # D_H / PSC Gaussian smoothing (frequency bins)
 
     def __post_init__(self):
-        _check_types(self)
+        _check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -143,6 +223,20 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        m, t = self.model, self.train
+        if m.latent_dim is not None and t.floss_k > m.latent_dim:
+            raise ConfigError(f"train.floss_k = {t.floss_k} exceeds model.latent_dim = {m.latent_dim}: a model has "
+                              f"as many Lyapunov exponents as units; floss at most {m.latent_dim}")
+
+    def check_data(self, card: dict) -> None:
+        """ConfigError for data options that the dataset's ``card`` (:func:`dsrecon.data.card`) would ignore:
+        ``forcing`` on a card that is not driven (it has no ``[forcing]`` table)."""
+        if self.data.forcing is not None and not card.get("forcing"):
+            raise ConfigError(f"data.forcing = {self.data.forcing!r} does not apply to {card.get('name', self.data.name)!r}: "
+                              f"it is not a driven system (forcing applies to cards with a [forcing] table, e.g. duffing); "
+                              f"drop it")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -190,17 +284,64 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), 
           "list": (list, tuple)}
 
 
-def _check_types(obj) -> None:
-    """Each field's value has one of the types its annotation names (bools are not numbers here), so a
-    ``lr = "fast"`` in a config file fails with one line naming the key instead of deep inside torch."""
+def _check_fields(obj) -> None:
+    """Each field's value has one of the types its annotation names (bools are not numbers here), is finite
+    if it is a number, and lies in the field's :class:`Range`; so a ``lr = "fast"`` or ``lr = -1`` fails with
+    one line naming ``train.lr`` and its allowed values instead of deep inside torch. Numbers written as
+    strings (``--set train.lr=nan``) and integral floats for integer fields (``1e4``) are converted first."""
+    section = type(obj).__name__.replace("Config", "").lower()
     for f in fields(obj):
         value = getattr(obj, f.name)
         names = [t.strip() for t in str(f.type).split("|")]
+        rng = f.metadata.get("range")
+        numeric = "int" in names or "float" in names
+        if isinstance(value, str) and numeric and "str" not in names:
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and "int" in names and "float" not in names and value.is_integer():
+            value = int(value)
+        object.__setattr__(obj, f.name, value)
         ok = any(isinstance(value, _TYPES.get(t, (object,))) and not (isinstance(value, bool) and t != "bool")
                  for t in names)
+        key = f"{section}.{f.name}"
         if not ok:
-            section = type(obj).__name__.replace("Config", "").lower()
-            raise ConfigError(f"[{section}] {f.name} must be {' or '.join(names)}, got {value!r}")
+            if rng is not None:
+                raise ConfigError(f"{key} must be {_describe(names, rng)}, got {value!r}")
+            raise ConfigError(f"{key} must be {' or '.join(names)}, got {value!r}")
+        if rng is None or value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, str):
+            if rng.choices and value not in rng.choices:
+                raise ConfigError(f"{key} must be {_describe(names, rng)}, got {value!r}")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} must be {_describe(names, rng, finite=True)}, got {value!r}")
+        if not rng.holds(value):
+            raise ConfigError(f"{key} must be {_describe(names, rng)}, got {value!r}")
+
+
+def _describe(names, rng: Range, finite: bool = False) -> str:
+    """'one of auto, auto-norm or a number in [0, 1]', 'auto or an integer >= 1', 'a finite number > 0'."""
+    kind = "integer" if "int" in names and "float" not in names else "number"
+    kind = f"a finite {kind}" if finite else "an integer" if kind == "integer" else "a number"
+    span = f"{kind} {rng.text()}".strip()
+    if span == "an integer >= 1":
+        span = "a positive integer"
+    if not rng.choices:
+        return span
+    if len(rng.choices) == 1:
+        return f"{rng.choices[0]} or {span}"
+    return f"one of {', '.join(rng.choices)} or {span}"
+
+
+def _range(obj, name: str) -> Range:
+    return next(f.metadata["range"] for f in fields(obj) if f.name == name)
+
+
+def _int_or(f: float):
+    return int(f) if f.is_integer() else f
 
 
 def _one_of(name: str, value, allowed) -> None:

@@ -35,6 +35,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .config import MAX_BATCH_STEPS, SEED_LIMIT
 from .errors import ConfigError, DivergenceError
 from .flossing import floss
 
@@ -42,6 +43,9 @@ TASKS = ("copy", "xor", "binary_xor", "spatial_xor")
 BINARY = ("binary_xor", "spatial_xor")
 SUCCESS_FRACTION = 0.1   # MSE tasks: final test MSE < 10 % of Var y (a net that ignores x_{t-d} sits near 100 %)
 SUCCESS_ACCURACY = 0.9   # binary tasks: the "XOR accuracy > 90 %" of the brief; chance is 50 %
+MAX_T = 10**6            # steps per sequence: BPTT keeps them all (the paper's T is 300)
+MAX_UNITS = 10_000       # RNN units: W has N^2 weights (10^8 at the limit)
+MAX_GAIN = 100.0         # initial gain g: the paper's is 1 (critical); g >> 1 saturates every tanh unit
 
 
 @dataclass(frozen=True)
@@ -54,14 +58,22 @@ class Task:
 
     name: str
     delay: int
-    T: int = 300   # steps per sequence ("Gradient Flossing" Fig. 3-5: T = 300)
+    T: int = 300   # steps per sequence ("Gradient Flossing" Fig. 3-5: T = 300); <= MAX_T
 
     def __post_init__(self):
         if self.name not in TASKS:
             raise ConfigError(f"unknown task {self.name!r}; use one of {', '.join(TASKS)}")
         for key, v in (("delay", self.delay), ("T", self.T)):
-            if isinstance(v, bool) or int(v) != v or v < 1:
+            try:
+                ok = not isinstance(v, bool) and int(v) == v and v >= 1
+            except (TypeError, ValueError, OverflowError):   # None, 'x', nan, inf
+                ok = False
+            if not ok:
                 raise ConfigError(f"task {self.name}: {key} must be a positive integer, got {v!r}")
+            object.__setattr__(self, key, int(v))
+        if self.T > MAX_T:
+            raise ConfigError(f"task {self.name}: T = {self.T} steps exceeds {MAX_T:,}: backpropagation through T "
+                              f"steps keeps every state; use a shorter sequence (the paper's is 300)")
         if self.delay >= self.T:
             raise ConfigError(f"task {self.name}: delay d = {self.delay} leaves no step with a target in "
                               f"T = {self.T} steps; use T > d (e.g. T = {max(300, 2 * self.delay)})")
@@ -147,8 +159,13 @@ def make_batch(task: Task, batch: int, generator: torch.Generator) -> TaskBatch:
 # -- model, loss and training ---------------------------------------------------------------------
 def task_model(task: Task, *, latent_dim: int = 80, g: float = 1.0, init: str = "gaussian", seed: int = 0):
     """The paper's vanilla tanh RNN for ``task``: N = 80 units, g = 1 ("critical" init, §6, Fig. 3-4),
-    input size K and one output (a logit for the binary tasks)."""
+    input size K and one output (a logit for the binary tasks). ConfigError for units outside
+    [1, MAX_UNITS], a gain outside [0, MAX_GAIN] (or NaN) or a seed outside [0, 2^32)."""
     from .models import RNN
+
+    latent_dim = _check_int("latent_dim", latent_dim, 1, MAX_UNITS, where="task_model")
+    g = _check_float("g", g, ge=0.0, le=MAX_GAIN, where="task_model")
+    seed = _check_int("seed", seed, 0, SEED_LIMIT - 1, where="task_model")
 
     return RNN(task.output_dim, latent_dim, input_dim=task.input_dim, g=g, init=init, seed=seed)
 
@@ -212,10 +229,26 @@ class TaskResult:
                 f"(trivial {self.task.trivial_loss:.4g}){acc}, success={self.success}, {self.seconds:.1f} s")
 
 
-def _check_int(name, v, lo):
-    if isinstance(v, bool) or int(v) != v or v < lo:
-        raise ConfigError(f"train_task: {name} must be an integer >= {lo}, got {v!r}")
+def _check_int(name, v, lo, hi=None, where="train_task"):
+    try:
+        ok = not isinstance(v, bool) and int(v) == v and v >= lo and (hi is None or v <= hi)
+    except (TypeError, ValueError, OverflowError):   # None, 'x', nan, inf
+        ok = False
+    if not ok:
+        span = f">= {lo}" if hi is None else "in [0, 2^32)" if hi == SEED_LIMIT - 1 else f"in [{lo}, {hi:,}]"
+        raise ConfigError(f"{where}: {name} must be an integer {span}, got {v!r}")
     return int(v)
+
+
+def _check_float(name, v, *, gt=None, ge=None, le=None, where="train_task"):
+    """A finite number within the bounds, or a one-line ConfigError naming ``name``."""
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ok = ok and (gt is None or v > gt) and (ge is None or v >= ge) and (le is None or v <= le)
+    if not ok:
+        lo = f"> {gt:g}" if gt is not None else f">= {ge:g}" if ge is not None else ""
+        span = f"in [{ge:g}, {le:g}]" if ge is not None and le is not None else lo or (f"<= {le:g}" if le else "")
+        raise ConfigError(f"{where}: {name} must be a finite number {span}".rstrip() + f", got {v!r}")
+    return float(v)
 
 
 def train_task(model, task: Task, *, epochs: int = 10_000, lr: float = 1e-3, batch: int = 16,
@@ -240,6 +273,16 @@ def train_task(model, task: Task, *, epochs: int = 10_000, lr: float = 1e-3, bat
     Raises ConfigError on bad settings, before any work; DivergenceError on a non-finite loss.
     """
     epochs, batch = _check_int("epochs", epochs, 0), _check_int("batch", batch, 1)
+    test_batch = _check_int("test_batch", test_batch, 1)
+    for name, b in (("batch", batch), ("test_batch", test_batch)):
+        if b * task.T > MAX_BATCH_STEPS:
+            raise ConfigError(f"train_task: {name} = {b} sequences x T = {task.T} steps exceeds {MAX_BATCH_STEPS:,} "
+                              f"steps per batch (each keeps its states for backprop); use {name} <= "
+                              f"{MAX_BATCH_STEPS // task.T}")
+    lr, floss_lr = _check_float("lr", lr, gt=0.0), _check_float("floss_lr", floss_lr, gt=0.0)
+    floss_target = _check_float("floss_target", floss_target)
+    floss_qr_every = _check_int("floss_qr_every", floss_qr_every, 1)
+    seed = _check_int("seed", seed, 0, SEED_LIMIT - 1)
     prefloss_epochs = _check_int("prefloss_epochs", prefloss_epochs, 0)
     floss_every = _check_int("floss_every", floss_every, 0)
     floss_at = sorted({_check_int("floss_at", e, 0) for e in floss_at})
@@ -247,7 +290,9 @@ def train_task(model, task: Task, *, epochs: int = 10_000, lr: float = 1e-3, bat
         raise ConfigError(f"train_task: flossing episode at epoch {floss_at[-1]} but training has {epochs} epochs; "
                           f"use floss_at epochs below {max(epochs, 1)}")
     wants_floss = prefloss_epochs > 0 or floss_every > 0 or len(floss_at) > 0
-    if wants_floss and not 1 <= floss_k <= model.latent_dim:
+    floss_epochs = _check_int("floss_epochs", floss_epochs, 1) if wants_floss else floss_epochs
+    if wants_floss and (isinstance(floss_k, bool) or not isinstance(floss_k, int)
+                        or not 1 <= floss_k <= model.latent_dim):
         raise ConfigError(f"train_task: floss_k = {floss_k} must be between 1 and the model's {model.latent_dim} units")
     if getattr(model, "input_dim", task.input_dim) != task.input_dim:
         raise ConfigError(f"train_task: the model reads {model.input_dim} inputs but task {task.name} has "
@@ -292,7 +337,7 @@ def train_task(model, task: Task, *, epochs: int = 10_000, lr: float = 1e-3, bat
         loss, _ = task_loss(task, run_task(model, data.inputs), data)
         if not torch.isfinite(loss):
             raise DivergenceError(f"train_task: non-finite loss at epoch {e} of {task.name} d={task.delay}; "
-                                  f"lower lr (now {lr})")
+                                  f"lower lr (now {lr}) or the initial gain g of the model")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

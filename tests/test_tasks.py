@@ -186,3 +186,43 @@ def test_preflossing_rescues_the_copy_task_at_delay_20():
         ok[pre] = [train_task(task_model(task, latent_dim=32, seed=s), task, epochs=2000, lr=3e-3, prefloss_epochs=pre,
                               floss_k=16, floss_lr=1e-2, test_batch=256, seed=s).success for s in range(3)]
     assert sum(ok[100]) >= 2 and sum(ok[100]) > sum(ok[0]), ok
+
+
+# -- issue 12: every task setting has a range, checked before any work ------------------------------
+@pytest.mark.parametrize("kw, match", [
+    (dict(g=float("nan")), r"task_model: g must be a finite number in \[0, 100\], got nan"),
+    (dict(g=-1.0), "task_model: g must be"),
+    (dict(latent_dim=0), r"task_model: latent_dim must be an integer in \[1, 10,000\], got 0"),
+    (dict(seed=2**63), r"task_model: seed must be an integer in \[0, 2\^32\)"),
+    (dict(seed=-1), "task_model: seed must be"),
+], ids=["g=nan", "g=-1", "latent_dim=0", "seed=2^63", "seed=-1"])
+def test_bad_task_model_settings(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        task_model(Task("copy", 2, T=10), **kw)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(lr=-1.0), "train_task: lr must be a finite number > 0, got -1.0"),
+    (dict(lr=float("nan")), "train_task: lr must be a finite number > 0, got nan"),
+    (dict(floss_lr=0.0, prefloss_epochs=1, floss_k=2), "floss_lr must be a finite number > 0"),
+    (dict(floss_target=float("inf"), prefloss_epochs=1, floss_k=2), "floss_target must be a finite number"),
+    (dict(batch=10**8), "batch = 100000000 sequences x T = 10 steps exceeds 10,000,000"),
+    (dict(test_batch=0), "test_batch must be an integer >= 1"),
+    (dict(seed=2**64), r"seed must be an integer in \[0, 2\^32\)"),
+    (dict(floss_k=2.5, prefloss_epochs=1), "floss_k = 2.5 must be between 1"),
+    (dict(floss_epochs=0, floss_at=(0,), floss_k=2), "floss_epochs must be an integer >= 1"),
+], ids=["lr=-1", "lr=nan", "floss_lr=0", "floss_target=inf", "batch=1e8", "test_batch=0", "seed=2^64",
+        "floss_k=2.5", "floss_epochs=0"])
+def test_bad_training_settings_are_refused_before_any_work(kw, match):
+    task = Task("copy", 2, T=10)
+    with pytest.raises(ConfigError, match=match) as err:
+        train_task(task_model(task, latent_dim=8), task, epochs=1, **kw)
+    assert "\n" not in str(err.value)
+
+
+def test_task_lengths_are_bounded_and_integral():
+    with pytest.raises(ConfigError, match="T = 100000000 steps exceeds 1,000,000"):
+        Task("copy", 2, T=10**8)
+    with pytest.raises(ConfigError, match="delay must be a positive integer, got nan"):
+        Task("copy", float("nan"))
+    assert Task("copy", 4.0, T=20.0) == Task("copy", 4, T=20)
