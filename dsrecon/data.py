@@ -94,6 +94,11 @@ def card(name) -> dict:
             c = _read_toml(p)
             c.setdefault("name", p.stem)
             c["_card_path"] = str(p.resolve())
+            need = {"file": ["path"], "download": ["url", "filename"]}.get(c.get("kind"), [])
+            missing = [k for k in need if not isinstance(c.get("file"), dict) or k not in c["file"]]
+            if missing:
+                raise DataError(f"card {p}: kind {c.get('kind')!r} needs {', '.join(missing)} in its [file] table, "
+                                f"e.g. [file] {missing[0]} = \"...\" (see the cards in datasets/)")
             if "file" in c and "path" in c["file"] and not Path(c["file"]["path"]).is_absolute():
                 c["file"]["path"] = str(p.parent / c["file"]["path"])
             if "dims" not in c and c.get("kind") == "file":   # the channels read (before any embedding)

@@ -125,6 +125,9 @@ OPTIONS = {
     "file-is-a-folder": (["fit", "folder.csv"], ["folder.csv is a folder, not a data file"]),
     "noise-negative-on-a-file": (["fit", "rec.csv", "--noise", "-1"], ["noise must be a number >= 0"]),
     "dt-on-a-simulated-card": (["fit", "lorenz", "--dt", "0.1"], ["dt", "not apply to dataset 'lorenz'"]),
+    "card-file-without-path": (["fit", "nopath.toml"], ["card nopath.toml: kind 'file' needs path in its [file] table"]),
+    "card-download-without-url": (["fit", "nourl.toml"], ["kind 'download' needs url, filename"]),
+    "card-not-toml": (["fit", "bad.toml"], ["card bad.toml: not valid TOML"]),
     "data-fetch-dir-is-a-file": (["data", "fetch", "jena", "--data-dir", "afile"], ["afile is a file, not a folder"]),
 }
 
@@ -135,6 +138,9 @@ def test_bad_data_option_refused(case, tmp_path, capsys, monkeypatch):
     _lorenz_csv(tmp_path / "rec.csv")
     (tmp_path / "afile").write_text("not a folder\n")
     (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "nopath.toml").write_text('name = "a"\nkind = "file"\n')
+    (tmp_path / "nourl.toml").write_text('name = "a"\nkind = "download"\n[file]\nsha256 = ""\n')
+    (tmp_path / "bad.toml").write_bytes(b"\xff\xfe\x00 not toml")
     argv, match = OPTIONS[case]
     assert_refused(argv + (["--steps", "5", "--quiet"] if argv[0] == "fit" else []), capsys, watch=tmp_path, match=match)
 
