@@ -15,7 +15,7 @@ from .errors import ConfigError, DataError, DsreconError
 EPILOG_FIT = """examples:
   dsrecon fit lorenz --tau auto                 # λ_max from the data sets τ = round(ln2/λ_step)
   dsrecon fit lorenz --tau 30 --steps 2000 --out runs/quick
-  dsrecon fit lorenz --model lstm --method gtf  # generalized teacher forcing, adaptive alpha
+  dsrecon fit lorenz --model lstm --method gtf --gtf-alpha auto  # generalized teacher forcing, adaptive alpha
   dsrecon fit lorenz --model rnn --method bptt-clip   # the paper's baseline
   dsrecon fit lorenz --floss 5 --prefloss-epochs 200  # gradient flossing before training
   dsrecon fit lorenz --set train.lr=3e-4 --set model.ridge=1e-3
@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                    "with λ_max estimated from the training data (default: auto)")
     f.add_argument("--gtf-alpha", default=None, metavar="auto|auto-norm|A",
                    help="GTF mixing alpha in [0, 1]; 'auto' adapts it to 1 - exp(-λ_1 of the model), 'auto-norm' "
-                   "to Hess et al.'s bound by one-step Jacobian norms (default: auto)")
+                   "to Hess et al.'s bound by one-step Jacobian norms (default: 0.15, fixed; --method gtf only)")
     f.add_argument("--floss", type=int, default=None, metavar="K",
                    help="gradient flossing of the first K Lyapunov exponents (default: off)")
     f.add_argument("--floss-target", type=float, default=None, metavar="LAMBDA",
@@ -181,13 +181,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=10_000, help="Adam steps on fresh batches (paper: 10^4)")
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     t.add_argument("--batch", type=int, default=16, help="sequences per step (paper: 16)")
-    t.add_argument("--floss", type=int, default=75, metavar="K", help="flossed exponents (paper: 75)")
+    t.add_argument("--floss", type=int, default=None, metavar="K",
+                   help="flossed exponents (default: 75, the paper's; with --prefloss-epochs or --floss-at)")
     t.add_argument("--prefloss-epochs", type=int, default=0, metavar="E",
                    help="flossing updates before training (paper: 500; default: 0)")
     t.add_argument("--floss-at", default="", metavar="E1,E2,...",
                    help="epochs of flossing episodes during training, e.g. 0,100,200,300,400")
-    t.add_argument("--floss-epochs", type=int, default=500, help="updates per flossing episode (paper: 500)")
-    t.add_argument("--floss-lr", type=float, default=1e-3, help="Adam learning rate of flossing (default: 1e-3)")
+    t.add_argument("--floss-epochs", type=int, default=None,
+                   help="updates per flossing episode of --floss-at (default: 500, the paper's)")
+    t.add_argument("--floss-lr", type=float, default=None, help="Adam learning rate of flossing (default: 1e-3)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -226,6 +228,73 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# fit flags -> the config keys they set (messages about a flag's value name the flag the user typed)
+FIT_FLAGS = {"model.kind": "--model", "train.method": "--method", "model.latent_dim": "--latent-dim",
+             "train.tau": "--tau", "train.gtf_alpha": "--gtf-alpha", "train.floss_k": "--floss",
+             "train.floss_target": "--floss-target", "train.prefloss_epochs": "--prefloss-epochs",
+             "train.floss_every": "--floss-every", "data.noise": "--noise", "data.forcing": "--forcing",
+             "data.columns": "--columns", "data.dt": "--dt", "data.embed": "--embed", "data.data_dir": "--data-dir",
+             "train.steps": "--steps", "train.time_budget": "--time-budget", "train.device": "--device",
+             "train.seed": "--seed", "eval.t_gen": "--t-gen"}
+
+
+def _flag_names(message: str, given: dict | None = None) -> str:
+    """A config error about a flag's value, with ``section.key`` replaced by the flag (``train.seed`` -> ``--seed``);
+    with ``given`` (config key -> how the user wrote it), only the keys given by a flag."""
+    import re
+
+    for key, flag in FIT_FLAGS.items():
+        if (given is not None and given.get(key) != flag) or key == "train.gtf_alpha":   # tests match its key
+            continue
+        message = re.sub(rf"(?<![\w.-]){re.escape(key)}(?![\w])", flag, message)
+    return message
+
+
+def _refuse_ignored(cfg, card: dict, given: dict) -> None:
+    """One-line ConfigError for an option given explicitly (``given``: config key -> how the user wrote it)
+    that this run would silently ignore: a forcing interval for a method without one, the GTF alpha or the
+    clip norm for another method, a forcing mode on a card that is not driven."""
+    from .sweep import _uses_tau   # the one "does this run use tau" rule (sweeps collapse their tau grids by it)
+
+    t = cfg.train
+    if "train.gtf_alpha" in given and t.method != "gtf":
+        raise ConfigError(f"{given['train.gtf_alpha']} applies only to --method gtf, not {t.method}: it would be "
+                          f"ignored; drop it or use --method gtf")
+    if "train.clip_norm" in given and t.method != "bptt-clip":
+        raise ConfigError(f"--set train.clip_norm applies only to --method bptt-clip, not {t.method}: it would be "
+                          f"ignored; drop it or use --method bptt-clip")
+    if not _uses_tau(t):
+        why = ("a fixed --gtf-alpha needs no forcing interval (only --gtf-alpha auto uses tau, as its floor)"
+               if t.method == "gtf" else f"--method {t.method} has no forcing interval")
+        for key in ("train.tau", "train.tau_anneal"):
+            if key in given:
+                raise ConfigError(f"{given[key]} would be ignored: {why}; drop it")
+    try:
+        cfg.check_data(card)
+    except ConfigError as err:
+        raise ConfigError(_flag_names(str(err), given)) from None
+
+
+def _check_with_data(cfg, given: dict) -> None:
+    """The checks that need the data, before fit_run creates anything: seq_len, batch_size and tau against the
+    training split, and the model the config builds (latent_dim, --floss K, method). The data are loaded here
+    (a cached dataset reads back in milliseconds; fit_run's own load then hits the same cache)."""
+    from . import data as data_mod
+    from .experiment import build_model, external_inputs
+    from .train import check_method
+
+    data = data_mod.load_for(cfg.data)
+    train, _ = data_mod.train_test_split(data)
+    try:
+        cfg.train.check_series(train.sizes["time"], f"the training split of {data.attrs.get('name', cfg.data.name)}")
+    except ConfigError as err:
+        raise ConfigError(_flag_names(str(err), given)) from None
+    s = external_inputs(data)
+    model = build_model(cfg.model, data.sizes["dim"], seed=cfg.train.seed, method=cfg.train.method,
+                        input_dim=0 if s is None else s.shape[1])
+    check_method(model, cfg.train)
+
+
 def _cmd_fit(args) -> int:
     from . import data as data_mod
     from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
@@ -233,18 +302,18 @@ def _cmd_fit(args) -> int:
 
     from .experiment import fit_run
 
+    typed = {k for k, v in vars(args).items() if v not in (None, False)}   # what the user gave, before defaults
     if args.resume is None:
         if not args.dataset:
             raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")
-        n_channels = len(data_mod.card(args.dataset)["dims"])  # unknown names fail here, before any work
+        card = data_mod.card(args.dataset)  # unknown names fail here, before any work
+        n_channels = len(card["dims"])
         if args.columns:
             n_channels = len(args.columns.split(","))
         tau = parse_tau(args.tau)
         train_kw = {"tau": tau, "seed": args.seed, "device": args.device,
                     "time_budget": parse_duration(args.time_budget)}
         if args.steps is not None:
-            if args.steps < 1:
-                raise ConfigError(f"--steps must be a positive integer, got {args.steps}")
             train_kw["steps"] = args.steps
         train_kw["method"] = args.method
         for flag, key in (("gtf_alpha", "gtf_alpha"), ("floss", "floss_k"), ("floss_target", "floss_target"),
@@ -256,16 +325,24 @@ def _cmd_fit(args) -> int:
             raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "
                               f"({n_channels}); use at least that many")
         eval_kw = {} if args.t_gen is None else {"t_gen": args.t_gen}
-        if args.t_gen is not None and args.t_gen < 1000:
-            raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
         name = str(Path(args.dataset).resolve()) if data_mod.is_path(args.dataset) else args.dataset
         columns = None
         if args.columns:
             columns = [int(c) if c.strip().lstrip("-").isdigit() else c.strip() for c in args.columns.split(",")]
         data_kw = dict(name=name, noise=args.noise, forcing=args.forcing, columns=columns, dt=args.dt,
                        embed=args.embed, interpolate=args.interpolate, data_dir=args.data_dir)
-        cfg = RunConfig(data=DataConfig(**data_kw), model=ModelConfig(**model_kw),
-                        train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw)).override(args.set)
+        try:   # every value is checked by the config; its message names the flag the user typed
+            cfg = RunConfig(data=DataConfig(**data_kw), model=ModelConfig(**model_kw),
+                            train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw))
+        except ConfigError as err:
+            raise ConfigError(_flag_names(str(err))) from None
+        cfg = cfg.override(args.set)
+        given = {key: flag for key, flag in FIT_FLAGS.items() if flag[2:].replace("-", "_") in typed}
+        given.update({k: f"--set {k}" for k in (str(item).partition("=")[0].strip() for item in args.set)})
+        if cfg.train.tau == "auto":
+            given.pop("train.tau", None)   # the default, said aloud: nothing to ignore
+        _refuse_ignored(cfg, card, given)
+        _check_with_data(cfg, given)
     else:
         cfg = None
     if args.threads < 1:
@@ -430,13 +507,41 @@ def _cmd_task(args) -> int:
         floss_at = [int(e) for e in args.floss_at.split(",") if e.strip()]
     except ValueError:
         raise ConfigError(f"--floss-at must be comma-separated epochs, e.g. 0,100,200; got {args.floss_at!r}") from None
-    task = Task(args.task, args.delay, T=args.T)
-    model = task_model(task, latent_dim=args.units, g=args.g, seed=args.seed)
-    result = train_task(model, task, epochs=args.epochs, lr=args.lr, batch=args.batch, floss_k=args.floss,
-                        prefloss_epochs=args.prefloss_epochs, floss_at=floss_at, floss_epochs=args.floss_epochs,
-                        floss_lr=args.floss_lr, seed=args.seed, progress=True)
+    floss_kw = {k: v for k, v in (("floss_k", args.floss), ("floss_epochs", args.floss_epochs),
+                                  ("floss_lr", args.floss_lr)) if v is not None}
+    if floss_kw and not (args.prefloss_epochs or floss_at):
+        flags = {"floss_k": "--floss", "floss_epochs": "--floss-epochs", "floss_lr": "--floss-lr"}
+        raise ConfigError(f"{flags[next(iter(floss_kw))]} would be ignored: no flossing is scheduled; add "
+                          f"--prefloss-epochs E or --floss-at E1,E2,... (or drop it)")
+    if "floss_epochs" in floss_kw and not floss_at:
+        raise ConfigError("--floss-epochs sets the updates of the --floss-at episodes, and there are none (preflossing "
+                          "takes --prefloss-epochs); drop it or add --floss-at E1,E2,...")
+    try:   # every setting is checked before any work; the message names the flag the user typed
+        task = Task(args.task, args.delay, T=args.T)
+        model = task_model(task, latent_dim=args.units, g=args.g, seed=args.seed)
+        result = train_task(model, task, epochs=args.epochs, lr=args.lr, batch=args.batch,
+                            prefloss_epochs=args.prefloss_epochs, floss_at=floss_at, seed=args.seed, progress=True,
+                            **floss_kw)
+    except ConfigError as err:
+        raise ConfigError(_task_flag_names(str(err))) from None
     print(result)
     return 0
+
+
+# train_task / task_model parameters -> the `dsrecon task` flags that set them
+TASK_FLAGS = {"latent_dim": "--units", "g": "--g", "seed": "--seed", "epochs": "--epochs", "lr": "--lr",
+              "batch": "--batch", "floss_k": "--floss", "prefloss_epochs": "--prefloss-epochs", "floss_at": "--floss-at",
+              "floss_epochs": "--floss-epochs", "floss_lr": "--floss-lr"}
+
+
+def _task_flag_names(message: str) -> str:
+    """'train_task: lr must be ...' -> '--lr must be ...' (a message about another setting is kept)."""
+    import re
+
+    m = re.match(r"(?:train_task|task_model): (\w+)( = )?", message)
+    if m and m.group(1) in TASK_FLAGS:
+        return TASK_FLAGS[m.group(1)] + (" " if m.group(2) else "") + message[m.end():]
+    return message
 
 
 def _cmd_sweep(args) -> int:
