@@ -404,14 +404,13 @@ def _format(path: Path) -> str:
 # raises becomes one DataError naming the file, what it is not, and how to write it so that it reads. Safety
 # stays on (allow_pickle=False), and a library's advice to load unsafely never reaches the user.
 _WHAT = {"npy": "a valid .npy array file", "npz": "a valid .npz archive of arrays", "netcdf": "a readable netCDF file",
-         "edf": "a readable EDF/EDF+ file", "table": "a readable text table", "zip": "a readable zip archive",
-         "card": "a readable dataset card (TOML)"}
+         "edf": "a readable EDF/EDF+ file", "table": "a readable text table", "zip": "a readable zip archive"}
 _HOW = {"npy": "save it with numpy.save(path, array) or export CSV",
         "npz": "save it with numpy.savez(path, x=array) or export CSV",
         "netcdf": "write it with xarray's Dataset.to_netcdf or export CSV",
         "edf": "export the recording again as EDF/EDF+ or as CSV",
         "table": "export it again as CSV (one column per channel, a header line optional)",
-        "zip": "delete it and fetch again", "card": "fix the card (see the cards in datasets/)"}
+        "zip": "delete it and fetch again"}
 _MAGIC = {"npy": (b"\x93NUMPY",), "npz": (b"PK\x03\x04", b"PK\x05\x06"),
           "netcdf": (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")}
 _UNSAFE = re.compile(r"pickle|weights_only|unsafe|trust", re.IGNORECASE)
@@ -577,15 +576,25 @@ def _table_layout(path: Path, *, full: bool = False) -> dict:
     delimiters: European exports), the header (None if the first line is all numbers) and the number of fields.
     With ``full``, every row is checked to have as many fields as the header (the first bad line is named),
     and the decoded text is returned under ``text``."""
-    with _reading(path, "table"):
+    with _reading(path, "table"):     # csv's and the decoder's errors too
         text, encoding = _decode(path.read_bytes(), path)
+        return _detect_layout(path, text, encoding, full)
+
+
+def _detect_layout(path: Path, text: str, encoding: str, full: bool) -> dict:
     lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
     if not lines:
         raise DataError(f"{path}: the file is empty (no rows); {_HOW['table']}")
     sample = [ln for _, ln in lines[:200]]
-    sep = next((s for s in (";", "\t", ",") if sum(s in ln for ln in sample) >= 0.9 * len(sample)), None)
-    if sep == "," and "," not in sample[0] and all(_NUM_COMMA.match(ln.strip()) for ln in sample[1:]):
-        sep = None      # one column of decimal-comma numbers under a header: "x" then "0,5", "1,25", ...
+    # the first delimiter that splits every sampled line into the same number (>= 2) of fields; else one column
+    # of decimal-comma numbers under a header ("x", then "0,5", "1,25", ...); else the delimiter on most lines
+    # (a bad row then gets named below); else whitespace
+    widths = {s: {len(f) for f in _split_lines(sample, s)} for s in (";", "\t", ",", None)}
+    sep = next((s for s, w in widths.items() if len(w) == 1 and min(w) >= 2), "?")
+    if sep == "?" and len(sample) > 1 and "," not in sample[0] and all(_NUM_COMMA.match(ln.strip()) for ln in sample[1:]):
+        sep = None
+    if sep == "?":
+        sep = next((s for s in (";", "\t", ",") if sum(s in ln for ln in sample) >= 0.9 * len(sample)), None)
     tokens = [f for ln in sample[1:] for f in _split(ln, sep)] or _split(sample[0], sep)
     decimal = "."
     if sep != "," and any(_NUM_COMMA.match(t) for t in tokens) and not any("." in t and _NUM_DOT.match(t)
@@ -607,14 +616,13 @@ def _table_layout(path: Path, *, full: bool = False) -> dict:
             counts = (ln.count(sep) + 1 for ln in body)
         else:
             counts = map(len, csv.reader(body, delimiter=sep))
-        widths = np.fromiter(counts, dtype=int, count=len(lines))
-        for i in np.nonzero(widths != n)[0][:1]:
-            lineno, k = lines[i][0], int(widths[i])
-            if k != n:
-                delim = {None: "whitespace", ";": "';'", "\t": "tab", ",": "','"}[sep]
-                raise DataError(f"{path}: line {lineno} has {k} fields where {'the header' if header else 'the first row'} "
-                                f"(line {ln0}) has {n} ({delim}-separated); fix or remove that row (a stray or missing "
-                                f"delimiter? a decimal comma?), or export the table again")
+        bad = np.nonzero(np.fromiter(counts, dtype=int, count=len(lines)) != n)[0]
+        if bad.size:
+            lineno, k = lines[bad[0]][0], len(_split(lines[bad[0]][1], sep))
+            delim = {None: "whitespace", ";": "';'", "\t": "tab", ",": "','"}[sep]
+            raise DataError(f"{path}: line {lineno} has {k} fields where {'the header' if header else 'the first row'} "
+                            f"(line {ln0}) has {n} ({delim}-separated; {bad.size} such rows); fix or remove those rows "
+                            f"(a stray or missing delimiter? a decimal comma?), or export the table again")
         layout["text"] = text
     return layout
 

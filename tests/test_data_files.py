@@ -306,3 +306,18 @@ def test_data_fingerprint_is_the_values_dims_and_dt(tmp_path, lorenz3):
     assert data_fingerprint(d.assign_attrs(provenance="[]")) == fp     # provenance is not data
     with pytest.raises(DataError, match="data_fingerprint needs a dataset"):
         data_fingerprint(lorenz3)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("ws.txt", lambda x: "a b\n" + "".join(f"{u:.6f} {v:.6f}\n".replace(".", ",") for u, v in x[:, :2])),
+    ("one.csv", lambda x: "a\n" + "".join(f"{u:.6f}\n".replace(".", ",") for u in x[:, 0])),
+    ("int.csv", lambda x: "a,b\n" + "".join(f"{round(u)},{round(v)}\n" for u, v in x[:, :2])),
+], ids=["whitespace-decimal-comma", "one-column-decimal-comma", "comma-integers"])
+def test_the_table_dialect_is_the_one_that_matches_the_header(tmp_path, lorenz3, name, text):
+    # the delimiter is the one splitting every line into as many fields as the header: "1,5 2,5" under "a b"
+    # is two decimal-comma numbers, "1,2" under "a,b" two integers
+    (tmp_path / name).write_text(text(lorenz3))
+    d = ds.to_physical(ds.load(tmp_path / name, dt=0.01))
+    n = 1 if name == "one.csv" else 2
+    want = np.round(lorenz3[:, :n]) if name == "int.csv" else lorenz3[:, :n]
+    assert d.sizes["dim"] == n and np.allclose(d["x"].values, want, atol=1e-6)
