@@ -809,15 +809,21 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
     """Read a recording -> (values (T, N) float64, channel names, info) with info keys dt, time (or None),
     time_units, start, format, filled (number of interpolated values).
 
-    Formats by suffix: .csv/.tsv/.txt/.dat (a header line optional; a time column by name or ``time_column``;
-    dates in ISO 8601 or "dd.mm.yyyy HH:MM:SS"), .npy (read memory-mapped; only the selected columns are
-    copied), .npz (array ``x`` or the first), netCDF (variable ``x`` (time, dim) as written by dsrecon, else
-    the selected 1-d variables along their common dimension), .edf (EDF/EDF+ via ``edfio``, an optional extra;
-    channels must share one sampling rate). ``check=False`` skips the NaN / constant / length checks (the
-    ``lyap`` command does its own).
-    Raises: DataError, one line: missing file, unknown type, unknown column, non-numeric column, a bad time
-    column (not increasing, duplicates, irregular steps, gaps), NaNs (unless ``interpolate``), a constant
-    channel, too few samples.
+    Formats by suffix: .csv/.tsv/.txt/.dat (a header line optional; the delimiter -- ``,`` ``;`` tab or
+    whitespace -- and a decimal comma are detected from the lines, not the suffix, and recorded in
+    ``info["table"]``; every row must have as many fields as the header; a time column by name or
+    ``time_column``; dates in ISO 8601 or "dd.mm.yyyy HH:MM:SS"), .npy (header checked, then read
+    memory-mapped; only the selected columns are copied), .npz (the array ``x``, or the only one), netCDF
+    (variable ``x`` (time, dim) as written by dsrecon, else the selected 1-d variables along their common
+    dimension), .edf (EDF/EDF+ via ``edfio``, an optional extra; channels must share one sampling rate).
+    Pickled data are never loaded. ``check=False`` skips the NaN / length / constant checks (the ``lyap``
+    command does its own); ±inf and values beyond any plausible scale (more than 1e6 robust spreads from the
+    channel's median, or beyond 1e150) are refused either way.
+    Raises: DataError, one line: missing file, unknown type, a file that is not what its suffix says
+    (truncated, garbage, text renamed .npy; see ``_reading``), a scalar, complex, object or >2-d array, an
+    .npz with several arrays and none named x, a row wider or narrower than the header, unknown or repeated
+    column, non-numeric column, a bad time column (not increasing, duplicates, irregular steps, gaps), ±inf,
+    implausible values, NaNs (unless ``interpolate``), too few samples, a constant channel.
     """
     path = Path(path)
     _check_is_file(path)
