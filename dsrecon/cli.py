@@ -49,15 +49,15 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("dataset", nargs="?", help="a registered dataset name (see `dsrecon data list`)")
-    f.add_argument("--model", default="plrnn", metavar="{" + ",".join(MODEL_KINDS) + "}",
+    f.add_argument("--model", default=None, metavar="{" + ",".join(MODEL_KINDS) + "}",
                    help="architecture (default: plrnn; see docs/models.md)")
-    f.add_argument("--method", default="stf", metavar="{" + ",".join(METHODS) + "}",
+    f.add_argument("--method", default=None, metavar="{" + ",".join(METHODS) + "}",
                    help="training method: stf sparse teacher forcing, gtf generalized teacher forcing, id-tf "
                    "identity forcing, bptt-clip BPTT with gradient clipping, window zero-reset windows "
                    "(default: stf)")
     f.add_argument("--latent-dim", type=int, default=None, metavar="M",
                    help="latent units M >= number of channels (default: the architecture's, PLRNN 100)")
-    f.add_argument("--tau", default="auto", metavar="auto|INT",
+    f.add_argument("--tau", default=None, metavar="auto|INT",
                    help="forcing interval in steps (stf, id-tf, window); 'auto' = round(ln2 / λ_max per step) "
                    "with λ_max estimated from the training data (default: auto)")
     f.add_argument("--gtf-alpha", default=None, metavar="auto|auto-norm|A",
@@ -87,18 +87,22 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 15000)")
     f.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
-    f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+    f.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (default: auto = cuda if available, else cpu)")
-    f.add_argument("--seed", type=int, default=0, help="training and initialisation seed (default: 0)")
+    f.add_argument("--seed", type=int, default=None, help="training and initialisation seed (default: 0)")
     f.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default: 1; the per-step work of small RNNs is too small "
                    "to share, and extra threads stall badly when the cores are busy)")
     f.add_argument("--t-gen", type=int, default=None, metavar="N",
                    help="generated steps scored against the test split (default: 100000)")
     f.add_argument("--out", default=None, metavar="DIR",
-                   help="run directory (default: runs/<dataset>-<model>-<timestamp>)")
+                   help="run directory (default: runs/<dataset>-<model>-<timestamp>); refused if it holds a run, "
+                   "unless --overwrite")
+    f.add_argument("--overwrite", action="store_true",
+                   help="let --out replace the run already in that folder (its files are deleted)")
     f.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue an interrupted run from RUN_DIR/checkpoints/last.pt")
+                   help="continue an interrupted run from RUN_DIR/checkpoints/last.pt with its own settings; only "
+                   "--set train.steps=N (train longer), --time-budget and --device may change")
     f.add_argument("--quiet", action="store_true", help="no progress bar, only errors")
     f.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -301,8 +305,17 @@ def _cmd_fit(args) -> int:
     from pathlib import Path
 
     from .experiment import fit_run
+    from .runs import check_writable_dir
+    from .train import Interrupted
 
     typed = {k for k, v in vars(args).items() if v not in (None, False)}   # what the user gave, before defaults
+    if args.resume is not None:
+        cfg = _resume_config(args)
+    for flag, value in (("model", "plrnn"), ("method", "stf"), ("tau", "auto"), ("device", "auto"), ("seed", 0)):
+        if getattr(args, flag) is None:   # the parser leaves them None so that --resume sees what was given
+            setattr(args, flag, value)
+    if args.data_dir is not None:
+        check_writable_dir(args.data_dir, "--data-dir")
     if args.resume is None:
         if not args.dataset:
             raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")
@@ -343,19 +356,68 @@ def _cmd_fit(args) -> int:
             given.pop("train.tau", None)   # the default, said aloud: nothing to ignore
         _refuse_ignored(cfg, card, given)
         _check_with_data(cfg, given)
-    else:
-        cfg = None
     if args.threads < 1:
         raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
     import torch
 
     torch.set_num_threads(args.threads)
-    fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet)
+    try:
+        fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
+    except Interrupted as err:
+        if args.debug:
+            raise
+        where = f"`dsrecon fit --resume {err.run_dir}`" if err.run_dir is not None else "`dsrecon fit --resume RUN_DIR`"
+        print(f"dsrecon: Interrupted: {err}; continue with {where}", file=sys.stderr)
+        return 130
     return 0
 
 
+# what may change when a run is resumed: its training budget and where it runs (the rest is its config.json)
+RESUME_KEYS = ("train.steps", "train.time_budget", "train.device")
+
+
+def _resume_config(args):
+    """The config of ``fit --resume RUN_DIR`` with the allowed changes; one line for any option that would
+    be silently ignored."""
+    from .config import parse_duration
+    from .runs import open_run
+
+    if args.dataset:
+        raise ConfigError(f"--resume {args.resume} takes no DATASET (got {args.dataset!r}): the run's config.json "
+                          "names its data; start a new fit for other data")
+    if args.out is not None:
+        raise ConfigError(f"--out with --resume: a resumed run continues in {args.resume} itself; drop --out (or "
+                          "start a new fit with --out)")
+    if args.steps is not None:
+        raise ConfigError(f"--steps with --resume: to train the run longer use --set train.steps={args.steps}")
+    if args.overwrite:
+        raise ConfigError("--overwrite with --resume: resuming keeps the run; to start it again use "
+                          f"`dsrecon fit ... --out {args.resume} --overwrite` without --resume")
+    given = [f"--{k.replace('_', '-')}" for k in ("model", "method", "latent_dim", "tau", "gtf_alpha", "floss",
+                                                   "floss_target", "prefloss_epochs", "floss_every", "noise",
+                                                   "forcing", "columns", "dt", "embed", "seed", "t_gen", "data_dir")
+             if getattr(args, k) not in (None, False)]
+    if args.interpolate:
+        given.append("--interpolate")
+    if given:
+        raise ConfigError(f"{given[0]} with --resume: a resumed run keeps the settings of its config.json (only "
+                          f"--set train.steps=N, --time-budget and --device may change); start a new fit for other "
+                          f"settings")
+    for item in args.set:
+        key = str(item).partition("=")[0].strip()
+        if key not in RESUME_KEYS:
+            raise ConfigError(f"--set {item} with --resume: only {', '.join(RESUME_KEYS)} may change when a run is "
+                              "resumed; start a new fit for other settings")
+    cfg = open_run(args.resume).config
+    sets = list(args.set)
+    if args.time_budget is not None:
+        sets.append(f"train.time_budget={parse_duration(args.time_budget)}")
+    if args.device is not None:
+        sets.append(f"train.device={args.device}")
+    return cfg.override(sets)
+
+
 def _cmd_lyap(args) -> int:
-    import json
     from pathlib import Path
 
     import numpy as np
@@ -365,10 +427,15 @@ def _cmd_lyap(args) -> int:
     from .lyapunov import lyapunov_spectrum, max_lyapunov
     from .report import plot_lambda_max
 
+    from .runs import check_writable_file, open_run
+
     target = Path(args.target)
     if args.dt is not None and not args.dt > 0:
         raise ConfigError(f"--dt must be a positive number of time units per sample, got {args.dt}")
-    if not (target / "model.pt").exists():
+    is_run = target.is_dir() and ((target / "model.pt").exists() or (target / "config.json").exists())
+    if not is_run:
+        if args.plot is not None:
+            check_writable_file(args.plot, "--plot")
         if target.suffix.lower() in (".npy", ".csv", ".txt", ".dat") or target.is_file():
             x, _, info = data_mod.read_file(target, dt=args.dt, check=False)   # dt: --dt, a time column, EDF header, or 1
             series, name, ref, dt = (x[:, 0] if x.shape[1] == 1 else x), target.stem, None, info["dt"]
@@ -392,12 +459,14 @@ def _cmd_lyap(args) -> int:
         print(f"divergence plot: {plot_lambda_max(lam, args.plot or f'lambda_max-{name}.png')}")
         return 0
     from . import experiment
-    from .experiment import model_from_file
     from .runs import read_json
 
-    cfg = read_json(target / "config.json")["config"]
-    model = model_from_file(target / "model.pt")
-    data = data_mod.load_for(cfg["data"])
+    if args.plot is not None:
+        raise ConfigError(f"--plot applies to a dataset or a file; {target} is a run directory (its spectrum is "
+                          "printed, not plotted)")
+    run = open_run(target)
+    model = run.model()
+    data = run.load_data()   # refuses data changed since the run was trained
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train)
     n_total = 1000 + args.n_steps   # transient + QR steps
@@ -414,10 +483,12 @@ def _cmd_lyap(args) -> int:
     spec = lyapunov_spectrum(model, k=args.k, n_steps=args.n_steps, transient=1000, z0=z0, dt=dt, inputs=inputs)
     print(spec)
     lam_path = target / "lambda_max.json"
-    if lam_path.exists():
-        saved = json.loads(lam_path.read_text())
-        data_lam, data_se = saved["value"], saved.get("stderr", float("nan"))
-    else:
+    try:
+        saved = read_json(lam_path) if lam_path.exists() else None
+        data_lam, data_se = float(saved["value"]), saved.get("stderr", float("nan"))
+    except (DataError, KeyError, TypeError, ValueError):   # absent or damaged: estimate it again
+        saved = None
+    if saved is None:
         fresh = max_lyapunov(train)
         data_lam, data_se = fresh.value, fresh.stderr
     pm = f" ± {data_se:.2g}" if data_se is not None and np.isfinite(data_se) else ""
@@ -430,39 +501,32 @@ def _cmd_lyap(args) -> int:
 def _cmd_eval(args) -> int:
     import json
     from dataclasses import replace
-    from pathlib import Path
 
-    from . import data as data_mod
-    from .config import RunConfig
-    from .errors import DataError
-    from .experiment import evaluate, model_from_file
+    from .experiment import evaluate
     from .report import score_table
-    from .runs import _json_safe, read_json
+    from .runs import _json_safe, open_run
 
-    run = Path(args.run_dir)
-    for name in ("config.json", "model.pt"):
-        if not (run / name).exists():
-            raise DataError(f"{run}: no {name} there; is it a run directory written by `dsrecon fit`?")
     if args.t_gen is not None and args.t_gen < 1000:
         raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
     if args.n_init < 1:
         raise ConfigError(f"--n-init must be a positive integer, got {args.n_init}")
-    cfg = RunConfig.from_dict(read_json(run / "config.json")["config"])
+    opened = open_run(args.run_dir)
+    run, cfg = opened.path, opened.config
+    model = opened.model()
     ecfg = cfg.eval if args.t_gen is None else replace(cfg.eval, t_gen=args.t_gen)
-    try:
-        data = data_mod.load_for(cfg.data)
-    except DataError as err:
-        if data_mod.is_path(cfg.data.name) and not Path(cfg.data.name).is_absolute():
-            raise DataError(f"{err} (the run was fitted on the relative path {cfg.data.name!r}: run `dsrecon eval` "
-                            "from the directory it was fitted in)") from None
-        raise
+    data = opened.load_data()   # refuses data changed since the run was trained
     ref = None
     if args.true_spectrum:
         from .lyapunov import true_spectrum
 
         ref = true_spectrum(cfg.data.name, n_steps=1000, transient=300, n_init=1)  # DataError for a recording
-    metrics, _ = evaluate(model_from_file(run / "model.pt"), data, ecfg,
-                          noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init, reference_spectrum=ref)
+    try:
+        metrics, _ = evaluate(model, data, ecfg, noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init,
+                              reference_spectrum=ref)
+    except KeyboardInterrupt:
+        print(f"dsrecon: eval of {run} interrupted; nothing in it was changed: rerun `dsrecon eval {run}`",
+              file=sys.stderr)
+        raise
     if args.json:
         print(json.dumps(_json_safe({"run_dir": str(run), **metrics}), indent=2))
     else:
@@ -473,7 +537,10 @@ def _cmd_eval(args) -> int:
 
 def _cmd_compare(args) -> int:
     from .report import compare_table
+    from .runs import check_writable_file
 
+    if args.plot:
+        check_writable_file(args.plot, "--plot")
     print(compare_table(args.run_dirs))
     if args.plot:
         from .report import plot_tau_sweep

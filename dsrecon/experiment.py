@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,8 +27,8 @@ from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
 from .lyapunov import MaxLyapunov, max_lyapunov, predictability_time
 from .models import generate as generate_latent
-from .runs import load_torch, new_run_dir, package_versions, read_json, save_torch, write_json
-from .train import FitResult, check_method, fit as train_fit
+from .runs import WriteError, load_model, new_run_dir, package_versions, save_torch, write_json
+from .train import FitResult, Interrupted, check_method, fit as train_fit
 
 log = logging.getLogger("dsrecon")
 
@@ -178,14 +179,9 @@ def input_series(model, data, n_steps: int, what: str = "test split") -> np.ndar
 
 
 def model_from_file(path) -> torch.nn.Module:
-    """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only."""
-    from .models import MODELS
-
-    blob = load_torch(path)
-    kind = blob["config"]["kind"]
-    model = MODELS[kind](**blob["config"]["hparams"])
-    model.load_state_dict(blob["state_dict"])
-    return model
+    """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only; one-line
+    DataErrors for a missing, corrupt or mismatched file (:func:`dsrecon.runs.load_model`)."""
+    return load_model(path)
 
 
 def choose_tau(tau, train: xr.Dataset, method: str = "stf",
@@ -437,36 +433,187 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
 
 
 # ------------------------------------------------------------------------------ the CLI's path
-def fit_run(config: RunConfig, *, out=None, runs_root="runs", resume=None, quiet=False, echo=print) -> Run:
+def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None, quiet=False, echo=print,
+            overwrite: bool = False) -> Run:
     """Everything ``dsrecon fit`` does, writing the run directory described in :mod:`dsrecon.runs`.
 
+    Nothing is created before every check has passed: the data load, the model and method, τ (``"auto"``
+    refuses data that do not look chaotic), the device and the series length. ``out``: the run directory
+    (default a new ``runs_root/<dataset>-<model>-<timestamp>``); a folder holding a finished or interrupted
+    run is refused unless ``overwrite`` (which replaces it), a non-empty folder that is not a run always.
+
     With ``resume`` (a run directory), its ``config.json`` is used and training continues from
-    ``checkpoints/last.pt``.
+    ``checkpoints/last.pt``; from ``config``, if given, only ``train.steps``, ``train.time_budget`` and
+    ``train.device`` are taken (train a finished run longer, or elsewhere). Refused in one line: no checkpoint, a corrupt one or one of another
+    architecture, a run that is already finished, data that changed since the run was trained.
+    Raises :class:`dsrecon.train.Interrupted` (with ``run_dir``) on Ctrl-C, :class:`dsrecon.runs.WriteError`
+    when a file cannot be written (the checkpoint on disk stays consistent: resume once fixed).
     """
+    from .runs import check_writable_dir, data_fingerprint, open_run
+
+    run = None
     if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.json").exists():
-            raise DataError(f"--resume {run_dir}: no config.json there; is it a dsrecon run directory?")
-        config = RunConfig.from_dict(read_json(run_dir / "config.json")["config"])
+        run = open_run(resume)
+        cfg = run.config
+        if config is not None:   # only the budget may change on resume
+            cfg = cfg.replace(train=replace(cfg.train, steps=config.train.steps, time_budget=config.train.time_budget,
+                                            device=config.train.device))
+        run_dir = run.path
+        if not run.checkpoint_path.exists():
+            if run.finished or run.file("model.pt").exists():
+                raise DataError(f"--resume {run_dir}: the run has no checkpoints/last.pt, so it cannot be resumed "
+                                f"(its model.pt is kept); re-score it with `dsrecon eval {run_dir}`, or start a new fit")
+            raise DataError(f"--resume {run_dir}: no checkpoints/last.pt there (the run stopped before its first "
+                            f"checkpoint), so there is nothing to resume; start it again with --out {run_dir} "
+                            f"--overwrite")
+        data = run.load_data()   # refuses data changed since the run was trained
     else:
-        run_dir = Path(out) if out is not None else None
-    cfg = config
-    data = data_mod.load_for(cfg.data)
+        cfg = config
+        run_dir = None if out is None else Path(out)
+        if run_dir is not None:
+            _check_out(run_dir, overwrite)
+        else:
+            check_writable_dir(runs_root, "runs folder")
+        data = data_mod.load_for(cfg.data)
+
+    if run is not None:
+        ck = run.checkpoint()
+        done = int(ck["step"])
+        if run.finished and (done >= cfg.train.steps or (cfg.train == run.config.train and run.metrics().get("stopped")
+                                                         not in (None, "completed"))):
+            raise DataError(f"--resume {run_dir}: the run is finished ({done} steps trained and scored), nothing to "
+                            f"resume; train it longer with `dsrecon fit --resume {run_dir} --set train.steps=N` "
+                            f"(N > {done}), or re-score it with `dsrecon eval {run_dir}`")
+
+    # every check before anything is written
+    lines: list[str] = []
+    model, tau, lam = _prepare(cfg, data, lines.append if quiet else (lambda m: (lines.append(m), echo(m))))
+    if run is not None:
+        run.check_checkpoint_fits(model, ck)
+
+    created = False
     if run_dir is None:
         run_dir = new_run_dir(runs_root, cfg.data.name, cfg.model.kind)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        created = True
+    elif not run_dir.exists():
+        try:
+            run_dir.mkdir(parents=True)
+        except OSError as err:
+            from .runs import _why
+
+            raise WriteError(f"could not create {run_dir}: {_why(err)}") from None
+        created = True
+    elif overwrite and resume is None:
+        _clear_run(run_dir)
+    info = {"config": cfg.to_dict(), "tau_steps": tau, "versions": package_versions(),
+            "data_fingerprint": data_fingerprint(data)}
+    if run is not None:
+        info = {**run.info, "config": cfg.to_dict()}   # keeps the fingerprint (or its absence) of the run
+    try:
+        if run is None or cfg != run.config:
+            write_json(run_dir / "config.json", info)
+    except WriteError:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    ck_path = run_dir / "checkpoints" / "last.pt"
     try:
-        return _fit_run(cfg, data, run_dir, resume is not None, quiet, echo)
+        for line in lines:
+            log.info(line)
+        return _fit_run(cfg, data, run_dir, resume is not None, quiet, echo, model, tau, lam)
+    except Interrupted as err:
+        err.run_dir = run_dir
+        raise
+    except KeyboardInterrupt:
+        err = Interrupted(f"interrupted after training, while writing and scoring the run; the trained checkpoint "
+                          f"is kept in {ck_path}")
+        err.run_dir = run_dir
+        raise err from None
+    except (WriteError, OSError) as err:
+        from .runs import _why
+
+        msg = str(err) if isinstance(err, WriteError) else f"could not write in {run_dir}: {_why(err)}"
+        if ck_path.exists():
+            msg += f"; the run stays resumable: then `dsrecon fit --resume {run_dir}`"
+        raise WriteError(msg) from None
     finally:
         log.removeHandler(handler)
         handler.close()
 
 
-def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, echo) -> Run:
+def _check_out(run_dir: Path, overwrite: bool) -> None:
+    """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
+    otherwise, before any work."""
+    from .runs import RUN_FILES, check_writable_dir
+
+    check_writable_dir(run_dir, "--out")
+    if not run_dir.is_dir():
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir()
+                     if p.name not in RUN_FILES and not p.name.endswith((".png", ".tmp")))
+    if foreign:
+        raise ConfigError(f"--out {run_dir} is a folder that is not a dsrecon run (it holds {foreign[0]!r}"
+                          + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+                          + "); choose a new or empty folder")
+    if overwrite:
+        return
+    if (run_dir / "model.pt").exists() or (run_dir / "metrics.json").exists():
+        raise ConfigError(f"--out {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, or "
+                          f"pass --overwrite to replace it")
+    if (run_dir / "checkpoints" / "last.pt").exists():
+        raise ConfigError(f"--out {run_dir} holds an interrupted run; continue it with `dsrecon fit --resume {run_dir}`, "
+                          f"or pass --overwrite to start it again")
+
+
+def _clear_run(run_dir: Path) -> None:
+    """--overwrite: remove the files of the run in ``run_dir`` (only dsrecon's names; _check_out saw no others)."""
+    from .runs import RUN_FILES
+
+    for p in run_dir.iterdir():
+        if p.name in RUN_FILES or p.name.endswith((".png", ".tmp")):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def _prepare(cfg: RunConfig, data, note):
+    """The checks and choices before a run directory exists: the model, the method, the device, the series
+    length and τ. Returns (model, tau, lambda_max estimate or None)."""
+    from .train import check_lengths, resolve_device
+
+    train, test = data_mod.train_test_split(data)
+    note(f"dataset {data.attrs['name']} (card v{data.attrs['card_version']}): {data.attrs['description']}")
+    note(f"  source: {data.attrs['source']}; parameters {data.attrs['parameters']}; seed {data.attrs['seed']}")
+    note(f"  dt = {data.attrs['dt']}, train {train.sizes['time']} steps, test {test.sizes['time']} steps, "
+         f"{data.sizes['dim']} channels {list(map(str, data['dim'].values))}, standardized on train")
+    obs_dim = data.sizes["dim"]
+    s_all = external_inputs(data)
+    input_dim = 0 if s_all is None else s_all.shape[1]
+    if input_dim:
+        note(f"  external inputs s: {input_dim} channels {list(map(str, data['input'].values))} drive the model "
+             f"(input_dim = {input_dim})")
+    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
+    check_method(model, cfg.train)  # bad model/method combinations fail before any work
+    resolve_device(cfg.train.device)
+    check_lengths(int(train.sizes["time"]), cfg.train)
+    model_inputs(model, train, "training data")
+    tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
+    if lam is not None:
+        note(f"lambda_max from the training data: {lam.value:.4g} ± {lam.stderr:.2g} per time unit = "
+             f"{lam.per_step:.4g} per step ({lam.method}, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
+             f"{data.attrs.get('lambda_ref', float('nan')):.3g})")
+        note(f"tau = round(ln 2 / lambda_step) = round({math.log(2) / lam.per_step:.2f}) = {tau} steps")
+    elif tau is not None:
+        note(f"tau = {tau} steps (set by hand)")
+    check_method(model, cfg.train, tau)
+    note(f"model {cfg.model.kind}, method {cfg.train.method}"
+         + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else ""))
+    return model, tau, lam
+
+
+def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, echo, model, tau, lam) -> Run:
     from . import report
 
     say = (lambda *a: None) if quiet else echo
@@ -476,39 +623,13 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
         say(msg)
 
     train, test = data_mod.train_test_split(data)
-    note(f"dataset {data.attrs['name']} (card v{data.attrs['card_version']}): {data.attrs['description']}")
-    note(f"  source: {data.attrs['source']}; parameters {data.attrs['parameters']}; seed {data.attrs['seed']}")
-    note(f"  dt = {data.attrs['dt']}, train {train.sizes['time']} steps, test {test.sizes['time']} steps, "
-         f"{data.sizes['dim']} channels {list(map(str, data['dim'].values))}, standardized on train")
-
     t_start = time.monotonic()
-    obs_dim = data.sizes["dim"]
-    s_all = external_inputs(data)
-    input_dim = 0 if s_all is None else s_all.shape[1]
-    if input_dim:
-        note(f"  external inputs s: {input_dim} channels {list(map(str, data['input'].values))} drive the model "
-             f"(input_dim = {input_dim})")
-    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
-    check_method(model, cfg.train)  # bad model/method combinations fail before any work
-    tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
     if lam is not None:
-        note(f"lambda_max from the training data: {lam.value:.4g} ± {lam.stderr:.2g} per time unit = "
-             f"{lam.per_step:.4g} per step ({lam.method}, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
-             f"{data.attrs.get('lambda_ref', float('nan')):.3g})")
-        note(f"tau = round(ln 2 / lambda_step) = round({math.log(2) / lam.per_step:.2f}) = {tau} steps")
         write_json(run_dir / "lambda_max.json", {
             "value": lam.value, "per_step": lam.per_step, "dt": lam.dt, "fit_range": list(lam.fit_range),
             "intercept": lam.intercept, "lags": np.asarray(lam.lags).tolist(), "curve": np.asarray(lam.curve).tolist(),
             "emb_dim": lam.emb_dim, "delay": lam.delay, "theiler": lam.theiler, "method": lam.method,
             "stderr": lam.stderr, "chaotic": lam.chaotic, "reason": lam.reason})
-    elif tau is not None:
-        note(f"tau = {tau} steps (set by hand)")
-    note(f"model {cfg.model.kind}, method {cfg.train.method}"
-         + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else ""))
-
-    if not resuming:
-        write_json(run_dir / "config.json", {"config": cfg.to_dict(), "tau_steps": tau,
-                                              "versions": package_versions()})
     ck = run_dir / "checkpoints" / "last.pt"
     res = train_fit(model, data_mod.as_array(train), inputs=model_inputs(model, train, "training data"), tau=tau,
                     config=cfg.train, checkpoint=ck, resume=resuming, progress=not quiet)

@@ -34,13 +34,13 @@ def _plt():
 def plot_run(run_dir) -> list[Path]:
     from . import data as data_mod
     from .metrics import smoothed_spectrum
-    from .runs import read_json
+    from .runs import open_run, read_json
 
-    run_dir = Path(run_dir)
+    run = open_run(run_dir)
+    run_dir, cfg = run.path, run.config_dict
     plt = _plt()
-    cfg = read_json(run_dir / "config.json")["config"]
-    metrics = read_json(run_dir / "metrics.json")
-    data = data_mod.load_for(cfg["data"])
+    metrics = run.metrics()
+    data = run.load_data()
     _, test = data_mod.train_test_split(data)
     true = data_mod.as_array(data_mod.to_physical(test))
     gen = data_mod.read_netcdf(run_dir / "generated.nc")["x"].values
@@ -267,19 +267,16 @@ def compare_table(run_dirs) -> str:
     """One text table across run directories, from their metrics.json and config.json only.
 
     Columns: run, dataset, model, method, tau, T_gen, D_stsp (noise floor), D_H (noise floor), PSC, VPT,
-    model lambda_max, steps. A directory without metrics.json raises DataError naming it.
+    model lambda_max, steps. A directory that is not a finished run, or whose config.json or metrics.json is
+    unreadable, raises DataError naming it (:func:`dsrecon.runs.open_run`).
     """
-    from .errors import DataError
-    from .runs import read_json
+    from .runs import open_run
 
     rows = []
-    for rd in map(Path, run_dirs):
-        if not (rd / "metrics.json").exists():
-            raise DataError(f"{rd}: no metrics.json; is it a finished run directory written by `dsrecon fit`?")
-        m = read_json(rd / "metrics.json")
-        c = read_json(rd / "config.json") if (rd / "config.json").exists() else {}
-        cfg = c.get("config", {})
-        nf = m.get("noise_floor", {})
+    for run in map(open_run, run_dirs):
+        rd, m, c = run.path, run.metrics(), run.info
+        cfg = run.config_dict
+        nf = m.get("noise_floor", {}) if isinstance(m.get("noise_floor"), dict) else {}
         rows.append({
             "run": rd.name, "dataset": m.get("dataset", cfg.get("data", {}).get("name", "-")),
             "model": m.get("model", cfg.get("model", {}).get("kind", "-")),
@@ -301,16 +298,17 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
     :func:`plot_tau_points` for the drawing. A directory without metrics.json (a run that failed) is
     drawn as diverged when its config.json has a τ.
     """
-    from .runs import read_json
+    from .runs import open_run
 
     points = []
-    for rd in map(Path, run_dirs):
-        c = read_json(rd / "config.json")
-        m = read_json(rd / "metrics.json") if (rd / "metrics.json").exists() else {}
+    for run in map(open_run, run_dirs):
+        c, cfg = run.info, run.config
+        m = run.metrics() if run.finished else {}
+        nf = m.get("noise_floor", {}) if isinstance(m.get("noise_floor"), dict) else {}
         values = {k: _num(m.get(k)) if m else math.inf for k in metrics}
-        floor = {k: _num(m.get("noise_floor", {}).get(k)) for k in metrics}
-        points.append((f"{c['config']['model']['kind']} / {c['config']['train']['method']}", c.get("tau_steps"),
-                       values, floor, m.get("dataset", c["config"]["data"]["name"])))
+        floor = {k: _num(nf.get(k)) for k in metrics}
+        points.append((f"{cfg.model.kind} / {cfg.train.method}", c.get("tau_steps"), values, floor,
+                       m.get("dataset", cfg.data.name)))
     return plot_tau_points(points, path, metrics)
 
 

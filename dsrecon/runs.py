@@ -200,7 +200,25 @@ class RunDir:
 
     path: Path
     info: dict          # config.json: {"config", "tau_steps", "versions", "data_fingerprint"?}
-    config: object      # dsrecon.config.RunConfig
+
+    @property
+    def config(self):
+        """config.json's settings as a :class:`dsrecon.config.RunConfig` (a DataError when they are invalid)."""
+        from .config import RunConfig
+
+        cj = self.path / "config.json"
+        try:
+            return RunConfig.from_dict(self.info["config"])
+        except (KeyError, TypeError, AttributeError):
+            raise DataError(f"{cj} has no valid \"config\" section; {_FIX}") from None
+        except ConfigError as err:
+            raise DataError(f"{cj}: {err}; fix the file, or fit the run again") from None
+
+    @property
+    def config_dict(self) -> dict:
+        """config.json's settings as written, unchecked (for tables of old runs)."""
+        c = self.info.get("config")
+        return c if isinstance(c, dict) else {}
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -277,12 +295,10 @@ class RunDir:
 
 
 def open_run(path) -> RunDir:
-    """Open a run directory written by ``dsrecon fit``: its config.json read and validated.
+    """Open a run directory written by ``dsrecon fit``: its config.json read (``.config`` validates it).
 
     Raises DataError (one line, naming the file and the fix) for a missing folder, a file where the folder
-    should be, a missing, corrupt or truncated config.json, or one whose config is invalid."""
-    from .config import RunConfig
-
+    should be, or a missing, corrupt or truncated config.json."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist; give a run directory written by `dsrecon fit`")
@@ -291,14 +307,7 @@ def open_run(path) -> RunDir:
     cj = path / "config.json"
     if not cj.exists():
         raise DataError(f"{path}: no config.json there; is it a run directory written by `dsrecon fit`?")
-    info = read_json(cj)
-    try:
-        config = RunConfig.from_dict(info["config"])
-    except (KeyError, TypeError, AttributeError):
-        raise DataError(f"{cj} has no valid \"config\" section; {_FIX}") from None
-    except ConfigError as err:
-        raise DataError(f"{cj}: {err}; fix the file, or fit the run again") from None
-    return RunDir(path=path, info=info, config=config)
+    return RunDir(path=path, info=read_json(cj))
 
 
 # names a run directory holds (anything else in an --out folder means it is not a run)
@@ -329,8 +338,23 @@ def check_writable_dir(path, what: str) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise ConfigError(f"{what} {path}: {probe} is a file, so no folder can be made under it; choose another path")
-    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {path}: {probe} is not writable; choose another folder")
+    if not probe.exists():
+        return
+    try:   # a real probe: os.access says yes to root on read-only or virtual file systems (/proc)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: nothing can be written in {probe} ({err.strerror or type(err).__name__}); "
+                          "choose another folder") from None
+
+
+def check_writable_file(path, what: str) -> None:
+    """One line, before any work, when ``path`` cannot be written as a file: it is a folder, a parent is
+    a file, or the nearest existing parent is not writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give a file name, e.g. {path / 'plot.png'}")
+    check_writable_dir(path.parent, what)
 
 
 def new_run_dir(root: str | os.PathLike, dataset: str, model: str) -> Path:
