@@ -257,12 +257,24 @@ def test_auto_alpha_has_the_data_floor(lorenz_data):
     assert res.history["alpha"][-1] == pytest.approx(1 - 0.05 ** (1 / 20))
 
 
-def test_validation_of_a_ten_dimensional_series_uses_gaussian_mixtures():
+def test_validation_of_a_ten_dimensional_series_uses_gaussian_mixtures(monkeypatch):
     # 30 bins per dimension in 10-d would need 30^10 cells (the Mackey-Glass embedding crashed this way);
-    # validation uses d_stsp(method="auto"), i.e. Gaussian mixtures from 6 dimensions on
+    # validation uses d_stsp(method="auto"), i.e. Gaussian mixtures from 6 dimensions on: every validation
+    # score must come from the GMM variant (Score.variant["method"]), not only be finite
+    import dsrecon.train as train_mod
+
+    real, variants = train_mod.d_stsp, []
+
+    def spy(*a, **k):
+        score = real(*a, **k)
+        variants.append(score.variant.get("method"))
+        return score
+
+    monkeypatch.setattr(train_mod, "d_stsp", spy)
     t = np.arange(4000) * 0.05
     x = np.stack([np.sin(t + 0.3 * k) + 0.1 * np.sin(3.1 * t + k) for k in range(10)], 1)
     x = (x - x.mean(0)) / x.std(0)
     res = fit(PLRNN(10, 12, seed=0), x, tau=10, config=TrainConfig(**{**TINY, "steps": 4, "validate_every": 2}),
               progress=False)
     assert len(res.history["val_d_stsp"]) == 2 and all(np.isfinite(res.history["val_d_stsp"]))
+    assert len(variants) >= 2 and set(variants) == {"gmm"}, variants
