@@ -1156,10 +1156,10 @@ def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag
         excess.append(((i1 - null) / sd, i1, null))
     best = max(excess)
     if not best[0] > FI_STRUCTURE_SIGMA:
-        raise DataError(f"cannot choose a forcing interval: the series shows no temporal structure ({lam.reason}; "
-                        f"the mutual information between consecutive samples, {best[1]:.3g} nats, is at the level of "
-                        f"shuffled data, {best[2]:.3g} nats): it looks like white noise; check the sampling interval "
-                        f"and preprocessing, or {hint}")
+        raise DataError(f"cannot choose a forcing interval: the series shows no temporal structure (no exponential "
+                        f"divergence, and the mutual information between consecutive samples, {best[1]:.3g} nats, is "
+                        f"at the level of shuffled data, {best[2]:.3g} nats): it looks like white noise; check the "
+                        f"sampling interval and preprocessing, or {hint}")
     T = chans.shape[0]
     max_lag = min(T // 10, 2000) if max_lag is None else max_lag
     mins = [m for m in (_first_ami_minimum(chans[:, c], max_lag, bins) for c in range(chans.shape[1])) if m is not None]
