@@ -62,6 +62,65 @@ def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monke
         assert torch.allclose(v, res.model.state_dict()[k])
 
 
+def test_resume_after_a_divergence_recovery_equals_uninterrupted(lorenz_data, tmp_path, monkeypatch):
+    # the checkpoint keeps the recovery's halved learning rate and its count: a resumed run trains on at the
+    # same rate as the uninterrupted one (it trained at twice the rate before)
+    import dsrecon.train as train_mod
+
+    x = _x(lorenz_data)
+    cfg = TrainConfig(**{**TINY, "steps": 30})
+    real = train_mod.rollout
+
+    def patched(interrupt_at=None):
+        calls = {"n": 0}
+
+        def rollout(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == interrupt_at:
+                raise KeyboardInterrupt
+            out = real(*a, **k)
+            return out * float("nan") if calls["n"] == 13 else out   # one non-finite loss at step 12
+
+        return rollout
+
+    monkeypatch.setattr(train_mod, "rollout", patched())
+    ref = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=tmp_path / "ref.pt", progress=False)
+    ref_ck = load_torch(tmp_path / "ref.pt")
+    assert ref_ck["recoveries"] == 1 and ref_ck["lr_scale"] == 0.5
+    ck = tmp_path / "last.pt"
+    monkeypatch.setattr(train_mod, "rollout", patched(interrupt_at=25))   # step 23, after the checkpoint of step 20
+    with pytest.raises(Interrupted, match="checkpoint of step 20"):
+        fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
+    monkeypatch.setattr(train_mod, "rollout", real)
+    res = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
+    assert res.history["lr"] == ref.history["lr"]
+    assert res.history["loss"] == ref.history["loss"]
+    for k, v in ref.model.state_dict().items():
+        assert torch.allclose(v, res.model.state_dict()[k])
+
+
+def test_validation_is_scored_on_a_held_out_segment(lorenz_data, monkeypatch):
+    import dsrecon.train as train_mod
+
+    x = _x(lorenz_data)
+    seen, real_validate, real_rollout = [], train_mod._validate, train_mod.rollout
+    n_val = round(train_mod.VAL_FRACTION * len(x))
+    held_out = torch.as_tensor(x[-n_val:], dtype=torch.float32)
+
+    def validate(model, x_val, *a, **k):
+        seen.append(x_val)
+        return real_validate(model, x_val, *a, **k)
+
+    def rollout(model, batch, *a, **k):   # no training batch reaches into the held-out segment
+        assert not any(torch.equal(batch[0, b], held_out[0]) for b in range(batch.shape[1]))
+        return real_rollout(model, batch, *a, **k)
+
+    monkeypatch.setattr(train_mod, "_validate", validate)
+    monkeypatch.setattr(train_mod, "rollout", rollout)
+    fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**TINY), progress=False)
+    assert seen and all(torch.equal(v, held_out) for v in seen)
+
+
 def test_non_finite_loss_stops_with_message_and_keeps_checkpoint(lorenz_data, tmp_path):
     x = _x(lorenz_data)
     model = ds.PLRNN(3, 9, seed=0)
@@ -117,6 +176,18 @@ def test_cli_resume_continues(tmp_path, capsys, lorenz_data):
     code, _, err = _run_cli(["fit", "--resume", str(out), "--quiet"], capsys)
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["steps"] == 30
+
+
+def test_cli_resume_with_set_steps_trains_longer(tmp_path, capsys, lorenz_data):
+    out = tmp_path / "run"
+    argv = ["fit", "lorenz", "--tau", "20", "--steps", "20", "--t-gen", "2000", "--out", str(out), "--quiet"]
+    assert _run_cli(argv, capsys)[0] == 0
+    code, _, err = _run_cli(["fit", "--resume", str(out), "--quiet"], capsys)
+    assert code == 2 and "finished" in err and "--set train.steps=N" in err
+    code, _, err = _run_cli(["fit", "--resume", str(out), "--quiet", "--set", "train.steps=30"], capsys)
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 30
+    assert load_torch(out / "checkpoints" / "last.pt")["step"] == 30
 
 
 @pytest.mark.parametrize("tau", ["0", "-3", "2.5", "abc"])
