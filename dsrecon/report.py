@@ -273,7 +273,7 @@ def compare_table(run_dirs) -> str:
     from .runs import open_run
 
     rows = []
-    for run in map(open_run, run_dirs):
+    for run in (open_run(rd, require=("metrics.json", "config.json")) for rd in run_dirs):
         rd, m, c = run.path, run.metrics(), run.info
         cfg = run.config_dict
         nf = m.get("noise_floor", {}) if isinstance(m.get("noise_floor"), dict) else {}

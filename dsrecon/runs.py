@@ -294,16 +294,20 @@ class RunDir:
         return data
 
 
-def open_run(path) -> RunDir:
+def open_run(path, require=("config.json",)) -> RunDir:
     """Open a run directory written by ``dsrecon fit``: its config.json read (``.config`` validates it).
 
     Raises DataError (one line, naming the file and the fix) for a missing folder, a file where the folder
-    should be, or a missing, corrupt or truncated config.json."""
+    should be, a missing file of ``require``, or a missing, corrupt or truncated config.json."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist; give a run directory written by `dsrecon fit`")
     if not path.is_dir():
         raise DataError(f"{path} is a file, not a run directory written by `dsrecon fit`")
+    for name in require:   # in the order the caller needs them (compare: metrics.json first)
+        if not (path / name).exists():
+            what = "a finished run directory" if name == "metrics.json" else "a run directory"
+            raise DataError(f"{path}: no {name} there; is it {what} written by `dsrecon fit`?")
     cj = path / "config.json"
     if not cj.exists():
         raise DataError(f"{path}: no config.json there; is it a run directory written by `dsrecon fit`?")
