@@ -315,7 +315,7 @@ def _cmd_fit(args) -> int:
         if getattr(args, flag) is None:   # the parser leaves them None so that --resume sees what was given
             setattr(args, flag, value)
     if args.data_dir is not None:
-        check_writable_dir(args.data_dir, "--data-dir")
+        check_writable_dir(args.data_dir, "--data-dir", existing_ok=True)   # read-only with the recordings: fine
     if args.resume is None:
         if not args.dataset:
             raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")

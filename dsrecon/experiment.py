@@ -518,6 +518,7 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         raise
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.handleError = lambda record: None   # a full disk: the next atomic write says so in one line, no traceback
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     ck_path = run_dir / "checkpoints" / "last.pt"

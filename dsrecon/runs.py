@@ -329,12 +329,15 @@ def run_dir_name(dataset: str, model: str) -> str:
     return f"{stem}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_writable_dir(path, what: str) -> None:
+def check_writable_dir(path, what: str, existing_ok: bool = False) -> None:
     """One line, before any work, when ``path`` cannot become a folder: it is a file, a parent is a file,
-    or the nearest existing parent is not writable."""
+    or the nearest existing parent is not writable. ``existing_ok``: an existing folder passes unprobed
+    (one that is only read, like a read-only --data-dir holding the recordings)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder; choose another path")
+    if existing_ok and path.is_dir():
+        return
     probe = path
     while not probe.exists():
         if probe.parent == probe:

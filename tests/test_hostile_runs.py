@@ -39,7 +39,7 @@ CSV_FIT = ["--tau", "5", "--steps", "3", "--t-gen", "1000", "--quiet", "--set", 
 
 # ---------------------------------------------------------------------------------------------- fit --out
 @pytest.mark.parametrize("case", ["finished-run", "interrupted-run", "not-a-run", "a-file", "under-a-file", "proc",
-                                  "data-dir-a-file", "data-dir-under-a-file"])
+                                  "data-dir-a-file", "data-dir-under-a-file", "data-dir-proc"])
 def test_fit_out_refused(case, finished, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine\n")
     if case == "finished-run":
@@ -60,8 +60,10 @@ def test_fit_out_refused(case, finished, tmp_path, capsys):
         argv, match = [*FIT, "--out", "/proc/dsrecon-x"], ["/proc/dsrecon-x", "choose another folder"]
     elif case == "data-dir-a-file":
         argv, match = [*FIT, "--data-dir", tmp_path / "notes.txt"], ["--data-dir", "is a file"]
-    else:
+    elif case == "data-dir-under-a-file":
         argv, match = [*FIT, "--data-dir", tmp_path / "notes.txt" / "d"], ["--data-dir", "is a file"]
+    else:
+        argv, match = [*FIT, "--data-dir", "/proc/dsrecon-x"], ["--data-dir", "choose another folder"]
     assert_refused(argv, capsys, watch=tmp_path, match=match)
 
 
