@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -491,7 +492,7 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     if run is not None:
         run.check_checkpoint_fits(model, ck)
 
-    created = False
+    created, root_existed = False, Path(runs_root).exists()
     if run_dir is None:
         run_dir = new_run_dir(runs_root, cfg.data.name, cfg.model.kind)
         created = True
@@ -505,6 +506,13 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         created = True
     elif overwrite and resume is None:
         _clear_run(run_dir)
+
+    def remove_new_dir():
+        """Nothing to resume was written: leave no half-written run directory (nor a runs/ made for it)."""
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if out is None and resume is None and not root_existed and not any(Path(runs_root).iterdir()):
+            os.rmdir(runs_root)
+
     info = {"config": cfg.to_dict(), "tau_steps": tau, "versions": package_versions(),
             "data_fingerprint": data_fingerprint(data)}
     if run is not None:
@@ -514,7 +522,7 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
             write_json(run_dir / "config.json", info)
     except WriteError:
         if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            remove_new_dir()
         raise
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -540,6 +548,12 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         msg = str(err) if isinstance(err, WriteError) else f"could not write in {run_dir}: {_why(err)}"
         if ck_path.exists():
             msg += f"; the run stays resumable: then `dsrecon fit --resume {run_dir}`"
+        else:   # nothing to resume in it: leave no half-written run directory behind
+            if created:
+                log.removeHandler(handler)
+                handler.close()
+                remove_new_dir()
+            msg += "; then run the same `dsrecon fit` again"
         raise WriteError(msg) from None
     finally:
         log.removeHandler(handler)

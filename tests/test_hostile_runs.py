@@ -349,6 +349,22 @@ def test_disk_full_is_one_line_and_the_run_stays_resumable(victim, tmp_path, mon
     assert json.loads((run / "metrics.json").read_text())["steps"] == 10
 
 
+@pytest.mark.parametrize("victim", ["config.json", "last.pt"])
+def test_disk_full_before_the_first_checkpoint_leaves_nothing(victim, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    real = os.replace
+
+    def full(src, dst, *a, **k):
+        if Path(dst).name == victim:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(runs.os, "replace", full)
+    for out in ([], ["--out", tmp_path / "run"]):
+        assert_refused([*FIT, *out], capsys, watch=tmp_path,
+                       match=[victim, "No space left on device", "free some disk space"])
+
+
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_atomic_writes_honour_the_umask(umask, mode, tmp_path):
     old = os.umask(umask)
