@@ -251,6 +251,12 @@ class RunDir:
                         fix="the run cannot be resumed from it: start it again with `dsrecon fit ... --out "
                             f"{self.path} --overwrite`")
         missing = [k for k in CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+        try:
+            if not missing:
+                int(ck["step"]), int(ck["best_step"]), float(ck["elapsed"]), float(ck["best_score"])
+                [ck["history"][k].append for k in ("step", "loss", "val_step", "val_d_stsp", "lr", "alpha")]
+        except (TypeError, ValueError, KeyError, AttributeError):
+            missing = ["numeric step or history"]
         if missing:
             raise DataError(f"{self.checkpoint_path} is not a dsrecon training checkpoint (no {', '.join(missing)}); "
                             f"the run cannot be resumed from it: start it again with --overwrite")
@@ -258,13 +264,19 @@ class RunDir:
 
     def check_checkpoint_fits(self, model, ck: dict) -> None:
         """One line when the checkpoint's weights belong to another architecture than config.json's."""
+        from .train import _optimizer
+
         try:
+            model.load_state_dict(ck["best_state"])
             model.load_state_dict(ck["model"])
-        except (RuntimeError, KeyError, TypeError, ValueError):
-            raise DataError(f"{self.checkpoint_path} holds weights of another architecture than the "
-                            f"{self.config.model.kind} (latent_dim {self.config.model.latent_dim}) of "
-                            f"{self.path / 'config.json'}; it does not belong to this run: restore the run's own "
-                            f"checkpoint, or start again with --overwrite") from None
+            _optimizer(self.config.train, [p for p in model.parameters() if p.requires_grad]).load_state_dict(
+                ck["optimizer"])
+            torch.Generator().set_state(ck["rng"])
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError):
+            raise DataError(f"{self.checkpoint_path} does not fit the {self.config.model.kind} (latent_dim "
+                            f"{getattr(model, 'latent_dim', '?')}) of {self.path / 'config.json'}: weights of another "
+                            f"architecture, or a damaged optimiser or RNG state; restore the run's own checkpoint, or "
+                            f"start again with --overwrite") from None
 
     @property
     def fingerprint(self) -> str | None:
@@ -289,7 +301,7 @@ class RunDir:
             if data_mod.is_path(self.config.data.name) and not Path(self.config.data.name).is_absolute():
                 raise DataError(f"{err} (the run was fitted on the relative path {self.config.data.name!r}: run "
                                 "this from the directory it was fitted in)") from None
-            raise
+            raise DataError(f"{err} (the data of {self.path / 'config.json'})") from None
         self.check_data(data)
         return data
 

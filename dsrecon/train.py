@@ -258,17 +258,19 @@ def fit(
     if resume and checkpoint is not None and Path(checkpoint).exists():
         ck = load_torch(checkpoint, map_location=device)
         try:
+            model.load_state_dict(ck["best_state"])   # checked here, used at the end
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             gen.set_state(ck["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError):
-            raise DataError(f"{checkpoint} does not fit this model and method (another architecture or optimiser); "
-                            f"it cannot be resumed: train without resume") from None
-        # the divergence recovery's learning-rate scale and count (checkpoints before they were kept: 1, 0)
-        lr_scale, recoveries = float(ck.get("lr_scale", 1.0)), int(ck.get("recoveries", 0))
-        step, elapsed0, history = int(ck["step"]), float(ck["elapsed"]), ck["history"]
-        best = {"score": float(ck["best_score"]), "state": ck["best_state"], "step": int(ck["best_step"])}
-        alpha, since_best = ck.get("alpha"), int(ck.get("since_best", 0))
+            # the divergence recovery's learning-rate scale and count (checkpoints before they were kept: 1, 0)
+            lr_scale, recoveries = float(ck.get("lr_scale", 1.0)), int(ck.get("recoveries", 0))
+            step, elapsed0, history = int(ck["step"]), float(ck["elapsed"]), ck["history"]
+            [history[k].append for k in ("step", "loss", "val_step", "val_d_stsp", "lr", "alpha", "floss_step")]
+            best = {"score": float(ck["best_score"]), "state": ck["best_state"], "step": int(ck["best_step"])}
+            alpha, since_best = ck.get("alpha"), int(ck.get("since_best", 0))
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
+            raise DataError(f"{checkpoint} does not fit this model and method (another architecture or optimiser, "
+                            f"or not a dsrecon checkpoint); it cannot be resumed: start the training again") from None
         log.info("resumed from %s at step %d", checkpoint, step)
     t0 = time.monotonic()
 

@@ -125,7 +125,8 @@ def run_cli_quiet(argv) -> int:
 @pytest.mark.parametrize("case", [
     "finished", "no-checkpoint-finished", "no-checkpoint-unfinished", "not-a-folder", "no-config",
     "config-truncated", "config-not-an-object", "checkpoint-truncated", "checkpoint-pickled-code",
-    "checkpoint-not-a-checkpoint", "checkpoint-other-architecture",
+    "checkpoint-not-a-checkpoint", "checkpoint-other-architecture", "checkpoint-bad-history",
+    "checkpoint-bad-optimizer", "checkpoint-bad-rng", "checkpoint-step-not-a-number",
     "with-dataset", "with-steps", "with-seed", "with-out", "with-t-gen", "with-model", "with-set-lr", "with-overwrite",
 ])
 def test_resume_refused(case, finished, tmp_path, tmp_path_factory, capsys):
@@ -159,9 +160,18 @@ def test_resume_refused(case, finished, tmp_path, tmp_path_factory, capsys):
     elif case == "checkpoint-not-a-checkpoint":
         torch.save({"step": 3}, ck)
         match = [str(ck), "not a dsrecon training checkpoint"]
+    elif case in ("checkpoint-bad-history", "checkpoint-bad-optimizer", "checkpoint-bad-rng",
+                  "checkpoint-step-not-a-number"):
+        blob = torch.load(ck, weights_only=True)
+        key, value = {"checkpoint-bad-history": ("history", [1]),
+                      "checkpoint-bad-optimizer": ("optimizer", {"state": {}, "param_groups": []}),
+                      "checkpoint-bad-rng": ("rng", torch.zeros(3)),
+                      "checkpoint-step-not-a-number": ("step", "abc")}[case]
+        blob[key] = value
+        torch.save(blob, ck)
     elif case == "checkpoint-other-architecture":
         shutil.copy(_other_architecture_checkpoint(tmp_path_factory), ck)
-        match = [str(ck), "another architecture"]
+        match = [str(ck), "another architecture", "latent_dim 100"]
     elif case == "with-dataset":
         argv, match = ["fit", "lorenz", "--resume", finished], ["takes no DATASET"]
     elif case == "with-steps":
