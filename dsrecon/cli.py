@@ -433,6 +433,9 @@ def _cmd_lyap(args) -> int:
     if args.dt is not None and not args.dt > 0:
         raise ConfigError(f"--dt must be a positive number of time units per sample, got {args.dt}")
     is_run = target.is_dir() and ((target / "model.pt").exists() or (target / "config.json").exists())
+    if target.is_dir() and not is_run:
+        raise DataError(f"{target} is a folder but not a run directory (no config.json there); give a run directory "
+                        "written by `dsrecon fit`, a dataset name or a .npy/.csv/.txt file")
     if not is_run:
         if args.plot is not None:
             check_writable_file(args.plot, "--plot")

@@ -201,7 +201,7 @@ def test_resume_with_more_steps_trains_on(finished, capsys):
 
 # ---------------------------------------------------------------------------------------------- eval / lyap / compare
 @pytest.mark.parametrize("command", ["eval", "lyap", "compare"])
-@pytest.mark.parametrize("case", ["missing", "a-file", "config-truncated", "config-binary", "model-truncated",
+@pytest.mark.parametrize("case", ["missing", "a-file", "not-a-run", "config-truncated", "config-binary", "model-truncated",
                                   "model-pickled-code", "model-other-architecture", "metrics-truncated",
                                   "model-missing"])
 def test_reading_a_run_refused(command, case, finished, tmp_path, capsys):
@@ -241,6 +241,9 @@ def test_reading_a_run_refused(command, case, finished, tmp_path, capsys):
         pytest.skip(f"{command} does not read that file")
     if command == "lyap" and case == "a-file":
         pytest.skip("lyap reads a file target as a series")
+    if case == "not-a-run":
+        target, match = tmp_path, {"lyap": ["not a run directory", "config.json"], "eval": ["no config.json"],
+                                   "compare": ["no metrics.json"]}[command]
     argv = {"eval": ["eval", target, "--t-gen", "1000"], "lyap": ["lyap", target, "--n-steps", "100"],
             "compare": ["compare", target]}[command]
     line = assert_refused(argv, capsys, watch=tmp_path, match=match)
