@@ -1,5 +1,6 @@
 """Gradient flossing ("Gradient Flossing", Engelken 2023): the differentiable QR estimate and the loss."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -28,6 +29,46 @@ class TanhMap(torch.nn.Module):
         return d.unsqueeze(-1) * self.W
 
 
+class TanhMaps(torch.nn.Module):
+    """P independent nets z' = tanh(W_p z + C_p s) in one model, net p on its own block of batch rows. Flossing
+    them together is P independent flossing runs at the cost of one (the loss is a mean over rows, so net p gets
+    its own gradient / P, and Adam's update is invariant to that scale)."""
+
+    def __init__(self, M, gs, seeds, dtype=torch.float32):
+        super().__init__()
+        nets = [TanhMap(M, g, seed=s, dtype=dtype) for g, s in zip(gs, seeds)]
+        self.W = torch.nn.Parameter(torch.stack([n.W.detach() for n in nets]))
+        self.C = torch.nn.Parameter(torch.stack([n.C.detach() for n in nets]))
+        self.latent_dim = self.obs_dim = M
+
+    def _rows(self, p, B):
+        return p.repeat_interleave(B // p.shape[0], dim=0)
+
+    def step(self, z, s=None):
+        W, C = self._rows(self.W, z.shape[0]), self._rows(self.C, z.shape[0])
+        return torch.tanh((W @ z.unsqueeze(-1)).squeeze(-1) + (0 if s is None else (C @ s.unsqueeze(-1)).squeeze(-1)))
+
+    def jacobian(self, z, s=None):
+        return (1 - self.step(z, s) ** 2).unsqueeze(-1) * self._rows(self.W, z.shape[0])
+
+    def net(self, p):
+        m = TanhMap(self.latent_dim, 1.0, dtype=self.W.dtype)
+        with torch.no_grad():
+            m.W.copy_(self.W[p])
+            m.C.copy_(self.C[p])
+        return m
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_threads():
+    # tiny tensors: one thread is fastest (two threads spin at every op: 7x slower on a loaded 2-core machine);
+    # CI's second pass sets DSRECON_TEST_THREADS=2 to run these numerics on the other kernel path too
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("DSRECON_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(old)
+
+
 class Linear(torch.nn.Module):
     def __init__(self, A):
         super().__init__()
@@ -46,6 +87,8 @@ def test_estimate_of_a_linear_map_is_log_abs_eig():
     A = torch.tensor([[1.3, 0.4, 0.0], [0.0, 0.7, 0.2], [0.0, 0.0, -0.4]], dtype=torch.float64)
     lam = lyapunov_exponents(Linear(A), torch.randn(2, 3, dtype=torch.float64), k=3, n_steps=2000,
                              generator=torch.Generator().manual_seed(0))
+    # measured error with generator seeds 0..3, default and MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default dispatch:
+    # 7e-4 .. 1.6e-3 (no warm-up: the random initial frame's bias, ~1/T); 3e-3 = 1.9x the worst
     assert np.allclose(lam.detach().numpy(), np.log([1.3, 0.7, 0.4]), atol=3e-3)
 
 
@@ -58,7 +101,9 @@ def test_estimate_agrees_with_lyapunov_spectrum_on_a_driven_net():
     with torch.no_grad():
         lam = lyapunov_exponents(m, z0, k=3, n_steps=3000, inputs=s, generator=gen)[0].numpy()
     spec = lyapunov_spectrum(m, k=3, n_steps=3000, transient=0, z0=z0, inputs=s)
-    assert np.allclose(np.sort(lam)[::-1], spec.values, atol=2e-2)
+    # the frames differ (own random Q, no transient): measured |difference| <= 2.7e-3 over nets/input seeds 1..4
+    # and dispatches (default, MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default); bound 8e-3 = 3x (was 2e-2)
+    assert np.allclose(np.sort(lam)[::-1], spec.values, atol=8e-3)
 
 
 def test_gradient_matches_finite_differences():
@@ -89,19 +134,40 @@ def test_gradient_matches_finite_differences():
         assert grad[i, j].item() == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)
 
 
+def test_independent_nets_in_one_model_equal_separate_nets():
+    # the TanhMaps helper below: each block of rows steps and linearises exactly as its own TanhMap
+    nets = TanhMaps(5, [0.5, 1.5], [3, 4], dtype=torch.float64)
+    z = torch.randn(4, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    s = torch.randn(4, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for p, rows in ((0, slice(0, 2)), (1, slice(2, 4))):
+        one = TanhMap(5, [0.5, 1.5][p], seed=[3, 4][p], dtype=torch.float64)
+        assert torch.allclose(nets.step(z, s)[rows], one.step(z[rows], s[rows]), atol=1e-14)
+        assert torch.allclose(nets.jacobian(z, s)[rows], one.jacobian(z[rows], s[rows]), atol=1e-14)
+        assert torch.equal(nets.net(p).W, one.W)
+
+
 @pytest.mark.parametrize("target", [-1.0, -0.5, 0.0])
 def test_flossing_reaches_the_target_within_100_updates(target):
     # "Gradient Flossing" Fig. 1B: lambda_1 of random tanh nets with g ~ U(0, 1), driven by N(0, 1) inputs,
     # reaches the targets -1, -0.5 and 0 within 100 epochs. Smaller N here (16, paper 32) to stay fast;
     # lambda_1 after flossing is measured independently by lyapunov_spectrum over 2000 driven steps.
-    g = float(np.random.default_rng(int(10 * target) + 11).uniform(0, 1))
-    m = TanhMap(16, g=g, seed=1, dtype=torch.float32)
+    # One flossing run is an optimisation of a noisy loss (Adam, lr 0.02, 4 x 60 steps): a single net ends up to
+    # 0.58 off the target, and which net depends on the CPU's kernels (the old single-net test, seed 0, target -1:
+    # -0.875 with AVX-512 MKL, -0.993 with MKL_CBWR=COMPATIBLE). So 9 nets are flossed together and their median
+    # is bounded. Measured |median - target| for targets -1 / -0.5 / 0 over floss seeds 1, 2, 3 under the default
+    # dispatch, MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default, MKL_CBWR=AVX2 and 2 threads:
+    # <= 0.072 / 0.018 / 0.042 (target 0 is approached from below: -0.035 .. -0.042). Bound 0.15: 2x the worst
+    # (-1); single nets start at -0.55 .. -2.8 per step (measured), so an idle optimiser fails targets -0.5 and 0.
+    P = 9
+    gs = np.random.default_rng(int(10 * target) + 11).uniform(0, 1, P)
+    nets = TanhMaps(16, gs, seeds=range(1, P + 1))
     inputs = lambda n, b, gen: torch.randn(n, b, 1, generator=gen)  # noqa: E731
-    floss(m, k=1, target=target, epochs=100, n_steps=60, lr=0.02, batch=4, seed=1,
+    floss(nets, k=1, target=target, epochs=100, n_steps=60, lr=0.02, batch=4 * P, seed=1,
           init=lambda b, gen: torch.zeros(b, 16), inputs=inputs)
     s = torch.randn(2500, 2, 1, generator=torch.Generator().manual_seed(99))
-    lam1 = lyapunov_spectrum(m, k=1, n_steps=2000, transient=500, z0=torch.zeros(2, 16), inputs=s).values[0]
-    assert lam1 == pytest.approx(target, abs=0.1)
+    lam1 = [lyapunov_spectrum(nets.net(p), k=1, n_steps=2000, transient=500, z0=torch.zeros(2, 16),
+                              inputs=s).values[0] for p in range(P)]
+    assert np.median(lam1) == pytest.approx(target, abs=0.15), np.round(lam1, 3)
 
 
 def test_bad_k():
