@@ -139,19 +139,11 @@ def load_torch(path, map_location="cpu", fix: str = _FIX):
 
 
 def data_fingerprint(dataset) -> str:
-    """sha256 of a dataset's values, channel names and dt: a run records it at fit time, and re-scoring
-    refuses data that changed since. Uses :func:`dsrecon.data.data_fingerprint` when it exists."""
-    from . import data as data_mod
+    """sha256 of a dataset's values, channel names and dt (:func:`dsrecon.data.data_fingerprint`): a run records
+    it in config.json at fit time, and re-scoring or resuming refuses data that changed since."""
+    from .data import data_fingerprint as fingerprint
 
-    if hasattr(data_mod, "data_fingerprint"):
-        return data_mod.data_fingerprint(dataset)
-    import numpy as np
-
-    x = np.ascontiguousarray(data_mod.as_array(dataset, allow_nonfinite=True), dtype=np.float64)
-    h = hashlib.sha256()
-    h.update(repr((x.shape, [str(d) for d in dataset["dim"].values], float(dataset.attrs["dt"]))).encode())
-    h.update(x.tobytes())
-    return h.hexdigest()
+    return fingerprint(dataset)
 
 
 def _fingerprint_checked(data_config) -> bool:
