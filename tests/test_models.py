@@ -2,6 +2,7 @@
 algebraic identities of the observation/forcing map, the rebuild contract, and dynamics with known
 answers (stable fixed point, equivalent state conventions, clipped boundedness, Σλ = <log|det J|>)."""
 import inspect
+import os
 
 import numpy as np
 import pytest
@@ -19,6 +20,15 @@ VARIANTS = [
 ]
 IDS = [name + "".join(f"-{k}={v}" for k, v in kw.items()) for name, kw in VARIANTS]
 WEIGHT = {"plrnn": "W", "shplrnn": "W1", "rnn": "W", "lstm": "U", "gru": "U"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_threads():
+    # small tensors: one thread is fastest; CI's second pass sets DSRECON_TEST_THREADS=2 (the other kernel path)
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("DSRECON_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(old)
 
 
 def _perturbed(name, kw, dtype=torch.float64, **more):
@@ -184,7 +194,9 @@ def test_contracting_rnn_has_the_fixed_point_spectrum():
     spec = lyapunov_spectrum(m, n_steps=800, transient=200)
     exact = np.sort(np.log(np.abs(np.linalg.eigvals(m.W.detach().numpy()))))[::-1]
     assert spec.values.shape == (12,) and spec.values[0] < 0
-    assert np.allclose(spec.values, exact, atol=0.01)  # QR bias of order 1/n_steps (seeds 0-3: <= 2e-3)
+    # QR bias of order 1/n_steps: measured 3.2e-4 .. 1.0e-3 (nets seeded 1..4, spectrum seeds 0..3; default and
+    # MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default); bound 3e-3 = 3x the worst (was 0.01)
+    assert np.allclose(spec.values, exact, rtol=0, atol=3e-3)
     assert spec.values[0] < np.log(0.5) + 0.3  # circular law: |eig W| <= g up to finite-M fluctuations
 
 
@@ -213,8 +225,12 @@ def test_rnn_pre_and_post_activation_conventions_have_the_same_spectrum():
     h0 = torch.randn(1, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     post_spec = lyapunov_spectrum(m, z0=torch.tanh(h0), n_steps=2000, transient=200)
     pre_spec = lyapunov_spectrum(pre, z0=h0, n_steps=2000, transient=200)
+    # The two orbits are computed with different roundings and this one is chaotic, so they decorrelate: the
+    # agreement is statistical. Measured for this net: lambda_1 = 0.027 (default) / 0.029 (MKL_CBWR=COMPATIBLE
+    # ATEN_CPU_CAPABILITY=default), max |difference| 1.5e-3 / 4.2e-4; over nets seeded 0..3 the difference is
+    # <= 1.5e-3 (but seeds 1 and 3 are not chaotic). Bounds: lambda_1 > 0.01 (2.7x below), 5e-3 (3.3x the worst).
     assert post_spec.values[0] > 0.01  # chaotic: a non-trivial comparison
-    assert np.allclose(post_spec.values, pre_spec.values, atol=5e-3)
+    assert np.allclose(post_spec.values, pre_spec.values, rtol=0, atol=5e-3)
 
 
 def test_clipped_shplrnn_stays_bounded_from_a_huge_state():

@@ -134,7 +134,9 @@ def test_preflossing_moves_lambda_1_towards_zero():
     result = train_task(model, task, epochs=0, prefloss_epochs=60, floss_k=2, floss_lr=0.02, floss_steps=40)
     after = lam1()
     assert before < -0.3                                   # ln 0.5 = -0.69 at init, input saturation lowers it further
-    assert abs(after) < 0.5 * abs(before), (before, after)
+    # measured |after| / |before| = 0.005 .. 0.028 (model seeds 1..3; default and MKL_CBWR=COMPATIBLE
+    # ATEN_CPU_CAPABILITY=default): bound 0.1 = 3.6x the worst (was 0.5)
+    assert abs(after) < 0.1 * abs(before), (before, after)
     assert result.floss_epoch == [0] and len(result.floss_lambda[0]) == 2
 
 
