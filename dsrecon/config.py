@@ -152,6 +152,8 @@ class TrainConfig:
     device: str = "auto"          # auto | cpu | cuda | mps
     checkpoint_every: int = _in(500, ge=1)  # steps between checkpoints/last.pt
     validate_every: int = _in(500, ge=0)  # steps between short free-run validations (keeps the best model; 0: off)
+    val_fraction: float = _in(0.1, ge=0, le=0.5)  # last share of the training split held out for validation:
+    #                               the best model is chosen on data it was not fitted to (0: validate on training data)
     val_len: int = _in(20000, ge=1, le=10**7)  # steps of each validation free run (long: late collapses must show)
     val_runs: int = _in(4, ge=1, le=1000)  # initial conditions of the validation free runs
     max_recoveries: int = _in(3, ge=0)  # non-finite losses survived (restore + halve lr) before giving up

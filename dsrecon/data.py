@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import tomllib
 import zipfile
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ import xarray as xr
 
 from . import systems
 from .errors import ConfigError, DataError, DsreconError
+from .fileio import atomic_write
 
 MIN_SAMPLES = 500          # fewest samples a loaded recording may have (after preprocessing)
 TRAIN_FRACTION = 0.8       # default train share of a recording without n_train in its card
@@ -146,17 +146,8 @@ def data_directory(path=None) -> Path:
 
 # ---------------------------------------------------------------------------------------- io
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
-    """Write ``ds`` to ``path`` atomically (temp file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write ``ds`` to ``path`` atomically (:func:`dsrecon.fileio.atomic_write`: temp file, fsync, umask mode)."""
+    atomic_write(path, ds.to_netcdf)
 
 
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:

@@ -16,7 +16,6 @@ weights-only torch file, weights of another architecture, data changed since tra
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -31,52 +30,7 @@ from pathlib import Path
 import torch
 
 from .errors import ConfigError, DataError
-
-
-class WriteError(DataError):
-    """A file of a run directory could not be written (disk full, permissions, a file in the way)."""
-
-
-def _why(err: OSError) -> str:
-    """The OS's reason and the fix, in words."""
-    fix = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some disk space (quota exceeded)",
-           errno.EACCES: "check its permissions or choose another folder",
-           errno.EPERM: "check its permissions or choose another folder",
-           errno.EROFS: "the file system is read-only: choose another folder",
-           errno.ENOTDIR: "a file is in the way of a folder: choose another path",
-           errno.EEXIST: "a file is in the way of a folder: choose another path",
-           errno.ENAMETOOLONG: "use a shorter name"}.get(err.errno, "choose another folder")
-    return f"{err.strerror or type(err).__name__}; {fix}"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace: never a half-written file.
-
-    The file gets the usual mode 0666 & ~umask (mkstemp alone would make it 0600). An OSError (disk
-    full, no permission, a file where a folder should be) becomes a one-line :class:`WriteError`; the
-    previous version of ``path``, if any, is untouched."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise WriteError(f"could not write {path}: {_why(err)}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
+from .fileio import WriteError, atomic_write_bytes, why as _why  # noqa: F401 - re-exported: runs' public names
 
 
 def _json_safe(obj):

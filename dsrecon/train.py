@@ -46,11 +46,6 @@ class Interrupted(DsreconError):
     run_dir = None
 
 
-# share of the training series held out for validation when validation is on (TrainConfig.val_fraction
-# overrides it where the config has that field): the best model is chosen on data it was not fitted to
-VAL_FRACTION = 0.1
-
-
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
@@ -93,7 +88,7 @@ def annealed_tau(tau: int, step: int, cfg: TrainConfig) -> int:
 
 def val_fraction(cfg: TrainConfig) -> float:
     """The held-out share of the training series: 0 when validation is off."""
-    return float(getattr(cfg, "val_fraction", VAL_FRACTION)) if cfg.validate_every else 0.0
+    return cfg.val_fraction if cfg.validate_every else 0.0
 
 
 def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
@@ -176,7 +171,7 @@ def check_lengths(T: int, cfg: TrainConfig) -> int:
     """The number of held-out validation steps of a T-step training series; a one-line DataError when the
     rest is too short for one subsequence or the held-out part too short for a validation run."""
     n_val = int(round(val_fraction(cfg) * T))
-    if cfg.validate_every and n_val < 2:
+    if cfg.validate_every and cfg.val_fraction > 0 and n_val < 2:
         raise DataError(f"training series has {T} steps: too few to hold out a validation segment; use more data "
                         f"or turn validation off (--set train.validate_every=0)")
     if T - n_val < cfg.seq_len + 2:
@@ -235,9 +230,9 @@ def fit(
     L = cfg.seq_len
     n_val = check_lengths(x_all.shape[0], cfg)
     T = x_all.shape[0] - n_val   # gradient steps see x[:T]; validation runs start on and are scored against x[T:]
-    x, x_val = x_all[:T], x_all[T:]
+    x, x_val = x_all[:T], (x_all[T:] if n_val else x_all)   # val_fraction 0: validation on the training data
     s = None if s_all is None else s_all[:T]
-    s_val = None if s_all is None else s_all[T:]
+    s_val = None if s_all is None else (s_all[T:] if n_val else s_all)
     if resume and checkpoint is not None and not Path(checkpoint).exists():
         raise DataError(f"resume: {checkpoint} does not exist; there is nothing to resume (train without resume)")
     gen = torch.Generator().manual_seed(cfg.seed)

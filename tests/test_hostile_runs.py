@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
+import dsrecon as ds
 from dsrecon import runs
 from hostile import assert_refused, make_finished_run, run_cli
 
@@ -384,9 +386,11 @@ def test_atomic_writes_honour_the_umask(umask, mode, tmp_path):
     try:
         runs.write_json(tmp_path / "a.json", {"x": 1})
         runs.save_torch(tmp_path / "b.pt", {"x": torch.zeros(2)})
+        ds.data.write_netcdf(xr.Dataset({"x": ("time", np.zeros(3))}), tmp_path / "c.nc")
     finally:
         os.umask(old)
-    for name in ("a.json", "b.pt"):
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.pt", "c.nc"]   # no temp file left
+    for name in ("a.json", "b.pt", "c.nc"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
 
 

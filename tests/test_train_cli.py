@@ -104,7 +104,7 @@ def test_validation_is_scored_on_a_held_out_segment(lorenz_data, monkeypatch):
 
     x = _x(lorenz_data)
     seen, real_validate, real_rollout = [], train_mod._validate, train_mod.rollout
-    n_val = round(train_mod.VAL_FRACTION * len(x))
+    n_val = round(TrainConfig().val_fraction * len(x))
     held_out = torch.as_tensor(x[-n_val:], dtype=torch.float32)
 
     def validate(model, x_val, *a, **k):
@@ -268,3 +268,14 @@ def test_fit_a_csv_with_columns_and_rescore_it(tmp_path):
     assert data_cfg["columns"] == ["a"] and data_cfg["name"] == str((tmp_path / "rec.csv").resolve())
     assert xr.open_dataset(out / "generated.nc").sizes["dim"] == 1
     assert cli.main(["eval", str(out), "--t-gen", "1000", "--json"]) == 0
+
+
+def test_val_fraction_is_a_config_field_with_a_range(lorenz_data):
+    from dsrecon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.val_fraction"):
+        TrainConfig(val_fraction=0.6)
+    # 0: no held-out segment; validation free runs are then scored against the training data itself
+    cfg = TrainConfig(**{**TINY, "val_fraction": 0.0})
+    res = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data, 2000), tau=10, config=cfg, progress=False)
+    assert res.steps_done == TINY["steps"] and res.history["val_step"] == [10, 20]
