@@ -51,7 +51,8 @@ def main():
     torch.set_num_threads(1)
     data = ds.load("lorenz")
     train, _ = ds.train_test_split(data)
-    tau_auto, lam = choose_tau("auto", train)
+    tau_auto, fi = choose_tau("auto", train)
+    lam = fi.lam
     print(f"lambda_max = {lam.value:.3f}/time unit, tau_auto = {tau_auto}")
     rows = []
     for name in args.variants.split(","):

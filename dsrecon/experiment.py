@@ -26,7 +26,7 @@ import xarray as xr
 from . import data as data_mod
 from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
-from .lyapunov import MaxLyapunov, max_lyapunov, predictability_time
+from .lyapunov import ForcingInterval, MaxLyapunov, forcing_interval
 from .models import generate as generate_latent
 from .runs import WriteError, load_model, new_run_dir, package_versions, save_torch, write_json
 from .train import FitResult, Interrupted, check_method, fit as train_fit
@@ -186,16 +186,17 @@ def model_from_file(path) -> torch.nn.Module:
 
 
 def choose_tau(tau, train: xr.Dataset, method: str = "stf",
-               gtf_alpha="auto") -> tuple[int | None, MaxLyapunov | None]:
-    """τ in steps: an explicit positive integer, or ``"auto"`` = round(ln 2 / λ_max per step).
+               gtf_alpha="auto") -> tuple[int | None, ForcingInterval | None]:
+    """τ in steps and how it was chosen: an explicit positive integer (None), or ``"auto"``.
 
-    λ_max is estimated from the training data themselves (Rosenstein method, see
-    :func:`dsrecon.lyapunov.max_lyapunov`), following "How to train RNNs on chaotic data" §4.1 Eq. 17.
-    For data with external inputs (a driven system), λ_max is estimated on the observations joined with
-    the inputs, the state of the driven system. ``bptt-clip`` gets (None, None); ``gtf`` with ``gtf_alpha="auto"`` gets τ (it sets the floor of the
-    adaptive α, see :func:`dsrecon.train.fit`), with a fixed α or ``tau=None`` (None, None). A series that does not look
-    chaotic (λ_max ≈ 0, flagged by the estimator) makes ``"auto"`` refuse with a DataError: τ_pred would
-    be huge or undefined, so the user has to choose τ.
+    ``"auto"`` is :func:`dsrecon.lyapunov.forcing_interval` of the training data themselves: round(ln 2 /
+    λ_max per step) when the data diverge exponentially ("How to train RNNs on chaotic data" §4.1 Eq. 17,
+    λ_max by Rosenstein's method), else the first minimum of the average mutual information, else the
+    saturation lag of the divergence curve; data with no structure (white noise, constant) are refused.
+    For data with external inputs (a driven system), the estimate uses the observations joined with the
+    inputs, the state of the driven system. ``bptt-clip`` gets (None, None); ``gtf`` with
+    ``gtf_alpha="auto"`` gets τ (it sets the floor of the adaptive α, see :func:`dsrecon.train.fit`), with
+    a fixed α or ``tau=None`` (None, None).
     """
     from .train import USES_TAU
 
@@ -203,16 +204,14 @@ def choose_tau(tau, train: xr.Dataset, method: str = "stf",
         return None, None   # bptt-clip, gtf with a fixed alpha or without tau: no forcing interval
     if tau == "auto":
         s = external_inputs(train)
-        if s is None:
-            lam = max_lyapunov(train)
-        else:   # a driven system's state includes its forcing: without it, neighbours in (x, v) are
-            # not neighbours in state space (Duffing: 0.67 per time unit instead of the QR value 0.128)
-            lam = max_lyapunov(np.concatenate([data_mod.as_array(train), s], axis=1), dt=float(train.attrs["dt"]))
-        if not getattr(lam, "chaotic", True):
-            raise DataError(f"--tau auto: the training data do not look chaotic ({lam.reason}; lambda_max = "
-                            f"{lam.value:.3g} per time unit), so tau_pred = ln2/lambda_max is meaningless; pass "
-                            f"--tau N (forcing interval in steps) instead")
-        return max(1, int(round(predictability_time(lam.per_step)))), lam
+        # a driven system's state includes its forcing: without it, neighbours in (x, v) are not
+        # neighbours in state space (Duffing: 0.67 per time unit instead of the QR value 0.128)
+        x = train if s is None else np.concatenate([data_mod.as_array(train), s], axis=1)
+        try:
+            fi = forcing_interval(x, dt=float(train.attrs["dt"]))
+        except DataError as err:
+            raise DataError(f"--tau auto: {err}") from None
+        return fi.tau_steps, fi
     if isinstance(tau, bool) or not isinstance(tau, (int, np.integer)) or tau < 1:
         raise ConfigError(f"tau must be 'auto' or a positive integer number of steps, got {tau!r}")
     return int(tau), None
@@ -245,7 +244,8 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
         raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
     s = model_inputs(model, train, "training data")
     cfg = replace(config or TrainConfig(), tau=tau)
-    tau_steps, lam = choose_tau(tau, train, cfg.method, cfg.gtf_alpha)
+    tau_steps, fi = choose_tau(tau, train, cfg.method, cfg.gtf_alpha)
+    lam = None if fi is None else fi.lam
     ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
     res = train_fit(model, x, inputs=s, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
     return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
@@ -488,7 +488,7 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
 
     # every check before anything is written
     lines: list[str] = []
-    model, tau, lam = _prepare(cfg, data, lines.append if quiet else (lambda m: (lines.append(m), echo(m))))
+    model, tau, fi = _prepare(cfg, data, lines.append if quiet else (lambda m: (lines.append(m), echo(m))))
     if run is not None:
         run.check_checkpoint_fits(model, ck)
 
@@ -533,7 +533,7 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     try:
         for line in lines:
             log.info(line)
-        return _fit_run(cfg, data, run_dir, resume is not None, quiet, echo, model, tau, lam)
+        return _fit_run(cfg, data, run_dir, resume is not None, quiet, echo, model, tau, fi)
     except Interrupted as err:
         err.run_dir = run_dir
         raise
@@ -595,7 +595,7 @@ def _clear_run(run_dir: Path) -> None:
 
 def _prepare(cfg: RunConfig, data, note):
     """The checks and choices before a run directory exists: the model, the method, the device, the series
-    length and τ. Returns (model, tau, lambda_max estimate or None)."""
+    length and τ. Returns (model, tau, how τ was chosen: a ForcingInterval, or None when set by hand or unused)."""
     from .train import check_lengths, resolve_device
 
     train, test = data_mod.train_test_split(data)
@@ -614,21 +614,26 @@ def _prepare(cfg: RunConfig, data, note):
     resolve_device(cfg.train.device)
     check_lengths(int(train.sizes["time"]), cfg.train)
     model_inputs(model, train, "training data")
-    tau, lam = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
-    if lam is not None:
+    tau, fi = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
+    if fi is not None:
+        lam = fi.lam
         note(f"lambda_max from the training data: {lam.value:.4g} ± {lam.stderr:.2g} per time unit = "
              f"{lam.per_step:.4g} per step ({lam.method}, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
              f"{data.attrs.get('lambda_ref', float('nan')):.3g})")
-        note(f"tau = round(ln 2 / lambda_step) = round({math.log(2) / lam.per_step:.2f}) = {tau} steps")
+        if fi.source == "lambda_max":
+            note(f"tau = round(ln 2 / lambda_step) = round({math.log(2) / lam.per_step:.2f}) = {tau} steps")
+        else:
+            note(f"tau = {tau} steps from {fi.source.replace('_', ' ')}: {fi.reason}")
     elif tau is not None:
         note(f"tau = {tau} steps (set by hand)")
     check_method(model, cfg.train, tau)
     note(f"model {cfg.model.kind}, method {cfg.train.method}"
          + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else ""))
-    return model, tau, lam
+    return model, tau, fi
 
 
-def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, echo, model, tau, lam) -> Run:
+def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, echo, model, tau,
+             fi: ForcingInterval | None) -> Run:
     from . import report
 
     say = (lambda *a: None) if quiet else echo
@@ -639,12 +644,14 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
 
     train, test = data_mod.train_test_split(data)
     t_start = time.monotonic()
+    lam = None if fi is None else fi.lam
     if lam is not None:
         write_json(run_dir / "lambda_max.json", {
             "value": lam.value, "per_step": lam.per_step, "dt": lam.dt, "fit_range": list(lam.fit_range),
             "intercept": lam.intercept, "lags": np.asarray(lam.lags).tolist(), "curve": np.asarray(lam.curve).tolist(),
             "emb_dim": lam.emb_dim, "delay": lam.delay, "theiler": lam.theiler, "method": lam.method,
-            "stderr": lam.stderr, "chaotic": lam.chaotic, "reason": lam.reason})
+            "stderr": lam.stderr, "chaotic": lam.chaotic, "reason": lam.reason,
+            "tau_steps": fi.tau_steps, "tau_source": fi.source, "tau_reason": fi.reason})
     ck = run_dir / "checkpoints" / "last.pt"
     res = train_fit(model, data_mod.as_array(train), inputs=model_inputs(model, train, "training data"), tau=tau,
                     config=cfg.train, checkpoint=ck, resume=resuming, progress=not quiet)
@@ -660,7 +667,7 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     metrics, gen = evaluate(res.model, data, cfg.eval, noise_floor_seed=int(data.attrs["seed"]) + 1)
     metrics.update({
         "lambda_max": None if lam is None else lam.value, "lambda_max_per_step": None if lam is None else lam.per_step,
-        "tau": tau, "steps": res.steps_done, "train_seconds": res.elapsed, "stopped": res.stopped,
+        "tau": tau, "tau_source": "set" if fi is None else fi.source, "steps": res.steps_done, "train_seconds": res.elapsed, "stopped": res.stopped,
         "total_seconds": time.monotonic() - t_start, "dataset": data.attrs["name"], "model": cfg.model.kind,
     })
     write_json(run_dir / "metrics.json", metrics)

@@ -1059,20 +1059,20 @@ def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag
 
     Decision, in this order:
 
+    0. No temporal structure (a constant series; white noise: the lag-1 average mutual information of every
+       channel is within 5 null standard deviations of that of shuffled data): DataError. Checked first,
+       since a delay embedding of white noise makes d(k) rise over the first m lags, which reads as divergence.
     1. ``"lambda_max"``: λ_max by :func:`max_lyapunov` (Rosenstein et al. 1993; fit region confined to the
        initial rise of the divergence curve d(k)). If the result is flagged chaotic (d(k) rises by more
        than a factor e and the slope is > 3 bootstrap standard errors above 0), τ = round(ln 2 / λ_max per
        step), the predictability time of "How to train RNNs on chaotic data" §4.1, Eq. 17.
-    2. Otherwise exponential divergence is weak or absent. If the series has temporal structure (the
-       lag-1 average mutual information of some channel exceeds that of shuffled data by more than 5 null
-       standard deviations), ``"mutual_information"``: τ = the first local minimum of the average mutual
+    2. Otherwise exponential divergence is weak or absent: ``"mutual_information"``: τ = the first local minimum of the average mutual
        information I(k) (Fraser & Swinney 1986), per channel (64-bin histogram), median over channels.
        This is the forcing-interval rule of the dendPLRNN code (Brenner et al. 2022, repository
        DurstewitzLab/dendPLRNN, ``BPTT_TF/bptt/tau_estimation.py``, ``estimate_forcing_interval``, mode
        "MI": 64 bins, median over dimensions); the digest does not name a paper section for it.
     3. If no channel's I(k) has a minimum within ``max_lag``, ``"divergence_saturation"``: τ = the first
        lag where d(k) has risen 90 % of the way from its minimum to its plateau.
-    4. No temporal structure (white noise; a constant series): DataError.
 
     Parameters
     ----------
@@ -1131,6 +1131,22 @@ def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag
     if arr.ndim in (1, 2) and arr.size and np.all(np.isfinite(arr)) and np.all(np.ptp(arr, axis=0) == 0):
         raise DataError(f"cannot choose a forcing interval: x is constant (zero variance in every channel), there are "
                         f"no dynamics to learn; check the columns you loaded, or {hint}")
+    s = _check_series(arr)
+    chans = s[:, None] if s.ndim == 1 else s
+    rng = np.random.default_rng(seed)
+    excess = []
+    for c in range(chans.shape[1]):
+        i1, null, sd = _ami_excess(chans[:, c], bins, rng)
+        excess.append(((i1 - null) / sd, i1, null))
+    # checked before lambda_max: a delay embedding of white noise makes d(k) rise over the first m lags
+    # (the windows of neighbours stop overlapping), which Rosenstein's fit reads as divergence (1-channel
+    # N(0,1) noise, 3000 samples: "lambda_max = 0.32 per step, 77 standard errors above 0")
+    best = max(excess)
+    if not best[0] > FI_STRUCTURE_SIGMA:
+        raise DataError(f"cannot choose a forcing interval: the series shows no temporal structure (the mutual "
+                        f"information between consecutive samples, {best[1]:.3g} nats, is "
+                        f"at the level of shuffled data, {best[2]:.3g} nats): it looks like white noise; check the "
+                        f"sampling interval and preprocessing, or {hint}")
     lam = max_lyapunov(x, dt, seed=seed, n_boot=n_boot)
     if lam.chaotic:
         a, b = lam.fit_range
@@ -1147,19 +1163,6 @@ def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag
             f"per step from the divergence fit over lags {a}..{b - 1} ({lam.reason}); tau in "
             f"[{rng_tau[0]:.0f}, {rng_tau[1]:.0f}] steps at 2 standard errors"), lam, rng_tau, dt_)
 
-    s = _check_series(arr)
-    chans = s[:, None] if s.ndim == 1 else s
-    rng = np.random.default_rng(seed)
-    excess = []
-    for c in range(chans.shape[1]):
-        i1, null, sd = _ami_excess(chans[:, c], bins, rng)
-        excess.append(((i1 - null) / sd, i1, null))
-    best = max(excess)
-    if not best[0] > FI_STRUCTURE_SIGMA:
-        raise DataError(f"cannot choose a forcing interval: the series shows no temporal structure (no exponential "
-                        f"divergence, and the mutual information between consecutive samples, {best[1]:.3g} nats, is "
-                        f"at the level of shuffled data, {best[2]:.3g} nats): it looks like white noise; check the "
-                        f"sampling interval and preprocessing, or {hint}")
     T = chans.shape[0]
     max_lag = min(T // 10, 2000) if max_lag is None else max_lag
     mins = [m for m in (_first_ami_minimum(chans[:, c], max_lag, bins) for c in range(chans.shape[1])) if m is not None]

@@ -78,17 +78,18 @@ def test_fit_overwrite_replaces_a_finished_run(finished, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------- refused fits leave nothing
-@pytest.mark.parametrize("case", ["device-cuda", "tau-auto-not-chaotic", "seq-len-too-long", "bad-set"])
+@pytest.mark.parametrize("case", ["device-cuda", "tau-auto-white-noise", "seq-len-too-long", "bad-set"])
 def test_refused_fit_creates_no_run_directory(case, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     if case == "device-cuda":
         if torch.cuda.is_available():
             pytest.skip("a GPU is present")
         argv, match = [*FIT, "--device", "cuda"], ["--device cuda"]
-    elif case == "tau-auto-not-chaotic":
-        _csv(tmp_path / "rec.csv")
-        argv = ["fit", tmp_path / "rec.csv", "--columns", "a", "--tau", "auto", "--steps", "3", "--quiet"]
-        match = ["do not look chaotic", "--tau N"]
+    elif case == "tau-auto-white-noise":
+        np.savetxt(tmp_path / "rec.csv", np.random.default_rng(0).standard_normal((3000, 2)), delimiter=",",
+                   header="a,b", comments="")
+        argv = ["fit", tmp_path / "rec.csv", "--tau", "auto", "--steps", "3", "--quiet"]
+        match = ["--tau auto", "no temporal structure", "--tau N"]
     elif case == "seq-len-too-long":
         argv, match = [*FIT, "--set", "train.seq_len=10000000"], ["seq_len"]
     else:

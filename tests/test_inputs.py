@@ -233,7 +233,7 @@ def test_tau_auto_of_a_driven_dataset_estimates_lambda_on_the_state_with_its_for
     lams = []
     for forcing in ("input", "phase"):
         train, _ = D.train_test_split(D.load("duffing", forcing=forcing))
-        tau, lam = choose_tau("auto", train, "stf")
-        lams.append(lam.value)
+        tau, fi = choose_tau("auto", train, "stf")
+        lams.append(fi.lam.value)
     assert lams[0] == pytest.approx(lams[1], rel=1e-9)
     assert 0.05 < lams[0] < 0.2

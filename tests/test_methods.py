@@ -234,16 +234,17 @@ def test_cli_one_line_errors(argv, message, capsys, tmp_path):
     assert len(err) == 1 and message in err[0]
 
 
-def test_tau_auto_refuses_a_periodic_series(lorenz_data):
-    # a sine has lambda_max = 0: tau_pred = ln2/lambda is meaningless, so --tau auto must refuse and say --tau
-    from dsrecon.errors import DataError
+def test_tau_auto_on_a_periodic_series_is_not_lambda_max(lorenz_data):
+    # a sine has lambda_max = 0, so tau_pred = ln2/lambda is meaningless: --tau auto must not use it, and falls
+    # back to a decorrelation time (dsrecon.lyapunov.forcing_interval, issue 15 part 1: refuse only no structure)
     from dsrecon.experiment import choose_tau
 
     periodic = lorenz_data.isel(time=slice(0, 20_000)).copy(deep=True)
     t = np.arange(periodic.sizes["time"]) * 0.01
     periodic["x"].values[:] = np.stack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t), np.sin(4 * np.pi * t)], 1)
-    with pytest.raises(DataError, match="do not look chaotic.*pass --tau N"):
-        choose_tau("auto", periodic)
+    tau, fi = choose_tau("auto", periodic)
+    assert not fi.lam.chaotic and fi.source in ("mutual_information", "divergence_saturation")
+    assert tau == fi.tau_steps >= 1 and "no clear exponential divergence" in fi.reason
     assert choose_tau("auto", periodic, method="gtf", gtf_alpha=0.1) == (None, None)  # a fixed alpha needs no tau
     assert choose_tau(None, periodic, method="gtf") == (None, None)
 
