@@ -204,13 +204,26 @@ def _parser() -> argparse.ArgumentParser:
         "half-trained ones. Results go to <out>/results.nc, the leaderboard to <out>/leaderboard.md and .html.",
         epilog="examples:\n  dsrecon sweep benchmarks/configs/leaderboard-reduced.toml\n"
         "  dsrecon sweep my-sweep.toml --workers 4\n"
-        "  dsrecon sweep my-sweep.toml --backend ray --address ray://head-node:10001",
+        "  dsrecon sweep my-sweep.toml --backend ray --address ray://head-node:10001\n"
+        "  dsrecon sweep my-sweep.toml --backend ray --address ray://head-node:10001 "
+        "--runtime-env '{\"working_dir\": \".\", \"pip\": [\"dsrecon\"]}'",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sw.add_argument("config", metavar="CONFIG.toml", help="the sweep description")
     sw.add_argument("--backend", default="local", choices=["local", "ray"],
                     help="local: a process pool on this machine (default); ray: a Ray cluster")
     sw.add_argument("--address", default=None,
-                    help="Ray cluster address (ray://host:10001 or auto); default: start a local Ray instance")
+                    help="Ray cluster address (auto, HOST:6379 on a node, ray://HOST:10001 from outside); default: "
+                    "[ray] address, else start a local Ray instance")
+    sw.add_argument("--runtime-env", default=None, metavar="JSON",
+                    help="Ray runtime_env as JSON or a .json file, e.g. '{\"working_dir\": \".\", \"pip\": "
+                    "[\"dsrecon\"]}' for nodes without dsrecon (default: [ray] runtime_env)")
+    sw.add_argument("--connect-timeout", type=float, default=None, metavar="S",
+                    help="seconds to reach --address before giving up (default: [ray] connect_timeout, else 30)")
+    sw.add_argument("--max-attempts", type=int, default=None, metavar="N",
+                    help="Ray: tries of a run whose node failed it (node lost, out of memory, file missing "
+                    "there), each on another node when one is alive (default: [ray] max_attempts, else 3)")
+    sw.add_argument("--no-retry-failed", action="store_true",
+                    help="keep runs that failed (diverged, not chaotic) as they are; by default a restart runs them again")
     sw.add_argument("--workers", type=int, default=None,
                     help="local backend: processes (default: [sweep] workers, else the number of cores)")
     sw.add_argument("--out", default=None, metavar="DIR", help="output folder (default: [sweep] out, else runs/sweeps/NAME)")
@@ -614,17 +627,46 @@ def _task_flag_names(message: str) -> str:
     return message
 
 
+def _runtime_env_arg(text: str) -> dict:
+    """--runtime-env: inline JSON, or the path of a .json file holding it."""
+    import json
+    from pathlib import Path
+
+    from .sweep import check_runtime_env
+
+    source = text
+    if not text.lstrip().startswith("{"):
+        try:
+            source = Path(text).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"--runtime-env {text!r}: neither a JSON object nor a readable .json file "
+                              f"({getattr(err, 'strerror', None) or type(err).__name__})") from None
+    try:
+        env = json.loads(source)
+    except ValueError as err:
+        raise ConfigError(f"--runtime-env: not valid JSON ({err}); e.g. '{{\"working_dir\": \".\"}}'") from None
+    return check_runtime_env(env, "--runtime-env")
+
+
 def _cmd_sweep(args) -> int:
-    from .sweep import check_out_dir, load_sweep, run_sweep
+    from .sweep import check_out_dir, check_ray_options, load_sweep, run_sweep
 
     sweep = load_sweep(args.config, out=args.out)   # a malformed config fails here, before any work
     check_out_dir(sweep.out, "--out" if args.out else "the output folder ([sweep] out or --out)")
+    runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
+    if args.backend != "ray" and (runtime_env is not None or args.address or args.connect_timeout or args.max_attempts):
+        raise ConfigError("--address, --runtime-env, --connect-timeout and --max-attempts apply to --backend ray only")
+    flags = {"connect_timeout": args.connect_timeout, "max_attempts": args.max_attempts}
+    check_ray_options({k: v for k, v in flags.items() if v is not None},
+                      "--connect-timeout/--max-attempts:")
     if args.dry_run:
         print(f"sweep {sweep.name}: {len(sweep.specs)} runs -> {sweep.out}")
         for s in sweep.specs:
             print(f"  {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}  {s['key']}")
         return 0
-    res = run_sweep(sweep, backend=args.backend, address=args.address, workers=args.workers, progress=not args.quiet)
+    res = run_sweep(sweep, backend=args.backend, address=args.address, workers=args.workers, progress=not args.quiet,
+                    retry_failed=not args.no_retry_failed, runtime_env=runtime_env,
+                    connect_timeout=args.connect_timeout, max_attempts=args.max_attempts)
     print(f"sweep {sweep.name}: {res.ran} runs done, {res.skipped} skipped (already finished), {len(res.errors)} errors "
           f"in {res.seconds:.0f} s")
     if res.records:
@@ -633,7 +675,9 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import check_metrics, to_markdown, write_leaderboard
+    from pathlib import Path
+
+    from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
     from .sweep import read_results
 
     try:
@@ -641,7 +685,8 @@ def _cmd_leaderboard(args) -> int:
     except ConfigError as err:
         raise ConfigError(f"--metrics {args.metrics!r}: {err}") from None
     md, page = write_leaderboard(args.results, args.out, metrics)   # refuses bad input before printing anything
-    print(to_markdown(read_results(args.results), metrics), end="")
+    src = Path(args.results)
+    print(to_markdown(read_results(src), metrics, expected_runs(src if src.is_dir() else src.parent)), end="")
     print(f"\nwritten: {md}, {page}")
     return 0
 

@@ -4,7 +4,9 @@ One row per (dataset, model, method, τ) — and per sweep when the file holds s
 each dataset by the median of the first metric (D_stsp by default). Each cell is median ± MAD (unscaled
 median absolute deviation) over the seeds; a failed run (``status = "failed"``: diverged, not chaotic) counts
 as the worst value of each metric in its direction (:data:`WORST`: inf for D_stsp, D_H, PE, −1 for PSC, a
-correlation, 0 for VPT), and ``ok/n`` says how many of the n runs finished with scores. The best median of
+correlation, 0 for VPT), and ``ok/n`` says how many of the n runs finished with scores; n also counts the
+sweep's runs that have no result yet (lost or not run: :func:`expected_runs` reads them from ``sweep.json``),
+which change no median and are listed under the table. The best median of
 each metric per dataset is bold (lowest or highest, :data:`DIRECTION`). Every table names T_gen, the metric
 variants, and the noise floor: the same scores of an independent true trajectory of length T_gen, i.e. what
 a perfect model would get.
@@ -52,10 +54,24 @@ def _fmt(med: float, mad: float) -> str:
     return f"{med:.{digits}f} ± {mad:.{digits}f}" if math.isfinite(mad) else f"{med:.{digits}f}"
 
 
-def leaderboard_rows(results, metrics=METRICS) -> list[dict]:
+def expected_runs(folder) -> list[dict]:
+    """The runs the last sweep into ``folder`` planned (``sweep.json``: key, dataset, model, method, tau, seed,
+    and the sweep's name), or [] when there is no readable sweep.json (a results file on its own)."""
+    try:
+        info = json.loads((Path(folder) / "sweep.json").read_bytes())
+        runs = info.get("run_info", [])
+        name = str(info.get("name", ""))
+        return [{**r, "sweep": name, "tau": "-" if r.get("tau") is None else str(r["tau"]), "dataset": str(r["dataset"])}
+                for r in runs if isinstance(r, dict) and all(k in r for k in ("key", "dataset", "model", "method"))]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+
+
+def leaderboard_rows(results, metrics=METRICS, expected=()) -> list[dict]:
     """Aggregate a results dataset (:func:`dsrecon.sweep.read_results`) into rows of medians and MADs.
 
     A failed run counts as :data:`WORST` of each metric; runs that finished without a value (NaN) are left out.
+    ``expected`` (:func:`expected_runs`): planned runs; those without a row are counted in ``n`` and ``missing``.
     """
     ds = results
     metrics = check_metrics(metrics)
@@ -67,11 +83,19 @@ def leaderboard_rows(results, metrics=METRICS) -> list[dict]:
     groups: dict[tuple, list[int]] = {}
     for i in range(ds.sizes["run"]):
         groups.setdefault(tuple(str(ds[k].values[i]) for k in keys), []).append(i)
+    have = set(map(str, ds["key"].values))
+    missing: dict[tuple, int] = {}
+    for r in expected:
+        if str(r["key"]) not in have:
+            gk = tuple(str(r[k]) for k in keys)
+            groups.setdefault(gk, [])
+            missing[gk] = missing.get(gk, 0) + 1
     rows = []
     for gk, idx in groups.items():
         status = [str(ds["status"].values[i]) for i in idx]
         row = dict(zip(keys, gk))
-        row["n"], row["ok"] = len(idx), sum(s == "ok" for s in status)
+        row["missing"] = missing.get(gk, 0)
+        row["n"], row["ok"] = len(idx) + row["missing"], sum(s == "ok" for s in status)
         for m in metrics:
             vals = np.array([ds[m].values[i] if status[j] == "ok" else WORST[m]
                              for j, i in enumerate(idx)], dtype=float)
@@ -139,8 +163,8 @@ def _table(rows, metrics, several_sweeps: bool, bold=lambda text: text) -> tuple
     return head, body
 
 
-def to_markdown(results, metrics=METRICS) -> str:
-    rows = leaderboard_rows(results, metrics)
+def to_markdown(results, metrics=METRICS, expected=()) -> str:
+    rows = leaderboard_rows(results, metrics, expected)
     several = len({r["sweep"] for r in rows}) > 1
     head, body = _table(rows, metrics, several, bold=lambda text: f"**{text}**")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -151,11 +175,14 @@ def to_markdown(results, metrics=METRICS) -> str:
     fails = [f"- {r['dataset']} {r['model']} {r['method']}: {'; '.join(r['reasons'])}" for r in rows if r["reasons"]]
     if fails:
         notes += ["", "Failed runs:"] + fails
+    lost = [f"- {r['dataset']} {r['model']} {r['method']}: {r['missing']} of {r['n']}" for r in rows if r["missing"]]
+    if lost:
+        notes += ["", "Missing runs (no result: lost or not run yet; rerun the sweep with the same --out):"] + lost
     return "\n".join(lines + notes) + "\n"
 
 
-def to_html(results, metrics=METRICS, title: str = "dsrecon leaderboard") -> str:
-    rows = leaderboard_rows(results, metrics)
+def to_html(results, metrics=METRICS, title: str = "dsrecon leaderboard", expected=()) -> str:
+    rows = leaderboard_rows(results, metrics, expected)
     several = len({r["sweep"] for r in rows}) > 1
     head, body = _table(rows, metrics, several)
     best = {(i, head.index(f"{m} (median ± MAD)")) for i, m in best_cells(rows, metrics)}
@@ -186,7 +213,8 @@ def write_leaderboard(results, out_dir=None, metrics=METRICS) -> tuple[Path, Pat
     folder = Path(out_dir) if out_dir is not None else (src if src.is_dir() else src.parent)
     what = "--out" if out_dir is not None else "the results' folder (choose another with --out)"
     check_out_dir(folder, what)
-    text, page_text = to_markdown(ds, metrics), to_html(ds, metrics)   # any error in the tables: nothing written
+    expected = expected_runs(src if src.is_dir() else src.parent)
+    text, page_text = to_markdown(ds, metrics, expected), to_html(ds, metrics, expected=expected)   # any error in the tables: nothing written
     md, page = folder / "leaderboard.md", folder / "leaderboard.html"
     try:
         atomic_write_bytes(md, text.encode())

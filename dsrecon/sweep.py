@@ -49,6 +49,7 @@ import json
 import logging
 import math
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +64,13 @@ log = logging.getLogger("dsrecon")
 BASELINES = ("esn",)
 BACKENDS = ("local", "ray")
 SWEEP_KEYS = ("name", "out", "datasets", "models", "methods", "seeds", "taus", "baselines", "workers", "threads")
-TOP_KEYS = ("sweep", "data", "model", "train", "eval", "per_model", "per_dataset", "esn")
+TOP_KEYS = ("sweep", "data", "model", "train", "eval", "per_model", "per_dataset", "esn", "ray")
+#: the [ray] section of a sweep file (each has a CLI flag that overrides it)
+RAY_KEYS = ("address", "runtime_env", "connect_timeout", "max_attempts")
+#: the runtime_env fields dsrecon passes on to Ray (https://docs.ray.io/en/latest/ray-core/handling-dependencies.html)
+RUNTIME_ENV_KEYS = ("working_dir", "py_modules", "pip", "uv", "conda", "env_vars", "excludes", "config")
+CONNECT_TIMEOUT = 30.0     # seconds to reach a Ray address before giving up in one line
+MAX_ATTEMPTS = 3           # tries of a run whose node failed it (lost node, missing file, out of memory)
 SECTIONS = ("data", "model", "train", "eval")
 
 #: Scalars of metrics.json kept in results.nc (missing ones are NaN); noise floors get a "floor_" prefix.
@@ -83,6 +90,7 @@ class Sweep:
     workers: int | None = None
     threads: int = 1
     source: dict = field(default_factory=dict)
+    ray: dict = field(default_factory=dict)    # the validated [ray] section
 
 
 def _where(path) -> str:
@@ -192,6 +200,7 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
                 raise ConfigError(f"{_where(path)}[{table}.{key}]: {key!r} is not in the sweep; allowed: "
                                   f"{', '.join(map(str, allowed))}")
             per[(table, key)] = values
+    ray_opts = check_ray_options(source.get("ray", {}), f"{_where(path)}[ray]")
     esn_params = source.get("esn", {})
     import inspect
 
@@ -238,7 +247,61 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     for s in specs:   # the same run listed twice (or a collapsed τ grid) runs once
         unique.setdefault(s["key"], s)
     specs = list(unique.values())
-    return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source)
+    return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source, ray=ray_opts)
+
+
+def check_ray_options(opts, where: str = "[ray]") -> dict:
+    """Validate the Ray options of a sweep (the [ray] section, or the CLI flags): ConfigError in one line."""
+    if not isinstance(opts, dict):
+        raise ConfigError(f"{where} must be a table, e.g. [ray] with runtime_env = {{ working_dir = \".\" }}; "
+                          f"see docs/sweeps.md")
+    for key in opts:
+        if key not in RAY_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(RAY_KEYS)}")
+    out = dict(opts)
+    if "address" in out and (not isinstance(out["address"], str) or not out["address"].strip()):
+        raise ConfigError(f"{where} address must be a string (auto, HOST:PORT or ray://HOST:10001), got "
+                          f"{out['address']!r}")
+    if "connect_timeout" in out:
+        t = out["connect_timeout"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 3600:
+            raise ConfigError(f"{where} connect_timeout must be seconds in (0, 3600], got {t!r}")
+    if "max_attempts" in out:
+        n = out["max_attempts"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 20:
+            raise ConfigError(f"{where} max_attempts must be an integer in [1, 20], got {n!r}")
+    if "runtime_env" in out:
+        out["runtime_env"] = check_runtime_env(out["runtime_env"], f"{where} runtime_env")
+    return out
+
+
+def check_runtime_env(env, where: str = "--runtime-env") -> dict:
+    """A Ray runtime_env (a dict) with only the fields of :data:`RUNTIME_ENV_KEYS`; a relative working_dir or
+    local py_modules entry is made absolute (against the current folder); a working_dir must be a folder."""
+    if not isinstance(env, dict):
+        raise ConfigError(f"{where} must be a table (JSON object) such as {{\"working_dir\": \".\", \"pip\": "
+                          f"[\"dsrecon\"]}}, got {env!r}")
+    for key in env:
+        if key not in RUNTIME_ENV_KEYS:
+            raise ConfigError(f"{where}: unknown field {key!r}; allowed: {', '.join(RUNTIME_ENV_KEYS)}")
+    env = dict(env)
+    wd = env.get("working_dir")
+    if wd is not None:
+        if not isinstance(wd, str) or not wd.strip():
+            raise ConfigError(f"{where} working_dir must be a folder path, got {wd!r}")
+        if "://" not in wd:   # a local folder (a remote URI is Ray's to fetch)
+            if not Path(wd).is_dir():
+                raise ConfigError(f"{where} working_dir {wd!r} is not a folder on this machine")
+            env["working_dir"] = str(Path(wd).absolute())
+    if "py_modules" in env:
+        mods = env["py_modules"]
+        if not isinstance(mods, list) or not all(isinstance(m, str) for m in mods):
+            raise ConfigError(f"{where} py_modules must be a list of paths or URIs, got {mods!r}")
+        env["py_modules"] = [m if "://" in m or not Path(m).exists() else str(Path(m).absolute()) for m in mods]
+    if "env_vars" in env and (not isinstance(env["env_vars"], dict)
+                              or not all(isinstance(k, str) and isinstance(v, str) for k, v in env["env_vars"].items())):
+        raise ConfigError(f"{where} env_vars must map names to strings, got {env['env_vars']!r}")
+    return env
 
 
 def _uses_tau(train) -> bool:
@@ -299,28 +362,111 @@ def run_one(spec: dict) -> dict:
     purpose (diverged training, a series that is not chaotic for ``--tau auto``) is a finished outcome:
     the record has ``status = "failed"`` and the one-line reason, and the run is not redone. An interrupt
     or any other exception gives ``status = "error"`` without result.json, so a restart retries (resumes) it.
+
+    Every record names the ``host`` and Ray ``node`` (empty off Ray) that ran it. A spec prepared by the driver
+    (:func:`portable_spec`) may also carry ``env`` (DSRECON_* variables, absolute paths), ``needs`` (the data
+    files this node must see: a missing one is ``status = "error"`` with ``environment = True``, retried on
+    another node and never recorded as finished) and ``shared`` (a marker file and its token in the sweep's
+    output folder): a node that does not see the marker runs in a temporary folder and returns the run
+    directory as ``artifacts`` (a tar.gz of bytes) for the driver to unpack, so one place holds every run.
     """
+    for k, v in spec.get("env", {}).items():   # before any import reads them (cache and data folders)
+        os.environ[k] = v
+    run_dir = Path(spec["run_dir"])
+    record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
+    record.update(run_dir=str(run_dir), **_where_am_i())
+    missing = [f for f in spec.get("needs", []) if not Path(f).is_file()]
+    if missing:   # this node lacks a file another node may have: not an outcome of the run
+        return {**record, "status": "error", "environment": True, "metrics": {}, "noise_floor": {}, "variants": {},
+                "reason": f"no such file on host {record['host']}: {missing[0]} (cwd {os.getcwd()})"}
+    local = _sees_shared_out(spec.get("shared"))
+    if local:
+        return _run_where(spec, run_dir, record)
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="dsrecon-run-"))
+    try:
+        rec = _run_where(spec, tmp / run_dir.name, record)
+        if rec["status"] in ("ok", "failed"):
+            rec["artifacts"] = _pack(tmp / run_dir.name)
+        return rec
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _where_am_i() -> dict:
+    """The host, and the Ray node id when this runs in a Ray task (else "")."""
+    node = ""
+    ray = __import__("sys").modules.get("ray")
+    if ray is not None:
+        try:
+            if ray.is_initialized():
+                node = ray.get_runtime_context().get_node_id() or ""
+        except Exception:  # noqa: BLE001 - the node id is a label; never fail a run for it
+            node = ""
+    return {"host": socket.gethostname(), "node": str(node)}
+
+
+def _sees_shared_out(shared) -> bool:
+    """True off Ray, or when this node reads the driver's marker (its token) in the sweep's output folder."""
+    if not shared:
+        return True
+    try:
+        return Path(shared["path"]).read_text().strip() == shared["token"]
+    except (OSError, ValueError):
+        return False
+
+
+def _pack(folder: Path) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(folder, arcname=".")
+    return buf.getvalue()
+
+
+def unpack_artifacts(data: bytes, run_dir) -> None:
+    """Unpack a run directory returned by a node without the shared output folder into ``run_dir`` (every
+    file but result.json, which the driver writes last); members that are not plain files or folders inside
+    the run directory are refused."""
+    import io
+    import tarfile
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        members = [m for m in tar.getmembers() if Path(m.name).name != "result.json" or Path(m.name).parent != Path(".")]
+        for m in members:
+            if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() or ".." in Path(m.name).parts:
+                raise DsreconError(f"a node returned a run directory with an unsafe entry {m.name!r}; not unpacked")
+        tar.extractall(run_dir, members=members, filter="data")
+
+
+def _run_where(spec: dict, run_dir: Path, record: dict) -> dict:
     import torch
 
     from .runs import write_json
     from .train import Interrupted
 
-    run_dir = Path(spec["run_dir"])
+    spec = {**spec, "run_dir": str(run_dir)}
     done = run_dir / "result.json"
     if done.exists():
         rec = read_result(done, spec["key"])
         if rec is not None:
-            return rec
+            return {**rec, "run_dir": record["run_dir"]}
         set_aside(done)   # damaged from outside (it is written atomically)
     rec = recover_result(spec)   # result.json lost after the run had finished: rebuilt, not redone
     if rec is not None:
+        rec = {**rec, **{k: record[k] for k in ("run_dir", "host", "node")}}
         write_json(done, rec)
         return rec
     torch.set_num_threads(int(spec.get("threads", 1)))
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
-    record["run_dir"] = str(run_dir)
+    record = dict(record)
     try:
         metrics, tau_steps = (_run_baseline if spec["kind"] == "baseline" else _run_model)(spec, run_dir)
         record.update(status="ok", reason="", tau_steps=tau_steps, metrics=_scalars(metrics),
@@ -336,7 +482,8 @@ def run_one(spec: dict) -> dict:
     except Exception as err:  # noqa: BLE001 - a bug or a crash: report it, let a restart retry the run
         log.exception("sweep run %s crashed", spec["key"])
         record.update(status="error", reason=f"{type(err).__name__}: {err}".splitlines()[0], metrics={},
-                      noise_floor={}, variants={}, seconds=time.monotonic() - t0)
+                      noise_floor={}, variants={}, seconds=time.monotonic() - t0,
+                      environment=isinstance(err, MemoryError))   # out of memory: another node may have room
         return record
     record["seconds"] = time.monotonic() - t0
     write_json(done, record)
@@ -388,13 +535,13 @@ def recover_result(spec: dict) -> dict | None:
     return record
 
 
-def set_aside(path) -> Path:
+def set_aside(path, suffix: str = ".corrupt") -> Path:
     """Rename a damaged file to ``<name>.corrupt`` (``.corrupt-2``, ... if taken): its bytes kept, its name freed."""
     path = Path(path)
-    dest, n = path.with_name(path.name + ".corrupt"), 1
+    dest, n = path.with_name(path.name + suffix), 1
     while dest.exists():
         n += 1
-        dest = path.with_name(f"{path.name}.corrupt-{n}")
+        dest = path.with_name(f"{path.name}{suffix}-{n}")
     os.replace(path, dest)
     return dest
 
@@ -413,12 +560,43 @@ def _scalars(metrics: dict, names=RESULT_METRICS) -> dict:
 
 
 def _run_model(spec: dict, run_dir: Path):
+    """Fit one run into ``run_dir``: resumed from its checkpoint when it has one; otherwise started afresh
+    (``overwrite``) — a run stopped before its first checkpoint (or whose outcome is unknown) left a folder
+    that fit_run would refuse, and a refusal must not become a permanent "failed" record."""
     from .experiment import fit_run
 
     cfg = RunConfig.from_dict(spec["config"])
     resume = run_dir if (run_dir / "config.json").exists() and (run_dir / "checkpoints" / "last.pt").exists() else None
-    run = fit_run(cfg, out=None if resume else run_dir, resume=resume, quiet=True)
+    if resume is not None:
+        run = fit_run(cfg, resume=resume, quiet=True)
+        return run.metrics, run.tau
+    with _kept_aside(run_dir):
+        run = fit_run(cfg, out=run_dir, overwrite=run_dir.is_dir() and any(run_dir.iterdir()), quiet=True)
     return run.metrics, run.tau
+
+
+class _kept_aside:
+    """Move the sweep's own files in a run folder (``result.json.corrupt``, ``result.json.failed``: names that
+    fit_run does not know) next to it while the run starts afresh, and back afterwards."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir, self.moved = run_dir, []
+
+    def __enter__(self):
+        if self.run_dir.is_dir():
+            hold = self.run_dir.parent / f".{self.run_dir.name}.kept"
+            for p in sorted(self.run_dir.glob("result.json.*")):
+                hold.mkdir(exist_ok=True)
+                os.replace(p, hold / p.name)
+                self.moved.append(p)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.moved:
+            os.replace(p.parent.parent / f".{p.parent.name}.kept" / p.name, p)
+        if self.moved:
+            (self.run_dir.parent / f".{self.run_dir.name}.kept").rmdir()
+        return False
 
 
 def _run_baseline(spec: dict, run_dir: Path):
@@ -464,31 +642,181 @@ def _local(specs, workers: int, threads: int):
             raise
 
 
-def _ray(specs, address: str | None, threads: int):
+def portable_spec(spec: dict, *, runtime_env: dict | None = None, address: str | None = None,
+                  shared: dict | None = None) -> dict:
+    """A copy of ``spec`` that means the same on any node: the run folder, a dataset file, ``data_dir`` and
+    $DSRECON_CACHE_DIR / $DSRECON_DATA_DIR as absolute paths (resolved here, on the driver); a dataset file
+    inside the runtime_env's working_dir relative to it (Ray unpacks working_dir as each task's current
+    folder). The run's key is unchanged (it is the configuration as written).
+
+    Raises ConfigError for a relative dataset path that cannot be made portable: with Ray Client
+    (``ray://``) the nodes do not see this machine's current folder, so the file must be in working_dir (or
+    given as an absolute path on a filesystem the nodes share).
+    """
+    from . import data as data_mod
+
+    spec = json.loads(json.dumps(spec, default=str))   # a deep copy of plain data
+    spec["run_dir"] = str(Path(spec["run_dir"]).absolute())
+    data = spec["config"].setdefault("data", {})
+    name = data.get("name")
+    wd = (runtime_env or {}).get("working_dir")
+    wd = Path(wd) if wd and "://" not in wd else None
+    if isinstance(name, str) and data_mod.is_path(name):
+        full = Path(name).absolute()
+        inside = wd is not None and full.is_relative_to(wd)
+        if inside:
+            data["name"] = str(full.relative_to(wd))
+        elif not Path(name).is_absolute() and str(address or "").startswith("ray://"):
+            raise ConfigError(f"[sweep] datasets: {name!r} is a relative path on this machine, which the cluster's "
+                              f"nodes cannot see through Ray Client ({address}); ship its folder with --runtime-env "
+                              f"'{{\"working_dir\": \"{full.parent}\"}}', or give an absolute path on a "
+                              f"filesystem every node shares")
+        else:
+            data["name"] = str(full)
+        spec["needs"] = [data["name"]]
+    if data.get("data_dir"):
+        data["data_dir"] = str(Path(data["data_dir"]).absolute())
+    env = {k: str(Path(os.environ[k]).absolute()) for k in ("DSRECON_CACHE_DIR", "DSRECON_DATA_DIR")
+           if os.environ.get(k)}
+    if env:
+        spec["env"] = env
+    if shared:
+        spec["shared"] = shared
+    return spec
+
+
+def _endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a Ray address (``HOST:PORT``, ``ray://HOST[:PORT]``); None for ``auto`` / ``local``."""
+    addr = str(address).strip()
+    if addr in ("auto", "local"):
+        return None
+    client = addr.startswith("ray://")
+    hostport = addr[len("ray://"):] if client else addr
+    host, sep, port = hostport.rpartition(":")
+    if not sep:
+        host, port = hostport, "10001" if client else "6379"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--address {address!r} is not a Ray address; give auto, HOST:PORT (e.g. 10.0.0.1:6379) or "
+                          f"ray://HOST:10001")
+    return host, int(port)
+
+
+def probe_address(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Refuse, in one line and within ``timeout`` seconds, a Ray address where nothing accepts a connection
+    (Ray itself would retry for minutes). At most 1 + timeout / 0.5 TCP connects, each bounded in time."""
+    end = _endpoint(address)
+    if end is None:
+        return
+    deadline, why = time.monotonic() + timeout, "no answer"
+    for _ in range(int(timeout / 0.5) + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            with socket.create_connection(end, timeout=min(2.0, left)):
+                return
+        except OSError as err:
+            why = err.strerror or type(err).__name__
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    raise ConfigError(f"--address {address}: nothing accepts connections at {end[0]}:{end[1]} ({why}; tried for "
+                      f"{timeout:.0f} s, --connect-timeout); check the head node's address and port (`ray status` on "
+                      f"the head), or start one with `ray start --head`")
+
+
+def _connect(ray, address: str | None, runtime_env: dict | None, timeout: float) -> None:
+    if address:
+        probe_address(address, timeout)
+    kw = {"runtime_env": runtime_env} if runtime_env else {}
     try:
-        import ray
+        if address and str(address).startswith("ray://"):   # Ray Client takes no local-instance options
+            ray.init(address=address, **kw)
+        else:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError, ImportError) as err:
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "ray[client]" in msg or "ray\\[client\\]" in msg:
+            raise ConfigError("Ray Client (--address ray://...) needs ray[client]: pip install 'dsrecon[ray]'") from None
+        raise ConfigError(f"--address {address or '(a new local instance)'}: Ray did not connect: {msg[:300]}") from None
+
+
+class _OnceEach:
+    """Wraps Ray's driver-side printer of cluster errors (a dead raylet's log dump arrives once per
+    subscriber and was printed twice): each distinct message is printed once."""
+
+    def __init__(self, inner):
+        self.inner, self.seen = inner, set()
+
+    def __call__(self, data, *args, **kw):
+        text = "\n".join(map(str, data.get("lines", []))) if isinstance(data, dict) else str(data)
+        if text in self.seen:
+            return None
+        self.seen.add(text)
+        return self.inner(data, *args, **kw)
+
+
+_RECORD_KEYS = ("key", "kind", "dataset", "model", "method", "tau", "seed")
+
+
+def _lost(spec: dict, reason: str, **extra) -> dict:
+    return {**{k: spec[k] for k in _RECORD_KEYS}, "run_dir": spec["run_dir"], "status": "error",
+            "reason": reason, "metrics": {}, "noise_floor": {}, "variants": {}, "environment": True, **extra}
+
+
+def _ray(specs, address: str | None, threads: int, *, runtime_env: dict | None = None,
+         connect_timeout: float = CONNECT_TIMEOUT, max_attempts: int = MAX_ATTEMPTS, echo=print):
+    """Run ``specs`` as Ray tasks. A run that its node failed (the node or worker died, out of memory, a data
+    file missing there) is submitted again, to a node that has not failed it when one is alive, up to
+    ``max_attempts`` tries in all; after that it is reported as an error (not finished: a restart retries it)."""
+    ray = _import_ray()
+    try:
+        import ray._private.worker as ray_worker   # where Ray prints cluster errors on the driver
     except ImportError:
-        raise ConfigError("--backend ray needs Ray: pip install 'dsrecon[ray]'") from None
+        ray_worker = None
     started = False
     if not ray.is_initialized():
-        if address and str(address).startswith("ray://"):   # Ray Client takes no local-instance options
-            ray.init(address=address)
-        else:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        _connect(ray, address, runtime_env, connect_timeout)
         started = True
+    printer = getattr(ray_worker, "print_to_stdstream", None) if ray_worker is not None else None
+    if printer is not None:
+        ray_worker.print_to_stdstream = _OnceEach(printer)
     try:
         remote = ray.remote(num_cpus=threads, max_retries=0)(run_one)
-        pending = {remote.remote(s): s for s in specs}
+        tries: dict[str, list[str]] = {}   # key -> nodes that failed it ("" when unknown)
+
+        def submit(spec):
+            avoid = set(tries.get(spec["key"], []))
+            opts = {}
+            if avoid - {""}:
+                alive = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["NodeID"] not in avoid
+                         and n.get("Resources", {}).get("CPU", 0) >= threads]
+                if alive:
+                    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                    opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(alive[0], soft=True)
+            return (remote.options(**opts) if opts else remote).remote(spec)
+
+        pending = {submit(s): s for s in specs}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             spec = pending.pop(ready[0])
             try:
-                yield ray.get(ready[0])
-            except Exception as err:  # noqa: BLE001 - a lost worker: report it, a restart retries the run
-                yield {**{k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")},
-                       "run_dir": spec["run_dir"], "status": "error", "reason": f"ray: {err}".splitlines()[0],
-                       "metrics": {}, "noise_floor": {}, "variants": {}}
+                rec = ray.get(ready[0])
+            except Exception as err:  # noqa: BLE001 - the node or worker was lost (run_one itself never raises)
+                rec = _lost(spec, f"ray: {type(err).__name__}: {err}".splitlines()[0])
+            if rec.get("status") == "error" and rec.get("environment"):
+                tried = tries.setdefault(spec["key"], [])
+                tried.append(str(rec.get("node", "")))
+                if len(tried) < max_attempts:
+                    echo(f"  retrying {Path(spec['run_dir']).name} on another node (try {len(tried) + 1} of "
+                         f"{max_attempts}): {rec['reason']}")
+                    pending[submit(spec)] = spec
+                    continue
+                rec["reason"] = f"{rec['reason']} (after {len(tried)} tries)"
+            yield rec
     finally:
+        if printer is not None:
+            ray_worker.print_to_stdstream = printer
         if started:
             ray.shutdown()
 
@@ -518,6 +846,8 @@ def records_to_dataset(records: list[dict]):
                                           for r in records], dtype=float))
     data["reason"] = ("run", [r.get("reason", "") for r in records])
     data["run_dir"] = ("run", [r.get("run_dir", "") for r in records])
+    data["host"] = ("run", [str(r.get("host", "")) for r in records])   # who ran it (the Ray node id, if any)
+    data["node"] = ("run", [str(r.get("node", "")) for r in records])
     by_dataset: dict[str, dict] = {}   # the variants can differ between datasets (bins below 6 dims, GMM above)
     for r in records:
         for k, v in r.get("variants", {}).items():
@@ -543,6 +873,7 @@ def dataset_to_records(ds) -> list[dict]:
             "metrics": {k: float(row[k].values) for k in RESULT_METRICS},
             "noise_floor": {k: float(row[f"floor_{k}"].values) for k in FLOOR_METRICS},
             "reason": str(row["reason"].values), "run_dir": str(row["run_dir"].values),
+            "host": str(row["host"].values) if "host" in row else "", "node": str(row["node"].values) if "node" in row else "",
             "variants": {},
         })
     variants = json.loads(ds.attrs.get("metric_variants", "{}"))   # {dataset: {metric: variant}}
@@ -591,7 +922,7 @@ def read_results(path):
     for k in (*RESULT_METRICS, *(f"floor_{m}" for m in FLOOR_METRICS), "tau_steps"):
         if k not in ds:
             ds[k] = ("run", np.full(n, math.nan))
-    for k in ("reason", "run_dir", "sweep"):
+    for k in ("reason", "run_dir", "sweep", "host", "node"):
         if k not in ds:
             ds[k] = ("run", np.array([""] * n, dtype=object))
     return ds
@@ -641,6 +972,16 @@ def append_results(path, records: list[dict]) -> None:
 
 
 # ------------------------------------------------------------------------------ the driver
+def _mark_shared(out: Path) -> dict:
+    """Write a fresh token into ``<out>/.dsrecon-shared``: a node that reads it back shares the output folder."""
+    from .runs import atomic_write_bytes
+
+    token = os.urandom(8).hex()
+    atomic_write_bytes(out / ".dsrecon-shared", token.encode())
+    return {"path": str(out / ".dsrecon-shared"), "token": token}
+
+
+
 @dataclass
 class SweepResult:
     out: Path
@@ -652,32 +993,75 @@ class SweepResult:
 
 
 def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", address: str | None = None,
-              workers: int | None = None, progress: bool = True, echo=print) -> SweepResult:
+              workers: int | None = None, progress: bool = True, echo=print, retry_failed: bool = True,
+              runtime_env: dict | None = None, connect_timeout: float | None = None,
+              max_attempts: int | None = None) -> SweepResult:
     """Run every unfinished run of ``sweep`` (a :class:`Sweep` or a TOML path) and update results and leaderboard.
 
-    Finished runs (``result.json`` present) are skipped; results.nc gets each new run as soon as it ends.
+    Finished runs (``result.json`` with status ok) are skipped; runs that failed (status failed) are run again
+    unless ``retry_failed=False``; results.nc gets each new run as soon as it ends. Every path a run needs is
+    made absolute here (:func:`portable_spec`). On Ray (``address``, ``runtime_env``, ``connect_timeout``,
+    ``max_attempts`` override the sweep's [ray] section): when the nodes see the output folder the runs write
+    there, otherwise each node returns its run directory and the driver unpacks it there.
     """
-    from tqdm.auto import tqdm
-
-    from . import leaderboard
-    from .runs import atomic_write_bytes, write_json
-
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     if workers is not None and (int(workers) != workers or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+    opts = dict(sweep.ray)
+    if runtime_env is not None:
+        opts["runtime_env"] = runtime_env
+    for k, v in (("address", address), ("connect_timeout", connect_timeout), ("max_attempts", max_attempts)):
+        if v is not None:
+            opts[k] = v
+    opts = check_ray_options(opts, "Ray options")
+    if backend != "ray" and opts.get("runtime_env") and runtime_env is not None:
+        raise ConfigError("--runtime-env applies to --backend ray only")
+    address = opts.get("address") if backend == "ray" else None
+    specs = [portable_spec(s, runtime_env=opts.get("runtime_env") if backend == "ray" else None,
+                           address=address) for s in sweep.specs]   # refuses an unportable path before any work
+    started = False
+    if backend == "ray":   # connect before anything is written: a bad address is one line and nothing else
+        ray = _import_ray()
+        if not ray.is_initialized():
+            _connect(ray, address, opts.get("runtime_env"), opts.get("connect_timeout", CONNECT_TIMEOUT))
+            started = True
+    try:
+        return _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray: pip install 'dsrecon[ray]'") from None
+    return ray
+
+
+def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed) -> SweepResult:
+    from tqdm.auto import tqdm
+
+    from . import leaderboard
+    from .runs import atomic_write_bytes, write_json
+
     t0 = time.monotonic()
-    out = sweep.out
+    out = sweep.out.absolute()
     where = "the output folder ([sweep] out or --out)"
     check_out_dir(out, where)
     results = out / "results.nc"
-    finished, todo, damaged, records = [], [], [], []
-    for s in sweep.specs:
+    finished, todo, damaged, records, retried = [], [], [], [], []
+    for s in specs:
         done = Path(s["run_dir"]) / "result.json"
         rec = read_result(done, s["key"]) if done.exists() else None
-        if rec is not None:
+        if rec is not None and rec["status"] == "failed" and retry_failed:
+            retried.append((s, done))
+            todo.append(s)
+        elif rec is not None:
             finished.append(s)
             records.append(rec)
         else:
@@ -688,10 +1072,15 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
     try:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / "sweep.json", json.dumps(
-            {"name": sweep.name, "source": sweep.source, "runs": [s["key"] for s in sweep.specs]},
+            {"name": sweep.name, "source": sweep.source, "runs": [s["key"] for s in sweep.specs],
+             "run_info": [{k: s[k] for k in _RECORD_KEYS} for s in sweep.specs]},
             indent=2, default=str).encode())
     except OSError as err:
         raise ConfigError(f"cannot write into {where} {out}: {err.strerror or err}; give another folder") from None
+    for spec, done in retried:   # the failed outcome is kept next to the run as result.json.failed
+        set_aside(done, ".failed")
+    if retried:
+        echo(f"{len(retried)} failed run(s) are run again (--no-retry-failed keeps them as they are)")
     for spec, done in damaged:   # result.json is written last and atomically: damage came from outside
         kept = set_aside(done).name
         rec = recover_result(spec)
@@ -721,7 +1110,13 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
          f"{len(todo)} to run on backend {backend}" + (f" with {n_workers} workers" if backend == "local" else "")
          + f"; results in {results}")
     errors = []
-    gen = _local(todo, n_workers, sweep.threads) if backend == "local" else _ray(todo, address, sweep.threads)
+    if backend == "local":
+        gen = _local(todo, n_workers, sweep.threads)
+    else:
+        shared = _mark_shared(out)
+        gen = _ray([{**s, "shared": shared} for s in todo], address, sweep.threads,
+                   runtime_env=opts.get("runtime_env"), connect_timeout=opts.get("connect_timeout", CONNECT_TIMEOUT),
+                   max_attempts=opts.get("max_attempts", MAX_ATTEMPTS), echo=echo)
     bar = tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", disable=not progress or not todo)
     try:
         for rec in gen:
@@ -730,7 +1125,11 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
                 errors.append(rec)
                 echo(f"  error in {rec['run_dir']}: {rec['reason']} (a restart retries it)")
             else:
-                if not (Path(rec["run_dir"]) / "result.json").exists():   # a cluster without a shared filesystem
+                artifacts = rec.pop("artifacts", None)
+                if artifacts is not None:   # the node did not see the output folder: its run comes here
+                    unpack_artifacts(artifacts, rec["run_dir"])
+                    rec["artifacts"] = "returned to the driver"
+                if artifacts is not None or not (Path(rec["run_dir"]) / "result.json").exists():
                     write_json(Path(rec["run_dir"]) / "result.json", rec)
                 records.append(rec)
                 append_results(results, [rec])

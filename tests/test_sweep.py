@@ -325,3 +325,21 @@ def test_leaderboard_names_the_variant_of_each_dataset_when_they_differ(tmp_path
     assert '- D_stsp (lorenz): {"method": "bins"}' in md and '- D_stsp (mackey-glass): {"method": "gmm"}' in md
     assert "4.0e-04" in md   # small Monte-Carlo values keep their digits
     assert S.dataset_to_records(S.read_results(tmp_path))[0]["variants"]["D_stsp"]["method"] in ("bins", "gmm")
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_run_again_not_recorded_failed(tmp_path, lorenz_data):
+    """A sweep killed after a run's folder exists but before its first checkpoint leaves config.json and
+    train.log (here also the sweep's own result.json.corrupt, a name fit_run does not know); fit_run refuses
+    such a folder without --overwrite, and run_one records any DsreconError as a finished "failed" run. The
+    restart must start the run afresh (overwrite: no checkpoint, no metrics.json) and finish it."""
+    sw = S.load_sweep(tiny(tmp_path, seeds="[0]"), out=tmp_path / "out")
+    rd = Path(sw.specs[0]["run_dir"])
+    rd.mkdir(parents=True)
+    for name in ("config.json", "train.log", "result.json.corrupt"):
+        (rd / name).write_text("{" if name == "config.json" else "partial\n")
+    rec = S.run_one(sw.specs[0])
+    assert rec["status"] == "ok", rec["reason"]
+    assert S.read_result(rd / "result.json", sw.specs[0]["key"])["status"] == "ok"
+    assert (rd / "model.pt").exists() and (rd / "checkpoints" / "last.pt").exists()
+    assert (rd / "result.json.corrupt").read_text() == "partial\n"   # the sweep's kept file survives
+    assert not list(rd.parent.glob(".*.kept"))
