@@ -30,7 +30,9 @@ def test_lyap_file(tmp_path, capsys, lorenz_x, suffix):
     png = tmp_path / "div.png"
     code, out, err = _run(["lyap", str(path), "--dt", "0.01", "--plot", str(png)], capsys)
     assert code == 0, err
-    # Lorenz sigma=16, rho=45.92, beta=4: 1.50 per time unit (Wolf et al. 1985); 10^4 samples, so loose
+    # Lorenz sigma=16, rho=45.92, beta=4: 1.50 per time unit (Wolf et al. 1985); 10^4 samples, so loose: from the
+    # initial states (1, 1, 20), (2, -1, 25), (-3, 0.5, 30), (0.5, 2, 15) measured -5.8 % .. +8.3 % (this one +4.9 %);
+    # 20 % is 2.4x the worst (3x would loosen it). Deterministic data (odeint at 1e-10, numpy only).
     lam = float(out.split("lambda_max = ")[1].split()[0])
     assert lam == pytest.approx(1.50, rel=0.2)
     assert "chaotic:" in out and "tau_pred = ln2/lambda_max" in out and "fit: lags" in out and png.exists()
