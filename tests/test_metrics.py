@@ -283,11 +283,15 @@ def test_noise_floor_is_small_and_falls_with_length():
     # (measured: D_stsp 0.0018, D_H 0.059, PSC 0.969 at T = 1e5; thresholds leave a margin).
     # D_stsp's sampling noise falls with T (measured 0.049 at T = 5000); D_H's does not at a fixed
     # sigma in frequency bins (the number of bins grows with T), so only D_stsp is checked for that.
+    # Over 4 pairs of initial points ((0.1, 0.1)/(0.3, -0.1), (0.2, 0)/(-0.3, 0.1), (0.5, -0.1)/(0, 0.2),
+    # (0.4, 0.1)/(0.1, 0)): D_stsp 0.0013 .. 0.0020, D_H 0.0587 .. 0.063, PSC 0.961 .. 0.971, short/long D_stsp
+    # >= 19.7. Bounds: D_stsp 3x the worst (was 0.01); D_H 0.08 (4x the spread above the worst; was 0.1); PSC
+    # 0.95 is 0.011 below the worst. Exact IEEE recursion and numpy only: the same on every CPU.
     t = henon(100_000)
     ref = henon(100_000, x0=0.3, y0=-0.1)
     s = score_all(t, ref)
-    assert s["D_stsp"].value < 0.01
-    assert s["D_H"].value < 0.1
+    assert s["D_stsp"].value < 0.006
+    assert s["D_H"].value < 0.08
     assert s["PSC"].value > 0.95
     assert d_stsp(t[:5000], ref[:5000]).value > 5 * s["D_stsp"].value
 
