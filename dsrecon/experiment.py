@@ -309,7 +309,18 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     names ("D_stsp", "D_H", "PSC"; with ``legacy`` also "D_stsp_legacy", "D_H_legacy"; "PE" = PE(25),
     "VPT" in Lyapunov times of the card's reference λ_max, "model_lambda_max" and "model_D_KY") and every
     :class:`dsrecon.metrics.Score` in full under "scores" (variant, T_gen, number of initial conditions,
-    reason, curves). D_stsp uses ``method="auto"``: bins below 6 dimensions, the Gaussian mixture above.
+    reason, curves). D_stsp uses ``method="auto"`` (:func:`dsrecon.metrics.auto_method`: bins below 6
+    dimensions when the test split fills its occupied cells with ≥ 5 points on average, else the Gaussian
+    mixture). Every score covers the whole free run (D_H and PSC average the spectra of test-length chunks).
+
+    Every run gets ``"dynamics"``: the verdict of the free run's last 20 % (diverged, fixed point, cycle with
+    ``period``, irregular; :func:`dsrecon.metrics.dynamics_verdict`, with the model's λ_max when computed)
+    and the test split's own verdict under ``"data"``; ``"status"`` is "failed" (``"status_reason"`` says
+    why) for a diverged run or one collapsed to a fixed point while the data are not
+    (:func:`dsrecon.metrics.run_status`), whatever its scores; else "ok". With a noise floor,
+    ``"trivial_baseline"`` (D_stsp of a constant at the test mean, D_H of the shuffled test split) and
+    ``"informative"`` per score: False when the floor is ≥ half the trivial score
+    (:func:`dsrecon.metrics.informative`), said in ``"reasons"``.
 
     ``noise_floor_seed``: the same scores between the test split and an independent true trajectory of
     the same length (:func:`dsrecon.metrics.noise_floor`), so a number can be read against what a perfect
@@ -393,6 +404,15 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
             scores[f"model_{name}"] = sc
         metrics["model_lambda_max"] = float(ly["lambda_max"].value)
         metrics["model_D_KY"] = float(ly["D_KY"].value)
+    # what the free run does at its end, against what the data do (issue 15): a collapsed or diverged run fails
+    lam_model = metrics.get("model_lambda_max")
+    dyn = M.dynamics_verdict(gen, test, lambda_max=lam_model)
+    data_dyn = M.dynamics_verdict(test, test, tail_fraction=1.0)
+    status, status_reason = M.run_status(dyn, data_dyn)
+    metrics["dynamics"] = {**dyn.to_dict(), "data": data_dyn.to_dict()}
+    metrics["status"] = status
+    if status_reason:
+        metrics["status_reason"] = status_reason
     if n_init > 1:
         ics = {}
         if s_long is not None:   # starts whose t_gen inputs are available; their input windows
@@ -420,8 +440,13 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     metrics["variants"] = {k: v.variant for k, v in scores.items()}
     metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
     metrics["scores"] = {k: v.to_dict() for k, v in scores.items()}
+    period = f" (period {dyn.period} steps)" if dyn.period else ""
+    metrics["reasons"]["dynamics"] = (f"{dyn.verdict}{period}: {dyn.reason}; the data: {data_dyn.verdict}"
+                                      + (f"; FAILED: {status_reason}" if status_reason else ""))
     if noise_floor_seed is not None:
-        seeds = [int(noise_floor_seed) + i for i in range(min(max(1, int(n_init)), 5))]
+        # a recording's floor is a block bootstrap of its training split; min 3 resamples for a spread
+        n_floor = min(max(1, int(n_init)), 5) if data.attrs.get("kind", "ode") in ("ode", "dde") else 3
+        seeds = [int(noise_floor_seed) + i for i in range(n_floor)]
         floor = M.noise_floor(data, config.t_gen, seeds=seeds, n_bins=config.n_bins,
                               alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
         metrics["noise_floor"] = {k: float(v.value) for k, v in floor.items()}
@@ -429,6 +454,19 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
         if len(seeds) > 1:
             metrics["noise_floor"]["seeds"] = seeds
             metrics["noise_floor_mad"] = {k: v.spread for k, v in floor.items()}
+        if "floor" in floor["D_stsp"].variant:
+            metrics["noise_floor"]["source"] = floor["D_stsp"].variant["floor"]
+        # is a score able to tell at all? its floor against a trivial model's score (metrics.informative)
+        base = M.trivial_baselines(test, config.t_gen, n_bins=config.n_bins, alpha=config.alpha,
+                                   sigma=config.sigma, method="auto", seed=seed)
+        metrics["trivial_baseline"] = {k: float(v.value) for k, v in base.items()}
+        metrics["informative"] = {}
+        for k, b in base.items():
+            ok, why = M.informative(float(floor[k].value), float(b.value))
+            metrics["informative"][k] = ok
+            if not ok:
+                metrics["reasons"][k] = "; ".join(r for r in (metrics["reasons"].get(k, ""), why) if r)
+                metrics["scores"][k]["extra"]["uninformative"] = why
     metrics["eval_seconds"] = time.monotonic() - t0
     return metrics, gen
 

@@ -46,6 +46,7 @@ from .errors import ConfigError, DataError
 
 MAX_CELLS = 100_000_000  # n_bins ** N above this: the histogram would not fit in memory
 GMM_FROM_DIM = 6          # method="auto" switches from bins to the Gaussian mixture at this dimension
+MIN_PER_CELL = 5.0        # method="auto": bins only when the true points fill their occupied cells this densely
 
 _SPECTRUM_VARIANT = {"normalisation": "zscore (ddof=0)", "spectrum": "rfft power |X|^2",
                      "smoothing": "gaussian smoothing (scipy.ndimage.gaussian_filter1d, reflect, truncate=4)",
@@ -63,7 +64,8 @@ class Score:
     """A metric value with everything that defines it.
 
     ``n_used``/``n_total``: for D_stsp the generated points inside the box (or mixture components) /
-    given; for D_H and PSC the common length both series were cut to / generated points given; for
+    given; for D_H and PSC the generated points whose chunks entered the averaged spectrum (all of them) /
+    given; for
     model metrics the starts used / available.
     ``reference``: the number the value is compared with, where there is one (λ_max of the data or of
     the true equations, D_KY of the true equations). ``t_gen``: generated steps per initial condition.
@@ -167,6 +169,33 @@ def _bin_counts(rows: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
     return np.bincount(flat, minlength=n_bins ** len(edges)).astype(float)
 
 
+def _flat_cells(rows: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
+    """Flat (C-order) cell index of each point given as ``rows`` (N, T), all inside the box."""
+    n_bins = len(edges[0]) - 1
+    flat = np.zeros(rows.shape[1], dtype=np.int64)
+    for x, e in zip(rows, edges):
+        flat = flat * n_bins + _bin_index(x, e)
+    return flat
+
+
+def _kl_sparse(ft: np.ndarray, fg: np.ndarray, n_cells: int, alpha: float) -> float:
+    """:func:`_kl_smoothed` of the counts of the flat cell indices ``ft`` (true) and ``fg`` (generated) over
+    ``n_cells`` cells, touching only the occupied ones: every cell empty in both has the same smoothed
+    p_true = α/(Σc_true + αK) and p_gen = α/(Σc_gen + αK), so those K − K_occupied cells add
+    (K − K_occupied)·p_true·ln(p_true/p_gen) at once (5-d, 30 bins: 2.4e7 cells, a few thousand occupied)."""
+    u, inv = np.unique(np.concatenate([ft, fg]), return_inverse=True)
+    ct = np.bincount(inv[: len(ft)], minlength=len(u)).astype(float)
+    cg = np.bincount(inv[len(ft):], minlength=len(u)).astype(float)
+    zt, zg = len(ft) + alpha * n_cells, len(fg) + alpha * n_cells
+    pt, pg = (ct + alpha) / zt, (cg + alpha) / zg
+    m = pt > 0
+    with np.errstate(divide="ignore"):  # alpha = 0 and an empty generated cell: KL is inf, correctly
+        kl = float(np.sum(pt[m] * np.log(pt[m] / pg[m])))
+    if alpha > 0 and n_cells > len(u):
+        kl += (n_cells - len(u)) * (alpha / zt) * math.log(zg / zt)
+    return kl
+
+
 def _kl_smoothed(ct: np.ndarray, cg: np.ndarray, alpha: float) -> float:
     """KL(p_true || p_gen) of Laplace-smoothed counts over the same cells: p = (c + α)/(Σc + α·K)."""
     n_cells = ct.size
@@ -219,7 +248,9 @@ def d_stsp(true, gen, *, method: str = "bins", n_bins: int = 30, alpha: float = 
       generated mixture, i.e. KL(gen || true)), σ² = 1 on standardized data (the code used 0.1), up to
       10 000 points (the code took the first 5000), and a fixed ``seed`` (the code used torch's global RNG).
 
-    ``method="auto"``: "gmm" from 6 dimensions on, "bins" below.
+    ``method="auto"`` (:func:`auto_method`): "gmm" from 6 dimensions on, or when the true data are too few
+    for their histogram (fewer than ``MIN_PER_CELL`` = 5 points per occupied cell on average), else "bins";
+    ``variant["auto"]`` says why.
 
     Parameters: ``n_bins`` bins per dimension; ``alpha`` pseudo-count added to every cell (α ≥ 0);
     ``box``/``box_margin`` as above; ``sigma2``, ``max_points``, ``n_mc``, ``seed``, ``standardize``
@@ -238,9 +269,15 @@ def d_stsp(true, gen, *, method: str = "bins", n_bins: int = 30, alpha: float = 
                    f"d_stsp: method must be 'bins', 'legacy', 'gmm' or 'auto', got {method!r}")
     t, g, bad = _pair(true, gen)
     N = t.shape[1]
+    auto_why = ""
     if method == "auto":
-        method = "gmm" if N >= GMM_FROM_DIM else "bins"
+        method, auto_why = auto_method(t, n_bins=n_bins)
     if method == "gmm":
+        if auto_why:
+            sc = _d_stsp_gmm(t, g, bad, sigma2=sigma2, max_points=max_points, n_mc=n_mc, seed=seed,
+                             standardize=standardize)
+            return Score(sc.name, sc.value, {**sc.variant, "auto": auto_why}, sc.n_used, sc.n_total, sc.reason,
+                         t_gen=sc.t_gen)
         return _d_stsp_gmm(t, g, bad, sigma2=sigma2, max_points=max_points, n_mc=n_mc, seed=seed,
                            standardize=standardize)
     _check_setting(_is_int(n_bins, 1), f"n_bins must be an integer ≥ 1, got {n_bins!r}")
@@ -254,6 +291,8 @@ def d_stsp(true, gen, *, method: str = "bins", n_bins: int = 30, alpha: float = 
         variant = {"method": "bins", "n_bins": int(n_bins),
                    "box": f"minmax+{box_margin}sd" if box == "minmax" else "mean±2sd",
                    "alpha": alpha, "kl": "KL(true||gen)"}
+        if auto_why:
+            variant["auto"] = auto_why
     if bad:
         return Score("D_stsp", math.nan, variant, 0, len(g), bad, t_gen=len(g))
     if n_bins ** N > MAX_CELLS:
@@ -280,12 +319,42 @@ def d_stsp(true, gen, *, method: str = "bins", n_bins: int = 30, alpha: float = 
                      "no generated point lies inside the true data's box (empty overlap)", t_gen=len(g))
     edges = [np.linspace(lo[d], hi[d], n_bins + 1) for d in range(N)]
     if box == "minmax":
-        ct = _bin_counts(tr, edges)
+        ft = _flat_cells(tr, edges)
     else:
         inside_t = np.all((tr >= lo[:, None]) & (tr <= hi[:, None]), axis=0)
-        ct = _bin_counts(tr[:, inside_t], edges)
-    cg = _bin_counts(gr[:, inside_g], edges)
-    return Score("D_stsp", _kl_smoothed(ct, cg, alpha), variant, n_in, len(g), t_gen=len(g))
+        ft = _flat_cells(tr[:, inside_t], edges)
+    fg = _flat_cells(gr[:, inside_g], edges)
+    return Score("D_stsp", _kl_sparse(ft, fg, n_bins ** N, alpha), variant, n_in, len(g), t_gen=len(g))
+
+
+def auto_method(true, *, n_bins: int = 30) -> tuple[str, str]:
+    """The D_stsp method ``"auto"`` picks for these true data, and why: (method, reason).
+
+    Rule: "gmm" when N ≥ 6 (``GMM_FROM_DIM``), or when the true points in the minmax box of
+    :func:`d_stsp` fill their occupied cells (n_bins per dimension) with fewer than ``MIN_PER_CELL`` = 5
+    points on average -- a histogram with about one point per occupied cell estimates nothing (the
+    binned D_stsp of two independent samples is then as large as that of unrelated data: 5-d weather
+    data, 1180 test points, floor 11); else "bins". Five per cell is the usual minimum expected count of
+    a histogram-based (χ²-type) comparison (Cochran 1954).
+    """
+    t = as_array(true, what="true data")
+    N = t.shape[1]
+    if N >= GMM_FROM_DIM:
+        return "gmm", f"{N} dimensions (>= {GMM_FROM_DIM}): Gaussian mixture"
+    if n_bins ** N > MAX_CELLS:
+        return "gmm", f"{n_bins}^{N} cells are too many for a histogram: Gaussian mixture"
+    sd = t.std(axis=0)
+    lo, hi = t.min(axis=0) - 0.1 * sd, t.max(axis=0) + 0.1 * sd
+    edges = [np.linspace(lo[d], hi[d], n_bins + 1) for d in range(N)]
+    flat = np.zeros(len(t), dtype=np.int64)
+    for d in range(N):
+        flat = flat * n_bins + _bin_index(np.ascontiguousarray(t[:, d]), edges[d])
+    occupied = len(np.unique(flat))
+    per = len(t) / max(occupied, 1)
+    if per < MIN_PER_CELL:
+        return "gmm", (f"{len(t)} true points fill {occupied} of {n_bins}^{N} cells ({per:.1f} per occupied "
+                       f"cell < {MIN_PER_CELL:g}): too few for a histogram, Gaussian mixture")
+    return "bins", f"{len(t)} true points, {per:.1f} per occupied cell (>= {MIN_PER_CELL:g}): bins"
 
 
 def _legacy_cells(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_bins: int) -> np.ndarray:
@@ -310,9 +379,7 @@ def _d_stsp_legacy(t: np.ndarray, g: np.ndarray, n_bins: int, variant: dict) -> 
         return Score("D_stsp", math.inf, variant, 0, len(g),
                      "no generated point lies inside the legacy ±2σ box (empty overlap; the legacy code gave NaN)",
                      t_gen=len(g))
-    ct = np.bincount(ft, minlength=K).astype(float)
-    cg = np.bincount(fg, minlength=K).astype(float)
-    return Score("D_stsp", _kl_smoothed(ct, cg, 1e-5), variant, len(fg), len(g), t_gen=len(g),
+    return Score("D_stsp", _kl_sparse(ft, fg, K, 1e-5), variant, len(fg), len(g), t_gen=len(g),
                  extra={"n_true_used": int(len(ft))})
 
 
@@ -404,12 +471,49 @@ def legacy_spectrum(chunks, sigma: float = 2.0) -> np.ndarray:
         return np.nanmean(p, axis=0)
 
 
-def _spectra_pair(name: str, true, gen, sigma: float):
-    """Per-dimension spectra of true and generated series cut to the common length T.
+CONSTANT_TOL = 1e-9   # a chunk whose std is below this fraction of the true dimension's std counts as constant
 
-    Returns ``(pairs, variant, T, n_gen, reason)``; ``pairs`` is a list of (p, q) per dimension, q None
-    for a constant generated dimension; ``pairs`` is None when ``gen`` cannot be compared at all (another
-    dimension, too short: the score is undefined) and "diverged" when it has non-finite rows.
+
+def chunk_starts(T: int, L: int) -> np.ndarray:
+    """Starts of the ceil(T / L) chunks of length L that cover 0 .. T − 1, the first at 0 and the last
+    ending at T (evenly spaced, rounded; they overlap by less than L when L does not divide T)."""
+    n = max(1, -(-T // L))
+    return np.zeros(1, dtype=np.int64) if n == 1 else np.round(np.linspace(0, T - L, n)).astype(np.int64)
+
+
+def chunked_spectrum(x, L: int, sigma: float = 20.0, tol: float = 0.0):
+    """Welch-style spectrum of a 1-d series: the mean of the normalised power spectra of chunks of length L
+    that cover the whole series (:func:`chunk_starts`), then smoothed and normalised to sum 1.
+
+    Per chunk: z-score (ddof=0), |rfft|², normalised to sum 1; a chunk whose std is ≤ ``tol`` (a collapsed
+    stretch) has no normalised spectrum and is left out here. Mean over the other chunks,
+    ``gaussian_filter1d(·, sigma)`` (reflect, truncate 4), sum 1. With one chunk (T = L) this is exactly
+    :func:`smoothed_spectrum`. Returns ``(p, n_chunks, n_constant)``, p None when every chunk is constant;
+    :func:`hellinger_distance` weighs p by the live fraction (a constant chunk counts as a disjoint spectrum).
+    Welch 1967 (averaged periodograms of segments); the chunking follows the sparse-forcing paper's code
+    (DurstewitzLab/ChaosRNN evaluation/pse.py: 50 chunks of the generated run, spectra averaged).
+    """
+    x = np.asarray(x, dtype=float)
+    st = chunk_starts(len(x), L)
+    c = x[st[:, None] + np.arange(L)[None, :]]
+    sd = c.std(axis=1)
+    const = sd <= tol
+    if const.all():
+        return None, len(st), int(const.sum())
+    live = c[~const]
+    z = (live - live.mean(axis=1, keepdims=True)) / sd[~const, None]
+    pw = np.abs(np.fft.rfft(z, axis=1)) ** 2
+    p = gaussian_filter1d((pw / pw.sum(axis=1, keepdims=True)).mean(axis=0), sigma)
+    return p / p.sum(), len(st), int(const.sum())
+
+
+def _spectra_pair(name: str, true, gen, sigma: float):
+    """Per-dimension spectra of the whole true and generated series, averaged over chunks of the common
+    length L = min(T_true, T_gen) (:func:`chunked_spectrum`): every step of both series counts.
+
+    Returns ``(pairs, variant, L, n_gen, reason)``; ``pairs`` is a list of (p, q, f) per dimension, f the
+    fraction of generated chunks that are not constant (q their spectrum), q None when none is; ``pairs`` is None when ``gen`` cannot be compared at
+    all (another dimension, too short: the score is undefined) and "diverged" when it has non-finite rows.
     """
     _check_setting(sigma > 0, f"{name}: sigma must be > 0, got {sigma}")
     t, g, bad = _pair(true, gen)
@@ -421,17 +525,25 @@ def _spectra_pair(name: str, true, gen, sigma: float):
     if reason:
         return "diverged", variant, T, len(g), reason
     # one contiguous row per dimension: 1-d reductions and FFTs are faster than along axis 0
-    t_rows, g_rows = np.ascontiguousarray(t[:T].T), np.ascontiguousarray(g[:T].T)
+    t_rows, g_rows = np.ascontiguousarray(t.T), np.ascontiguousarray(g.T)
     pairs, notes = [], []
+    n_t = n_g = 1
     for d, (a, b) in enumerate(zip(t_rows, g_rows)):
-        if a.std() == 0:
-            raise DataError(f"true data: dimension {d} is constant over the first {T} steps; "
-                            "its spectrum is undefined (drop that dimension)")
-        if b.std() == 0:
-            pairs.append((smoothed_spectrum(a, sigma), None))
+        sd = a.std()
+        if sd == 0:
+            raise DataError(f"true data: dimension {d} is constant; its spectrum is undefined (drop that dimension)")
+        p, n_t, kt = chunked_spectrum(a, T, sigma, CONSTANT_TOL * sd)
+        if p is None or kt:
+            raise DataError(f"true data: dimension {d} is constant over {kt} of its {n_t} chunks of {T} steps; "
+                            "its spectrum is undefined there (drop that dimension or that stretch)")
+        q, n_g, kg = chunked_spectrum(b, T, sigma, CONSTANT_TOL * sd)
+        if q is None:
             notes.append(f"generated dimension {d} is constant")
-        else:
-            pairs.append((smoothed_spectrum(a, sigma), smoothed_spectrum(b, sigma)))
+        elif kg:
+            notes.append(f"generated dimension {d} is constant in {kg} of its {n_g} chunks")
+        pairs.append((p, q, 1.0 - kg / n_g))
+    variant["chunks"] = (f"spectra averaged over chunks of {T} steps covering the whole series "
+                         f"({n_t} true, {n_g} generated; Welch)")
     return pairs, variant, T, len(g), "; ".join(notes)
 
 
@@ -439,10 +551,13 @@ def hellinger_distance(true, gen, *, sigma: float | None = None, variant: str = 
                        n_chunks: int = 50, cutoff: int = 500) -> Score:
     """D_H: mean over dimensions of the Hellinger distance of smoothed power spectra.
 
-    ``variant="default"``: cut both series to the common length T = min(T_true, T_gen) (first T rows;
-    spectra need the same frequency grid); per dimension, spectra p, q = :func:`smoothed_spectrum`
-    (z-score, |rfft|², ``gaussian_filter1d(·, sigma)`` reflect mode, sum 1); H = √max(0, 1 − Σ √(p q));
-    value = mean of H over dimensions. 0 = identical spectra, 1 = disjoint. ``sigma`` default 20.
+    ``variant="default"``: per dimension, spectra p, q = :func:`chunked_spectrum` of the *whole* true and
+    generated series, averaged over chunks of the common length L = min(T_true, T_gen) (the same frequency
+    grid; chunks cover every step, Welch-style; one chunk is exactly :func:`smoothed_spectrum`: z-score,
+    |rfft|², ``gaussian_filter1d(·, sigma)`` reflect mode, sum 1); H = √max(0, 1 − Σ √(p q)); value = mean
+    of H over dimensions. 0 = identical spectra, 1 = disjoint. ``sigma`` default 20. Until issue 15 only the
+    first L steps of the longer series were compared, so a run that collapsed after its first T_test
+    steps scored as well as a live one; ``variant["length"]`` is L, ``variant["chunks"]`` the counts.
 
     ``variant="legacy"`` (the sparse-forcing paper's code, DurstewitzLab/ChaosRNN ``evaluation/pse.py``
     as called by ``main_eval.py``; re-implemented): each series is cut into ``n_chunks`` = 50 consecutive
@@ -461,7 +576,9 @@ def hellinger_distance(true, gen, *, sigma: float | None = None, variant: str = 
     series, and the noise floor does not fall with T at a fixed σ (the number of bins grows with T);
     the value depends on T and σ, so compare with the noise floor of the same length. The legacy cut-off
     of 500 bins keeps a different fraction of the spectrum for every chunk length. A constant generated
-    dimension (a collapsed model) counts as maximally different, H = 1, noted in ``reason``; a constant
+    dimension (a collapsed model) counts as maximally different, H = 1, noted in ``reason``; constant chunks
+    of a generated dimension (a late collapse) count as disjoint spectra: with a live fraction f of the
+    chunks, the generated spectrum is f·q, so H = √(1 − √f·Σ√(pq)) ≥ √(1 − √f); a constant
     true dimension raises DataError; non-finite generated rows give inf, another dimension nan, with a
     reason.
     """
@@ -473,8 +590,10 @@ def hellinger_distance(true, gen, *, sigma: float | None = None, variant: str = 
     pairs, var, T, n_gen, reason = _spectra_pair("hellinger_distance", true, gen, sigma)
     if pairs is None or pairs == "diverged":
         return Score("D_H", math.nan if pairs is None else math.inf, var, 0, n_gen, reason, t_gen=n_gen)
-    hs = [1.0 if q is None else math.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(p * q))))) for p, q in pairs]
-    return Score("D_H", float(np.mean(hs)), var, T, n_gen, reason, t_gen=n_gen,
+    # constant chunks have no spectrum: the generated one is f·q (mass f), so BC ≤ √f and H ≥ √(1 − √f)
+    hs = [1.0 if q is None else math.sqrt(max(0.0, 1.0 - math.sqrt(f) * float(np.sum(np.sqrt(p * q)))))
+          for p, q, f in pairs]
+    return Score("D_H", float(np.mean(hs)), var, n_gen, n_gen, reason, t_gen=n_gen,
                  extra={"per_dim": [float(h) for h in hs]})
 
 
@@ -513,16 +632,17 @@ def _hellinger_legacy(true, gen, sigma, n_chunks, cutoff) -> Score:
 def power_spectrum_correlation(true, gen, *, sigma: float = 20.0) -> Score:
     """PSC: mean over dimensions of the Pearson correlation of the smoothed, normalised spectra.
 
-    The spectra are exactly those of :func:`hellinger_distance` (same helper, same common length T).
+    The spectra are exactly those of :func:`hellinger_distance` (same helper: averaged over chunks of the
+    common length covering both whole series).
     Higher is better (1 for identical spectra). A constant generated dimension contributes 0, noted in
-    ``reason``; non-finite generated rows give nan with a reason.
+    ``reason``; a dimension constant in some chunks contributes the live fraction f times its correlation; non-finite generated rows give nan with a reason.
     Reference: "How to train RNNs on chaotic data" (ICLR 2022 submission) App. A.5.
     """
     pairs, variant, T, n_gen, reason = _spectra_pair("power_spectrum_correlation", true, gen, sigma)
     if pairs is None or pairs == "diverged":
         return Score("PSC", math.nan, variant, 0, n_gen, reason, t_gen=n_gen)
-    rs = [0.0 if q is None else float(np.corrcoef(p, q)[0, 1]) for p, q in pairs]
-    return Score("PSC", float(np.mean(rs)), variant, T, n_gen, reason, t_gen=n_gen,
+    rs = [0.0 if q is None else f * float(np.corrcoef(p, q)[0, 1]) for p, q, f in pairs]
+    return Score("PSC", float(np.mean(rs)), variant, n_gen, n_gen, reason, t_gen=n_gen,
                  extra={"per_dim": rs})
 
 
@@ -899,6 +1019,18 @@ def score_partially_observed(model, observed, full, *, t_gen: int, n_fit: int = 
                      s.n_init, s.spread, {**s.extra, "W": W.tolist()}) for k, s in out.items()}
 
 
+def block_bootstrap(x, n_steps: int, *, block: int, seed: int) -> np.ndarray:
+    """A series of ``n_steps`` rows made of blocks of ``block`` consecutive rows of ``x`` (T, N) at
+    uniformly drawn starts (``np.random.default_rng(seed)``), concatenated and cut: the moving-block
+    bootstrap (Künsch 1989, Ann. Stat. 17, 1217). Within a block the dynamics are the data's; the joins
+    are jumps, which add a little broadband power to a spectrum."""
+    x = as_array(x, what="data")
+    block = int(min(block, len(x)))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(x) - block + 1, -(-int(n_steps) // block))
+    return np.concatenate([x[s:s + block] for s in starts])[: int(n_steps)]
+
+
 def noise_floor(data, t_gen: int, *, seeds=(1,), n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0,
                 method: str = "bins", legacy: bool = False) -> dict[str, Score]:
     """The scores of independent true trajectories of length ``t_gen`` against the test split of a
@@ -906,6 +1038,10 @@ def noise_floor(data, t_gen: int, *, seeds=(1,), n_bins: int = 30, alpha: float 
 
     For each seed, :func:`dsrecon.data.independent_trajectory` (another initial condition, integrated
     like the card says, standardized like ``data``) is scored by :func:`score_all` against the test split;
+    a recording (``attrs["kind"]`` not "ode"/"dde") has no second orbit, so its stand-in is a
+    :func:`block_bootstrap` of the training split to ``t_gen`` steps, blocks as long as the test split (at
+    most half the training split), one resample per seed (``variant["floor"]`` says so): the floor then
+    has the generated run's length and a spread over seeds, where the end of the training split had neither;
     with several seeds every metric is the median ± MAD over them (``n_init`` = number of seeds,
     ``extra["per_init"]`` each value, ``variant["noise_floor_seeds"]`` the seeds). The same seeds give the
     same numbers (the trajectories are deterministic given the seed).
@@ -914,12 +1050,175 @@ def noise_floor(data, t_gen: int, *, seeds=(1,), n_bins: int = 30, alpha: float 
 
     seeds = [int(s) for s in np.atleast_1d(seeds)]
     _check_setting(len(seeds) >= 1, "noise_floor needs at least one seed")
-    _, test = train_test_split(data)
-    per = [score_all(test, independent_trajectory(data, int(t_gen), seed=s), n_bins=n_bins, alpha=alpha,
-                     sigma=sigma, method=method, legacy=legacy) for s in seeds]
+    train, test = train_test_split(data)
+    recording = data.attrs.get("kind", "ode") not in ("ode", "dde")
+    if recording:   # no second orbit: blocks of the training split, resampled to t_gen steps
+        x_train, n_test = as_array(train, what="training split"), int(test.sizes["time"])
+        block = max(2, min(n_test, len(x_train) // 2))
+        def other(s):
+            return block_bootstrap(x_train, int(t_gen), block=block, seed=s)
+    else:
+        def other(s):
+            return independent_trajectory(data, int(t_gen), seed=s)
+    per = [score_all(test, other(s), n_bins=n_bins, alpha=alpha, sigma=sigma, method=method, legacy=legacy)
+           for s in seeds]
+    if recording:
+        per = [{k: Score(v.name, v.value, {**v.variant, "floor": f"block bootstrap of the training split, blocks "
+                                           f"of {block} steps"}, v.n_used, v.n_total, v.reason, v.reference,
+                         v.t_gen, v.n_init, v.spread, v.extra) for k, v in p.items()} for p in per]
     out = {}
     for name in per[0]:
         s = summarise([p[name] for p in per], label="noise-floor seeds") if len(seeds) > 1 else per[0][name]
         out[name] = Score(s.name, s.value, {**s.variant, "noise_floor_seeds": seeds}, s.n_used, s.n_total, s.reason,
                           s.reference, s.t_gen, s.n_init, s.spread, s.extra)
     return out
+
+
+# ------------------------------------------------------------------------------------------ verdicts
+TAIL_FRACTION = 0.2     # the dynamics verdict reads the last 20 % of a free run (its transient is over)
+FIXED_TOL = 1e-3        # tail std below this fraction of the data's std in every dimension: a fixed point
+CYCLE_TOL = 0.05        # recurrence distance below this fraction of two independent tail points': a cycle
+EXPLODE = 100.0         # tail values beyond this many data stds (× the data's own extent): diverged
+UNINFORMATIVE = 0.5     # a floor at least this fraction of a trivial baseline's score: the score cannot tell
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """What a free run does at its end: ``verdict`` one of "diverged", "fixed point", "cycle", "irregular";
+    ``period`` in steps for a cycle; ``reason`` the numbers behind the verdict; ``tail`` the steps read;
+    ``lambda_max`` the model's largest Lyapunov exponent when the caller had one (per time unit)."""
+
+    verdict: str
+    reason: str
+    period: int | None = None
+    tail: int = 0
+    lambda_max: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def recurrence_distance(x: np.ndarray) -> np.ndarray:
+    """d(p), p = 0 .. T−1: RMS over t and dimensions of x_{t+p} − x_t, for a (T, N) series; by FFT
+    (Σ_t ‖x_{t+p} − x_t‖² = Σ‖x_t‖² + Σ‖x_{t+p}‖² − 2 Σ x_t·x_{t+p}), O(T log T) for all lags at once."""
+    x = np.asarray(x, dtype=float)
+    x = x - x.mean(axis=0)
+    T, N = x.shape
+    sq = np.einsum("ij,ij->i", x, x)
+    cs = np.concatenate([[0.0], np.cumsum(sq)])
+    f = np.fft.rfft(x, n=2 * T, axis=0)
+    corr = np.fft.irfft((f * f.conj()).sum(axis=1), n=2 * T)[:T]
+    p = np.arange(T)
+    msd = (cs[T - p] + (cs[T] - cs[p]) - 2 * corr) / (T - p)
+    return np.sqrt(np.maximum(msd, 0.0) / N)
+
+
+def dynamics_verdict(gen, true, *, tail_fraction: float = TAIL_FRACTION, lambda_max: float | None = None,
+                     min_tail: int = 100) -> Dynamics:
+    """The dynamics verdict of a free run ``gen`` (T, N), in the units of the ``true`` data.
+
+    Read on the tail (last ``tail_fraction`` of the run, at least ``min_tail`` steps), standardized by the
+    true data's mean and std (ddof=0), in this order:
+      1. **diverged**: a non-finite value anywhere in the run, or a tail value beyond ``EXPLODE`` = 100 ×
+         max(1, the true data's largest |z|) stds (exploding);
+      2. **fixed point**: the tail's std is below ``FIXED_TOL`` = 1e-3 data stds in every dimension, or its
+         amplitude (RMS about its mean) falls by more than 4× from the tail's first half to its second
+         (converging);
+      3. **cycle** with period p: the first lag p ≤ tail/2 at which the recurrence distance
+         :func:`recurrence_distance` d(p) is below ``CYCLE_TOL`` = 5 % of √2·s (s the tail's RMS amplitude:
+         √2·s is the distance of two independent tail points), after d has reached half of √2·s at a
+         shorter lag (the state went away and came back), p taken at the minimum of d in that dip;
+      4. **irregular**: none of these (chaos, quasi-periodicity, or a cycle longer than tail/2).
+    ``lambda_max`` (the model's, when the caller has it) is stored and quoted in the reason: λ_max > 0
+    supports "irregular" as chaos, λ_max < 0 with "irregular" says the tail is still a transient.
+    Pitfall: a cycle whose period is not a whole number of steps (a limit cycle of a map on an invariant
+    circle) recurs only approximately, within about 2π·δ/p of its spread at the nearest whole lag (δ the
+    fractional part of p): irrational periods of more than ~60 steps pass the 5 % test, shorter ones may
+    read as "irregular". References: the recurrence rule is a close-returns test (Gilmore 1998,
+    Rev. Mod. Phys. 70, 1455).
+    """
+    t = as_array(true, what="true data")
+    g = as_array(gen, what="generated data", allow_nonfinite=True)
+    lam = None if lambda_max is None or not math.isfinite(float(lambda_max)) else float(lambda_max)
+    lam_txt = "" if lam is None else f"; model λ_max {lam:.3g}"
+    why = _nonfinite_reason(g)
+    if why:
+        return Dynamics("diverged", why + lam_txt, tail=len(g), lambda_max=lam)
+    mu, sd = t.mean(axis=0), t.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    n = min(len(g), max(int(min_tail), int(math.ceil(tail_fraction * len(g)))))
+    z = (g[len(g) - n:] - mu) / sd
+    extent = max(1.0, float(np.max(np.abs((t - mu) / sd))))
+    top = float(np.max(np.abs(z)))
+    if top > EXPLODE * extent:
+        return Dynamics("diverged", f"the last {n} steps reach {top:.3g} data stds (> {EXPLODE:g} × the data's "
+                        f"extent {extent:.3g}): exploding" + lam_txt, tail=n, lambda_max=lam)
+    tail_sd = z.std(axis=0)
+    if np.all(tail_sd < FIXED_TOL):
+        return Dynamics("fixed point", f"the last {n} steps vary by at most {float(tail_sd.max()):.2g} data stds "
+                        f"(< {FIXED_TOL:g}): collapsed" + lam_txt, tail=n, lambda_max=lam)
+    h = n // 2
+    a1 = float(np.sqrt(np.mean(z[:h].var(axis=0))))
+    a2 = float(np.sqrt(np.mean(z[h:].var(axis=0))))
+    if a2 < a1 / 4:
+        return Dynamics("fixed point", f"the amplitude of the last {n} steps falls from {a1:.3g} to {a2:.3g} data "
+                        "stds between their halves: converging to a fixed point" + lam_txt, tail=n, lambda_max=lam)
+    s2 = math.sqrt(2.0) * float(np.sqrt(np.mean(tail_sd ** 2)))
+    rel = recurrence_distance(z)[: n // 2 + 1] / s2
+    away = np.maximum.accumulate(rel) >= 0.5
+    hit = np.nonzero((rel < CYCLE_TOL) & away)[0]
+    if len(hit):
+        p0 = int(hit[0])
+        end = p0
+        while end + 1 < len(rel) and rel[end + 1] < CYCLE_TOL:
+            end += 1
+        p = p0 + int(np.argmin(rel[p0:end + 1]))
+        return Dynamics("cycle", f"the last {n} steps recur within {rel[p]:.2g} of their spread after {p} steps "
+                        f"(< {CYCLE_TOL:g})" + lam_txt, period=p, tail=n, lambda_max=lam)
+    best = float(np.min(rel[away])) if away.any() else math.nan   # closest return after leaving
+    note = ("; λ_max < 0: the tail may still be a transient" if lam is not None and lam < 0 else "")
+    return Dynamics("irregular", f"no recurrence within {CYCLE_TOL:g} of the spread up to lag {len(rel) - 1} "
+                    f"(closest return {best:.2g}) in the last {n} steps" + lam_txt + note, tail=n, lambda_max=lam)
+
+
+def run_status(model_dyn: Dynamics, data_dyn: Dynamics) -> tuple[str, str]:
+    """("ok" | "failed", reason): a diverged free run fails; one collapsed to a fixed point fails unless the
+    data are themselves a fixed point. A cycle or irregular run is "ok" (its scores say how good)."""
+    if model_dyn.verdict == "diverged":
+        return "failed", f"the free run diverged: {model_dyn.reason}"
+    if model_dyn.verdict == "fixed point" and data_dyn.verdict != "fixed point":
+        return "failed", (f"the free run collapsed to a fixed point ({model_dyn.reason}) while the data are "
+                          f"{data_dyn.verdict}")
+    return "ok", ""
+
+
+def trivial_baselines(true, t_gen: int, *, n_bins: int = 30, alpha: float = 1e-5, sigma: float = 20.0,
+                      method: str = "auto", seed: int = 0) -> dict[str, Score]:
+    """The scores of two trivial "models" of ``t_gen`` steps against ``true``: for D_stsp a constant at the
+    true mean (a collapsed model: right place, no dynamics), for D_H a time-shuffled copy of ``true``
+    (``np.random.default_rng(seed)`` permutation, tiled to t_gen: right distribution, white spectrum).
+    A noise floor near these says the score cannot tell a perfect model from a trivial one
+    (:func:`informative`)."""
+    t = as_array(true, what="true data")
+    const = np.broadcast_to(t.mean(axis=0), (int(t_gen), t.shape[1]))
+    rng = np.random.default_rng(seed)
+    shuf = np.concatenate([t[rng.permutation(len(t))] for _ in range(-(-int(t_gen) // len(t)))])[: int(t_gen)]
+    return {"D_stsp": d_stsp(t, const, method=method, n_bins=n_bins, alpha=alpha),
+            "D_H": hellinger_distance(t, shuf, sigma=sigma)}
+
+
+def informative(floor: float, baseline: float, *, fraction: float = UNINFORMATIVE) -> tuple[bool, str]:
+    """(informative?, reason) of a lower-is-better score whose noise floor (a perfect model's score) is
+    ``floor`` and whose trivial baseline (:func:`trivial_baselines`) scores ``baseline``.
+
+    Uninformative when floor ≥ ``fraction`` × baseline (default 0.5), i.e. the skill score of a perfect
+    model against the trivial one, 1 − floor/baseline (Murphy 1988, Mon. Wea. Rev. 116, 2417), is at most
+    0.5: the range between "as good as the data themselves" and "no dynamics at all" is smaller than the
+    floor's own size, so a value below the floor says nothing."""
+    if not (math.isfinite(floor) and math.isfinite(baseline)) or baseline <= 0:
+        return True, f"floor {floor:.3g} or trivial baseline {baseline:.3g} is not a positive finite number"
+    skill = 1.0 - floor / baseline
+    if floor >= fraction * baseline:
+        return False, (f"uninformative: noise floor {floor:.3g} ≥ {fraction:g} × the trivial baseline's "
+                       f"{baseline:.3g} (skill of a perfect model {skill:.2f})")
+    return True, f"noise floor {floor:.3g} < {fraction:g} × trivial baseline {baseline:.3g}"
