@@ -60,7 +60,10 @@ def plot_run(run_dir) -> list[Path]:
             ax.plot(arr[:, 0], arr[:, -1], lw=0.3, color="C0" if i == 0 else "C3")
             ax.set_xlabel(names[0]); ax.set_ylabel(names[-1])
         ax.set_title(f"{title}, {n} steps")
-    fig.suptitle(f"{cfg['data']['name']} / {cfg['model']['kind']}: D_stsp = {float(metrics['D_stsp']):.3g}")  # 'inf' for a diverged model
+    verdict = metrics.get("dynamics", {}).get("verdict") if isinstance(metrics.get("dynamics"), dict) else None
+    mark = (" (FAILED: " if metrics.get("status") == "failed" else " (") + verdict + ")" if verdict else ""
+    fig.suptitle(f"{cfg['data']['name']} / {cfg['model']['kind']}: D_stsp = {float(metrics['D_stsp']):.3g}"  # 'inf' for a diverged model
+                 + mark)
     written.append(_save(fig, run_dir / "attractor.png", plt))
 
     # spectra
@@ -222,6 +225,12 @@ def _score_rows(metrics: dict) -> list[dict]:
             text += f" ± {_fmt(floor_mad[key], 2)}"
         return text
 
+    informative = metrics.get("informative", {})
+
+    def tells(key):
+        ok = informative.get(key)
+        return "-" if ok is None else ("yes" if ok else "NO: uninformative")
+
     rows = []
     scores = metrics.get("scores")
     if scores:
@@ -229,7 +238,7 @@ def _score_rows(metrics: dict) -> list[dict]:
             value = _fmt(sc.get("value"))
             if sc.get("n_init", 1) > 1 and sc.get("spread") is not None:
                 value += f" ± {_fmt(sc['spread'], 2)}"
-            rows.append({"metric": key, "value": value, "noise floor": floor_text(key),
+            rows.append({"metric": key, "value": value, "noise floor": floor_text(key), "informative": tells(key),
                          "reference": _fmt(sc.get("reference")), "T_gen": str(sc.get("t_gen") or "-"),
                          "n_init": str(sc.get("n_init", 1)),
                          "variant": ", ".join(f"{k}={v}" for k, v in sc.get("variant", {}).items()),
@@ -238,11 +247,26 @@ def _score_rows(metrics: dict) -> list[dict]:
         for key in ("D_stsp", "D_H", "PSC"):
             if key in metrics:
                 rows.append({"metric": key, "value": _fmt(metrics[key]), "noise floor": _fmt(floor.get(key)),
+                             "informative": tells(key),
                              "reference": "-", "T_gen": str(metrics.get("T_gen", "-")), "n_init": "1",
                              "variant": ", ".join(f"{k}={v}" for k, v in
                                                   metrics.get("variants", {}).get(key, {}).items()),
                              "reason": metrics.get("reasons", {}).get(key, "")})
     return rows
+
+
+def dynamics_line(metrics: dict) -> str:
+    """One line: the run's status and the dynamics verdict of its free run next to the data's (issue 15), or
+    "" for runs written before verdicts existed."""
+    dyn = metrics.get("dynamics")
+    if not isinstance(dyn, dict):
+        return ""
+    period = f", period {dyn['period']} steps" if dyn.get("period") else ""
+    data = dyn.get("data", {}).get("verdict", "?") if isinstance(dyn.get("data"), dict) else "?"
+    status = str(metrics.get("status", "ok"))
+    head = "FAILED" if status == "failed" else status
+    why = f" ({metrics['status_reason']})" if metrics.get("status_reason") else ""
+    return f"status {head}{why}; dynamics: {dyn.get('verdict')}{period} (data: {data}); {dyn.get('reason', '')}"
 
 
 def _text_table(rows: list[dict], columns: list[str]) -> str:
@@ -254,20 +278,23 @@ def _text_table(rows: list[dict], columns: list[str]) -> str:
 
 def score_table(metrics: dict) -> str:
     """Text table of a metrics dict (as returned by :func:`dsrecon.evaluate` or read from metrics.json):
-    metric, value (± MAD over initial conditions), noise floor, reference, T_gen, n_init, variant (cut at
-    100 characters; ``--json`` and report.html have it whole), then the reasons as notes."""
+    metric, value (± MAD over initial conditions), noise floor, informative (NO when the floor is at least half
+    a trivial model's score), reference, T_gen, n_init, variant (cut at 100 characters; ``--json`` and
+    report.html have it whole), then the reasons as notes; above it the status and dynamics verdict."""
     rows = [{**r, "variant": r["variant"] if len(r["variant"]) <= 100 else r["variant"][:99] + "…"}
             for r in _score_rows(metrics)]
-    text = _text_table(rows, ["metric", "value", "noise floor", "reference", "T_gen", "n_init", "variant"])
+    text = _text_table(rows, ["metric", "value", "noise floor", "informative", "reference", "T_gen", "n_init",
+                              "variant"])
     notes = [f"  {r['metric']}: {r['reason']}" for r in rows if r["reason"]]
-    return text + ("\nnotes:\n" + "\n".join(notes) if notes else "")
+    dyn = dynamics_line(metrics)
+    return (dyn + "\n" if dyn else "") + text + ("\nnotes:\n" + "\n".join(notes) if notes else "")
 
 
 def compare_table(run_dirs) -> str:
     """One text table across run directories, from their metrics.json and config.json only.
 
     Columns: run, dataset, model, method, tau, T_gen, D_stsp (noise floor), D_H (noise floor), PSC, VPT,
-    model lambda_max, steps. A directory that is not a finished run, or whose config.json or metrics.json is
+    model lambda_max, steps, status (dynamics verdict). A directory that is not a finished run, or whose config.json or metrics.json is
     unreadable, raises DataError naming it (:func:`dsrecon.runs.open_run`).
     """
     from .runs import open_run
@@ -286,6 +313,8 @@ def compare_table(run_dirs) -> str:
             "D_H (floor)": f"{_fmt(m.get('D_H'))} ({_fmt(nf.get('D_H'), 3)})",
             "PSC": _fmt(m.get("PSC")), "VPT": _fmt(m.get("VPT")), "model lambda_max": _fmt(m.get("model_lambda_max")),
             "steps": str(m.get("steps", "-")),
+            "status (dynamics)": (f"{m.get('status', 'ok')} ({m['dynamics'].get('verdict')})"
+                                  if isinstance(m.get("dynamics"), dict) else "-"),
         })
     return _text_table(rows, list(rows[0]) if rows else ["run"])
 
@@ -430,9 +459,15 @@ def write_html(run_dir) -> Path:
         parts.append("<h2>Run</h2><table>" + "".join(
             f"<tr><th>{e(k)}</th><td>{e(_fmt(v) if isinstance(v, float) else str(v))}</td></tr>"
             for k, v in summary.items()) + "</table>")
+    dyn = dynamics_line(metrics)
+    if dyn:
+        bad = " class='bad'" if metrics.get("status") == "failed" else ""
+        parts.append(f"<h2>Dynamics</h2><p{bad}>{e(dyn)}</p><p>Verdict of the last 20 % of the free run "
+                     "(diverged, fixed point, cycle, irregular); a diverged run, or one collapsed to a fixed point "
+                     "while the data are not, is failed whatever its scores (docs/metrics.md).</p>")
     rows = _score_rows(metrics)
     if rows:
-        cols = ["metric", "value", "noise floor", "reference", "T_gen", "n_init", "variant", "reason"]
+        cols = ["metric", "value", "noise floor", "informative", "reference", "T_gen", "n_init", "variant", "reason"]
         parts.append("<h2>Scores</h2><p>Every value with the settings that define it (variant) and the same score "
                      "of an independent true trajectory of the same length (noise floor).</p><table><tr>"
                      + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
