@@ -157,3 +157,29 @@ def test_block_bootstrap_is_made_of_training_blocks():
     assert b.shape == (450, 1)
     for s in range(0, 450, 100):                               # each block is a contiguous stretch of x
         assert np.all(np.diff(b[s:s + 100, 0]) == 1.0)
+
+
+# ------------------------------------------------------------------------ in a run
+def test_evaluate_reports_a_collapsed_model_as_failed(tmp_path):
+    import torch
+
+    import dsrecon as ds
+    from dsrecon import report
+    from dsrecon.config import EvalConfig
+
+    k = np.arange(3000)
+    np.save(tmp_path / "rec.npy", np.c_[np.sin(k / 7.0) + 0.3 * np.sin(k / 2.3), np.cos(k / 5.1)])
+    data = ds.load(str(tmp_path / "rec.npy"))                  # a recording: block-bootstrap floor
+    model = ds.PLRNN(obs_dim=2, latent_dim=6, seed=0)
+    with torch.no_grad():                                      # all weights 0: z_t = 0 after one step
+        for p in model.parameters():
+            p.mul_(0.0)
+    m, _ = ds.evaluate(model, data, EvalConfig(t_gen=2000), noise_floor_seed=1, prediction=False,
+                       lyapunov_k=None, legacy=False)
+    assert m["status"] == "failed" and "fixed point" in m["status_reason"]
+    assert m["dynamics"]["verdict"] == "fixed point" and m["dynamics"]["data"]["verdict"] == "irregular"
+    assert "block bootstrap" in m["noise_floor"]["source"] and len(m["noise_floor"]["seeds"]) == 3
+    assert set(m["informative"]) == {"D_stsp", "D_H"} and set(m["trivial_baseline"]) == {"D_stsp", "D_H"}
+    assert m["D_H"] == 1.0                                     # constant in every chunk: disjoint spectra
+    table = report.score_table(m)
+    assert table.startswith("status FAILED") and "informative" in table.splitlines()[1]
