@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (default: auto = cuda if available, else cpu)")
     f.add_argument("--seed", type=int, default=None, help="training and initialisation seed (default: 0)")
+    f.add_argument("--ensemble", type=int, default=None, metavar="K",
+                   help="train K members (seeds SEED..SEED+K-1) as one batched model and keep the best by held-out "
+                   "validation; metrics.json reports every member (default: 1; docs/ensembles.md)")
     f.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default: 1; the per-step work of small RNNs is too small "
                    "to share, and extra threads stall badly when the cores are busy)")
@@ -252,7 +255,7 @@ FIT_FLAGS = {"model.kind": "--model", "train.method": "--method", "model.latent_
              "train.floss_every": "--floss-every", "data.noise": "--noise", "data.forcing": "--forcing",
              "data.columns": "--columns", "data.dt": "--dt", "data.embed": "--embed", "data.data_dir": "--data-dir",
              "train.steps": "--steps", "train.time_budget": "--time-budget", "train.device": "--device",
-             "train.seed": "--seed", "eval.t_gen": "--t-gen"}
+             "train.seed": "--seed", "train.ensemble": "--ensemble", "eval.t_gen": "--t-gen"}
 
 
 def _flag_names(message: str, given: dict | None = None) -> str:
@@ -341,6 +344,8 @@ def _cmd_fit(args) -> int:
                     "time_budget": parse_duration(args.time_budget)}
         if args.steps is not None:
             train_kw["steps"] = args.steps
+        if args.ensemble is not None:
+            train_kw["ensemble"] = args.ensemble
         train_kw["method"] = args.method
         for flag, key in (("gtf_alpha", "gtf_alpha"), ("floss", "floss_k"), ("floss_target", "floss_target"),
                           ("prefloss_epochs", "prefloss_epochs"), ("floss_every", "floss_every")):
@@ -408,7 +413,8 @@ def _resume_config(args):
                           f"`dsrecon fit ... --out {args.resume} --overwrite` without --resume")
     given = [f"--{k.replace('_', '-')}" for k in ("model", "method", "latent_dim", "tau", "gtf_alpha", "floss",
                                                    "floss_target", "prefloss_epochs", "floss_every", "noise",
-                                                   "forcing", "columns", "dt", "embed", "seed", "t_gen", "data_dir")
+                                                   "forcing", "columns", "dt", "embed", "seed", "ensemble", "t_gen",
+                                                   "data_dir")
              if getattr(args, k) not in (None, False)]
     if args.interpolate:
         given.append("--interpolate")

@@ -149,6 +149,7 @@ class TrainConfig:
     lr: float = _in(1e-3, gt=0)   # Adam, as in "How to train RNNs on chaotic data" §4.2
     lr_end: float = _in(1e-5, gt=0)  # exponential decay to this value: smoother late training (docs/defaults.md)
     seed: int = _in(0, ge=0, lt=SEED_LIMIT)  # batch sampling and model initialisation
+    ensemble: int = _in(1, ge=1, le=4096)  # members trained as one batched model, seeds seed..seed+K-1; the best by validation is kept (docs/ensembles.md)
     device: str = "auto"          # auto | cpu | cuda | mps
     checkpoint_every: int = _in(500, ge=1)  # steps between checkpoints/last.pt
     validate_every: int = _in(500, ge=0)  # steps between short free-run validations (keeps the best model; 0: off)

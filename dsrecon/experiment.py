@@ -237,6 +237,9 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     ``tau="auto"`` estimates λ_max from the training split and uses τ = round(ln2 / λ_step).
     ``run_dir``: where ``checkpoints/last.pt`` goes (None: no checkpoints). A model built with
     ``input_dim = K`` is driven by the data's input variable ``s`` (see :func:`model_inputs`).
+    ``model`` may be an :class:`dsrecon.ensemble.Ensemble`: its members train in one pass (member k samples
+    with seed ``config.seed + k``); ``run.model`` is then the best member by held-out validation and
+    ``run.result.members`` holds every member's FitResult (docs/ensembles.md).
     """
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train, what="training data")
@@ -248,6 +251,11 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     lam = None if fi is None else fi.lam
     ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
     res = train_fit(model, x, inputs=s, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
+    if res.members is not None:   # an Ensemble: the run's model is its best member by held-out validation
+        from .ensemble import best_member
+
+        return Run(model=res.members[best_member(res)].model, tau=tau_steps, lyapunov=lam, result=res,
+                   config=cfg, run_dir=None if run_dir is None else Path(run_dir))
     return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
                config=cfg, run_dir=None if run_dir is None else Path(run_dir))
 
@@ -528,7 +536,12 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     lines: list[str] = []
     model, tau, fi = _prepare(cfg, data, lines.append if quiet else (lambda m: (lines.append(m), echo(m))))
     if run is not None:
-        run.check_checkpoint_fits(model, ck)
+        if cfg.train.ensemble > 1:
+            from .ensemble import check_checkpoint
+
+            check_checkpoint(model, ck, run.checkpoint_path)
+        else:
+            run.check_checkpoint_fits(model, ck)
 
     created, root_existed = False, Path(runs_root).exists()
     if run_dir is None:
@@ -598,6 +611,31 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         handler.close()
 
 
+def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: RunConfig, note) -> dict:
+    """``members`` (per member: seed, validation, status and the scores of :func:`evaluate`, called per member;
+    the kept one's are ``best_metrics``) and ``ensemble`` (size, kept member, median ± MAD of D_stsp, D_H, PSC)
+    for metrics.json, with the table in the log."""
+    from .ensemble import median_mad
+
+    rows = []
+    for k, m in enumerate(res.members):
+        sc = best_metrics if k == best else evaluate(m.model, data, cfg.eval)[0]
+        rows.append({"member": k, "seed": cfg.train.seed + k, "kept": k == best,
+                     "val_d_stsp": m.history["best_val_d_stsp"], "best_step": m.history["best_step"],
+                     "status": m.stopped, **{n: sc.get(n) for n in ("D_stsp", "D_H", "PSC", "T_gen")},
+                     "eval_status": sc.get("status")})
+    summary = {n: median_mad([r[n] for r in rows]) for n in ("D_stsp", "D_H", "PSC", "val_d_stsp")}
+    fmt = lambda v: "   -   " if v is None else f"{v:7.4f}"  # noqa: E731
+    note("member  seed  val_D_stsp  D_stsp     D_H     PSC   status")
+    for r in rows:
+        note(f"{r['member']:>6} {r['seed']:>5}  {fmt(r['val_d_stsp'])}   {fmt(r['D_stsp'])} {fmt(r['D_H'])} "
+             f"{fmt(r['PSC'])}   {r['status']}" + ("  (kept)" if r["kept"] else ""))
+    note("median ± MAD over members: " + ", ".join(
+        f"{n} {s['median']:.4f} ± {s['mad']:.4f}" for n, s in summary.items() if s["median"] is not None))
+    return {"members": rows, "ensemble": {"size": len(rows), "kept_member": best, "kept_seed": cfg.train.seed + best,
+                                          "median_mad": summary}}
+
+
 def _check_out(run_dir: Path, overwrite: bool) -> None:
     """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
     otherwise, before any work."""
@@ -648,6 +686,12 @@ def _prepare(cfg: RunConfig, data, note):
         note(f"  external inputs s: {input_dim} channels {list(map(str, data['input'].values))} drive the model "
              f"(input_dim = {input_dim})")
     model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
+    K = cfg.train.ensemble
+    if K > 1:   # members with seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
+        from .ensemble import Ensemble, check_memory
+
+        check_memory(model, K, cfg.train, resolve_device(cfg.train.device))   # before K members are built
+        model = Ensemble(model, K)
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
     resolve_device(cfg.train.device)
     check_lengths(int(train.sizes["time"]), cfg.train)
@@ -666,7 +710,9 @@ def _prepare(cfg: RunConfig, data, note):
         note(f"tau = {tau} steps (set by hand)")
     check_method(model, cfg.train, tau)
     note(f"model {cfg.model.kind}, method {cfg.train.method}"
-         + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else ""))
+         + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else "")
+         + (f", ensemble of {K} members (seeds {cfg.train.seed}..{cfg.train.seed + K - 1}) trained as one batched "
+            f"model" if K > 1 else ""))
     return model, tau, fi
 
 
@@ -694,6 +740,14 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     res = train_fit(model, data_mod.as_array(train), inputs=model_inputs(model, train, "training data"), tau=tau,
                     config=cfg.train, checkpoint=ck, resume=resuming, progress=not quiet)
     device = next(res.model.parameters()).device
+    ens = res.members is not None
+    if ens:   # the run's model is the best member by held-out validation; every member is scored below
+        from .ensemble import best_member
+
+        best = best_member(res)
+        ens_res, res = res, res.members[best]
+        note(f"ensemble of {len(ens_res.members)} members: kept member {best} (seed {cfg.train.seed + best}) by "
+             f"held-out validation D_stsp")
     kept = (f"kept the model of step {res.history['best_step']} (validation D_stsp "
             f"{res.history['best_val_d_stsp']:.3f})" if res.history.get("best_step") else "kept the last state")
     note(f"training {res.stopped} after {res.steps_done} steps in {res.elapsed:.0f} s on {device}; {kept}")
@@ -703,6 +757,8 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
 
     note(f"generating T_gen = {cfg.eval.t_gen} steps and scoring against the test split ...")
     metrics, gen = evaluate(res.model, data, cfg.eval, noise_floor_seed=int(data.attrs["seed"]) + 1)
+    if ens:
+        metrics.update(_score_members(ens_res, best, metrics, data, cfg, note))
     metrics.update({
         "lambda_max": None if lam is None else lam.value, "lambda_max_per_step": None if lam is None else lam.per_step,
         "tau": tau, "tau_source": "set" if fi is None else fi.source, "steps": res.steps_done, "train_seconds": res.elapsed, "stopped": res.stopped,

@@ -119,7 +119,7 @@ def windowed_rollout(model, x: torch.Tensor, tau: int, *, inputs: torch.Tensor |
     if tau < 1:
         raise ConfigError(f"tau must be >= 1, got {tau}")
     _check_inputs(model, x, inputs)
-    z = torch.zeros(x.shape[1], model.latent_dim, dtype=x.dtype, device=x.device)
+    z = torch.zeros(*x.shape[1:-1], model.latent_dim, dtype=x.dtype, device=x.device)   # (B, M) or (K, B, M)
     states = []
     for t in range(1, x.shape[0]):
         z = _step(model, z, inputs, t - 1)
@@ -152,10 +152,17 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *, inputs:
     one-step loss of 2·10⁻⁴ while its free runs collapsed (validation D_stsp ≈ 16, docs/training.md).
     When M = N (Hess et al.'s setting, B invertible) both readings are the same.
     ``inputs`` (T+1, B, K): external inputs of a driven model, z_{t+1} = step(z̃_t, s_t).
+    ``alpha``: a number, or a list with one α per member of an ensemble (``model`` is then the stacked view
+    of :meth:`dsrecon.ensemble.Ensemble.stacked` and ``x`` is (T+1, K, B, N)).
     """
-    a = float(alpha)
-    if not 0.0 <= a <= 1.0:
+    alphas = [float(v) for v in alpha] if isinstance(alpha, (list, tuple)) else [float(alpha)]
+    if not all(0.0 <= v <= 1.0 for v in alphas):
         raise ConfigError(f"GTF alpha must lie in [0, 1], got {alpha!r}")
+    if isinstance(alpha, (list, tuple)):   # one alpha per ensemble member: x (T+1, K, B, N), z (K, B, M)
+        a = torch.tensor(alphas, dtype=x.dtype).view(-1, 1, 1).to(x.device)
+        keep = torch.tensor([1.0 - v for v in alphas], dtype=x.dtype).view(-1, 1, 1).to(x.device)
+    else:
+        a, keep = alphas[0], 1.0 - alphas[0]
     _check_inputs(model, x, inputs)
     P = model.observation_pinv().detach()   # GTF needs the linear observation's inverse
     z = model.force(x[0], pinv=P).detach()
@@ -163,10 +170,10 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *, inputs:
     for t in range(1, x.shape[0]):
         z = _step(model, z, inputs, t - 1)
         states.append(z)
-        if a > 0:
+        if max(alphas) > 0:
             zd = z.detach()
-            z_hat = zd + (x[t] - model.observe(zd)) @ P.T   # data-inferred state: observed part from x_t
-            z = (1.0 - a) * z + a * z_hat
+            z_hat = zd + (x[t] - model.observe(zd)) @ P.mT   # data-inferred state: observed part from x_t
+            z = keep * z + a * z_hat
     if states_out is not None:
         states_out.extend(states)
     return _observed(model, states)
@@ -245,7 +252,7 @@ def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, inputs: torch.Tensor
     return max(0.0, 1.0 - math.exp(-lam))
 
 
-def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alpha: float = 0.0,
+def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alpha: float | list = 0.0,
             inputs: torch.Tensor | None = None, states_out: list | None = None) -> torch.Tensor:
     """The rollout of training method ``method`` (see the module docstring) -> x̂_1..x̂_T (T, B, N).
     ``inputs`` (T+1, B, K): external inputs of a driven model, aligned with ``x``; None otherwise."""

@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import ADAPTIVE_ALPHAS, TrainConfig
+from .ensemble import Ensemble, check_config as check_ensemble_config, check_memory
 from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
@@ -72,6 +73,7 @@ class FitResult:
     history: dict = field(default_factory=dict)
     stopped: str = "completed"   # completed | time budget | early stop (divergence raises DivergenceError)
     elapsed: float = 0.0
+    members: list | None = None   # an ensemble's: one FitResult per member (model = the member at its best)
 
 
 def annealed_tau(tau: int, step: int, cfg: TrainConfig) -> int:
@@ -91,27 +93,38 @@ def val_fraction(cfg: TrainConfig) -> float:
     return cfg.val_fraction if cfg.validate_every else 0.0
 
 
-def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen: torch.Generator,
-              s_train: torch.Tensor | None = None) -> float:
+def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
+              s_train: torch.Tensor | None = None):
     """D_stsp of short free runs from forced states on the validation segment ``x_train`` against it.
 
     With external inputs ``s_train`` (T, K) each run reads the inputs that follow its start, so it is at
-    most T − 1 steps long and starts where that many inputs follow."""
+    most T − 1 steps long and starts where that many inputs follow. ``gen``: the run's generator; for an
+    ensemble a list with one generator per member, ``model`` its stacked view (states (K, runs, M)), and
+    the result a list of K scores, each member's runs drawn from its own generator as in its single run."""
+    members = isinstance(gen, list)
     with torch.no_grad():
         T = x_train.shape[0]
         n = cfg.val_len if s_train is None else min(cfg.val_len, T - 1)
-        idx = torch.randint(0, T if s_train is None else T - n + 1, (cfg.val_runs,), generator=gen)
+        hi = T if s_train is None else T - n + 1
+        idx = torch.stack([torch.randint(0, hi, (cfg.val_runs,), generator=g) for g in gen]) if members \
+            else torch.randint(0, hi, (cfg.val_runs,), generator=gen)
         idx = idx.to(x_train.device)
         z = model.force(x_train[idx])
-        out = torch.empty(n, cfg.val_runs, model.obs_dim, device=x_train.device)
+        out = torch.empty(n, *idx.shape, model.obs_dim, device=x_train.device)
         for t in range(n):
             z = model.step(z) if s_train is None else model.step(z, s_train[idx + t])
             out[t] = model.observe(z)
-        gen_x = out[n // 10 :].reshape(-1, model.obs_dim).cpu().numpy()  # drop transients
-    if not np.all(np.isfinite(gen_x)):
-        return math.inf
-    # "auto": binned below 6 dimensions, Gaussian mixtures above (30^N bins are impossible for a 10-d embedding)
-    return float(d_stsp(x_train.cpu().numpy(), gen_x, method="auto").value)
+        gen_x = out[n // 10 :].cpu().numpy()  # drop transients
+    x_ref = x_train.cpu().numpy()
+
+    def score(g: np.ndarray) -> float:
+        g = g.reshape(-1, model.obs_dim)
+        if not np.all(np.isfinite(g)):
+            return math.inf
+        # "auto": binned below 6 dimensions, Gaussian mixtures above (30^N bins are impossible for a 10-d embedding)
+        return float(d_stsp(x_ref, g, method="auto").value)
+
+    return [score(gen_x[:, k]) for k in range(len(gen))] if members else score(gen_x)
 
 
 GTF_UPDATE_EVERY = 10   # steps between re-estimates of the adaptive GTF alpha
@@ -189,9 +202,65 @@ def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
     if cfg.method == "id-tf" and getattr(model, "hparams", {}).get("learn_observation", False):
         raise ConfigError("method 'id-tf' (identity forcing) needs a model built with learn_observation=False "
                           "(x = the first N latents); dsrecon fit does this for --method id-tf")
+    if isinstance(model, Ensemble):
+        check_ensemble_config(cfg)
     if cfg.floss_k > model.latent_dim:
         raise ConfigError(f"--floss {cfg.floss_k} exceeds the model's state dimension {model.latent_dim}; "
                           f"floss at most {model.latent_dim} exponents")
+
+
+@dataclass
+class _Member:
+    """One model's training state inside :func:`fit`: a single run has one, an ensemble one per member.
+
+    ``status``: "training", "early stop" (its validation stopped improving) or "diverged" (more than
+    ``max_recoveries`` recoveries; ensembles only: a single run raises DivergenceError)."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    params: list
+    best: dict
+    alpha: float | None = None
+    lr_scale: float = 1.0
+    recoveries: int = 0
+    since_best: int = 0
+    status: str = "training"
+
+    def state(self) -> dict:
+        """A consistent copy of this member's training state (the per-member part of a checkpoint)."""
+        return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.opt.state_dict()),
+                "rng": self.gen.get_state(), "best_score": self.best["score"],
+                "best_state": copy.deepcopy(self.best["state"]), "best_step": self.best["step"], "alpha": self.alpha,
+                "since_best": self.since_best, "lr_scale": self.lr_scale, "recoveries": self.recoveries,
+                "status": self.status}
+
+    def load(self, ck: dict) -> None:
+        self.model.load_state_dict(ck["best_state"])   # checked here, used at the end
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.gen.set_state(ck["rng"])
+        # the divergence recovery's learning-rate scale and count (checkpoints before they were kept: 1, 0)
+        self.lr_scale, self.recoveries = float(ck.get("lr_scale", 1.0)), int(ck.get("recoveries", 0))
+        self.best = {"score": float(ck["best_score"]), "state": ck["best_state"], "step": int(ck["best_step"])}
+        self.alpha, self.since_best = ck.get("alpha"), int(ck.get("since_best", 0))
+        self.status = ck.get("status", "training")
+
+
+def _per_member(t: torch.Tensor, ensemble: bool) -> torch.Tensor:
+    """Mean of ``t`` per member: over (time, batch, channel) of (T, K, B, N) -> (K,); one value (1,) otherwise."""
+    return t.mean(dim=(0, 2, 3)) if ensemble else t.mean().reshape(1)
+
+
+def _member_history(history: dict, k: int) -> dict:
+    """Member k's history out of an ensemble's (whose per-step entries are lists over the members)."""
+    out = {}
+    for key, v in history.items():
+        if key in ("loss", "lr", "alpha", "val_d_stsp", "best_step", "best_val_d_stsp", "status"):
+            out[key] = v[k] if key in ("best_step", "best_val_d_stsp", "status") else [e[k] for e in v]
+        else:
+            out[key] = v
+    return out
 
 
 def fit(
@@ -207,7 +276,11 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``x_train`` (T, N), standardized, with the method of ``config.method``.
 
-    Parameters: ``inputs``: external inputs s (T, K) aligned with ``x_train``, for a model built with
+    Parameters: ``model``: a model, or an :class:`dsrecon.ensemble.Ensemble` of K members trained in one
+    pass (each with its own batches from a generator seeded ``config.seed + k``, its own optimiser, learning
+    rate, divergence recovery, validation and best state: per member what a single run with seed
+    ``config.seed + k`` does, up to float rounding; docs/ensembles.md);
+    ``inputs``: external inputs s (T, K) aligned with ``x_train``, for a model built with
     ``input_dim = K`` (None for an autonomous model); ``tau``: forcing interval (steps) of ``stf``, ``id-tf``
     and ``window``; for ``gtf`` with ``gtf_alpha="auto"`` it sets the floor 1 − 0.05^(1/τ) of α; unused by
     ``bptt-clip``; ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
@@ -215,15 +288,21 @@ def fit(
     divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
     which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best, GTF α).
     Returns: :class:`FitResult` with the best model by validation D_stsp (the last one when
-    validation is off).
+    validation is off); for an ensemble ``model`` is the ensemble (every member at its best state), the
+    history's per-step entries are lists over the members, and ``members`` holds one FitResult per member.
     Raises: ConfigError for settings the model cannot run (before any work); DataError when ``inputs`` and
     the model's ``input_dim`` disagree; DivergenceError after
-    ``max_recoveries`` non-finite or exploding losses (the checkpoint keeps the last good state);
-    Interrupted on Ctrl-C (naming the step of the checkpoint kept).
+    ``max_recoveries`` non-finite or exploding losses (of every member, for an ensemble; the checkpoint
+    keeps the last good state); Interrupted on Ctrl-C (naming the step of the checkpoint kept).
+    Pitfall (ensembles): after a divergence recovery a member departs from its single run: it loses that
+    step (the others take theirs) and follows the ensemble's step count in its learning-rate schedule.
     """
     cfg = config
     check_method(model, cfg, tau)
+    ens = isinstance(model, Ensemble)
     device = resolve_device(cfg.device)
+    if ens:
+        check_memory(model.members[0], len(model), cfg, device, flag="ensemble size")
     model.to(device)
     x_all = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
     s_all = _training_inputs(model, inputs, x_all.shape[0], device)
@@ -235,49 +314,47 @@ def fit(
     s_val = None if s_all is None else (s_all[T:] if n_val else s_all)
     if resume and checkpoint is not None and not Path(checkpoint).exists():
         raise DataError(f"resume: {checkpoint} does not exist; there is nothing to resume (train without resume)")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = _optimizer(cfg, params)
+    members = []
+    for k, net in enumerate(model.members if ens else [model]):
+        params = [p for p in net.parameters() if p.requires_grad]
+        members.append(_Member(model=net, opt=_optimizer(cfg, params), gen=torch.Generator().manual_seed(cfg.seed + k),
+                               params=params, best={"score": math.inf, "state": copy.deepcopy(net.state_dict()),
+                                                    "step": 0}))
+    one = (lambda v: v) if ens else (lambda v: v[0])   # history entries: a list over the members, or the value
     history = {"step": [], "loss": [], "val_step": [], "val_d_stsp": [], "lr": [], "alpha": [],
                "floss_step": [], "floss_lambda": []}
-    step, elapsed0, recoveries, lr_scale = 0, 0.0, 0, 1.0
-    best = {"score": math.inf, "state": copy.deepcopy(model.state_dict()), "step": 0}
+    step, elapsed0 = 0, 0.0
     adaptive = cfg.method == "gtf" and cfg.gtf_alpha in ADAPTIVE_ALPHAS
     alpha_of = gtf_alpha_from_lyapunov if cfg.gtf_alpha == "auto" else gtf_alpha_from_jacobians
     # floor of the auto alpha: (1 - alpha)^tau <= 5 %, i.e. within one predictability interval the state is
     # pulled back to the data about as completely as sparse forcing's full reset (docs/training.md)
     alpha_floor = 1.0 - GTF_DATA_SHARE ** (1.0 / tau) if cfg.gtf_alpha == "auto" and tau else 0.0
-    alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and not adaptive else None
-    since_best = 0
+    for m in members:
+        m.alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and not adaptive else None
 
     if resume and checkpoint is not None and Path(checkpoint).exists():
         ck = load_torch(checkpoint, map_location=device)
         try:
-            model.load_state_dict(ck["best_state"])   # checked here, used at the end
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            gen.set_state(ck["rng"])
-            # the divergence recovery's learning-rate scale and count (checkpoints before they were kept: 1, 0)
-            lr_scale, recoveries = float(ck.get("lr_scale", 1.0)), int(ck.get("recoveries", 0))
+            if ens and len(ck["members"]) != len(members):
+                raise ValueError
+            for m, c in zip(members, ck["members"] if ens else [ck]):
+                m.load(c)
             step, elapsed0, history = int(ck["step"]), float(ck["elapsed"]), ck["history"]
             [history[k].append for k in ("step", "loss", "val_step", "val_d_stsp", "lr", "alpha", "floss_step")]
-            best = {"score": float(ck["best_score"]), "state": ck["best_state"], "step": int(ck["best_step"])}
-            alpha, since_best = ck.get("alpha"), int(ck.get("since_best", 0))
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
-            raise DataError(f"{checkpoint} does not fit this model and method (another architecture or optimiser, "
-                            f"or not a dsrecon checkpoint); it cannot be resumed: start the training again") from None
+            raise DataError(f"{checkpoint} does not fit this model and method (another architecture, optimiser or "
+                            f"ensemble size, or not a dsrecon checkpoint); it cannot be resumed: start the training "
+                            f"again") from None
         log.info("resumed from %s at step %d", checkpoint, step)
     t0 = time.monotonic()
 
     def snapshot() -> dict:
         """A consistent training state: what checkpoints hold and divergence recovery restores."""
-        return {
-            "model": copy.deepcopy(model.state_dict()), "optimizer": copy.deepcopy(opt.state_dict()),
-            "rng": gen.get_state(), "step": step, "elapsed": elapsed0 + time.monotonic() - t0,
-            "history": copy.deepcopy(history), "best_score": best["score"],
-            "best_state": copy.deepcopy(best["state"]), "best_step": best["step"], "tau": tau,
-            "alpha": alpha, "since_best": since_best, "lr_scale": lr_scale, "recoveries": recoveries,
-        }
+        shared = {"step": step, "elapsed": elapsed0 + time.monotonic() - t0, "history": copy.deepcopy(history),
+                  "tau": tau}
+        if ens:
+            return {**shared, "members": [m.state() for m in members]}
+        return {**members[0].state(), **shared}
 
     def save_checkpoint():
         if checkpoint is not None:
@@ -294,6 +371,31 @@ def fit(
         log.info("%s at step %d: %d updates, lambda_1..%d per step now %s", desc, step, epochs, cfg.floss_k,
                  np.array2string(res.final[:5], precision=4))
 
+    def recover(k: int, m: _Member, what: str) -> None:
+        """Restore member k's last good state, halve its learning rate; give up after max_recoveries."""
+        g = good["members"][k] if ens else good
+        m.model.load_state_dict(g["model"])
+        m.opt.load_state_dict(g["optimizer"])
+        m.recoveries += 1
+        m.lr_scale *= 0.5
+        name = f"member {k} (seed {cfg.seed + k}): " if ens else ""
+        msg = (f"{name}{what} loss at step {step}: restored the last good state and halved the "
+               f"learning rate (recovery {m.recoveries}/{cfg.max_recoveries})")
+        log.warning(msg)
+        bar.write(msg) if progress else None
+        if m.recoveries > cfg.max_recoveries:
+            if ens:
+                m.status = "diverged"
+                log.warning("member %d (seed %d) diverged: %d recoveries; it keeps its best state", k, cfg.seed + k,
+                            m.recoveries)
+                if any(o.status == "training" for o in members):
+                    return
+            save_checkpoint()
+            raise DivergenceError(
+                f"training diverged: {m.recoveries} {what.split(' ')[0]} losses (last at step {step})"
+                + (" in every member" if ens else "") + f"; the last good state is in {checkpoint}. "
+                f"Try a smaller --set train.lr=... or another --tau")
+
     resumed = step > 0 or (resume and checkpoint is not None)
     if step == 0 and cfg.floss_k and cfg.prefloss_epochs:
         floss_episode(cfg.prefloss_epochs, "preflossing")
@@ -302,7 +404,8 @@ def fit(
         save_checkpoint()   # a step-0 checkpoint: an interrupt before the first regular one can still resume
 
     stopped = "completed"
-    label = f"training ({cfg.method}" + (f", tau={tau})" if cfg.method in USES_TAU else ")")
+    label = f"training ({cfg.method}" + (f", tau={tau}" if cfg.method in USES_TAU else "") \
+        + (f", {len(members)} members)" if ens else ")")
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=label, unit="step", dynamic_ncols=True)
     offsets = torch.arange(L + 1)
     try:
@@ -314,93 +417,123 @@ def fit(
             frac = step / cfg.steps
             if cfg.time_budget is not None:
                 frac = max(frac, elapsed / cfg.time_budget)
-            lr = lr_scale * cfg.lr * (cfg.lr_end / cfg.lr) ** min(frac, 1.0)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            lrs = []
+            for m in members:
+                lrs.append(m.lr_scale * cfg.lr * (cfg.lr_end / cfg.lr) ** min(frac, 1.0))
+                for group in m.opt.param_groups:
+                    group["lr"] = lrs[-1]
 
             if cfg.floss_k and cfg.floss_every and not cfg.floss_weight and step > 0 and step % cfg.floss_every == 0 \
                     and (not history["floss_step"] or history["floss_step"][-1] != step):
                 floss_episode(cfg.floss_epochs, "flossing episode")
 
-            starts = torch.randint(0, T - L - 1, (cfg.batch_size,), generator=gen)
-            window = (starts[:, None] + offsets).to(device)
-            batch = x[window].transpose(0, 1)  # (L+1, B, N)
+            # each member draws its batch (and noise) from its own generator, as its single run would
+            starts = [torch.randint(0, T - L - 1, (cfg.batch_size,), generator=m.gen) for m in members]
+            noise = [torch.randn((L + 1, cfg.batch_size, x.shape[1]), generator=m.gen) for m in members] \
+                if cfg.obs_noise > 0 else None
+            if ens:
+                window = (torch.stack(starts)[:, :, None] + offsets).to(device)   # (K, B, L+1)
+                batch = x[window].permute(2, 0, 1, 3)   # (L+1, K, B, N)
+                net = model.stacked()                   # the members' parameters stacked, for this step
+            else:
+                window = (starts[0][:, None] + offsets).to(device)
+                batch = x[window].transpose(0, 1)  # (L+1, B, N)
+                net = model
             s_batch = None if s is None else s[window].transpose(0, 1)  # (L+1, B, K), aligned with batch
             driving = batch
-            if cfg.obs_noise > 0:
-                driving = batch + cfg.obs_noise * torch.randn(batch.shape, generator=gen).to(device)
-            if cfg.method == "gtf" and alpha is None:  # first adaptive estimate, from a free rollout
+            if noise is not None:
+                driving = batch + cfg.obs_noise * (torch.stack(noise, 1) if ens else noise[0]).to(device)
+            if cfg.method == "gtf" and members[0].alpha is None:  # first adaptive estimate, from a free rollout
                 with torch.no_grad():
                     first: list = []
-                    rollout(model, driving, "bptt-clip", inputs=s_batch, states_out=first)
-                alpha = max(alpha_floor, alpha_of(model, torch.stack(first), inputs=s_batch))
+                    rollout(net, driving, "bptt-clip", inputs=s_batch, states_out=first)
+                    first_z = torch.stack(first)
+                for k, m in enumerate(members):
+                    m.alpha = max(alpha_floor, alpha_of(m.model, first_z[:, k] if ens else first_z, inputs=s_batch))
             states: list = []
             keep_states = cfg.latent_reg > 0 or adaptive
-            pred = rollout(model, driving, cfg.method, tau=annealed_tau(tau, step, cfg) if tau else None,
-                           alpha=alpha or 0.0, inputs=s_batch, states_out=states if keep_states else None)
-            loss = torch.mean((pred - batch[1:]) ** 2)
+            alpha = [m.alpha for m in members] if ens and members[0].alpha is not None else members[0].alpha or 0.0
+            pred = rollout(net, driving, cfg.method, tau=annealed_tau(tau, step, cfg) if tau else None,
+                           alpha=alpha, inputs=s_batch, states_out=states if keep_states else None)
+            losses = _per_member((pred - batch[1:]) ** 2, ens)   # (K,): one loss per member
             if cfg.latent_reg > 0:
-                loss = loss + cfg.latent_reg * torch.mean(torch.stack(states) ** 2)
+                losses = losses + cfg.latent_reg * _per_member(torch.stack(states) ** 2, ens)
             if cfg.floss_k and cfg.floss_weight and step % max(1, cfg.floss_every) == 0:
-                z_f = floss_init(1, gen)
-                s_f = None if floss_inputs is None else floss_inputs(cfg.floss_steps + cfg.floss_steps // 2, 1, gen)
+                z_f = floss_init(1, members[0].gen)
+                s_f = None if floss_inputs is None else floss_inputs(cfg.floss_steps + cfg.floss_steps // 2, 1,
+                                                                     members[0].gen)
                 lam = lyapunov_exponents(model, z_f, k=cfg.floss_k, n_steps=cfg.floss_steps, inputs=s_f,
-                                         qr_every=cfg.floss_qr_every, generator=gen, warmup=cfg.floss_steps // 2)
-                loss = loss + cfg.floss_weight * flossing_loss(lam, cfg.floss_target)
-            if not torch.isfinite(loss) or loss.item() > cfg.explode_loss:
-                recoveries += 1
-                model.load_state_dict(good["model"])
-                opt.load_state_dict(good["optimizer"])
-                lr_scale *= 0.5
-                what = "non-finite" if not torch.isfinite(loss) else f"exploding ({loss.item():.3g} > {cfg.explode_loss:g})"
-                msg = (f"{what} loss at step {step}: restored the last good state and halved the "
-                       f"learning rate (recovery {recoveries}/{cfg.max_recoveries})")
-                log.warning(msg)
-                bar.write(msg) if progress else None
-                if recoveries > cfg.max_recoveries:
-                    save_checkpoint()
-                    raise DivergenceError(
-                        f"training diverged: {recoveries} {what.split(' ')[0]} losses (last at step {step}); "
-                        f"the last good state is in {checkpoint}. Try a smaller --set train.lr=... or another --tau")
-                continue
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.method == "bptt-clip":
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
-            opt.step()
+                                         qr_every=cfg.floss_qr_every, generator=members[0].gen,
+                                         warmup=cfg.floss_steps // 2)
+                losses = losses + cfg.floss_weight * flossing_loss(lam, cfg.floss_target)
+            vals = losses.tolist()   # one device sync per step
+            ok = []
+            for k, m in enumerate(members):
+                if m.status != "training":
+                    continue
+                if math.isfinite(vals[k]) and vals[k] <= cfg.explode_loss:
+                    ok.append(k)
+                    continue
+                what = "non-finite" if not math.isfinite(vals[k]) else \
+                    f"exploding ({vals[k]:.3g} > {cfg.explode_loss:g})"
+                recover(k, m, what)
+            if not ok:
+                if not any(m.status == "training" for m in members):
+                    stopped = "early stop"
+                    break
+                continue   # every training member was restored: draw new batches, as a single run does
+            for m in members:
+                m.opt.zero_grad(set_to_none=True)
+            (losses.sum() if len(ok) == len(members) else losses[ok].sum()).backward()
+            for k in ok:   # per member: its gradient-norm clip and its own optimiser
+                if cfg.method == "bptt-clip":
+                    torch.nn.utils.clip_grad_norm_(members[k].params, cfg.clip_norm)
+                members[k].opt.step()
             step += 1
             if adaptive and step % GTF_UPDATE_EVERY == 0:
-                new = alpha_of(model, torch.stack(states).detach(), inputs=s_batch)
-                alpha = max(alpha_floor, GTF_SMOOTHING * alpha + (1 - GTF_SMOOTHING) * new)
-            lval = loss.item()
+                zs = torch.stack(states).detach()
+                for k in ok:
+                    m = members[k]
+                    new = alpha_of(m.model, zs[:, k] if ens else zs, inputs=s_batch)
+                    m.alpha = max(alpha_floor, GTF_SMOOTHING * m.alpha + (1 - GTF_SMOOTHING) * new)
             history["step"].append(step)
-            history["loss"].append(lval)
-            history["lr"].append(lr)
-            if alpha is not None:
-                history["alpha"].append(alpha)
+            history["loss"].append(one(vals))
+            history["lr"].append(one(lrs))
+            if members[0].alpha is not None:
+                history["alpha"].append(one([m.alpha for m in members]))
             bar.update(1)
             if step % 20 == 0:
-                post = {"loss": f"{lval:.4f}", "best_val": f"{best['score']:.3f}"}
-                if alpha is not None:
-                    post["alpha"] = f"{alpha:.3f}"
+                post = {"loss": f"{min(vals):.4f}", "best_val": f"{min(m.best['score'] for m in members):.3f}"}
+                if members[0].alpha is not None:
+                    post["alpha"] = f"{members[0].alpha:.3f}"
                 bar.set_postfix(**post)
 
             if cfg.validate_every and step % cfg.validate_every == 0:
-                score = _validate(model, x_val, cfg, gen, s_val)
+                training = [m.status == "training" for m in members]
+                scores = _validate(model.stacked() if ens else model, x_val, cfg,
+                                   [m.gen for m in members] if ens else members[0].gen, s_val)
+                scores = scores if ens else [scores]
                 history["val_step"].append(step)
-                history["val_d_stsp"].append(score)
-                log.info("step %d loss %.5f lr %.2e val D_stsp %.4f", step, lval, lr, score)
-                if score < best["score"]:
-                    best = {"score": score, "state": copy.deepcopy(model.state_dict()), "step": step}
-                    since_best = 0
-                else:
-                    since_best += 1
+                history["val_d_stsp"].append(one(scores))
+                log.info("step %d loss %s lr %s val D_stsp %s", step, _fmt(vals, "%.5f"), _fmt(lrs, "%.2e"),
+                         _fmt(scores, "%.4f"))
+                for k, m in enumerate(members):
+                    if not training[k]:
+                        continue
+                    if scores[k] < m.best["score"]:
+                        m.best = {"score": scores[k], "state": copy.deepcopy(m.model.state_dict()), "step": step}
+                        m.since_best = 0
+                    else:
+                        m.since_best += 1
+                    if cfg.early_stop and m.since_best >= cfg.early_stop:
+                        m.status = "early stop"
+                        log.info("early stop%s at step %d: %d validations without improvement",
+                                 f" of member {k} (seed {cfg.seed + k})" if ens else "", step, m.since_best)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 good = snapshot()
                 save_checkpoint()
-            if cfg.early_stop and since_best >= cfg.early_stop:
+            if not any(m.status == "training" for m in members):
                 stopped = "early stop"
-                log.info("early stop at step %d: %d validations without improvement", step, since_best)
                 break
     except KeyboardInterrupt:
         # The last checkpoint on disk is consistent; the current state may be mid-update, so it is
@@ -413,14 +546,31 @@ def fit(
     bar.close()
     good = snapshot()
     save_checkpoint()
-    if cfg.validate_every and best["step"] > 0:
+    if cfg.validate_every and any(m.best["step"] > 0 for m in members):
         # a final validation so that the last state competes with the best one
-        score = _validate(model, x_val, cfg, gen, s_val)
-        if score < best["score"]:
-            best = {"score": score, "state": copy.deepcopy(model.state_dict()), "step": step}
-        model.load_state_dict(best["state"])
-        log.info("kept the model of step %d (validation D_stsp %.4f)", best["step"], best["score"])
-    history["best_step"] = best["step"]
-    history["best_val_d_stsp"] = best["score"]
-    return FitResult(model=model, tau=tau, steps_done=step, history=history, stopped=stopped,
-                     elapsed=elapsed0 + time.monotonic() - t0)
+        scores = _validate(model.stacked() if ens else model, x_val, cfg,
+                           [m.gen for m in members] if ens else members[0].gen, s_val)
+        for k, (m, score) in enumerate(zip(members, scores if ens else [scores])):
+            if m.best["step"] == 0:
+                continue
+            if score < m.best["score"]:
+                m.best = {"score": score, "state": copy.deepcopy(m.model.state_dict()), "step": step}
+            m.model.load_state_dict(m.best["state"])
+            log.info("%skept the model of step %d (validation D_stsp %.4f)",
+                     f"member {k} (seed {cfg.seed + k}): " if ens else "", m.best["step"], m.best["score"])
+    history["best_step"] = one([m.best["step"] for m in members])
+    history["best_val_d_stsp"] = one([m.best["score"] for m in members])
+    elapsed = elapsed0 + time.monotonic() - t0
+    if not ens:
+        return FitResult(model=model, tau=tau, steps_done=step, history=history, stopped=stopped, elapsed=elapsed)
+    history["status"] = [m.status if m.status != "training" else stopped for m in members]
+    per = [FitResult(model=m.model, tau=tau, steps_done=step, history=_member_history(history, k),
+                     stopped=history["status"][k], elapsed=elapsed) for k, m in enumerate(members)]
+    return FitResult(model=model, tau=tau, steps_done=step, history=history, stopped=stopped, elapsed=elapsed,
+                     members=per)
+
+
+def _fmt(values: list, spec: str) -> str:
+    """One number, or a bracketed list for an ensemble's members, for the log."""
+    text = [("-" if v is None else spec % v) for v in values]
+    return text[0] if len(text) == 1 else "[" + " ".join(text) + "]"

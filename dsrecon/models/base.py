@@ -48,7 +48,7 @@ def add_input(pre: torch.Tensor, C: torch.Tensor | None, s: torch.Tensor | None,
     if s is None:
         raise ConfigError(f"this {name} has external inputs (input_dim={C.shape[1]}): pass s of shape "
                           f"(batch, {C.shape[1]}) to step and jacobian")
-    return pre + s @ C.T
+    return pre + s @ C.mT
 
 
 def autograd_jacobian(step, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:

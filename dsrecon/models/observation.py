@@ -67,8 +67,8 @@ def observation_pinv(B: torch.Tensor, ridge: float = 0.0) -> torch.Tensor:
     B^T B is singular for M > N.
     """
     if ridge > 0:
-        eye = torch.eye(B.shape[0], dtype=B.dtype, device=B.device)
-        return torch.linalg.solve(B @ B.T + ridge * eye, B).T
+        eye = torch.eye(B.shape[-2], dtype=B.dtype, device=B.device)
+        return torch.linalg.solve(B @ B.mT + ridge * eye, B).mT
     return torch.linalg.pinv(B)
 
 
@@ -77,8 +77,8 @@ def force_state(x: torch.Tensor, B: torch.Tensor, pinv: torch.Tensor, z: torch.T
     """Control state (batch, M) from observation ``x`` (batch, N): B^+ x, or z + B^+ (x - B z) when
     ``keep_unobserved`` and a current state ``z`` is given (see the module docstring)."""
     if z is None or not keep_unobserved:
-        return x @ pinv.T
-    return z + (x - z @ B.T) @ pinv.T
+        return x @ pinv.mT
+    return z + (x - z @ B.mT) @ pinv.mT
 
 
 class LinearObservation:
@@ -92,7 +92,7 @@ class LinearObservation:
     keep_unobserved: bool
 
     def observe(self, z: torch.Tensor) -> torch.Tensor:
-        return z @ self.B.T
+        return z @ self.B.mT
 
     def observation_pinv(self) -> torch.Tensor:
         """B^+ (M, N): pseudo-inverse, or ridge inverse for ``ridge > 0`` (:func:`observation_pinv`)."""

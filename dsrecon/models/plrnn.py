@@ -78,7 +78,7 @@ class PLRNN(obs.LinearObservation, nn.Module):
 
     # -- the Model interface -------------------------------------------------------------------
     def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        return add_input(self.A * z + torch.relu(z) @ self.W.T + self.h, self.C, s, "PLRNN")
+        return add_input(self.A * z + torch.relu(z) @ self.W.mT + self.h, self.C, s, "PLRNN")
 
     def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """J = diag(A) + W diag(1[z > 0]) (App. A.1.3 Eq. 29); inputs do not enter J."""

@@ -97,15 +97,15 @@ class ShallowPLRNN(obs.LinearObservation, nn.Module):
 
     # -- the Model interface -------------------------------------------------------------------
     def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        a = z @ self.W2.T
+        a = z @ self.W2.mT
         hidden = torch.relu(a + self.h2)
         if self.clipped:
             hidden = hidden - torch.relu(a)
-        return add_input(self.A * z + hidden @ self.W1.T + self.h1, self.C, s, "ShallowPLRNN")
+        return add_input(self.A * z + hidden @ self.W1.mT + self.h1, self.C, s, "ShallowPLRNN")
 
     def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """diag(A) + W1 diag(d) W2 with d = 1[W2 z + h2 > 0] (- 1[W2 z > 0] when clipped); s does not enter."""
-        a = z @ self.W2.T
+        a = z @ self.W2.mT
         d = (a + self.h2 > 0).to(z.dtype)
         if self.clipped:
             d = d - (a > 0).to(z.dtype)
