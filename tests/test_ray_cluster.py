@@ -181,6 +181,9 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "s.toml").write_text(SWEEP)
     shutil.copy(drv / "rec.csv", local / "rec.csv")
+    (drv / "proj").mkdir()
+    shutil.copy(drv / "rec.csv", drv / "proj" / "rec.csv")
+    (tmp_path / "cfg" / "s2.toml").write_text(SWEEP.replace('"rec.csv"', '"proj/rec.csv"'))
 
     old = Path.cwd()
     try:
@@ -195,6 +198,9 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
             import ray
 
             assert not ray.is_initialized()   # the sweep disconnected
+            # case 5: the data shipped in a runtime_env working_dir (each task's current folder on its node)
+            code2 = main(["sweep", "../cfg/s2.toml", "--out", "rel_out2", "--backend", "ray", "--address", address,
+                          "--runtime-env", '{"working_dir": "proj"}', "--quiet"])
     finally:
         os.chdir(old)
     assert code == 0
@@ -221,6 +227,11 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
     for m in ("D_stsp", "D_H", "PSC", "PE", "floor_D_stsp"):
         np.testing.assert_array_equal(ref[m].values, got[m].values, err_msg=m)   # bit for bit (NaN = NaN)
     print(f"ray loopback cluster: 2 runs in {seconds:.1f} s on {len(nodes)} node(s)")
+    assert code2 == 0
+    shipped = S.read_results(drv / "rel_out2").sortby("seed")
+    np.testing.assert_array_equal(shipped["D_stsp"].values, got.sortby("seed")["D_stsp"].values)
+    for rd in shipped["run_dir"].values:   # the file was read where working_dir was unpacked, by its relative name
+        assert json.loads((Path(str(rd)) / "config.json").read_text())["config"]["data"]["name"] == "rec.csv"
 
 
 # ------------------------------------------------------------------ the 8 cases of issue 16 without a cluster
@@ -621,3 +632,16 @@ def test_a_node_killed_mid_sweep_is_retried_on_the_other_node_and_its_dump_print
     repeated = {line for line in lines if lines.count(line) > 1 and "it/s" not in line}
     print(text[-4000:])
     assert not repeated, sorted(repeated)[:5]
+
+
+def test_the_ray_table_of_docs_sweeps_md_is_a_valid_sweep_section(tmp_path, monkeypatch):
+    import re
+    import tomllib
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", page, flags=re.S) if b.startswith("[ray]"))
+    monkeypatch.chdir(tmp_path)
+    opts = S.check_ray_options(tomllib.loads(block)["ray"])
+    assert opts["runtime_env"]["working_dir"] == str(tmp_path) and opts["address"].startswith("ray://")
+    cmd = re.search(r"--runtime-env '(\{.*?\})'", page).group(1)
+    assert S.check_runtime_env(json.loads(cmd))["pip"] == ["dsrecon"]
