@@ -39,7 +39,12 @@ each with one warning line. The name is one plain folder name
 Backends run the same function, :func:`run_one`, on a spec dict: ``local`` (default) a process pool of
 ``workers`` processes (default: the number of cores; 1 runs in this process) and ``ray`` a Ray cluster
 (``address=None`` starts a local one). Each worker uses ``threads`` torch threads (default 1), so results
-do not depend on the backend.
+do not depend on the backend. The driver makes every path absolute before submitting (:func:`portable_spec`);
+on Ray a node that does not see the output folder returns its run directory to the driver, a run that its node
+failed (lost node, out of memory, a missing file) is retried on another node (``max_attempts``), every record
+names its host and node, and the ``[ray]`` section (address, runtime_env, connect_timeout, max_attempts)
+configures the connection; an address where nothing answers is one ConfigError after ``connect_timeout`` s.
+A restart runs failed runs again unless ``retry_failed=False``.
 """
 from __future__ import annotations
 
@@ -442,7 +447,8 @@ def unpack_artifacts(data: bytes, run_dir) -> None:
         for m in members:
             if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() or ".." in Path(m.name).parts:
                 raise DsreconError(f"a node returned a run directory with an unsafe entry {m.name!r}; not unpacked")
-        tar.extractall(run_dir, members=members, filter="data")
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}   # Python >= 3.11.4
+        tar.extractall(run_dir, members=members, **safe)
 
 
 def _run_where(spec: dict, run_dir: Path, record: dict) -> dict:
