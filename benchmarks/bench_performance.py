@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import resource
@@ -40,7 +41,8 @@ import torch
 
 from dsrecon.config import TrainConfig
 from dsrecon.lyapunov import lyapunov_spectrum
-from dsrecon.models import LSTM, PLRNN, RNN
+from dsrecon.ensemble import Ensemble
+from dsrecon.models import LSTM, PLRNN, RNN, ShallowPLRNN
 from dsrecon.systems import simulate
 from dsrecon.train import fit
 
@@ -205,6 +207,131 @@ def part_training(args, devices: list[str]) -> None:
         print("CUDA was not available (torch.cuda.is_available() is False): no GPU timings, no GPU/CPU ratio.")
 
 
+# -- 3. ensembles and the distance to the hardware ------------------------------------------------------
+def matmul_peak(device: str, n: int = 1024, reps: int = 10) -> float:
+    """GFLOP/s of an n x n @ n x n float32 matmul (2 n^3 FLOPs) with the current torch threads: the measured
+    peak the training figures are read against."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    clock = time.perf_counter if device == "cuda" else time.process_time   # CPU: CPU time, robust to sharing
+    best = math.inf
+    for _ in range(3):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = clock()
+        for _ in range(reps):
+            a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, (clock() - t0) / reps)
+    return 2 * n**3 / best / 1e9
+
+
+def small_matmul_gflops(batch: int = 32, m: int = 100, reps: int = 2000) -> float:
+    """GFLOP/s of the PLRNN's own product, (batch x m) @ (m x m), on the CPU: the per-call overhead bound."""
+    a, w = torch.randn(batch, m), torch.randn(m, m)
+    t0 = time.process_time()
+    for _ in range(reps):
+        a @ w
+    return 2 * batch * m * m * reps / (time.process_time() - t0) / 1e9
+
+
+ENSEMBLE_MODELS = {   # name -> (class, constructor keywords, training method); the issue's two cases
+    "plrnn": (PLRNN, {}, "stf"),                                   # the default PLRNN, M = 100
+    "shallow": (ShallowPLRNN, {"latent_dim": 3, "hidden_dim": 100}, "gtf"),   # GTF paper's size: M = N = 3, L = 100
+}
+
+
+def step_flops(model, batch: int, seq_len: int) -> float:
+    """Matmul FLOPs of one training step of one member, forward + backward ~ 3 x forward: per time step the
+    recurrent products (PLRNN 2BM^2; shPLRNN 2 x 2BML; RNN 2BM^2) and the observation 2BMN (elementwise
+    operations, forcing and the optimiser are not counted: they are small next to the products at M = 100)."""
+    M, N = model.latent_dim, model.obs_dim
+    rec = 2 * 2 * batch * M * model.hidden_dim if isinstance(model, ShallowPLRNN) else 2 * batch * M * M
+    return 3 * seq_len * (rec + 2 * batch * M * N)
+
+
+def ensemble_throughput(name: str, k: int, batch: int, device: str, steps: int, x: np.ndarray,
+                        seq_len: int) -> dict:
+    """Optimiser steps/s of fit on an ensemble of ``k`` members (k = 1: the plain model), after a 2-step
+    warm-up; member-steps/s = k x steps/s."""
+    cls, kw, method = ENSEMBLE_MODELS[name]
+
+    def cfg(n):
+        return TrainConfig(method=method, gtf_alpha=0.15, steps=n, batch_size=batch, seq_len=seq_len,
+                           validate_every=0, checkpoint_every=10**9, device=device, seed=0)
+
+    single = cls(x.shape[1], seed=0, **kw)
+    model = single if k == 1 else Ensemble(single, k)
+    fit(model, x, tau=25, config=cfg(2 if device == "cuda" else 1), progress=False)   # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0, c0 = time.perf_counter(), time.process_time()
+    fit(model, x, tau=25, config=cfg(steps), progress=False)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # on the CPU the rates are per CPU-second of this process (with 1 thread: the time it actually ran, robust
+    # to other jobs on a shared machine; wall-clock steps/s are printed next to them); on CUDA per wall second
+    busy = cpu / torch.get_num_threads() if device == "cpu" else wall
+    sps = steps / busy
+    return {"model": name, "K": k, "batch": batch, "device": device, "steps": steps, "steps_per_s": sps,
+            "wall_steps_per_s": steps / wall, "member_steps_per_s": k * sps, "ms_per_step": 1000 * busy / steps,
+            "gflops": k * sps * step_flops(single, batch, seq_len) / 1e9}
+
+
+def part_ensemble(args, devices: list[str]) -> dict:
+    x = lorenz(args.n_data)
+    ks = [int(v) for v in args.ens_k.split(",")]
+    batches = [int(v) for v in args.ens_batch.split(",")]
+    names = args.ens_models.split(",")
+    peak = {d: matmul_peak(d) for d in devices}
+    print(f"\n3. ensembles (dsrecon.Ensemble, one batched pass) and the distance to the hardware; seq_len "
+          f"{args.seq_len}, no validation; torch threads {torch.get_num_threads()}; CPU rates per CPU-second / "
+          f"threads (wall steps/s in the 'wall' column), CUDA per wall second; FLOPs of the products, fwd + bwd = 3x fwd")
+    print(f"measured matmul peak (1024^3 float32, {torch.get_num_threads()} thread(s)): "
+          + ", ".join(f"{d} {v:.1f} GFLOP/s" for d, v in peak.items())
+          + f"; the PLRNN's own (32 x 100) @ (100 x 100) on the CPU: {small_matmul_gflops():.1f} GFLOP/s")
+    print(f"{'model':<8} {'K':>4} {'batch':>5} {'device':<6} {'steps':>5} {'steps/s':>8} {'ms/step':>8} "
+          f"{'wall':>7} {'member-steps/s':>14} {'GFLOP/s':>8} {'% of peak':>9}")
+    res = {}
+    for name in names:
+        for device in sorted(devices, key=lambda d: d != "cuda"):   # CUDA first: the CPU cases are the slow ones
+            for batch in batches:
+                for k in ks:
+                    n = args.steps if device == "cuda" else args.ens_cpu_steps or args.steps
+                    if batch > 32:
+                        n = max(2, n // 4)
+                    if device == "cpu" and k * batch > 2048:
+                        n = max(1, n // 4)   # the CPU cases of big ensembles: few steps, so the run fits
+                    r = ensemble_throughput(name, k, batch, device, n, x, args.seq_len)
+                    res[name, device, batch, k] = r
+                    print(f"{name:<8} {k:4d} {batch:5d} {device:<6} {n:5d} {r['steps_per_s']:8.2f} "
+                          f"{r['ms_per_step']:8.1f} {r['wall_steps_per_s']:7.2f} {r['member_steps_per_s']:14.1f} {r['gflops']:8.2f} "
+                          f"{100 * r['gflops'] / peak[device]:8.1f}%", flush=True)
+    # the issue's targets, from the rows above
+    k_big = max(ks)
+    for name in names:
+        for device in devices:
+            for batch in batches:
+                one, big = res.get((name, device, batch, 1)), res.get((name, device, batch, k_big))
+                if one is None or big is None or k_big == 1:
+                    continue
+                print(f"{name} {device} batch {batch}: K = {k_big} takes {big['ms_per_step'] / one['ms_per_step']:.2f}x "
+                      f"the wall time of one member per step; per-member throughput "
+                      f"{big['member_steps_per_s'] / one['steps_per_s']:.2f}x that of {k_big} single runs in a row "
+                      f"on the same threads")
+    if "cuda" in devices and "cpu" in devices:
+        for name in names:
+            for batch in batches:
+                for k in ks:
+                    g, c = res.get((name, "cuda", batch, k)), res.get((name, "cpu", batch, k))
+                    if g and c:
+                        print(f"{name} K = {k} batch {batch}: CUDA / CPU ({torch.get_num_threads()} threads) "
+                              f"member-steps/s {g['member_steps_per_s'] / c['member_steps_per_s']:.1f}x")
+    return res
+
+
 # -- 2. Lyapunov-spectrum cost --------------------------------------------------------------------------
 def spectrum_cost(N: int, k: int, qr_every: int, device: str, args) -> dict:
     return measured(lambda: _spectrum_cost(N, k, qr_every, device, args), device, args.fork)
@@ -263,7 +390,12 @@ def part_spectrum(args, devices: list[str]) -> None:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["train", "spectrum", "all"], default="all")
+    p.add_argument("--part", choices=["train", "spectrum", "ensemble", "all"], default="all")
+    p.add_argument("--ens-k", default="1,8", help="ensemble sizes of part 3 (1: the plain model)")
+    p.add_argument("--ens-batch", default="32", help="batch sizes of part 3")
+    p.add_argument("--ens-models", default="plrnn,shallow", help="part 3 models: plrnn (M = 100, stf), "
+                   "shallow (shPLRNN M = 3, L = 100, gtf)")
+    p.add_argument("--ens-cpu-steps", type=int, default=0, help="timed steps of part 3 on the CPU (0: --steps)")
     p.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1: a shared machine)")
     p.add_argument("--steps", type=int, default=40, help="timed optimiser steps at batch 32 (a quarter at batch 256)")
     p.add_argument("--seq-len", type=int, default=200, help="training subsequence length (the default config's)")
@@ -293,6 +425,8 @@ def main():
         part_training(args, devices)
     if args.part in ("spectrum", "all"):
         part_spectrum(args, devices)
+    if args.part in ("ensemble", "all"):
+        part_ensemble(args, devices)
     cpu = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s wall, {cpu:.0f} s CPU (with the measuring children)\n"

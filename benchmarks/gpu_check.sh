@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The prepared GPU check (issue 14, part 3): one script of at most ~9 minutes on a machine with an NVIDIA GPU.
 #
-#   bash benchmarks/gpu_check.sh OUTDIR        # OUTDIR receives gpu_check.log, bench.txt, parity.json, fit/*
+#   bash benchmarks/gpu_check.sh OUTDIR        # OUTDIR receives gpu_check.log, bench.txt, bench_ensemble.txt,
+#                                              # parity.json, fit/*
 #
 # 1. CPU/CUDA parity: the same PLRNN, seed and 50 STF steps on both devices; the loss histories must agree to
 #    float32 precision over the first steps (chaos makes later steps drift apart, so only the first 10 are bounded).
 # 2. Training throughput (benchmarks/bench_performance.py --part train): steps/s on the CPU and on CUDA, batch 32
 #    and 256, the GPU/CPU ratio printed by the benchmark itself.
-# 3. The main job on CUDA: `dsrecon fit lorenz --tau auto --device cuda` with the default settings except the
-#    number of steps (FIT_STEPS, default 2000: on an H200 the default PLRNN trains at ~16 steps/s, so the default
+# 3. Ensembles (issue 14 parts 1 and 3): (a) steps/s of the default PLRNN for K = 1 and K = 64 members at batch
+#    32 and 256 on CUDA and on the CPU (2 threads, few steps), per-member speed-up (bench_performance.py --part
+#    ensemble); (b) device syncs per training step of a K = 64 ensemble on CUDA (torch's sync debug mode: a sync
+#    inside the time loop would show ~200 per step); (c) `dsrecon fit lorenz --ensemble 2 --device cuda` end to end.
+# 4. The main job on CUDA: `dsrecon fit lorenz --tau auto --device cuda` with the default settings except the
+#    number of steps (FIT_STEPS, default 1500: on an H200 the default PLRNN trains at ~16 steps/s, so the default
 #    15000 steps would take ~16 min, more than one device command may run), its wall time and its scores.
+#
+# Time limits per part (the whole script stays under 9 minutes): 1: 80 s, 2: 100 s, 3: 150 + 40 + 70 s, 4: 190 s.
 #
 # Without a GPU it stops at once and says so. On a machine without the package's dependencies, install them
 # first (wheels of netCDF4, cftime, pooch, platformdirs, nolds in .whl/: see /work/.library/device/README.md).
@@ -23,7 +30,7 @@ nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'CPU threads', torch.get_num_threads())"
 
 echo "== 1. CPU/CUDA parity (50 STF steps, PLRNN M=100)"
-timeout 120 python3 - "$OUT/parity.json" <<'EOF'
+timeout 80 python3 - "$OUT/parity.json" <<'EOF'
 import json, sys, time
 import numpy as np
 import dsrecon as ds
@@ -50,13 +57,56 @@ EOF
 echo "parity exit $?"
 
 echo "== 2. training throughput, CPU vs CUDA"
-timeout 200 python3 benchmarks/bench_performance.py --part train --threads 8 --steps 40 | tee "$OUT/bench.txt"
+timeout 100 python3 benchmarks/bench_performance.py --part train --threads 8 --steps 20 | tee "$OUT/bench.txt"
 echo "bench exit $?"
 
-echo "== 3. dsrecon fit lorenz --tau auto --device cuda --steps ${FIT_STEPS:-2000}"
+echo "== 3a. ensembles: default PLRNN, K = 1 and 64, batch 32 and 256, CUDA and CPU (2 threads)"
+timeout 150 python3 benchmarks/bench_performance.py --part ensemble --ens-models plrnn --ens-k 1,64 \
+    --ens-batch 32,256 --threads 2 --steps 20 --ens-cpu-steps 4 | tee "$OUT/bench_ensemble.txt"
+echo "ensemble bench exit $?"
+
+echo "== 3b. device syncs per training step of a K = 64 ensemble on CUDA (none may be per time step)"
+timeout 40 python3 - "${SYNC_DEVICE:-cuda}" <<'EOF'
+import sys
+import warnings
+import torch
+import dsrecon as ds
+from dsrecon.config import TrainConfig
+from dsrecon.train import fit
+
+dev = sys.argv[1]
+x = ds.data.as_array(ds.load("lorenz"))[:20000]
+for method in ("stf", "gtf"):
+    cfg = TrainConfig(steps=2, validate_every=0, device=dev, method=method, checkpoint_every=10**9)
+    fit(ds.Ensemble(ds.PLRNN(3, 100, seed=0), 64), x, tau=25, config=cfg, progress=False)   # warm-up
+    cfg = TrainConfig(steps=5, validate_every=0, device=dev, method=method, checkpoint_every=10**9)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        if dev == "cuda":
+            torch.cuda.set_sync_debug_mode("warn")
+        fit(ds.Ensemble(ds.PLRNN(3, 100, seed=0), 64), x, tau=25, config=cfg, progress=False)
+        if dev == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [str(v.message).splitlines()[0] for v in w if "synchroniz" in str(v.message)]
+    print(f"{method}: {len(syncs)} device syncs in 5 steps of seq_len 200 ({len(syncs) / 5:.1f} per step)"
+          + ("" if len(syncs) <= 5 * 20 else " -- MORE THAN 20 PER STEP: a sync inside the time loop?"))
+    for s in sorted(set(syncs))[:5]:
+        print("   ", s[:160])
+EOF
+echo "sync check exit $?"
+
+echo "== 3c. dsrecon fit lorenz --ensemble 2 --device cuda (small budget, end to end)"
+rm -rf /tmp/gpu-ens
+timeout 70 python3 -m dsrecon.cli fit lorenz --ensemble 2 --tau auto --device cuda --steps 100 --t-gen 5000 \
+    --set train.validate_every=50 --set train.val_len=2000 --out /tmp/gpu-ens --quiet
+echo "ensemble fit exit $?"
+grep -A4 "member  seed" /tmp/gpu-ens/train.log | sed 's/^[0-9-]* [0-9:,]* INFO //' || true
+mkdir -p "$OUT/fit-ensemble" && cp /tmp/gpu-ens/metrics.json /tmp/gpu-ens/train.log "$OUT/fit-ensemble/" 2>/dev/null
+
+echo "== 4. dsrecon fit lorenz --tau auto --device cuda --steps ${FIT_STEPS:-1500}"
 rm -rf /tmp/gpu-fit
 t0=$(date +%s)
-timeout 300 python3 -m dsrecon.cli fit lorenz --tau auto --device cuda --steps "${FIT_STEPS:-2000}" --out /tmp/gpu-fit --quiet
+timeout 190 python3 -m dsrecon.cli fit lorenz --tau auto --device cuda --steps "${FIT_STEPS:-1500}" --out /tmp/gpu-fit --quiet
 echo "fit exit $? wall $(( $(date +%s) - t0 )) s"
 for f in metrics.json train.log attractor.png spectra.png; do cp /tmp/gpu-fit/$f "$OUT/fit/" 2>/dev/null; done
 python3 -c "
