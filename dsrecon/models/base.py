@@ -37,6 +37,18 @@ class Model(Protocol):
     def force(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
+def affine(bias: torch.Tensor, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """``bias + x @ W.mT`` as one fused operation where the shapes allow it: ``addmm`` for a batch (B, M) and
+    a matrix, ``baddbmm`` for an ensemble's member axis (K, B, M) and stacked matrices (K, L, M); the plain
+    expression otherwise. Fewer, larger operations per time step: small RNNs are bound by per-operation
+    overhead (docs/ensembles.md)."""
+    if x.dim() == 2 and W.dim() == 2 and bias.dim() <= 2:
+        return torch.addmm(bias, x, W.mT)
+    if x.dim() == 3 and W.dim() == 3:
+        return torch.baddbmm(bias, x, W.mT)
+    return bias + x @ W.mT
+
+
 def add_input(pre: torch.Tensor, C: torch.Tensor | None, s: torch.Tensor | None, name: str) -> torch.Tensor:
     """``pre + s @ C.T``: the external input term C s_t of a driven model, or ``pre`` unchanged for an
     autonomous one (C is None; s is then ignored).
