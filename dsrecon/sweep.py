@@ -787,7 +787,15 @@ def _ray(specs, address: str | None, threads: int, *, runtime_env: dict | None =
     if printer is not None:
         ray_worker.print_to_stdstream = _OnceEach(printer)
     try:
-        remote = ray.remote(num_cpus=threads, max_retries=0)(run_one)
+        def dsrecon_run(spec):
+            # defined here, so Ray pickles it by value and dsrecon (and torch) are imported on the node at call
+            # time only: Ray Client's server on the head otherwise imports them to unpickle run_one, and torch's
+            # MKL could not load there ("Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so", measured)
+            from dsrecon.sweep import run_one as run
+
+            return run(spec)
+
+        remote = ray.remote(num_cpus=threads, max_retries=0)(dsrecon_run)
         tries: dict[str, list[str]] = {}   # key -> nodes that failed it ("" when unknown)
 
         def submit(spec):

@@ -125,10 +125,13 @@ def loopback_cluster(cwd: Path, cpus_per_node: int = 1, env_extra: dict | None =
                 "--runtime-env-agent-port", str(_free_port(ip, taken)),
                 "--min-worker-port", str(lo), "--max-worker-port", str(lo + 199)]
 
+    client_port = _free_port(HEAD_IP, taken)
+    if info is not None:
+        info["client"] = f"ray://{HEAD_IP}:{client_port}"   # Ray Client, served by the head
     try:
         procs.append(_start(["--head", "--node-ip-address", HEAD_IP, "--port", str(port), "--num-cpus",
                              str(cpus_per_node), "--temp-dir", str(tmp), "--include-dashboard", "false",
-                             "--ray-client-server-port", str(_free_port(HEAD_IP, taken)), "--disable-usage-stats",
+                             "--ray-client-server-port", str(client_port), "--disable-usage-stats",
                              *node_ports(HEAD_IP)], cwd, env, tmp / "head.log"))
         address = f"{HEAD_IP}:{port}"
         _wait_nodes(address, 1, env)
@@ -189,7 +192,8 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
     try:
         os.chdir(local)   # the reference: the local backend, 2 processes, the same relative paths
         assert main(["sweep", "../cfg/s.toml", "--out", "rel_out", "--workers", "2", "--quiet"]) == 0
-        with loopback_cluster(elsewhere) as address:
+        info: dict = {}
+        with loopback_cluster(elsewhere, info=info) as address:
             os.chdir(drv)
             t0 = time.monotonic()
             code = main(["sweep", "../cfg/s.toml", "--out", "rel_out", "--backend", "ray", "--address", address,
@@ -201,6 +205,9 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
             # case 5: the data shipped in a runtime_env working_dir (each task's current folder on its node)
             code2 = main(["sweep", "../cfg/s2.toml", "--out", "rel_out2", "--backend", "ray", "--address", address,
                           "--runtime-env", '{"working_dir": "proj"}', "--quiet"])
+            # case 6: the same through Ray Client (ray://, the head's client server), as from outside the cluster
+            code3 = main(["sweep", "../cfg/s2.toml", "--out", "rel_out3", "--backend", "ray", "--address",
+                          info["client"], "--runtime-env", '{"working_dir": "proj"}', "--quiet"])
     finally:
         os.chdir(old)
     assert code == 0
@@ -232,6 +239,10 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
     np.testing.assert_array_equal(shipped["D_stsp"].values, got.sortby("seed")["D_stsp"].values)
     for rd in shipped["run_dir"].values:   # the file was read where working_dir was unpacked, by its relative name
         assert json.loads((Path(str(rd)) / "config.json").read_text())["config"]["data"]["name"] == "rec.csv"
+    assert code3 == 0
+    client = S.read_results(drv / "rel_out3").sortby("seed")
+    np.testing.assert_array_equal(client["D_stsp"].values, shipped["D_stsp"].values)
+    assert all((Path(str(rd)) / "model.pt").is_file() for rd in client["run_dir"].values)
 
 
 # ------------------------------------------------------------------ the 8 cases of issue 16 without a cluster
