@@ -335,8 +335,8 @@ def fit(
     if resume and checkpoint is not None and Path(checkpoint).exists():
         ck = load_torch(checkpoint, map_location=device)
         try:
-            if ens and len(ck["members"]) != len(members):
-                raise ValueError
+            if (len(ck["members"]) != len(members)) if ens else ("members" in ck):
+                raise ValueError   # an ensemble of another size, or an ensemble's checkpoint for a single run
             for m, c in zip(members, ck["members"] if ens else [ck]):
                 m.load(c)
             step, elapsed0, history = int(ck["step"]), float(ck["elapsed"]), ck["history"]
@@ -352,8 +352,9 @@ def fit(
         """A consistent training state: what checkpoints hold and divergence recovery restores."""
         shared = {"step": step, "elapsed": elapsed0 + time.monotonic() - t0, "history": copy.deepcopy(history),
                   "tau": tau}
-        if ens:
-            return {**shared, "members": [m.state() for m in members]}
+        if ens:   # member 0's state also at the top level, where runs.py looks for a training checkpoint's keys
+            states = [m.state() for m in members]
+            return {**states[0], **shared, "members": states}
         return {**members[0].state(), **shared}
 
     def save_checkpoint():

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from . import observation as obs
-from .base import add_input
+from .base import add_input, affine
 
 
 class PLRNN(obs.LinearObservation, nn.Module):
@@ -78,7 +78,8 @@ class PLRNN(obs.LinearObservation, nn.Module):
 
     # -- the Model interface -------------------------------------------------------------------
     def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        return add_input(self.A * z + torch.relu(z) @ self.W.mT + self.h, self.C, s, "PLRNN")
+        # fused: h + A z (addcmul), then + W relu(z) (addmm, or baddbmm over an ensemble's member axis)
+        return add_input(affine(torch.addcmul(self.h, self.A, z), torch.relu(z), self.W), self.C, s, "PLRNN")
 
     def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """J = diag(A) + W diag(1[z > 0]) (App. A.1.3 Eq. 29); inputs do not enter J."""

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from . import observation as obs
-from .base import add_input
+from .base import add_input, affine
 
 INITS = ("gaussian", "orthogonal")
 
@@ -96,7 +96,7 @@ class RNN(obs.LinearObservation, nn.Module):
 
     # -- the Model interface -------------------------------------------------------------------
     def step(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.tanh(add_input(z @ self.W.mT + self.b, self.C, s, "RNN"))
+        return torch.tanh(add_input(affine(self.b, z, self.W), self.C, s, "RNN"))   # b + W z in one addmm
 
     def jacobian(self, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """J = diag(1 - z_t^2) W at z_t = step(z, s) (§3.1 Eq. 3; digest erratum #18: diag first)."""
