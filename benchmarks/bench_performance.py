@@ -1,6 +1,6 @@
-"""Performance: training throughput, Lyapunov-spectrum cost against N and k, peak memory.
+"""Performance: training throughput, Lyapunov-spectrum cost against N and k, peak memory, ensembles.
 
-Three parts, all in one run, each timing printed with a ratio against a named baseline of the same run:
+Four parts, all in one run, each timing printed with a ratio against a named baseline of the same run:
 
 1. *Training throughput* of ``dsrecon.train.fit`` (sparse teacher forcing, tau = 25, 200-step subsequences,
    Adam, validation and checkpoints off) for the PLRNN, RNN and LSTM at their default sizes (M = 100, 100, and
@@ -20,10 +20,18 @@ Three parts, all in one run, each timing printed with a ratio against a named ba
    /proc/self/clear_refs; where that is unavailable, ``resource.getrusage`` max RSS) minus its RSS at the start;
    on CUDA ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, in this process.
 
+4. *Ensembles and the distance to the hardware* (``--part ensemble``; issue 14): the measured float32 matmul peak
+   (1024³, the current threads) next to each model's achieved GFLOP/s per training step (matmul FLOPs counted
+   analytically, forward + backward = 3 × forward) for one member and K members (``--ens-k``, default 1,8) of
+   the default PLRNN (stf) and a shallow PLRNN M = 3, L = 100 (gtf): wall time of K members against one, and
+   per-member throughput against K single runs in a row (baseline: the K = 1 row). On the CPU the rates are per
+   CPU-second (robust to a shared machine); with CUDA also the CUDA/CPU ratio of member-steps/s.
+
 λ_max estimation from data against nolds (speed and accuracy) is benchmarks/bench_lyapunov.py; not repeated here.
 
     python benchmarks/bench_performance.py                 # ~1-2 min on 2 shared cores
     python benchmarks/bench_performance.py --steps 50 --threads 2 --lyap-n 50,100,200,400,800
+    python benchmarks/bench_performance.py --part ensemble --steps 30 --no-fork          # ~20 s
 """
 from __future__ import annotations
 

@@ -20,6 +20,10 @@ window     windows of τ steps with the state reset to zero at each window start
 
 Generation at test time never forces (§4.1).
 
+**Ensembles.** With the stacked view of :class:`dsrecon.ensemble.Ensemble` as ``model``, ``x`` is (T+1, K, B, N),
+states are (K, B, M) and predictions (T, K, B, N); GTF then takes one α per member (a list). The same code
+runs: every model operation broadcasts over the member axis.
+
 **External inputs.** A driven model (``input_dim > 0``, e.g. the forced Duffing oscillator with
 ``forcing="input"``) gets ``inputs`` (T+1, B, K) aligned in time with ``x``: the step z_t → z_{t+1} reads
 s_t = ``inputs[t]``, the forcing at the start of the step (the sampled ODE map x_{t+1} = Φ(x_t, θ_t) is a
