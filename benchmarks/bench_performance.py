@@ -293,11 +293,11 @@ def part_ensemble(args, devices: list[str]) -> dict:
     ks = [int(v) for v in args.ens_k.split(",")]
     batches = [int(v) for v in args.ens_batch.split(",")]
     names = args.ens_models.split(",")
-    peak = {d: matmul_peak(d) for d in devices}
+    peak = {d: matmul_peak(d, n=8192 if d == "cuda" else 1024) for d in devices}   # a GPU needs a big product
     print(f"\n3. ensembles (dsrecon.Ensemble, one batched pass) and the distance to the hardware; seq_len "
           f"{args.seq_len}, no validation; torch threads {torch.get_num_threads()}; CPU rates per CPU-second / "
           f"threads (wall steps/s in the 'wall' column), CUDA per wall second; FLOPs of the products, fwd + bwd = 3x fwd")
-    print(f"measured matmul peak (1024^3 float32, {torch.get_num_threads()} thread(s)): "
+    print(f"measured matmul peak (float32, CPU 1024^3 on {torch.get_num_threads()} thread(s), CUDA 8192^3): "
           + ", ".join(f"{d} {v:.1f} GFLOP/s" for d, v in peak.items())
           + f"; the PLRNN's own (32 x 100) @ (100 x 100) on the CPU: {small_matmul_gflops():.1f} GFLOP/s")
     print(f"{'model':<8} {'K':>4} {'batch':>5} {'device':<6} {'steps':>5} {'steps/s':>8} {'ms/step':>8} "
