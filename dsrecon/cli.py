@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--floss-every", type=int, default=None, metavar="STEPS",
                    help="a flossing episode (train.floss_epochs updates) every STEPS training steps (default: never)")
     f.add_argument("--noise", type=float, default=None, metavar="FRACTION",
-                   help="simulated datasets: observation noise, std as a fraction of each channel's std")
+                   help="observation noise added to the data (simulated datasets and files), std as a fraction of "
+                   "each channel's std")
     f.add_argument("--forcing", default=None, choices=["phase", "input"],
                    help="driven datasets (duffing): observe the forcing phase (default) or keep it as an input")
     f.add_argument("--columns", default=None, metavar="A,B,...", help="files: the channels to use (names or indices)")
@@ -336,7 +337,7 @@ def _cmd_fit(args) -> int:
         if not args.dataset:
             raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")
         card = data_mod.card(args.dataset)  # unknown names fail here, before any work
-        n_channels = len(card["dims"])
+        n_channels = len(card.get("dims") or [])   # a user card may leave its channels to the file: 0 = unknown
         if args.columns:
             n_channels = len(args.columns.split(","))
         tau = parse_tau(args.tau)
@@ -443,7 +444,7 @@ def _cmd_lyap(args) -> int:
     import torch
 
     from . import data as data_mod
-    from .lyapunov import lyapunov_spectrum, max_lyapunov
+    from .lyapunov import forcing_interval, lyapunov_spectrum, max_lyapunov
     from .report import plot_lambda_max
 
     from .runs import check_writable_file, open_run
@@ -458,7 +459,8 @@ def _cmd_lyap(args) -> int:
     if not is_run:
         if args.plot is not None:
             check_writable_file(args.plot, "--plot")
-        if target.suffix.lower() in (".npy", ".csv", ".txt", ".dat") or target.is_file():
+        if target.suffix.lower() != ".toml" and (target.suffix.lower() in (".npy", ".csv", ".txt", ".dat")
+                                                 or target.is_file()):
             x, _, info = data_mod.read_file(target, dt=args.dt, check=False)   # dt: --dt, a time column, EDF header, or 1
             series, name, ref, dt = (x[:, 0] if x.shape[1] == 1 else x), target.stem, None, info["dt"]
         else:
@@ -471,11 +473,10 @@ def _cmd_lyap(args) -> int:
         a, b = lam.fit_range
         print(f"fit: lags {a}..{b - 1} of {len(lam.curve) - 1}, slope {lam.per_step:.4g} ± {lam.stderr_per_step:.2g} "
               f"per step, {lam.n_pairs} pairs, state dimension {lam.dim}, Theiler window {lam.theiler} steps")
-        if lam.chaotic:
-            print(f"tau_pred = ln2/lambda_max = {lam.predictability_steps:.1f} steps: `dsrecon fit --tau auto` would "
-                  f"use tau = {max(1, round(lam.predictability_steps))}")
-        else:
-            print(f"not chaotic ({lam.reason}): tau_pred is undefined; pass --tau N to `dsrecon fit`")
+        try:   # the rule of `fit --tau auto`: ln2/lambda_max, or a fallback when divergence is weak
+            print(f"`dsrecon fit --tau auto` would use {forcing_interval(series, dt)}")
+        except DataError as err:
+            print(f"`dsrecon fit --tau auto` would refuse: {err}")
         if ref is not None:
             print(f"reference: {ref}")
         print(f"divergence plot: {plot_lambda_max(lam, args.plot or f'lambda_max-{name}.png')}")
@@ -712,10 +713,8 @@ def main(argv=None) -> int:
         from .train import Interrupted
 
         print(f"dsrecon: {type(err).__name__}: {err}", file=sys.stderr)
-        if isinstance(err, Interrupted):
-            print("dsrecon: continue with `dsrecon fit --resume RUN_DIR`", file=sys.stderr)
-            return 130
-        return 2
+        # an interruption says itself what was kept (`fit` adds its resume command in _cmd_fit)
+        return 130 if isinstance(err, Interrupted) else 2
     except KeyboardInterrupt:
         print("dsrecon: interrupted", file=sys.stderr)
         return 130

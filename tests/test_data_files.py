@@ -321,3 +321,17 @@ def test_the_table_dialect_is_the_one_that_matches_the_header(tmp_path, lorenz3,
     n = 1 if name == "one.csv" else 2
     want = np.round(lorenz3[:, :n]) if name == "int.csv" else lorenz3[:, :n]
     assert d.sizes["dim"] == n and np.allclose(d["x"].values, want, atol=1e-6)
+
+
+def test_lyap_reads_a_user_card(tmp_path, lorenz3, capsys):
+    # `dsrecon lyap CARD.toml` loads the card (its preprocessing and split), not the TOML text as a table
+    from dsrecon import cli
+
+    np.save(tmp_path / "rec.npy", lorenz3[:, 0])
+    (tmp_path / "rec.toml").write_text(
+        'name = "my-rec"\nkind = "file"\n[file]\npath = "rec.npy"\n[read]\ndt = 0.01\n'
+        '[[preprocess]]\nstep = "delay_embed"\nemb_dim = 3\ndelay = 10\n')
+    code = cli.main(["lyap", str(tmp_path / "rec.toml"), "--plot", str(tmp_path / "l.png")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "per time unit" in out.out and (tmp_path / "l.png").exists()

@@ -35,7 +35,8 @@ def test_lyap_file(tmp_path, capsys, lorenz_x, suffix):
     # 20 % is 2.4x the worst (3x would loosen it). Deterministic data (odeint at 1e-10, numpy only).
     lam = float(out.split("lambda_max = ")[1].split()[0])
     assert lam == pytest.approx(1.50, rel=0.2)
-    assert "chaotic:" in out and "tau_pred = ln2/lambda_max" in out and "fit: lags" in out and png.exists()
+    assert "chaotic:" in out and "fit: lags" in out and png.exists()
+    assert "`dsrecon fit --tau auto` would use tau = " in out and "from lambda_max: tau = ln2/lambda_max" in out
 
 
 def test_lyap_periodic_file_is_not_chaotic(tmp_path, capsys):
@@ -43,7 +44,9 @@ def test_lyap_periodic_file_is_not_chaotic(tmp_path, capsys):
     np.save(path, np.sin(np.arange(5_000) * 0.125))
     code, out, err = _run(["lyap", str(path), "--plot", str(tmp_path / "s.png")], capsys)
     assert code == 0, err
-    assert "NOT chaotic" in out and "pass --tau N" in out
+    # lambda_max = 0: `fit --tau auto` falls back to a decorrelation time and says so (forcing_interval)
+    assert "NOT chaotic" in out and "`dsrecon fit --tau auto` would use tau = " in out
+    assert "no clear exponential divergence" in out and "from lambda_max" not in out
 
 
 @pytest.mark.parametrize("content, argv, message", [
