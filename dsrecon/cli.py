@@ -226,8 +226,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--max-attempts", type=int, default=None, metavar="N",
                     help="Ray: tries of a run whose node failed it (node lost, out of memory, file missing "
                     "there), each on another node when one is alive (default: [ray] max_attempts, else 3)")
-    sw.add_argument("--no-retry-failed", action="store_true",
-                    help="keep runs that failed (diverged, not chaotic) as they are; by default a restart runs them again")
+    sw.add_argument("--retry-failed", action="store_true",
+                    help="run again the runs that failed (diverged, collapsed, not chaotic): by default a restart keeps them, "
+                    "since the same seed and code fail the same way (runs that errored are always run again)")
     sw.add_argument("--workers", type=int, default=None,
                     help="local backend: processes (default: [sweep] workers, else the number of cores)")
     sw.add_argument("--out", default=None, metavar="DIR", help="output folder (default: [sweep] out, else runs/sweeps/NAME)")
@@ -672,7 +673,7 @@ def _cmd_sweep(args) -> int:
             print(f"  {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}  {s['key']}")
         return 0
     res = run_sweep(sweep, backend=args.backend, address=args.address, workers=args.workers, progress=not args.quiet,
-                    retry_failed=not args.no_retry_failed, runtime_env=runtime_env,
+                    retry_failed=args.retry_failed, runtime_env=runtime_env,
                     connect_timeout=args.connect_timeout, max_attempts=args.max_attempts)
     print(f"sweep {sweep.name}: {res.ran} runs done, {res.skipped} skipped (already finished), {len(res.errors)} errors "
           f"in {res.seconds:.0f} s")

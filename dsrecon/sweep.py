@@ -44,7 +44,8 @@ on Ray a node that does not see the output folder returns its run directory to t
 failed (lost node, out of memory, a missing file) is retried on another node (``max_attempts``), every record
 names its host and node, and the ``[ray]`` section (address, runtime_env, connect_timeout, max_attempts)
 configures the connection; an address where nothing answers is one ConfigError after ``connect_timeout`` s.
-A restart runs failed runs again unless ``retry_failed=False``.
+A restart keeps failed runs (a deterministic outcome: the same seed and code fail the same way) unless
+``retry_failed=True``; runs that errored (a crash, a lost node) are always run again.
 """
 from __future__ import annotations
 
@@ -475,7 +476,7 @@ def _run_where(spec: dict, run_dir: Path, record: dict) -> dict:
     record = dict(record)
     try:
         metrics, tau_steps = (_run_baseline if spec["kind"] == "baseline" else _run_model)(spec, run_dir)
-        record.update(status="ok", reason="", tau_steps=tau_steps, metrics=_scalars(metrics),
+        record.update(**_outcome(metrics), tau_steps=tau_steps, metrics=_scalars(metrics),
                       noise_floor=_scalars(metrics.get("noise_floor", {}), FLOOR_METRICS),
                       variants=metrics.get("variants", {}))
     except Interrupted as err:   # Ctrl-C: the checkpoint is kept, a restart resumes the run
@@ -534,7 +535,7 @@ def recover_result(spec: dict) -> dict | None:
     tau_steps = info.get("tau_steps")
     floor, variants = metrics.get("noise_floor"), metrics.get("variants")
     record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
-    record.update(run_dir=str(run_dir), status="ok", reason="", metrics=_scalars(metrics),
+    record.update(run_dir=str(run_dir), **_outcome(metrics), metrics=_scalars(metrics),
                   tau_steps=tau_steps if isinstance(tau_steps, int) and not isinstance(tau_steps, bool) else None,
                   noise_floor=_scalars(floor if isinstance(floor, dict) else {}, FLOOR_METRICS),
                   variants=variants if isinstance(variants, dict) else {}, recovered="from metrics.json")
@@ -550,6 +551,14 @@ def set_aside(path, suffix: str = ".corrupt") -> Path:
         dest = path.with_name(f"{path.name}{suffix}-{n}")
     os.replace(path, dest)
     return dest
+
+
+def _outcome(metrics: dict) -> dict:
+    """status and reason of a scored run: "failed" when scoring judged it so (a free run that diverged, or
+    collapsed to a fixed point while the data do not: metrics.json's ``status``), whatever its scores."""
+    if metrics.get("status") == "failed":
+        return {"status": "failed", "reason": str(metrics.get("status_reason") or "failed").splitlines()[0]}
+    return {"status": "ok", "reason": ""}
 
 
 def _scalars(metrics: dict, names=RESULT_METRICS) -> dict:
@@ -1007,13 +1016,13 @@ class SweepResult:
 
 
 def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", address: str | None = None,
-              workers: int | None = None, progress: bool = True, echo=print, retry_failed: bool = True,
+              workers: int | None = None, progress: bool = True, echo=print, retry_failed: bool = False,
               runtime_env: dict | None = None, connect_timeout: float | None = None,
               max_attempts: int | None = None) -> SweepResult:
     """Run every unfinished run of ``sweep`` (a :class:`Sweep` or a TOML path) and update results and leaderboard.
 
     Finished runs (``result.json`` with status ok) are skipped; runs that failed (status failed) are run again
-    unless ``retry_failed=False``; results.nc gets each new run as soon as it ends. Every path a run needs is
+    only with ``retry_failed=True``; results.nc gets each new run as soon as it ends. Every path a run needs is
     made absolute here (:func:`portable_spec`). On Ray (``address``, ``runtime_env``, ``connect_timeout``,
     ``max_attempts`` override the sweep's [ray] section): when the nodes see the output folder the runs write
     there, otherwise each node returns its run directory and the driver unpacks it there.
@@ -1094,7 +1103,7 @@ def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, re
     for spec, done in retried:   # the failed outcome is kept next to the run as result.json.failed
         set_aside(done, ".failed")
     if retried:
-        echo(f"{len(retried)} failed run(s) are run again (--no-retry-failed keeps them as they are)")
+        echo(f"{len(retried)} failed run(s) are run again (--retry-failed)")
     for spec, done in damaged:   # result.json is written last and atomically: damage came from outside
         kept = set_aside(done).name
         rec = recover_result(spec)

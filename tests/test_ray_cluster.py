@@ -465,7 +465,7 @@ def test_case3_a_file_missing_on_one_node_is_retried_on_another_and_never_record
     assert set(S.read_results("o3")["status"].values) == {"ok"}
 
 
-def test_case3_a_restart_retries_failed_runs_unless_told_not_to(tmp_path, monkeypatch, stub_runs, capsys):
+def test_case3_a_restart_keeps_failed_runs_unless_told_to_retry(tmp_path, monkeypatch, stub_runs, capsys):
     _stub_sweep(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert run_cli(["sweep", "s.toml", "--workers", "1", "--quiet"], capsys)[0] == 0
@@ -473,9 +473,9 @@ def test_case3_a_restart_retries_failed_runs_unless_told_not_to(tmp_path, monkey
     rec = json.loads(first.read_text())
     first.write_text(json.dumps({**rec, "status": "failed", "reason": "no such file: rec.csv", "metrics": {}}))
     ran = len(stub_runs)
-    code, out, _ = run_cli(["sweep", "s.toml", "--workers", "1", "--quiet", "--no-retry-failed"], capsys)
-    assert code == 0 and len(stub_runs) == ran                                   # kept as it is
     code, out, _ = run_cli(["sweep", "s.toml", "--workers", "1", "--quiet"], capsys)
+    assert code == 0 and len(stub_runs) == ran                                   # kept as it is
+    code, out, _ = run_cli(["sweep", "s.toml", "--workers", "1", "--quiet", "--retry-failed"], capsys)
     assert code == 0 and len(stub_runs) == ran + 1 and "1 failed run(s) are run again" in out
     assert json.loads(first.read_text())["status"] == "ok"
     assert json.loads((first.parent / "result.json.failed").read_text())["status"] == "failed"   # kept
