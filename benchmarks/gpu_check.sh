@@ -25,10 +25,13 @@ OUT=${1:?usage: gpu_check.sh OUTDIR}
 mkdir -p "$OUT/fit"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 export PYTHONUNBUFFERED=1
+# PARTS: which parts to run, in the script's order (default all); e.g. PARTS="3a 3b 4" when device time is short
+part() { [[ " ${PARTS:-1 2 3a 3b 3c 4} " == *" $1 "* ]]; }
 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_check: torch sees no CUDA GPU')" || exit 2
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'CPU threads', torch.get_num_threads())"
 
+if part 1; then
 echo "== 1. CPU/CUDA parity (50 STF steps, PLRNN M=100)"
 timeout 80 python3 - "$OUT/parity.json" <<'EOF'
 import json, sys, time
@@ -56,15 +59,24 @@ if res["max_rel_diff_first10"] > 1e-3:
 EOF
 echo "parity exit $?"
 
+fi
+
+if part 2; then
 echo "== 2. training throughput, CPU vs CUDA"
 timeout 100 python3 benchmarks/bench_performance.py --part train --threads 8 --steps 20 | tee "$OUT/bench.txt"
 echo "bench exit $?"
 
+fi
+
+if part 3a; then
 echo "== 3a. ensembles: default PLRNN, K = 1 and 64, batch 32 and 256, CUDA and CPU (2 threads)"
 timeout 150 python3 benchmarks/bench_performance.py --part ensemble --ens-models plrnn --ens-k 1,64 \
     --ens-batch 32,256 --threads 2 --steps 20 --ens-cpu-steps 4 | tee "$OUT/bench_ensemble.txt"
 echo "ensemble bench exit $?"
 
+fi
+
+if part 3b; then
 echo "== 3b. device syncs per training step of a K = 64 ensemble on CUDA (none may be per time step)"
 timeout 40 python3 - "${SYNC_DEVICE:-cuda}" <<'EOF'
 import sys
@@ -95,6 +107,9 @@ for method in ("stf", "gtf"):
 EOF
 echo "sync check exit $?"
 
+fi
+
+if part 3c; then
 echo "== 3c. dsrecon fit lorenz --ensemble 2 --device cuda (small budget, end to end)"
 rm -rf /tmp/gpu-ens
 timeout 70 python3 -m dsrecon.cli fit lorenz --ensemble 2 --tau auto --device cuda --steps 100 --t-gen 5000 \
@@ -103,6 +118,9 @@ echo "ensemble fit exit $?"
 grep -A4 "member  seed" /tmp/gpu-ens/train.log | sed 's/^[0-9-]* [0-9:,]* INFO //' || true
 mkdir -p "$OUT/fit-ensemble" && cp /tmp/gpu-ens/metrics.json /tmp/gpu-ens/train.log "$OUT/fit-ensemble/" 2>/dev/null
 
+fi
+
+if part 4; then
 echo "== 4. dsrecon fit lorenz --tau auto --device cuda --steps ${FIT_STEPS:-1500}"
 rm -rf /tmp/gpu-fit
 t0=$(date +%s)
@@ -112,3 +130,4 @@ for f in metrics.json train.log attractor.png spectra.png; do cp /tmp/gpu-fit/$f
 python3 -c "
 import json; m = json.load(open('/tmp/gpu-fit/metrics.json'))
 print({k: m.get(k) for k in ('D_stsp', 'D_H', 'PSC', 'T_gen', 'tau', 'noise_floor', 'train_seconds', 'steps')})" || true
+fi
