@@ -34,7 +34,7 @@ from .ensemble import Ensemble, check_config as check_ensemble_config, check_mem
 from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
-from .metrics import d_stsp
+from .metrics import d_stsp, dynamics_verdict
 from .runs import load_torch, save_torch
 
 log = logging.getLogger("dsrecon")
@@ -116,8 +116,14 @@ def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
             out[t] = model.observe(z)
         gen_x = out[n // 10 :].cpu().numpy()  # drop transients
     x_ref = x_train.cpu().numpy()
+    data_fixed = dynamics_verdict(x_ref, x_ref, tail_fraction=1.0).verdict == "fixed point"
 
     def score(g: np.ndarray) -> float:
+        # a validation free run (g: steps x runs x N) that collapsed to a fixed point (while the data do not) or
+        # diverged is a failed model whatever its D_stsp (issue 15: a dead model scored better than the floor)
+        if not data_fixed and any(dynamics_verdict(g[:, b], x_ref).verdict in ("diverged", "fixed point")
+                                  for b in range(g.shape[1])):
+            return math.inf
         g = g.reshape(-1, model.obs_dim)
         if not np.all(np.isfinite(g)):
             return math.inf

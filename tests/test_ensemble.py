@@ -172,7 +172,7 @@ def test_cli_ensemble_keeps_the_best_member_and_reports_all(tmp_path, capsys):
     assert [r["seed"] for r in m["members"]] == [0, 1]
     kept = m["ensemble"]["kept_member"]
     assert m["members"][kept]["kept"] and m["members"][kept]["D_stsp"] == m["D_stsp"]
-    vals = [r["val_d_stsp"] for r in m["members"]]
+    vals = [float(r["val_d_stsp"]) for r in m["members"]]   # JSON keeps inf (a collapsed member) as "inf"
     assert vals[kept] == min(vals)
     assert set(m["ensemble"]["median_mad"]) >= {"D_stsp", "D_H", "PSC"}
     saved = load_torch(out / "model.pt")

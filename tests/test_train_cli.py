@@ -279,3 +279,19 @@ def test_val_fraction_is_a_config_field_with_a_range(lorenz_data):
     cfg = TrainConfig(**{**TINY, "val_fraction": 0.0})
     res = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data, 2000), tau=10, config=cfg, progress=False)
     assert res.steps_done == TINY["steps"] and res.history["val_step"] == [10, 20]
+
+
+def test_a_collapsed_validation_run_scores_inf(lorenz_data, monkeypatch):
+    # issue 15: a free run that collapsed to a fixed point (while the data do not) is a failed model whatever its
+    # D_stsp, so validation scores it inf and never keeps it as the best model. A PLRNN with A = 0.5 I and W = 0
+    # (and no bias) contracts every state to 0 within a few steps: its validation D_stsp must be inf.
+    import dsrecon.train as train_mod
+
+    model = ds.PLRNN(3, 9, seed=0)
+    with torch.no_grad():
+        model.A.fill_(0.5)
+        model.W.zero_()
+        model.h.zero_()
+    x = torch.as_tensor(_x(lorenz_data, 3000), dtype=torch.float32)
+    cfg = TrainConfig(**{**TINY, "val_len": 500})
+    assert train_mod._validate(model, x, cfg, torch.Generator().manual_seed(0)) == math.inf
