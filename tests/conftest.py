@@ -21,3 +21,18 @@ def lorenz_data(_private_cache):
     import dsrecon as ds
 
     return ds.load("lorenz")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Numerics modules on small tensors: one torch thread is fastest (two spin at every op: 7x slower on a
+    loaded 2-core machine), and results do not depend on the machine's core count. DSRECON_TEST_THREADS=N runs
+    them with N threads instead (another kernel path)."""
+    import os
+
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("DSRECON_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(old)

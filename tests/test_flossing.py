@@ -1,6 +1,5 @@
 """Gradient flossing ("Gradient Flossing", Engelken 2023): the differentiable QR estimate and the loss."""
 import math
-import os
 
 import numpy as np
 import pytest
@@ -59,14 +58,7 @@ class TanhMaps(torch.nn.Module):
         return m
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _torch_threads():
-    # tiny tensors: one thread is fastest (two threads spin at every op: 7x slower on a loaded 2-core machine);
-    # CI's second pass sets DSRECON_TEST_THREADS=2 to run these numerics on the other kernel path too
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("DSRECON_TEST_THREADS", "1")))
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 class Linear(torch.nn.Module):

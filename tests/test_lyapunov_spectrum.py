@@ -1,6 +1,5 @@
 """QR Lyapunov spectra of models against analytic cases and known exponents."""
 import math
-import os
 
 import numpy as np
 import pytest
@@ -56,14 +55,7 @@ class Logistic(torch.nn.Module):
         return (self.r * (1 - 2 * z)).unsqueeze(-1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _torch_threads():
-    # small tensors: one thread is fastest (two spin at every op on a loaded 2-core machine); CI's second pass
-    # sets DSRECON_TEST_THREADS=2 to run these numerics on the other kernel path too
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("DSRECON_TEST_THREADS", "1")))
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 def test_linear_map_gives_log_abs_eigenvalues():

@@ -2,7 +2,6 @@
 algebraic identities of the observation/forcing map, the rebuild contract, and dynamics with known
 answers (stable fixed point, equivalent state conventions, clipped boundedness, Σλ = <log|det J|>)."""
 import inspect
-import os
 
 import numpy as np
 import pytest
@@ -22,13 +21,7 @@ IDS = [name + "".join(f"-{k}={v}" for k, v in kw.items()) for name, kw in VARIAN
 WEIGHT = {"plrnn": "W", "shplrnn": "W1", "rnn": "W", "lstm": "U", "gru": "U"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _torch_threads():
-    # small tensors: one thread is fastest; CI's second pass sets DSRECON_TEST_THREADS=2 (the other kernel path)
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("DSRECON_TEST_THREADS", "1")))
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 def _perturbed(name, kw, dtype=torch.float64, **more):
