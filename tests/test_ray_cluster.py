@@ -109,6 +109,11 @@ def loopback_cluster(cwd: Path, cpus_per_node: int = 1, env_extra: dict | None =
     tmp = Path(tempfile.mkdtemp(prefix="dr", dir="/tmp"))   # short: Ray's socket paths must stay < 108 bytes
     if info is not None:
         info["tmp"] = tmp
+    # Ray 2.60 turns token authentication on for a head it starts, and a client (`ray status`, this test's driver)
+    # finds the token only where that head wrote it: on a fresh CI machine every call failed "InvalidAuthToken".
+    # A loopback test cluster needs no authentication: off for the nodes and for this process (the driver).
+    old_auth = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", **(env_extra or {})}
     env.pop("RAY_ADDRESS", None)
@@ -158,7 +163,19 @@ def loopback_cluster(cwd: Path, cpus_per_node: int = 1, env_extra: dict | None =
             if not left:
                 break
             time.sleep(1)
+        if old_auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = old_auth
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scored(results) -> bool:
+    """Every run trained and scored: "ok", or "failed" by the scoring's dynamics verdict (a model of a few
+    hundred steps may collapse to a fixed point), never an error or a failure of the run itself."""
+    status, reason = results["status"].values, results["reason"].values
+    return all(s == "ok" or (s == "failed" and str(r).startswith("the free run")) for s, r in zip(status, reason)) \
+        and bool(np.all(np.isfinite(results["D_stsp"].values)))
 
 
 def write_recording(path: Path, n: int = 20_000) -> Path:
@@ -213,7 +230,7 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
     assert code == 0
     out = drv / "rel_out"
     ds = S.read_results(out)
-    assert ds.sizes["run"] == 2 and set(ds["status"].values) == {"ok"}
+    assert ds.sizes["run"] == 2 and _scored(ds)
     # one output place: every run folder complete under drv/rel_out, nothing where the cluster was started
     for rd in ds["run_dir"].values:
         rd = Path(str(rd))
@@ -638,7 +655,7 @@ def test_a_node_killed_mid_sweep_is_retried_on_the_other_node_and_its_dump_print
     assert code == 0, text[-3000:]
     assert "retrying" in text, text[-3000:]
     ds = S.read_results(here / "o")
-    assert ds.sizes["run"] == 2 and set(ds["status"].values) == {"ok"}
+    assert ds.sizes["run"] == 2 and _scored(ds)
     lines = [line for line in text.splitlines() if len(line) > 40]
     repeated = {line for line in lines if lines.count(line) > 1 and "it/s" not in line}
     print(text[-4000:])
