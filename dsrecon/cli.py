@@ -297,26 +297,6 @@ def _refuse_ignored(cfg, card: dict, given: dict) -> None:
         raise ConfigError(_flag_names(str(err), given)) from None
 
 
-def _check_with_data(cfg, given: dict) -> None:
-    """The checks that need the data, before fit_run creates anything: seq_len, batch_size and tau against the
-    training split, and the model the config builds (latent_dim, --floss K, method). The data are loaded here
-    (a cached dataset reads back in milliseconds; fit_run's own load then hits the same cache)."""
-    from . import data as data_mod
-    from .experiment import build_model, external_inputs
-    from .train import check_method
-
-    data = data_mod.load_for(cfg.data)
-    train, _ = data_mod.train_test_split(data)
-    try:
-        cfg.train.check_series(train.sizes["time"], f"the training split of {data.attrs.get('name', cfg.data.name)}")
-    except ConfigError as err:
-        raise ConfigError(_flag_names(str(err), given)) from None
-    s = external_inputs(data)
-    model = build_model(cfg.model, data.sizes["dim"], seed=cfg.train.seed, method=cfg.train.method,
-                        input_dim=0 if s is None else s.shape[1])
-    check_method(model, cfg.train)
-
-
 def _cmd_fit(args) -> int:
     from . import data as data_mod
     from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
@@ -327,6 +307,7 @@ def _cmd_fit(args) -> int:
     from .train import Interrupted
 
     typed = {k for k, v in vars(args).items() if v not in (None, False)}   # what the user gave, before defaults
+    given: dict = {}   # config key -> the flag or --set the user wrote it with (fills in below for a new fit)
     if args.resume is not None:
         cfg = _resume_config(args)
     for flag, value in (("model", "plrnn"), ("method", "stf"), ("tau", "auto"), ("device", "auto"), ("seed", 0)):
@@ -375,14 +356,15 @@ def _cmd_fit(args) -> int:
         if cfg.train.tau == "auto":
             given.pop("train.tau", None)   # the default, said aloud: nothing to ignore
         _refuse_ignored(cfg, card, given)
-        _check_with_data(cfg, given)
     if args.threads < 1:
         raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
     import torch
 
     torch.set_num_threads(args.threads)
-    try:
+    try:   # the checks that need the data (seq_len, batch_size, tau, the model) run in fit_run, before it writes
         fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
+    except ConfigError as err:
+        raise ConfigError(_flag_names(str(err), given)) from None
     except Interrupted as err:
         if args.debug:
             raise

@@ -685,6 +685,7 @@ def _prepare(cfg: RunConfig, data, note):
     if input_dim:
         note(f"  external inputs s: {input_dim} channels {list(map(str, data['input'].values))} drive the model "
              f"(input_dim = {input_dim})")
+    cfg.train.check_series(int(train.sizes["time"]), f"the training split of {data.attrs.get('name', cfg.data.name)}")
     model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
     K = cfg.train.ensemble
     if K > 1:   # members with seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
