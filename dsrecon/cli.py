@@ -276,7 +276,7 @@ def _refuse_ignored(cfg, card: dict, given: dict) -> None:
     """One-line ConfigError for an option given explicitly (``given``: config key -> how the user wrote it)
     that this run would silently ignore: a forcing interval for a method without one, the GTF alpha or the
     clip norm for another method, a forcing mode on a card that is not driven."""
-    from .sweep import _uses_tau   # the one "does this run use tau" rule (sweeps collapse their tau grids by it)
+    from .train import uses_tau   # the one "does this run use tau" rule (sweeps collapse their tau grids by it)
 
     t = cfg.train
     if "train.gtf_alpha" in given and t.method != "gtf":
@@ -285,7 +285,7 @@ def _refuse_ignored(cfg, card: dict, given: dict) -> None:
     if "train.clip_norm" in given and t.method != "bptt-clip":
         raise ConfigError(f"--set train.clip_norm applies only to --method bptt-clip, not {t.method}: it would be "
                           f"ignored; drop it or use --method bptt-clip")
-    if not _uses_tau(t):
+    if not uses_tau(t.method, t.gtf_alpha):
         why = ("a fixed --gtf-alpha needs no forcing interval (only --gtf-alpha auto uses tau, as its floor)"
                if t.method == "gtf" else f"--method {t.method} has no forcing interval")
         for key in ("train.tau", "train.tau_anneal"):

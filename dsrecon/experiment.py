@@ -29,7 +29,7 @@ from .errors import ConfigError, DataError, DsreconError
 from .lyapunov import ForcingInterval, MaxLyapunov, forcing_interval
 from .models import generate as generate_latent
 from .runs import WriteError, load_model, new_run_dir, package_versions, save_torch, write_json
-from .train import FitResult, Interrupted, check_method, fit as train_fit
+from .train import FitResult, Interrupted, check_method, fit as train_fit, uses_tau
 
 log = logging.getLogger("dsrecon")
 
@@ -198,9 +198,7 @@ def choose_tau(tau, train: xr.Dataset, method: str = "stf",
     ``gtf_alpha="auto"`` gets τ (it sets the floor of the adaptive α, see :func:`dsrecon.train.fit`), with
     a fixed α or ``tau=None`` (None, None).
     """
-    from .train import USES_TAU
-
-    if method not in USES_TAU and not (method == "gtf" and gtf_alpha == "auto" and tau is not None):
+    if not uses_tau(method, gtf_alpha) or (method == "gtf" and tau is None):
         return None, None   # bptt-clip, gtf with a fixed alpha or without tau: no forcing interval
     if tau == "auto":
         s = external_inputs(train)

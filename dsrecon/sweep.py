@@ -149,6 +149,7 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     """
     from . import data as data_mod
     from .baselines import ESN
+    from .train import uses_tau   # here, not at the top: importing sweep stays free of torch
 
     if not isinstance(source, dict):
         raise ConfigError(f"{_where(path)}a sweep is a TOML table, got {type(source).__name__}")
@@ -235,7 +236,7 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
                         except TypeError as err:
                             raise ConfigError(f"{_where(path)}invalid value: {err}") from None
                         used = tau
-                        if not _uses_tau(rc.train):   # no forcing interval: a τ grid collapses to one run
+                        if not uses_tau(rc.train.method, rc.train.gtf_alpha):   # no forcing interval: one run per seed
                             rc, used = rc.replace(train=dataclasses.replace(rc.train, tau="auto")), None
                         specs.append(_spec("rnn", dataset, model, method, used, seed, rc.to_dict(), out_dir, threads))
         for baseline in baselines:
@@ -308,13 +309,6 @@ def check_runtime_env(env, where: str = "--runtime-env") -> dict:
                               or not all(isinstance(k, str) and isinstance(v, str) for k, v in env["env_vars"].items())):
         raise ConfigError(f"{where} env_vars must map names to strings, got {env['env_vars']!r}")
     return env
-
-
-def _uses_tau(train) -> bool:
-    """Whether τ changes this run (see :func:`dsrecon.experiment.choose_tau`): a τ grid collapses otherwise."""
-    from .train import USES_TAU
-
-    return train.method in USES_TAU or (train.method == "gtf" and train.gtf_alpha == "auto")
 
 
 def _spec(kind, dataset, model, method, tau, seed, config, out_dir, threads, baseline=None) -> dict:

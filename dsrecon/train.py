@@ -136,6 +136,13 @@ def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
 GTF_UPDATE_EVERY = 10   # steps between re-estimates of the adaptive GTF alpha
 GTF_SMOOTHING = 0.9     # running-average weight of the previous alpha (alpha moves smoothly, not per batch)
 USES_TAU = ("stf", "id-tf", "window")   # methods that need a forcing interval; gtf uses one only as its alpha floor
+
+
+def uses_tau(method: str, gtf_alpha) -> bool:
+    """Whether τ changes a run: the forcing interval of stf/id-tf/window, or the floor of GTF's adaptive
+    alpha (``gtf_alpha="auto"``). The one rule: choose_tau, sweeps (a τ grid collapses otherwise) and the CLI
+    (an explicit --tau that would be ignored) all ask it."""
+    return method in USES_TAU or (method == "gtf" and gtf_alpha == "auto")
 GTF_DATA_SHARE = 0.05   # auto alpha: at most this share of the state is the model's own after tau steps
 
 
