@@ -85,20 +85,31 @@ def _start(args: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _wait_nodes(address: str, n: int, env: dict, timeout: float = 120.0) -> None:
-    """Until ``ray status`` lists n active nodes (at most timeout seconds, one try per 2 s)."""
+def _wait_nodes(address: str, n: int, env: dict, head: subprocess.Popen, log: Path, timeout: float = 300.0) -> None:
+    """Until ``ray status`` lists n active nodes: at most ``timeout`` seconds, one try at a time.
+
+    A fresh machine's first head can take long to serve its GCS (CI once saw ``ray status`` itself hang past 30 s
+    while the head was still starting), so a try that times out is one more try, not an error; a head that has
+    exited ends the wait at once, with its log."""
     deadline = time.monotonic() + timeout
     out = ""
-    for _ in range(int(timeout / 2) + 1):
-        if time.monotonic() > deadline:
+    while time.monotonic() < deadline:
+        if head.poll() is not None:
             break
-        r = subprocess.run([_ray_bin(), "status", "--address", address], env=env, capture_output=True, text=True,
-                           timeout=30)
-        out = r.stdout
-        if r.returncode == 0 and out.count("node_") >= n:
+        try:
+            r = subprocess.run([_ray_bin(), "status", "--address", address], env=env, capture_output=True,
+                               text=True, timeout=max(5.0, min(60.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            out = "(ray status did not answer in time)"
+            continue
+        out = r.stdout + r.stderr
+        if r.returncode == 0 and r.stdout.count("node_") >= n:
             return
         time.sleep(2)
-    raise RuntimeError(f"the loopback cluster did not come up with {n} nodes in {timeout:.0f} s:\n{out[-2000:]}")
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    state = f"the head exited with {head.returncode}" if head.poll() is not None else f"not up in {timeout:.0f} s"
+    raise RuntimeError(f"the loopback cluster did not come up with {n} nodes ({state}):\n{out[-2000:]}\n"
+                       f"head log:\n{tail}")
 
 
 @contextlib.contextmanager
@@ -139,10 +150,10 @@ def loopback_cluster(cwd: Path, cpus_per_node: int = 1, env_extra: dict | None =
                              "--ray-client-server-port", str(client_port), "--disable-usage-stats",
                              *node_ports(HEAD_IP)], cwd, env, tmp / "head.log"))
         address = f"{HEAD_IP}:{port}"
-        _wait_nodes(address, 1, env)
+        _wait_nodes(address, 1, env, procs[0], tmp / "head.log")
         procs.append(_start(["--address", address, "--node-ip-address", WORKER_IP, "--num-cpus", str(cpus_per_node),
                              "--disable-usage-stats", *node_ports(WORKER_IP)], cwd, env, tmp / "worker.log"))
-        _wait_nodes(address, 2, env)
+        _wait_nodes(address, 2, env, procs[0], tmp / "head.log")
         yield address
     finally:
         for p in reversed(procs):   # SIGTERM lets `ray start --block` stop its own services
