@@ -523,7 +523,7 @@ def _cmd_eval(args) -> int:
     data = opened.load_data()   # refuses data changed since the run was trained
     ref = None
     if args.true_spectrum:
-        from .lyapunov import true_spectrum
+        from .data import true_spectrum
 
         ref = true_spectrum(cfg.data.name, n_steps=1000, transient=300, n_init=1)  # DataError for a recording
     try:

@@ -38,6 +38,7 @@ import torch
 
 from .config import METHODS
 from .errors import ConfigError
+from .lyapunov import qr_log_stretches
 from .models.base import affine
 
 
@@ -237,8 +238,6 @@ def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, inputs: torch.Tensor
     inputs that follow each start inside the batch window, so starts are taken from the states whose
     continuation of min(n_steps, T) steps lies in the window.
     """
-    from .lyapunov import qr_log_stretches
-
     s = None
     if inputs is None:
         z = states.reshape(-1, states.shape[-1])

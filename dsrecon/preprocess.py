@@ -8,19 +8,22 @@ card lists its steps as ``[[preprocess]]`` tables; :func:`apply` runs such a lis
 The steps of "How to train RNNs on chaotic data" App. A.4 / A.6.5 for the weather and EEG recordings:
 :func:`detrend`, :func:`remove_cycle` (the yearly cycle), :func:`ghkss` (nonlinear noise reduction as in
 TISEAN's ``ghkss``), :func:`gaussian_smooth`, :func:`subsample`, :func:`delay_embed` (delay from mutual
-information, dimension from false nearest neighbours, via :mod:`dsrecon.lyapunov`) and :func:`standardize`.
+information, dimension from false nearest neighbours, via :mod:`dsrecon.embedding`) and :func:`standardize`.
 An external input variable ``s`` (time, input), if present, is kept aligned by the steps that change the
 time axis (subsample, delay_embed) and is otherwise left alone.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
 import numpy as np
 import xarray as xr
+from scipy.ndimage import gaussian_filter1d
 from scipy.spatial import cKDTree
 
+from .embedding import delay_embedding, estimate_delay, estimate_embedding_dimension
 from .errors import ConfigError, DataError
 
 
@@ -194,7 +197,6 @@ def gaussian_smooth(ds: xr.Dataset, sigma: float, trim: bool = False) -> xr.Data
     """Convolve every channel with a Gaussian kernel of standard deviation ``sigma`` samples
     (scipy.ndimage.gaussian_filter1d, truncated at 4σ, edges extended with the nearest value).
     ``trim=True`` drops the 4σ samples at each end that the edge extension biases."""
-    from scipy.ndimage import gaussian_filter1d
 
     x = _x(ds, "gaussian_smooth")
     sigma = float(sigma)
@@ -230,13 +232,11 @@ def delay_embed(ds: xr.Dataset, emb_dim: int | str = "auto", delay: int | str = 
     """Delay embedding y_t = (x_t, x_{t+d}, ..., x_{t+(m−1)d}) of the channels of ``ds``.
 
     ``delay="auto"``: the first minimum of the average mutual information or the 1/e autocorrelation lag,
-    whichever comes first (:func:`dsrecon.lyapunov.estimate_delay`); ``emb_dim="auto"``: the smallest m with
-    under 1 % false nearest neighbours (:func:`dsrecon.lyapunov.estimate_embedding_dimension`, up to
+    whichever comes first (:func:`dsrecon.embedding.estimate_delay`); ``emb_dim="auto"``: the smallest m with
+    under 1 % false nearest neighbours (:func:`dsrecon.embedding.estimate_embedding_dimension`, up to
     ``max_dim``). Both are estimated on ``channel`` (default: the first); every channel is embedded
     (channel by channel, names ``<name>+<k*d>``). The time axis keeps the first T − (m−1)d times.
     """
-    from . import lyapunov
-
     x = _x(ds, "delay_embed")
     names = [str(v) for v in ds["dim"].values]
     c = 0 if channel is None else (names.index(channel) if channel in names else None)
@@ -244,16 +244,16 @@ def delay_embed(ds: xr.Dataset, emb_dim: int | str = "auto", delay: int | str = 
         raise ConfigError(f"delay_embed: no channel {channel!r}; channels: {', '.join(names)}")
     chosen = {}
     if delay == "auto":
-        delay = lyapunov.estimate_delay(x[:, c])
+        delay = estimate_delay(x[:, c])
         chosen["delay"] = "mutual information / autocorrelation"
     if emb_dim == "auto":
-        emb_dim = lyapunov.estimate_embedding_dimension(x[:, c], int(delay), max_dim=int(max_dim))
+        emb_dim = estimate_embedding_dimension(x[:, c], int(delay), max_dim=int(max_dim))
         chosen["emb_dim"] = "false nearest neighbours"
     m, d = int(emb_dim), int(delay)
     if m < 1 or d < 1:
         raise ConfigError(f"delay_embed: emb_dim and delay must be integers >= 1, got {emb_dim}, {delay}")
     _check_length(len(x), (m - 1) * d + 100, "delay_embed", f"embedding dimension {m} with delay {d}")
-    Y = lyapunov.delay_embedding(x, m, d)
+    Y = delay_embedding(x, m, d)
     dims = [n if k == 0 else f"{n}+{k * d}" for n in names for k in range(m)]
     keep = slice(0, Y.shape[0])
     out = _logged(ds, {"step": "delay_embed", "emb_dim": m, "delay": d, "channel": names[c], "estimated": chosen},
@@ -296,8 +296,6 @@ def apply(ds: xr.Dataset, steps) -> xr.Dataset:
         name = spec.pop("step", None)
         if name not in STEPS:
             raise ConfigError(f"preprocess step {i + 1}: unknown step {name!r}; steps: {', '.join(STEPS)}")
-        import inspect
-
         valid = [p for p in inspect.signature(STEPS[name]).parameters if p != "ds"]
         unknown = sorted(set(spec) - set(valid))
         if unknown:

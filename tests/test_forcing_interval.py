@@ -1,4 +1,4 @@
-"""τ from real recordings: :func:`dsrecon.lyapunov.forcing_interval` (issue 15, part 1).
+"""τ from real recordings: :func:`dsrecon.tau.forcing_interval` (issue 15, part 1).
 
 Oracles and bands
 -----------------
@@ -30,7 +30,8 @@ from scipy.integrate import odeint
 
 from dsrecon import data as data_mod
 from dsrecon.errors import DataError
-from dsrecon.lyapunov import ForcingInterval, _rise, forcing_interval
+from dsrecon.divergence import curve_rise
+from dsrecon.tau import ForcingInterval, forcing_interval
 
 CHAOSRNN = Path("/work/shared/data/chaosrnn")
 LN2 = math.log(2.0)
@@ -70,7 +71,7 @@ def test_eeg_gets_a_forcing_interval_near_the_papers(eeg):
 def test_eeg_fit_region_stays_within_the_initial_rise(eeg):
     # before issue 15 the line was fitted over lags 0..2032, across the plateau (slope 0.00022 per step)
     lam = eeg.lam
-    B, P, i0 = _rise(lam.curve)
+    B, P, i0 = curve_rise(lam.curve)
     saturated = i0 + int(np.argmax(lam.curve[i0:] >= B + 0.9 * (P - B)))   # 413 here
     a, b = lam.fit_range
     assert i0 <= a < b - 1 and b - 1 <= saturated, (lam.fit_range, saturated)

@@ -11,7 +11,9 @@ import xarray as xr
 from scipy.integrate import odeint
 
 from dsrecon.errors import ConfigError, DataError
-from dsrecon.lyapunov import CorrelationDimension, MaxLyapunov, correlation_dimension, max_lyapunov, predictability_time
+from dsrecon.dimension import CorrelationDimension, correlation_dimension
+from dsrecon.lyapunov import predictability_time
+from dsrecon.maxlyap import MaxLyapunov, max_lyapunov
 
 
 def _lorenz(sigma, rho, beta, *, dt=0.01, n=50_000, transient=2_000):

@@ -7,8 +7,8 @@ import torch
 
 from dsrecon import systems
 from dsrecon.errors import ConfigError, DataError
-from dsrecon.lyapunov import (condition_number_estimate, kaplan_yorke_dimension, lyapunov_spectrum, qr_log_stretches,
-                              true_spectrum)
+from dsrecon.data import true_spectrum
+from dsrecon.lyapunov import condition_number_estimate, kaplan_yorke_dimension, lyapunov_spectrum, qr_log_stretches
 from dsrecon.models import PLRNN
 
 
@@ -329,7 +329,6 @@ def test_true_spectrum_reads_the_card():
 def test_true_spectrum_of_the_delay_card():
     # Card mackey-glass [reference] source: QR on the method-of-steps map, 10 000 steps from 3 histories =
     # (0.0745 ± 0.0011, -0.0008, -0.268) per time unit. 2000 steps here (about a minute): within 0.02, 0.02, 0.05.
-    from dsrecon.lyapunov import true_spectrum
 
     s = true_spectrum("mackey-glass", n_steps=2000, transient=500)
     assert len(s.per_time) == 3

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dsrecon import lyapunov, preprocess as pp, systems
+from dsrecon import embedding, preprocess as pp, systems
 from dsrecon.data import _make_dataset
 from dsrecon.errors import ConfigError, DataError
 
@@ -112,8 +112,8 @@ def test_delay_embed_explicit_and_auto():
                           seed=0)[:, 0]
     a = pp.delay_embed(_ds(lx, dt=0.01))
     entry = json.loads(a.attrs["provenance"])[0]
-    tau = lyapunov.estimate_delay(lx)
-    assert entry["delay"] == tau and entry["emb_dim"] == lyapunov.estimate_embedding_dimension(lx, tau)
+    tau = embedding.estimate_delay(lx)
+    assert entry["delay"] == tau and entry["emb_dim"] == embedding.estimate_embedding_dimension(lx, tau)
     assert 3 <= entry["emb_dim"] <= 5     # Lorenz from one coordinate: 3 by FNN (Kennel et al. 1992), allow noise
     assert set(entry["estimated"]) == {"delay", "emb_dim"}
 

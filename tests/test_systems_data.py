@@ -216,7 +216,7 @@ def test_delay_system_is_not_a_flow():
 def test_card_lambda_is_reproduced_by_the_qr_method(name, tol):
     # The cards' lambda_max come from true_spectrum(name, n_steps=20000, n_init=4); a shorter run must land
     # within a few standard errors (their stderr over 4 initial conditions: 0.0022 and 0.0018).
-    spec = ds.lyapunov.true_spectrum(name, n_steps=5000, n_init=2)
+    spec = ds.data.true_spectrum(name, n_steps=5000, n_init=2)
     assert spec.per_time[0] == pytest.approx(ds.data.card(name)["reference"]["lambda_max"], abs=tol)
     if name == "duffing":   # the exponents sum to div f = -delta = -0.1 (the phase exponent is 0)
         assert spec.per_time.sum() == pytest.approx(-0.1, rel=1e-4)
