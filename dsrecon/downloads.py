@@ -1,0 +1,161 @@
+"""Downloads of the recordings that download cards name (Jena weather, PhysioNet EEG): fetched with pooch into
+the data directory, SHA-256 checked (or recorded on first use when the card pins none), unzipped once; offline,
+one line says where to put the file by hand.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import pooch
+
+from .cards import card, data_directory
+from .errors import DataError
+from .fileio import WriteError, atomic_write, atomic_write_bytes
+from .files import FILE_FORMATS, error_reason, peek_channels, reading, sha256_of
+
+
+def _sha_file(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def fetch(name, *, data_dir=None, download: bool = True) -> Path:
+    """Path of a download card's recording, fetching it with pooch if it is not in the data directory.
+
+    The card's ``[file]`` table gives ``url``, ``filename`` (what is stored), optionally ``member`` (the file
+    inside a zip archive) and ``sha256``. A file already in the data directory (``data_dir``, else
+    $DSRECON_DATA_DIR, else <cache dir>/downloads) is used if its SHA-256 matches; a file placed there by hand
+    is accepted under either the archive's or the member's name. If the card pins no hash, the hash of the first
+    copy that proves readable (the archive extracts, the recording's header reads) is recorded in
+    ``<filename>.sha256`` next to it and later loads must match it (trust on first use); a copy that fails
+    verification or extraction is never recorded, and a failed extraction leaves no partial file.
+    Raises: DataError, one line, when the download fails (offline: which file to place where), a hash
+    does not match, the archive is corrupt (delete it and fetch again) or the data directory is unusable.
+    """
+    c = card(name) if not isinstance(name, dict) else name
+    if c.get("kind") != "download":
+        raise DataError(f"dataset {c.get('name')!r} is not a download (kind = {c.get('kind')!r}); nothing to fetch")
+    f = c["file"]
+    folder = data_directory(data_dir)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"the data directory {folder} is a file, not a folder; pass --data-dir DIR (a folder) or set "
+                        f"DSRECON_DATA_DIR")
+    archive = folder / f["filename"]
+    member = folder / f["member"] if f.get("member") else None
+    want = (f.get("sha256") or "").lower() or None
+    for candidate, pinned in ((member, f.get("member_sha256")), (archive, want)):
+        if candidate is not None and candidate.is_file():
+            pinned = (pinned or "").lower() or None
+            _verify(candidate, pinned)
+            path = _unzip(archive, member) if candidate == archive and member is not None else candidate
+            if pinned is None:
+                _trust_first_use(candidate, path)
+            return path
+    if not download:
+        raise DataError(_place_hint(c, folder))
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create the data directory {folder} ({err.strerror or type(err).__name__}); pass "
+                        f"--data-dir DIR (a writable folder) or set DSRECON_DATA_DIR") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"the data directory {folder} is not writable; pass --data-dir DIR (a writable folder) or set "
+                        f"DSRECON_DATA_DIR")
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")                # keep the one-line contract: no "Downloading ..." chatter
+    try:
+        try:
+            path = Path(pooch.retrieve(f["url"], known_hash=None if want is None else f"sha256:{want}",
+                                       fname=f["filename"], path=folder, progressbar=False))
+        except ValueError as err:            # pooch: hash mismatch (the download is deleted by pooch)
+            raise DataError(f"{f['filename']} from {f['url']}: {str(err).splitlines()[0]}") from None
+        except Exception as err:              # requests' connection errors and HTTP errors: offline or moved
+            raise DataError(f"cannot download {f['filename']} ({type(err).__name__}); " + _place_hint(c, folder)) from None
+        finally:
+            logger.setLevel(level)
+        removed = "the download was removed: fetch again"
+        try:
+            _verify(path, want, fix=removed)
+            out = _unzip(path, member, fix=removed) if member is not None else path
+            if want is None:
+                _trust_first_use(path, out, fix=removed)
+        except DataError:   # a copy that failed verification is not kept to fail again, nor what came out of it
+            path.unlink(missing_ok=True)
+            if member is not None:
+                member.unlink(missing_ok=True)   # absent before this download (else it was used above)
+            raise
+        return out
+    except DataError:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()                   # a failed fetch leaves the file system as it found it
+        raise
+
+
+def _place_hint(c: dict, folder: Path) -> str:
+    f = c["file"]
+    names = f["filename"] + (f" (or the unzipped {f['member']})" if f.get("member") else "")
+    return (f"dataset {c['name']!r} needs {names} from {f['url']}: place it in {folder} (or pass "
+            f"--data-dir DIR / set DSRECON_DATA_DIR)")
+
+
+def _verify(path: Path, want: str | None, *, fix: str = "delete it and fetch again") -> None:
+    """Check ``path`` against the pinned hash ``want``, else against the hash recorded on first use (if any).
+    Records nothing: see :func:`_trust_first_use`."""
+    with reading(path, "zip" if path.suffix.lower() == ".zip" else FILE_FORMATS.get(path.suffix.lower(), "table")):
+        got = sha256_of(path)
+    rec = _sha_file(path)
+    if want is None:
+        if not rec.is_file():
+            return
+        want = (rec.read_text().split() or [""])[0].lower()
+        if got != want:
+            raise DataError(f"{path}: SHA-256 {got[:16]}... does not match {want[:16]}..., recorded in {rec.name} when "
+                            f"it was first used; the file is corrupt or a different version: {fix} (delete "
+                            f"{rec.name} too only if you trust a changed file)")
+    if got != want:
+        raise DataError(f"{path}: SHA-256 {got[:16]}... does not match the expected {want[:16]}...; the file is "
+                        f"corrupt or a different version: {fix}")
+
+
+def _trust_first_use(path: Path, readable: Path, *, fix: str = "delete it and fetch again") -> None:
+    """Record the SHA-256 of an unpinned ``path`` once it has proven usable: ``readable`` (the file itself or
+    the member extracted from it) must open and list its channels. A corrupt copy is never recorded, so
+    deleting it and fetching again works."""
+    rec = _sha_file(path)
+    if rec.is_file():
+        return
+    try:
+        peek_channels(readable)
+    except DataError as err:
+        raise DataError(f"{err} (the copy of {path.name} in {path.parent} is unusable: {fix})") from None
+    got = sha256_of(path)
+    try:
+        atomic_write_bytes(rec, f"{got}  {path.name}\n".encode())
+    except WriteError:     # a read-only data directory: the copy is still usable, only unrecorded
+        pass
+
+
+def _unzip(archive: Path, member: Path, *, fix: str = "delete it and fetch again") -> Path:
+    """Extract ``member`` from ``archive`` (once); a corrupt archive (bad zip, CRC, deflate stream) is a DataError
+    naming the archive, and the partial ``.part`` file is removed."""
+    if member.is_file():
+        return member
+
+    def extract(tmp):
+        with zipfile.ZipFile(archive) as z, z.open(member.name) as src, open(tmp, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
+
+    try:
+        atomic_write(member, extract)     # the temp file beside ``member`` never survives a failure
+    except KeyError:
+        raise DataError(f"{archive}: the archive has no member {member.name!r}; it is a different file: {fix}") from None
+    except WriteError as err:
+        raise DataError(f"cannot extract {member.name} from {archive} into {member.parent} "
+                        f"({str(err).split(': ', 1)[-1]}); or pass --data-dir DIR") from None
+    except Exception as err:  # noqa: BLE001 -- zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError
+        raise DataError(f"{archive}: cannot extract {member.name} ({error_reason(err)}); the archive is corrupt: {fix}") from None
+    return member
