@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_ray_cluster import loopback_cluster, write_recording  # noqa: E402
 
 from dsrecon.cli import main  # noqa: E402
-from dsrecon.sweep import read_results  # noqa: E402
+from dsrecon.results import read_results  # noqa: E402
 
 SWEEP = """[sweep]
 name = "bench-ray"

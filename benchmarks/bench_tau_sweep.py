@@ -23,7 +23,8 @@ import numpy as np
 from dsrecon import data as data_mod
 from dsrecon.leaderboard import plot_tau_sweeps
 from dsrecon.metrics import median_mad
-from dsrecon.sweep import load_sweep, read_results, run_sweep
+from dsrecon.results import read_results
+from dsrecon.sweep import load_sweep, run_sweep
 
 
 def tau_pred(dataset: str) -> float:

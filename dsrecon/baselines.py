@@ -16,10 +16,16 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
+from . import data as data_mod, metrics as M, report
+from .data import as_array
 from .errors import ConfigError, DataError
+from .experiment import generated_dataset
+from .metrics import d_stsp, hellinger_distance
+from .runs import write_json
 
 #: The documented search: every combination is fitted on the first 80 % of the training split and
 #: free-run against the last 20 %; the lowest validation D_stsp wins (ties: lowest D_H).
@@ -35,7 +41,7 @@ SEARCH_GEN = 10_000      # free-run length of each validation run
 
 def _reservoirpy():
     try:
-        import reservoirpy.nodes as nodes
+        import reservoirpy.nodes as nodes   # an optional extra (dsrecon[esn]): imported only when an ESN is built
     except ImportError:
         raise ConfigError("the echo-state-network baseline needs reservoirpy: pip install 'dsrecon[esn]'") from None
     return nodes
@@ -115,9 +121,6 @@ class ESN:
 
     def fit(self, x) -> "ESN":
         """Fit to a (T, N) standardized series (the training split); with ``search`` pick the hyperparameters."""
-        from .data import as_array
-        from .metrics import d_stsp, hellinger_distance
-
         x = as_array(x, what="ESN training data")
         if len(x) < 4 * max(self.warmup, 50):
             raise DataError(f"the ESN needs at least {4 * max(self.warmup, 50)} training steps, got {len(x)}")
@@ -164,11 +167,6 @@ def run_esn(data, *, t_gen: int, seed: int = 0, params: dict | None = None, eval
     same seed as a dsrecon run on these data (data seed + 1), so the numbers sit in the same table.
     With ``run_dir``: writes metrics.json, generated.nc and the attractor/spectrum plots there.
     """
-    from . import data as data_mod
-    from . import metrics as M
-    from .experiment import generated_dataset
-    from .runs import write_json
-
     if "s" in data and data.attrs.get("forcing", "input") != "phase":   # phase mode observes the forcing as channels
         raise ConfigError("the ESN baseline does not take external inputs; load the driven dataset with "
                           "forcing='phase' (the default) to observe the forcing instead")
@@ -192,10 +190,6 @@ def run_esn(data, *, t_gen: int, seed: int = 0, params: dict | None = None, eval
         "dataset": data.attrs["name"], "model": "esn", "esn": esn.hparams, "esn_search": esn.search_results_,
     })
     if run_dir is not None:
-        from pathlib import Path
-
-        from . import report
-
         run_dir = Path(run_dir)
         write_json(run_dir / "metrics.json", metrics)
         data_mod.write_netcdf(data_mod.to_physical(gen), run_dir / "generated.nc")

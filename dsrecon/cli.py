@@ -7,10 +7,28 @@ purpose (:class:`dsrecon.errors.DsreconError`) are printed as one line and exit 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
+from dataclasses import replace
+from pathlib import Path
 
-from .config import METHODS, MODEL_KINDS
+import numpy as np
+import torch
+
+from . import __version__, data as data_mod, experiment
+from .data import true_spectrum
+from .config import (METHODS, MODEL_KINDS, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration,
+                     parse_tau)
 from .errors import ConfigError, DataError, DsreconError
+from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
+from .lyapunov import forcing_interval, lyapunov_spectrum, max_lyapunov
+from .report import compare_table, plot_lambda_max, plot_tau_sweep, score_table
+from .results import check_out_dir, read_results
+from .runs import _json_safe, check_writable_dir, check_writable_file, open_run, read_json
+from .sweep import check_ray_options, check_runtime_env, load_sweep, run_sweep
+from .tasks import Task, task_model, train_task
+from .train import Interrupted, uses_tau   # uses_tau: the one "does this run use tau" rule
 
 EPILOG_FIT = """examples:
   dsrecon fit lorenz --tau auto                 # λ_max from the data sets τ = round(ln2/λ_step)
@@ -32,8 +50,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     p = _OneLineParser(
         prog="dsrecon",
         description="Reconstruct the dynamics behind chaotic time series with RNNs trained by sparsely "
@@ -263,8 +279,6 @@ FIT_FLAGS = {"model.kind": "--model", "train.method": "--method", "model.latent_
 def _flag_names(message: str, given: dict | None = None) -> str:
     """A config error about a flag's value, with ``section.key`` replaced by the flag (``train.seed`` -> ``--seed``);
     with ``given`` (config key -> how the user wrote it), only the keys given by a flag."""
-    import re
-
     for key, flag in FIT_FLAGS.items():
         if (given is not None and given.get(key) != flag) or key == "train.gtf_alpha":   # tests match its key
             continue
@@ -276,8 +290,6 @@ def _refuse_ignored(cfg, card: dict, given: dict) -> None:
     """One-line ConfigError for an option given explicitly (``given``: config key -> how the user wrote it)
     that this run would silently ignore: a forcing interval for a method without one, the GTF alpha or the
     clip norm for another method, a forcing mode on a card that is not driven."""
-    from .train import uses_tau   # the one "does this run use tau" rule (sweeps collapse their tau grids by it)
-
     t = cfg.train
     if "train.gtf_alpha" in given and t.method != "gtf":
         raise ConfigError(f"{given['train.gtf_alpha']} applies only to --method gtf, not {t.method}: it would be "
@@ -298,14 +310,6 @@ def _refuse_ignored(cfg, card: dict, given: dict) -> None:
 
 
 def _cmd_fit(args) -> int:
-    from . import data as data_mod
-    from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
-    from pathlib import Path
-
-    from .experiment import fit_run
-    from .runs import check_writable_dir
-    from .train import Interrupted
-
     typed = {k for k, v in vars(args).items() if v not in (None, False)}   # what the user gave, before defaults
     given: dict = {}   # config key -> the flag or --set the user wrote it with (fills in below for a new fit)
     if args.resume is not None:
@@ -358,11 +362,9 @@ def _cmd_fit(args) -> int:
         _refuse_ignored(cfg, card, given)
     if args.threads < 1:
         raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
-    import torch
-
     torch.set_num_threads(args.threads)
     try:   # the checks that need the data (seq_len, batch_size, tau, the model) run in fit_run, before it writes
-        fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
+        experiment.fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
     except ConfigError as err:
         raise ConfigError(_flag_names(str(err), given)) from None
     except Interrupted as err:
@@ -381,9 +383,6 @@ RESUME_KEYS = ("train.steps", "train.time_budget", "train.device")
 def _resume_config(args):
     """The config of ``fit --resume RUN_DIR`` with the allowed changes; one line for any option that would
     be silently ignored."""
-    from .config import parse_duration
-    from .runs import open_run
-
     if args.dataset:
         raise ConfigError(f"--resume {args.resume} takes no DATASET (got {args.dataset!r}): the run's config.json "
                           "names its data; start a new fit for other data")
@@ -421,17 +420,6 @@ def _resume_config(args):
 
 
 def _cmd_lyap(args) -> int:
-    from pathlib import Path
-
-    import numpy as np
-    import torch
-
-    from . import data as data_mod
-    from .lyapunov import forcing_interval, lyapunov_spectrum, max_lyapunov
-    from .report import plot_lambda_max
-
-    from .runs import check_writable_file, open_run
-
     target = Path(args.target)
     if args.dt is not None and not args.dt > 0:
         raise ConfigError(f"--dt must be a positive number of time units per sample, got {args.dt}")
@@ -464,9 +452,6 @@ def _cmd_lyap(args) -> int:
             print(f"reference: {ref}")
         print(f"divergence plot: {plot_lambda_max(lam, args.plot or f'lambda_max-{name}.png')}")
         return 0
-    from . import experiment
-    from .runs import read_json
-
     if args.plot is not None:
         raise ConfigError(f"--plot applies to a dataset or a file; {target} is a run directory (its spectrum is "
                           "printed, not plotted)")
@@ -505,13 +490,6 @@ def _cmd_lyap(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    import json
-    from dataclasses import replace
-
-    from .experiment import evaluate
-    from .report import score_table
-    from .runs import _json_safe, open_run
-
     if args.t_gen is not None and args.t_gen < 1000:
         raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
     if args.n_init < 1:
@@ -523,11 +501,9 @@ def _cmd_eval(args) -> int:
     data = opened.load_data()   # refuses data changed since the run was trained
     ref = None
     if args.true_spectrum:
-        from .data import true_spectrum
-
         ref = true_spectrum(cfg.data.name, n_steps=1000, transient=300, n_init=1)  # DataError for a recording
     try:
-        metrics, _ = evaluate(model, data, ecfg, noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init,
+        metrics, _ = experiment.evaluate(model, data, ecfg, noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init,
                               reference_spectrum=ref)
     except KeyboardInterrupt:
         print(f"dsrecon: eval of {run} interrupted; nothing in it was changed: rerun `dsrecon eval {run}`",
@@ -542,22 +518,15 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from .report import compare_table
-    from .runs import check_writable_file
-
     if args.plot:
         check_writable_file(args.plot, "--plot")
     print(compare_table(args.run_dirs))
     if args.plot:
-        from .report import plot_tau_sweep
-
         print(f"tau sweep: {plot_tau_sweep(args.run_dirs, args.plot)}")
     return 0
 
 
 def _cmd_data(args) -> int:
-    from . import data as data_mod
-
     if args.action == "fetch":
         if not args.name:
             raise ConfigError("data fetch needs a NAME, e.g. `dsrecon data fetch jena` (see `dsrecon data list`)")
@@ -574,8 +543,6 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_task(args) -> int:
-    from .tasks import Task, task_model, train_task
-
     try:
         floss_at = [int(e) for e in args.floss_at.split(",") if e.strip()]
     except ValueError:
@@ -609,8 +576,6 @@ TASK_FLAGS = {"latent_dim": "--units", "g": "--g", "seed": "--seed", "epochs": "
 
 def _task_flag_names(message: str) -> str:
     """'train_task: lr must be ...' -> '--lr must be ...' (a message about another setting is kept)."""
-    import re
-
     m = re.match(r"(?:train_task|task_model): (\w+)( = )?", message)
     if m and m.group(1) in TASK_FLAGS:
         return TASK_FLAGS[m.group(1)] + (" " if m.group(2) else "") + message[m.end():]
@@ -619,11 +584,6 @@ def _task_flag_names(message: str) -> str:
 
 def _runtime_env_arg(text: str) -> dict:
     """--runtime-env: inline JSON, or the path of a .json file holding it."""
-    import json
-    from pathlib import Path
-
-    from .sweep import check_runtime_env
-
     source = text
     if not text.lstrip().startswith("{"):
         try:
@@ -639,8 +599,6 @@ def _runtime_env_arg(text: str) -> dict:
 
 
 def _cmd_sweep(args) -> int:
-    from .sweep import check_out_dir, check_ray_options, load_sweep, run_sweep
-
     sweep = load_sweep(args.config, out=args.out)   # a malformed config fails here, before any work
     check_out_dir(sweep.out, "--out" if args.out else "the output folder ([sweep] out or --out)")
     runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
@@ -665,11 +623,6 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from pathlib import Path
-
-    from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
-    from .sweep import read_results
-
     try:
         metrics = check_metrics(m.strip() for m in args.metrics.split(",") if m.strip())
     except ConfigError as err:
@@ -693,8 +646,6 @@ def main(argv=None) -> int:
     except DsreconError as err:
         if getattr(args, "debug", False):
             raise
-        from .train import Interrupted
-
         print(f"dsrecon: {type(err).__name__}: {err}", file=sys.stderr)
         # an interruption says itself what was kept (`fit` adds its resume command in _cmd_fit)
         return 130 if isinstance(err, Interrupted) else 2

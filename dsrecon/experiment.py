@@ -10,6 +10,7 @@ their end when they are a periodic forcing (:func:`input_series`).
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -23,13 +24,18 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import data as data_mod
+from . import data as data_mod, metrics as M, report
 from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
-from .lyapunov import ForcingInterval, MaxLyapunov, forcing_interval
-from .models import generate as generate_latent
-from .runs import WriteError, load_model, new_run_dir, package_versions, save_torch, write_json
-from .train import FitResult, Interrupted, check_method, fit as train_fit, uses_tau
+from .ensemble import Ensemble, best_member, check_memory, median_mad
+from .maxlyap import MaxLyapunov
+from .models import MODELS, generate as generate_latent
+from .runs import (RUN_FILES, WriteError, _why, check_writable_dir, data_fingerprint, load_model, new_run_dir,
+                   open_run, package_versions, save_torch, write_json)
+from .systems import system_dims
+from .tau import ForcingInterval, forcing_interval
+from .train import (FitResult, Interrupted, check_checkpoint, check_lengths, check_method, fit as train_fit,
+                    resolve_device, uses_tau)
 
 log = logging.getLogger("dsrecon")
 
@@ -45,10 +51,6 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
     model-specific field set away from its default for an architecture that has no such parameter is a
     ConfigError (e.g. ``model.clipped=true`` with ``--model lstm``).
     """
-    import inspect
-
-    from .models import MODELS
-
     if cfg.kind not in MODELS:
         raise ConfigError(f"unknown model {cfg.kind!r}; available: {', '.join(sorted(MODELS))}")
     cls = MODELS[cfg.kind]
@@ -250,8 +252,6 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
     res = train_fit(model, x, inputs=s, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
     if res.members is not None:   # an Ensemble: the run's model is its best member by held-out validation
-        from .ensemble import best_member
-
         return Run(model=res.members[best_member(res)].model, tau=tau_steps, lyapunov=lam, result=res,
                    config=cfg, run_dir=None if run_dir is None else Path(run_dir))
     return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
@@ -336,7 +336,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     "initial_conditions". ``prediction``: PE(n) for n = 1..25 and the valid prediction time (threshold
     0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model (QR, 1000
     steps after 200 of warm-up, QR every 5 steps, from 4 forced test states) against ``reference_spectrum`` (e.g.
-    ``dsrecon.lyapunov.true_spectrum(name)``) or else the card's λ_max; None skips it.
+    ``dsrecon.data.true_spectrum(name)``) or else the card's λ_max; None skips it.
     ``full_test``: for a partially observed system, the full state (T_test, N_full) at the times of the test
     split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.metrics.score_partially_observed`:
     latents of the free run regressed onto the first 10 full observations, "How to train RNNs on chaotic
@@ -364,8 +364,6 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
         n_train = int(data.attrs["n_train"])
         raw = data_mod.simulate_card(c, n_samples=int(data.sizes["time"]), seed=int(data.attrs["seed"]))
         full = (raw - raw[:n_train].mean(0)) / raw[:n_train].std(0)
-        from .systems import system_dims
-
         idx = [list(system_dims(c["system"])).index(d) for d in c["observe"]]
         obs = (raw[:, idx] - np.asarray(data.attrs["mean"])) / np.asarray(data.attrs["std"])
         if not np.allclose(obs, data_mod.as_array(data), atol=1e-6):
@@ -373,8 +371,6 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
                         "no full-state scores")
             return None
         return full[n_train:]
-
-    from . import metrics as M
 
     t0 = time.monotonic()
     _, test = data_mod.train_test_split(data)
@@ -494,8 +490,6 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     Raises :class:`dsrecon.train.Interrupted` (with ``run_dir``) on Ctrl-C, :class:`dsrecon.runs.WriteError`
     when a file cannot be written (the checkpoint on disk stays consistent: resume once fixed).
     """
-    from .runs import check_writable_dir, data_fingerprint, open_run
-
     run = None
     if resume is not None:
         run = open_run(resume)
@@ -534,12 +528,8 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     lines: list[str] = []
     model, tau, fi = _prepare(cfg, data, lines.append if quiet else (lambda m: (lines.append(m), echo(m))))
     if run is not None:
-        if cfg.train.ensemble > 1:
-            from .ensemble import check_checkpoint
-
-            check_checkpoint(model, ck, run.checkpoint_path)
-        else:
-            run.check_checkpoint_fits(model, ck)
+        check_checkpoint(model, ck, cfg.train, run.checkpoint_path, kind=cfg.model.kind,
+                         config_path=run.path / "config.json")
 
     created, root_existed = False, Path(runs_root).exists()
     if run_dir is None:
@@ -549,8 +539,6 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         try:
             run_dir.mkdir(parents=True)
         except OSError as err:
-            from .runs import _why
-
             raise WriteError(f"could not create {run_dir}: {_why(err)}") from None
         created = True
     elif overwrite and resume is None:
@@ -592,8 +580,6 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         err.run_dir = run_dir
         raise err from None
     except (WriteError, OSError) as err:
-        from .runs import _why
-
         msg = str(err) if isinstance(err, WriteError) else f"could not write in {run_dir}: {_why(err)}"
         if ck_path.exists():
             msg += f"; the run stays resumable: then `dsrecon fit --resume {run_dir}`"
@@ -613,8 +599,6 @@ def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: Run
     """``members`` (per member: seed, validation, status and the scores of :func:`evaluate`, called per member;
     the kept one's are ``best_metrics``) and ``ensemble`` (size, kept member, median ± MAD of D_stsp, D_H, PSC)
     for metrics.json, with the table in the log."""
-    from .ensemble import median_mad
-
     rows = []
     for k, m in enumerate(res.members):
         sc = best_metrics if k == best else evaluate(m.model, data, cfg.eval)[0]
@@ -637,8 +621,6 @@ def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: Run
 def _check_out(run_dir: Path, overwrite: bool) -> None:
     """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
     otherwise, before any work."""
-    from .runs import RUN_FILES, check_writable_dir
-
     check_writable_dir(run_dir, "--out")
     if not run_dir.is_dir():
         return
@@ -660,8 +642,6 @@ def _check_out(run_dir: Path, overwrite: bool) -> None:
 
 def _clear_run(run_dir: Path) -> None:
     """--overwrite: remove the files of the run in ``run_dir`` (only dsrecon's names; _check_out saw no others)."""
-    from .runs import RUN_FILES
-
     for p in run_dir.iterdir():
         if p.name in RUN_FILES or p.name.endswith((".png", ".tmp")):
             shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -670,8 +650,6 @@ def _clear_run(run_dir: Path) -> None:
 def _prepare(cfg: RunConfig, data, note):
     """The checks and choices before a run directory exists: the model, the method, the device, the series
     length and τ. Returns (model, tau, how τ was chosen: a ForcingInterval, or None when set by hand or unused)."""
-    from .train import check_lengths, resolve_device
-
     train, test = data_mod.train_test_split(data)
     note(f"dataset {data.attrs['name']} (card v{data.attrs['card_version']}): {data.attrs['description']}")
     note(f"  source: {data.attrs['source']}; parameters {data.attrs['parameters']}; seed {data.attrs['seed']}")
@@ -687,8 +665,6 @@ def _prepare(cfg: RunConfig, data, note):
     model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
     K = cfg.train.ensemble
     if K > 1:   # members with seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
-        from .ensemble import Ensemble, check_memory
-
         check_memory(model, K, cfg.train, resolve_device(cfg.train.device))   # before K members are built
         model = Ensemble(model, K)
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
@@ -717,8 +693,6 @@ def _prepare(cfg: RunConfig, data, note):
 
 def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, echo, model, tau,
              fi: ForcingInterval | None) -> Run:
-    from . import report
-
     say = (lambda *a: None) if quiet else echo
 
     def note(msg):
@@ -741,8 +715,6 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     device = next(res.model.parameters()).device
     ens = res.members is not None
     if ens:   # the run's model is the best member by held-out validation; every member is scored below
-        from .ensemble import best_member
-
         best = best_member(res)
         ens_res, res = res, res.members[best]
         note(f"ensemble of {len(ens_res.members)} members: kept member {best} (seed {cfg.train.seed + best}) by "

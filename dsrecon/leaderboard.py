@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, DataError
+from .fileio import atomic_write_bytes
 from .metrics import median_mad
+from .report import plot_tau_points
+from .results import check_out_dir, read_results
 
 METRICS = ("D_stsp", "D_H", "PSC")
 #: the scores a leaderboard can show and rank by: +1 lower is better, -1 higher is better
@@ -68,7 +71,7 @@ def expected_runs(folder) -> list[dict]:
 
 
 def leaderboard_rows(results, metrics=METRICS, expected=()) -> list[dict]:
-    """Aggregate a results dataset (:func:`dsrecon.sweep.read_results`) into rows of medians and MADs.
+    """Aggregate a results dataset (:func:`dsrecon.results.read_results`) into rows of medians and MADs.
 
     A failed run counts as :data:`WORST` of each metric; runs that finished without a value (NaN) are left out.
     ``expected`` (:func:`expected_runs`): planned runs; those without a row are counted in ``n`` and ``missing``.
@@ -203,11 +206,6 @@ def to_html(results, metrics=METRICS, title: str = "dsrecon leaderboard", expect
 
 def write_leaderboard(results, out_dir=None, metrics=METRICS) -> tuple[Path, Path]:
     """Write leaderboard.md and leaderboard.html next to the results (or into ``out_dir``)."""
-    from .runs import atomic_write_bytes
-    from .sweep import read_results
-
-    from .sweep import check_out_dir
-
     src = Path(results)
     ds = read_results(src)
     folder = Path(out_dir) if out_dir is not None else (src if src.is_dir() else src.parent)
@@ -232,8 +230,6 @@ def plot_tau_sweeps(results, out_dir, metrics=("D_stsp", "D_H")) -> list[Path]:
     diverged: inf), its noise floor; runs without τ (gtf, bptt-clip) become horizontal lines. Drawn by
     :func:`dsrecon.report.plot_tau_points`.
     """
-    from .report import plot_tau_points
-
     ds = results
     written = []
     for dataset in sorted(set(map(str, ds["dataset"].values))):

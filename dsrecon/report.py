@@ -16,13 +16,23 @@ Across runs: :func:`plot_tau_sweep` (D_stsp / D_H against τ), :func:`compare_ta
 """
 from __future__ import annotations
 
+import base64
+import html
+import io
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from . import data as data_mod
+from .fileio import atomic_write_bytes
+from .metrics import median_mad, smoothed_spectrum
+from .runs import open_run, read_json
+
 
 def _plt():
+    # matplotlib is imported here, on the first figure, so that `import dsrecon` and the CLI start fast
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
@@ -32,10 +42,6 @@ def _plt():
 
 
 def plot_run(run_dir) -> list[Path]:
-    from . import data as data_mod
-    from .metrics import smoothed_spectrum
-    from .runs import open_run, read_json
-
     run = open_run(run_dir)
     run_dir, cfg = run.path, run.config_dict
     plt = _plt()
@@ -186,9 +192,6 @@ def plot_lambda_max(lam, path) -> Path:
 
 
 def _save(fig, path: Path, plt) -> Path:
-    from .runs import atomic_write_bytes
-    import io
-
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
@@ -297,8 +300,6 @@ def compare_table(run_dirs) -> str:
     model lambda_max, steps, status (dynamics verdict). A directory that is not a finished run, or whose config.json or metrics.json is
     unreadable, raises DataError naming it (:func:`dsrecon.runs.open_run`).
     """
-    from .runs import open_run
-
     rows = []
     for run in (open_run(rd, require=("metrics.json", "config.json")) for rd in run_dirs):
         rd, m, c = run.path, run.metrics(), run.info
@@ -327,8 +328,6 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
     :func:`plot_tau_points` for the drawing. A directory without metrics.json (a run that failed) is
     drawn as diverged when its config.json has a τ.
     """
-    from .runs import open_run
-
     points = []
     for run in map(open_run, run_dirs):
         c, cfg = run.info, run.config
@@ -351,8 +350,6 @@ def plot_tau_points(points, path, metrics=("D_stsp", "D_H"), title: str | None =
     floor dashed; the card's predictability time ln2/λ_ref in steps as a vertical line when the points share a
     dataset.
     """
-    from .metrics import median_mad
-
     plt = _plt()
     groups, flat, floors, datasets = {}, {}, {m: [] for m in metrics}, set()
     for key, tau, values, floor, dataset in points:
@@ -364,15 +361,13 @@ def plot_tau_points(points, path, metrics=("D_stsp", "D_H"), title: str | None =
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
     tau_pred = None
     if len(datasets) == 1:
-        from . import data as data_mod
-
         try:
             c = data_mod.card(next(iter(datasets)))
             lam = float(c.get("reference", {}).get("lambda_max", float("nan")))
             tau_pred = math.log(2) / (lam * float(c["sampling"]["dt"])) if lam > 0 else None
         except Exception:  # a dataset no longer registered: no vertical line, nothing else lost
             tau_pred = None
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter   # deferred like matplotlib itself (_plt)
 
     for j, k in enumerate(metrics):
         ax = axes[0, j]
@@ -440,12 +435,6 @@ def write_html(run_dir) -> Path:
     PNG of the directory embedded as base64 (in the order attractor, timeseries, spectra, prediction,
     lyapunov, lambda_max, loss, then any other), config.json, and the end of train.log.
     """
-    import base64
-    import html
-    import json
-
-    from .runs import atomic_write_bytes, read_json
-
     run_dir = Path(run_dir)
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
     config = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}

@@ -27,9 +27,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy
+import scipy
 import torch
+import xarray
 
+from . import __version__, data as data_mod
+from .config import RunConfig
 from .errors import ConfigError, DataError
+from .models import MODELS
 from .fileio import WriteError, atomic_write_bytes, why as _why  # noqa: F401 - re-exported: runs' public names
 
 
@@ -95,16 +101,12 @@ def load_torch(path, map_location="cpu", fix: str = _FIX):
 def data_fingerprint(dataset) -> str:
     """sha256 of a dataset's values, channel names and dt (:func:`dsrecon.data.data_fingerprint`): a run records
     it in config.json at fit time, and re-scoring or resuming refuses data that changed since."""
-    from .data import data_fingerprint as fingerprint
-
-    return fingerprint(dataset)
+    return data_mod.data_fingerprint(dataset)
 
 
 def _fingerprint_checked(data_config) -> bool:
     """Files and downloaded recordings can be replaced under a run; simulated datasets are regenerated from
     their card and seed (bit-for-bit only on the same platform), so they are not checked."""
-    from . import data as data_mod
-
     if data_mod.is_path(data_config.name):
         return True
     try:
@@ -116,8 +118,6 @@ def _fingerprint_checked(data_config) -> bool:
 def load_model(path):
     """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only; one-line
     DataErrors for a file that is unreadable or whose weights do not fit the architecture it names."""
-    from .models import MODELS
-
     path = Path(path)
     blob = load_torch(path)
     try:
@@ -150,8 +150,6 @@ class RunDir:
     @property
     def config(self):
         """config.json's settings as a :class:`dsrecon.config.RunConfig` (a DataError when they are invalid)."""
-        from .config import RunConfig
-
         cj = self.path / "config.json"
         try:
             return RunConfig.from_dict(self.info["config"])
@@ -208,22 +206,6 @@ class RunDir:
                             f"the run cannot be resumed from it: start it again with --overwrite")
         return ck
 
-    def check_checkpoint_fits(self, model, ck: dict) -> None:
-        """One line when the checkpoint's weights belong to another architecture than config.json's."""
-        from .train import _optimizer
-
-        try:
-            model.load_state_dict(ck["best_state"])
-            model.load_state_dict(ck["model"])
-            _optimizer(self.config.train, [p for p in model.parameters() if p.requires_grad]).load_state_dict(
-                ck["optimizer"])
-            torch.Generator().set_state(ck["rng"])
-        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError):
-            raise DataError(f"{self.checkpoint_path} does not fit the {self.config.model.kind} (latent_dim "
-                            f"{getattr(model, 'latent_dim', '?')}) of {self.path / 'config.json'}: weights of another "
-                            f"architecture, or a damaged optimiser or RNG state; restore the run's own checkpoint, or "
-                            f"start again with --overwrite") from None
-
     @property
     def fingerprint(self) -> str | None:
         return self.info.get("data_fingerprint")
@@ -239,8 +221,6 @@ class RunDir:
 
     def load_data(self):
         """The dataset the run was fitted on (:func:`dsrecon.data.load_for`), checked against its fingerprint."""
-        from . import data as data_mod
-
         try:
             data = data_mod.load_for(self.config.data)
         except DataError as err:
@@ -339,12 +319,6 @@ def new_run_dir(root: str | os.PathLike, dataset: str, model: str) -> Path:
 
 
 def package_versions() -> dict:
-    import numpy
-    import scipy
-    import xarray
-
-    from . import __version__
-
     return {
         "dsrecon": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "numpy": numpy.__version__, "scipy": scipy.__version__, "xarray": xarray.__version__,

@@ -49,21 +49,38 @@ A restart keeps failed runs (a deterministic outcome: the same seed and code fai
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 import hashlib
+import inspect
+import io
 import json
 import logging
 import math
+import multiprocessing as mp
 import os
+import shutil
 import socket
+import tarfile
+import tempfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+from . import data as data_mod, leaderboard
+from .baselines import ESN, run_esn
 from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
 from .errors import ConfigError, DsreconError
+from .experiment import fit_run
+from .fileio import atomic_write_bytes
+from .results import FLOOR_METRICS, RESULT_METRICS, _unreadable, append_results, check_out_dir
+from .runs import package_versions, write_json
+from .train import Interrupted, uses_tau
 
 log = logging.getLogger("dsrecon")
 
@@ -78,11 +95,6 @@ RUNTIME_ENV_KEYS = ("working_dir", "py_modules", "pip", "uv", "conda", "env_vars
 CONNECT_TIMEOUT = 30.0     # seconds to reach a Ray address before giving up in one line
 MAX_ATTEMPTS = 3           # tries of a run whose node failed it (lost node, missing file, out of memory)
 SECTIONS = ("data", "model", "train", "eval")
-
-#: Scalars of metrics.json kept in results.nc (missing ones are NaN); noise floors get a "floor_" prefix.
-RESULT_METRICS = ("D_stsp", "D_H", "PSC", "D_stsp_legacy", "D_H_legacy", "PE", "VPT", "model_lambda_max",
-                  "model_D_KY", "lambda_max", "T_gen", "steps", "train_seconds", "total_seconds")
-FLOOR_METRICS = ("D_stsp", "D_H", "PSC", "D_stsp_legacy", "D_H_legacy")
 
 
 # ------------------------------------------------------------------------------ the sweep file
@@ -147,10 +159,6 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
 
     Raises ConfigError naming the bad key and the allowed values.
     """
-    from . import data as data_mod
-    from .baselines import ESN
-    from .train import uses_tau   # here, not at the top: importing sweep stays free of torch
-
     if not isinstance(source, dict):
         raise ConfigError(f"{_where(path)}a sweep is a TOML table, got {type(source).__name__}")
     for key in source:
@@ -209,8 +217,6 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
             per[(table, key)] = values
     ray_opts = check_ray_options(source.get("ray", {}), f"{_where(path)}[ray]")
     esn_params = source.get("esn", {})
-    import inspect
-
     esn_allowed = [p for p in inspect.signature(ESN).parameters if p != "seed"]
     for key in esn_params:
         if key not in esn_allowed:
@@ -333,8 +339,6 @@ def _dirname(spec: dict) -> str:
 
 def load_sweep(path, *, out=None) -> Sweep:
     """Read and validate a sweep TOML file."""
-    import tomllib
-
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"sweep file {path} does not exist")
@@ -382,9 +386,6 @@ def run_one(spec: dict) -> dict:
     local = _sees_shared_out(spec.get("shared"))
     if local:
         return _run_where(spec, run_dir, record)
-    import shutil
-    import tempfile
-
     tmp = Path(tempfile.mkdtemp(prefix="dsrecon-run-"))
     try:
         rec = _run_where(spec, tmp / run_dir.name, record)
@@ -419,9 +420,6 @@ def _sees_shared_out(shared) -> bool:
 
 
 def _pack(folder: Path) -> bytes:
-    import io
-    import tarfile
-
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         tar.add(folder, arcname=".")
@@ -432,9 +430,6 @@ def unpack_artifacts(data: bytes, run_dir) -> None:
     """Unpack a run directory returned by a node without the shared output folder into ``run_dir`` (every
     file but result.json, which the driver writes last); members that are not plain files or folders inside
     the run directory are refused."""
-    import io
-    import tarfile
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
@@ -447,11 +442,6 @@ def unpack_artifacts(data: bytes, run_dir) -> None:
 
 
 def _run_where(spec: dict, run_dir: Path, record: dict) -> dict:
-    import torch
-
-    from .runs import write_json
-    from .train import Interrupted
-
     spec = {**spec, "run_dir": str(run_dir)}
     done = run_dir / "result.json"
     if done.exists():
@@ -572,8 +562,6 @@ def _run_model(spec: dict, run_dir: Path):
     """Fit one run into ``run_dir``: resumed from its checkpoint when it has one; otherwise started afresh
     (``overwrite``) — a run stopped before its first checkpoint (or whose outcome is unknown) left a folder
     that fit_run would refuse, and a refusal must not become a permanent "failed" record."""
-    from .experiment import fit_run
-
     cfg = RunConfig.from_dict(spec["config"])
     resume = run_dir if (run_dir / "config.json").exists() and (run_dir / "checkpoints" / "last.pt").exists() else None
     if resume is not None:
@@ -609,10 +597,6 @@ class _kept_aside:
 
 
 def _run_baseline(spec: dict, run_dir: Path):
-    from . import data as data_mod
-    from .baselines import run_esn
-    from .runs import package_versions, write_json
-
     cfg = RunConfig.from_dict(spec["config"])
     data = data_mod.load_for(cfg.data)
     write_json(run_dir / "config.json", {"config": cfg.to_dict(), "tau_steps": None, "baseline": spec["baseline"],
@@ -625,8 +609,6 @@ def _run_baseline(spec: dict, run_dir: Path):
 
 # ------------------------------------------------------------------------------ backends
 def _init_worker(threads: int) -> None:
-    import torch
-
     torch.set_num_threads(threads)
 
 
@@ -635,9 +617,6 @@ def _local(specs, workers: int, threads: int):
         for s in specs:
             yield run_one(s)
         return
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
     # spawn: no forked torch/OpenMP state; each worker imports dsrecon afresh
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                 initializer=_init_worker, initargs=(threads,)) as pool:
@@ -662,8 +641,6 @@ def portable_spec(spec: dict, *, runtime_env: dict | None = None, address: str |
     (``ray://``) the nodes do not see this machine's current folder, so the file must be in working_dir (or
     given as an absolute path on a filesystem the nodes share).
     """
-    from . import data as data_mod
-
     spec = json.loads(json.dumps(spec, default=str))   # a deep copy of plain data
     spec["run_dir"] = str(Path(spec["run_dir"]).absolute())
     data = spec["config"].setdefault("data", {})
@@ -779,7 +756,7 @@ def _ray(specs, address: str | None, threads: int, *, runtime_env: dict | None =
     ``max_attempts`` tries in all; after that it is reported as an error (not finished: a restart retries it)."""
     ray = _import_ray()
     try:
-        import ray._private.worker as ray_worker   # where Ray prints cluster errors on the driver
+        import ray._private.worker as ray_worker   # optional extra (dsrecon[ray]); where Ray prints cluster errors
     except ImportError:
         ray_worker = None
     started = False
@@ -808,7 +785,7 @@ def _ray(specs, address: str | None, threads: int, *, runtime_env: dict | None =
                 alive = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["NodeID"] not in avoid
                          and n.get("Resources", {}).get("CPU", 0) >= threads]
                 if alive:
-                    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+                    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy   # optional extra: ray
 
                     opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(alive[0], soft=True)
             return (remote.options(**opts) if opts else remote).remote(spec)
@@ -838,161 +815,9 @@ def _ray(specs, address: str | None, threads: int, *, runtime_env: dict | None =
             ray.shutdown()
 
 
-# ------------------------------------------------------------------------------ results file
-def records_to_dataset(records: list[dict]):
-    """One row per run (dim ``run``): coordinates key/dataset/model/method/tau/seed/status, one variable per metric."""
-    import xarray as xr
-
-    records = sorted(records, key=lambda r: r["key"])
-    coords = {
-        "key": ("run", [r["key"] for r in records]),
-        "dataset": ("run", [str(r["dataset"]) for r in records]),
-        "model": ("run", [r["model"] for r in records]),
-        "method": ("run", [r["method"] for r in records]),
-        "tau": ("run", ["-" if r.get("tau") is None else str(r["tau"]) for r in records]),
-        "seed": ("run", np.array([int(r["seed"]) for r in records], dtype=np.int64)),
-        "status": ("run", [r["status"] for r in records]),
-        "sweep": ("run", [str(r.get("sweep", "")) for r in records]),
-    }
-    data = {}
-    for name in RESULT_METRICS:
-        data[name] = ("run", np.array([r["metrics"].get(name, math.nan) for r in records], dtype=float))
-    for name in FLOOR_METRICS:
-        data[f"floor_{name}"] = ("run", np.array([r["noise_floor"].get(name, math.nan) for r in records], dtype=float))
-    data["tau_steps"] = ("run", np.array([math.nan if r.get("tau_steps") is None else r["tau_steps"]
-                                          for r in records], dtype=float))
-    data["reason"] = ("run", [r.get("reason", "") for r in records])
-    data["run_dir"] = ("run", [r.get("run_dir", "") for r in records])
-    data["host"] = ("run", [str(r.get("host", "")) for r in records])   # who ran it (the Ray node id, if any)
-    data["node"] = ("run", [str(r.get("node", "")) for r in records])
-    by_dataset: dict[str, dict] = {}   # the variants can differ between datasets (bins below 6 dims, GMM above)
-    for r in records:
-        for k, v in r.get("variants", {}).items():
-            by_dataset.setdefault(str(r["dataset"]), {}).setdefault(k, v)
-    ds = xr.Dataset(data, coords=coords)
-    ds.attrs.update(description="dsrecon sweep results: one row per finished run",
-                    metric_variants=json.dumps(by_dataset, default=str),
-                    noise_floor="floor_* = the same scores of an independent true trajectory of length T_gen")
-    return ds
-
-
-def dataset_to_records(ds) -> list[dict]:
-    out = []
-    for i in range(ds.sizes["run"]):
-        row = ds.isel(run=i)
-        tau = str(row["tau"].values)
-        tau_steps = float(row["tau_steps"].values)
-        out.append({
-            "key": str(row["key"].values), "dataset": str(row["dataset"].values), "model": str(row["model"].values),
-            "method": str(row["method"].values), "tau": None if tau == "-" else tau, "seed": int(row["seed"].values),
-            "status": str(row["status"].values), "sweep": str(row["sweep"].values),
-            "tau_steps": None if math.isnan(tau_steps) else tau_steps,
-            "metrics": {k: float(row[k].values) for k in RESULT_METRICS},
-            "noise_floor": {k: float(row[f"floor_{k}"].values) for k in FLOOR_METRICS},
-            "reason": str(row["reason"].values), "run_dir": str(row["run_dir"].values),
-            "host": str(row["host"].values) if "host" in row else "", "node": str(row["node"].values) if "node" in row else "",
-            "variants": {},
-        })
-    variants = json.loads(ds.attrs.get("metric_variants", "{}"))   # {dataset: {metric: variant}}
-    for r in out:
-        r["variants"] = variants.get(r["dataset"], {})
-    return out
-
-
-RESULT_COORDS = ("key", "dataset", "model", "method", "tau", "seed", "status")
-
-
-def read_results(path):
-    """The results netCDF (a file, or a sweep directory holding ``results.nc``) as an xr.Dataset.
-
-    Raises DataError naming the file when it is missing, not a readable netCDF, or not a sweep's results
-    (no ``run`` dimension, no key/dataset/model/method/tau/seed/status, a score that is not numeric). Score
-    columns an older file lacks read as NaN.
-    """
-    import xarray as xr
-
-    from .errors import DataError
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.nc"
-    if not path.exists():
-        raise DataError(f"no results file at {path}; run `dsrecon sweep CONFIG.toml` first (it writes results.nc "
-                        f"in the sweep's output folder)")
-    rebuild = ("run the sweep again with the same --out: it rebuilds results.nc from the runs' result.json files"
-               if path.name == "results.nc" else "give the results.nc that `dsrecon sweep` wrote, or its folder")
-    try:
-        with xr.open_dataset(path) as ds:
-            ds = ds.load()
-    except Exception as err:  # noqa: BLE001 - each netCDF backend fails differently on a damaged file
-        why = str(err).splitlines()[0] if str(err) else ""
-        why = ("no netCDF backend recognises it" if "did not find a match" in why
-               else f"{type(err).__name__}: {why[:100]}")
-        raise DataError(f"{path} is not a readable netCDF results file ({why}); {rebuild}") from None
-    missing = [k for k in RESULT_COORDS if k not in ds.variables or ds[k].dims != ("run",)]
-    bad = [k for k in (*RESULT_METRICS, *(f"floor_{m}" for m in FLOOR_METRICS), "tau_steps")
-           if k in ds and (ds[k].dims != ("run",) or ds[k].dtype.kind not in "fiu")]
-    if missing or bad:
-        what = f"no {', '.join(missing)} per run" if missing else f"non-numeric {', '.join(bad)}"
-        raise DataError(f"{path} is not a dsrecon sweep results file ({what}); {rebuild}")
-    n = ds.sizes["run"]
-    for k in (*RESULT_METRICS, *(f"floor_{m}" for m in FLOOR_METRICS), "tau_steps"):
-        if k not in ds:
-            ds[k] = ("run", np.full(n, math.nan))
-    for k in ("reason", "run_dir", "sweep", "host", "node"):
-        if k not in ds:
-            ds[k] = ("run", np.array([""] * n, dtype=object))
-    return ds
-
-
-def _unreadable(path) -> str | None:
-    """Why the results file cannot be read, or None when it is fine or absent."""
-    from .errors import DataError
-
-    try:
-        if Path(path).exists():
-            read_results(path)
-    except DataError as err:
-        return str(err).split("; ")[0]
-    return None
-
-
-def check_out_dir(path, what: str = "--out") -> Path:
-    """Refuse, before any work, an output folder that is a file or sits where nothing can be created."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{what} {path} is a file, not a folder; give a folder (it is created if missing)")
-    probe = path.absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"{what} {path} cannot be created: {probe} is a file; give another folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {path} is not writable ({probe} is read-only to you); give another folder")
-    return path
-
-
-def append_results(path, records: list[dict]) -> None:
-    """Add ``records`` to the results file (rows with the same key are replaced), atomically."""
-    from .runs import atomic_write_bytes
-
-    path = Path(path)
-    old = dataset_to_records(read_results(path)) if path.exists() else []
-    merged = {r["key"]: r for r in old}
-    for r in records:
-        if r.get("status") in ("ok", "failed"):
-            merged[r["key"]] = r
-    if not merged:
-        return
-    ds = records_to_dataset(list(merged.values()))
-    atomic_write_bytes(path, ds.to_netcdf())
-
-
 # ------------------------------------------------------------------------------ the driver
 def _mark_shared(out: Path) -> dict:
     """Write a fresh token into ``<out>/.dsrecon-shared``: a node that reads it back shares the output folder."""
-    from .runs import atomic_write_bytes
-
     token = os.urandom(8).hex()
     atomic_write_bytes(out / ".dsrecon-shared", token.encode())
     return {"path": str(out / ".dsrecon-shared"), "token": token}
@@ -1054,18 +879,13 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
 
 def _import_ray():
     try:
-        import ray
+        import ray   # an optional extra (dsrecon[ray]): imported only for --backend ray
     except ImportError:
         raise ConfigError("--backend ray needs Ray: pip install 'dsrecon[ray]'") from None
     return ray
 
 
 def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed) -> SweepResult:
-    from tqdm.auto import tqdm
-
-    from . import leaderboard
-    from .runs import atomic_write_bytes, write_json
-
     t0 = time.monotonic()
     out = sweep.out.absolute()
     where = "the output folder ([sweep] out or --out)"

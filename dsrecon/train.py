@@ -30,7 +30,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import ADAPTIVE_ALPHAS, TrainConfig
-from .ensemble import Ensemble, check_config as check_ensemble_config, check_memory
+from .ensemble import (Ensemble, check_checkpoint as check_ensemble_checkpoint, check_config as check_ensemble_config,
+                       check_memory)
 from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
@@ -148,6 +149,25 @@ GTF_DATA_SHARE = 0.05   # auto alpha: at most this share of the state is the mod
 
 def _optimizer(cfg: TrainConfig, params):
     return {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}[cfg.optimizer](params, lr=cfg.lr)
+
+
+def check_checkpoint(model, ck: dict, cfg: TrainConfig, path, *, kind: str = "model",
+                     config_path="the run's config.json") -> None:
+    """One-line DataError when a checkpoint (``path``, read as ``ck``) cannot continue training ``model``: the
+    weights of another architecture or size, a damaged optimiser or RNG state; an :class:`Ensemble` checks
+    its members (:func:`dsrecon.ensemble.check_checkpoint`). Called before a resumed run writes anything."""
+    if isinstance(model, Ensemble):
+        check_ensemble_checkpoint(model, ck, path)
+        return
+    try:
+        model.load_state_dict(ck["best_state"])
+        model.load_state_dict(ck["model"])
+        _optimizer(cfg, [p for p in model.parameters() if p.requires_grad]).load_state_dict(ck["optimizer"])
+        torch.Generator().set_state(ck["rng"])
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError):
+        raise DataError(f"{path} does not fit the {kind} (latent_dim {getattr(model, 'latent_dim', '?')}) of "
+                        f"{config_path}: weights of another architecture, or a damaged optimiser or RNG state; "
+                        f"restore the run's own checkpoint, or start again with --overwrite") from None
 
 
 def _forced_states(model, x: torch.Tensor, s: torch.Tensor | None = None, horizon: int = 0):

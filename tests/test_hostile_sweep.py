@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hostile import assert_refused, run_cli
 
-from dsrecon import sweep as S
+from dsrecon import results as R, sweep as S
 
 SWEEP = """{top}[sweep]
 name = {name}
@@ -86,7 +86,7 @@ def _record(key, seed, status="ok", **metrics):
 
 
 def _results(folder: Path) -> Path:
-    S.append_results(folder / "results.nc", [_record("k0", 0), _record("k1", 1)])
+    R.append_results(folder / "results.nc", [_record("k0", 0), _record("k1", 1)])
     return folder
 
 
@@ -100,7 +100,7 @@ def _wrong_variables(t: Path) -> Path:
 
 
 def _non_numeric_score(t: Path) -> Path:
-    ds = S.read_results(_results(t / "sw"))
+    ds = R.read_results(_results(t / "sw"))
     ds["D_stsp"] = ("run", np.array(["low", "high"], dtype=object))
     path = t / "other" / "results.nc"
     path.parent.mkdir()
@@ -182,7 +182,7 @@ def test_a_damaged_result_json_is_kept_aside_and_its_run_redone(damage, tmp_path
     assert (first.parent / "result.json.corrupt").read_bytes() == damage
     assert json.loads(first.read_text())["status"] == "ok"
     assert (second.read_bytes(), second.stat().st_mtime_ns) == untouched
-    assert S.read_results("runs/sweeps/s").sizes["run"] == 2
+    assert R.read_results("runs/sweeps/s").sizes["run"] == 2
 
 
 @pytest.mark.parametrize("lost", ["damaged", "deleted"])
@@ -209,7 +209,7 @@ def test_a_lost_result_json_of_a_scored_run_is_rebuilt_from_its_metrics_json(los
     assert len(warnings) == (lost == "damaged") and all("rebuilt from the run's metrics.json" in w for w in warnings)
     after = json.loads(first.read_text())
     assert after["status"] == "ok" and after["metrics"]["D_stsp"] == before["metrics"]["D_stsp"]
-    assert S.read_results("runs/sweeps/s").sizes["run"] == 2
+    assert R.read_results("runs/sweeps/s").sizes["run"] == 2
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-variables", "text"])
@@ -221,7 +221,7 @@ def test_a_damaged_results_nc_is_kept_aside_and_rebuilt_from_the_runs(damage, tm
     sweep_file(tmp_path)
     _sweep(tmp_path, capsys)
     results = tmp_path / "runs/sweeps/s/results.nc"
-    good = S.read_results(results)
+    good = R.read_results(results)
     bad = {"garbage": bytes(range(256)) * 4, "truncated": results.read_bytes()[:1000], "text": b"key,D_stsp\n",
            "wrong-variables": xr.Dataset({"x": ("time", np.arange(3.0))}).to_netcdf()}[damage]
     results.write_bytes(bad)
@@ -232,6 +232,6 @@ def test_a_damaged_results_nc_is_kept_aside_and_rebuilt_from_the_runs(damage, tm
     assert len(warnings) == 1 and "results.nc" in warnings[0] and "rebuilt from 2 runs" in warnings[0], out
     assert len(stub_runs) == ran                               # nothing redone
     assert (results.parent / "results.nc.corrupt").read_bytes() == bad
-    again = S.read_results(results)
+    again = R.read_results(results)
     assert sorted(again["key"].values) == sorted(good["key"].values)
     np.testing.assert_array_equal(again.sortby("key")["D_stsp"].values, good.sortby("key")["D_stsp"].values)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsrecon import sweep as S
+from dsrecon import results as R, sweep as S
 from dsrecon.errors import ConfigError
 
 TINY = """
@@ -113,7 +113,7 @@ def test_sweep_writes_runs_results_and_leaderboard_then_skips_finished_runs(tmp_
     out = tmp_path / "out"
     res = S.run_sweep(S.load_sweep(tiny(tmp_path), out=out), workers=1, progress=False, echo=lambda *a: None)
     assert res.ran == 4 and res.skipped == 0 and not res.errors
-    ds = S.read_results(out)
+    ds = R.read_results(out)
     assert ds.sizes["run"] == 4 and set(ds["method"].values) == {"stf", "gtf"}
     assert np.all(np.isfinite(ds["D_H"].values)) and np.all(ds["T_gen"].values == 1000)
     assert np.all(np.isfinite(ds["floor_D_stsp"].values))
@@ -130,7 +130,7 @@ def test_sweep_writes_runs_results_and_leaderboard_then_skips_finished_runs(tmp_
     more = S.run_sweep(S.load_sweep(tiny(tmp_path, seeds="[0, 1, 2]"), out=out), workers=1, progress=False,
                        echo=lambda *a: None)
     assert more.ran == 2 and more.skipped == 4
-    assert S.read_results(out).sizes["run"] == 6
+    assert R.read_results(out).sizes["run"] == 6
 
 
 def test_a_killed_sweep_loses_no_finished_run_and_redoes_none(tmp_path):
@@ -150,7 +150,7 @@ def test_a_killed_sweep_loses_no_finished_run_and_redoes_none(tmp_path):
     res = S.run_sweep(S.load_sweep(cfg, out=out), workers=1, progress=False, echo=lambda *a: None)
     assert res.skipped == len(finished) and res.ran == 6 - len(finished) and not res.errors
     assert {p: p.stat().st_mtime_ns for p in finished} == finished   # none redone
-    ds = S.read_results(out)
+    ds = R.read_results(out)
     assert ds.sizes["run"] == 6 and len(set(ds["key"].values)) == 6
 
 
@@ -203,8 +203,8 @@ def test_leaderboard_is_median_and_mad_over_seeds_sorted_best_first(tmp_path):
             _record("a2", "plrnn", "gtf", 2, 4.0),
             _record("b0", "rnn", "stf", 0, 0.5), _record("b1", "rnn", "stf", 1, 0.7),
             _record("b2", "rnn", "stf", 2, 0.0, status="failed")]
-    S.append_results(tmp_path / "results.nc", recs)
-    ds = S.read_results(tmp_path)
+    R.append_results(tmp_path / "results.nc", recs)
+    ds = R.read_results(tmp_path)
     rows = L.leaderboard_rows(ds)
     # plrnn/gtf: median(1, 2, 4) = 2, MAD = median(1, 0, 2) = 1; rnn/stf: median(0.5, 0.7, inf) = 0.7, MAD 0.2
     assert [(r["model"], r["ok"], r["n"]) for r in rows] == [("rnn", 2, 3), ("plrnn", 3, 3)]
@@ -215,8 +215,8 @@ def test_leaderboard_is_median_and_mad_over_seeds_sorted_best_first(tmp_path):
     page = L.to_html(ds)
     assert "<td class='best'>0.700 ± 0.200</td>" in page and "<td>2.000 ± 1.000</td>" in page
     # the same key again replaces the row; a new key appends one
-    S.append_results(tmp_path / "results.nc", [_record("a0", "plrnn", "gtf", 0, 3.0), _record("c0", "lstm", "gtf", 0, 9.0)])
-    ds2 = S.read_results(tmp_path)
+    R.append_results(tmp_path / "results.nc", [_record("a0", "plrnn", "gtf", 0, 3.0), _record("c0", "lstm", "gtf", 0, 9.0)])
+    ds2 = R.read_results(tmp_path)
     assert ds2.sizes["run"] == 7
     assert float(ds2["D_stsp"].values[list(ds2["key"].values).index("a0")]) == 3.0
 
@@ -233,8 +233,8 @@ def test_a_failed_run_counts_as_the_worst_value_in_each_metrics_direction(tmp_pa
             _record("b1", "rnn", "stf", 1, 2.0, PSC=0.6, VPT=1.5, PE=0.4),
             _record("b2", "rnn", "stf", 2, 4.0, PSC=0.7, VPT=3.0, PE=0.6),
             _record("b3", "rnn", "stf", 3, 0.0, status="failed")]
-    S.append_results(tmp_path / "results.nc", recs)
-    ds = S.read_results(tmp_path)
+    R.append_results(tmp_path / "results.nc", recs)
+    ds = R.read_results(tmp_path)
     metrics = ("D_stsp", "PSC", "VPT", "PE")
     rows = {r["model"]: r for r in L.leaderboard_rows(ds, metrics)}
     a, b = rows["plrnn"], rows["rnn"]
@@ -258,15 +258,15 @@ def test_a_failed_run_counts_as_the_worst_value_in_each_metrics_direction(tmp_pa
     page = L.to_html(ds, metrics)
     assert page.count("class='best'") == 4 and "<td class='best'>0.550 ± 0.100</td>" in page
     # a higher PSC elsewhere moves the bold there, not to the lowest one
-    S.append_results(tmp_path / "results.nc", [_record("c0", "lstm", "gtf", 0, 9.0, PSC=0.99, VPT=0.5, PE=1.0)])
-    page = L.to_html(S.read_results(tmp_path), ("D_stsp", "PSC"))
+    R.append_results(tmp_path / "results.nc", [_record("c0", "lstm", "gtf", 0, 9.0, PSC=0.99, VPT=0.5, PE=1.0)])
+    page = L.to_html(R.read_results(tmp_path), ("D_stsp", "PSC"))
     assert "<td class='best'>0.990 ± 0.000</td>" in page and "<td>0.550 ± 0.100</td>" in page
 
 
 def test_leaderboard_cli(tmp_path, capsys):
     from dsrecon.cli import main
 
-    S.append_results(tmp_path / "results.nc", [_record("a0", "plrnn", "gtf", 0, 1.0)])
+    R.append_results(tmp_path / "results.nc", [_record("a0", "plrnn", "gtf", 0, 1.0)])
     assert main(["leaderboard", str(tmp_path)]) == 0
     assert "| lorenz | plrnn | gtf |" in capsys.readouterr().out
     assert (tmp_path / "leaderboard.html").exists()
@@ -320,11 +320,11 @@ def test_leaderboard_names_the_variant_of_each_dataset_when_they_differ(tmp_path
     a = _record("a0", "plrnn", "gtf", 0, 1.0)
     b = {**_record("b0", "plrnn", "gtf", 0, 0.0004), "dataset": "mackey-glass",
          "variants": {"D_stsp": {"method": "gmm"}}}
-    S.append_results(tmp_path / "results.nc", [a, b])
-    md = L.to_markdown(S.read_results(tmp_path))
+    R.append_results(tmp_path / "results.nc", [a, b])
+    md = L.to_markdown(R.read_results(tmp_path))
     assert '- D_stsp (lorenz): {"method": "bins"}' in md and '- D_stsp (mackey-glass): {"method": "gmm"}' in md
     assert "4.0e-04" in md   # small Monte-Carlo values keep their digits
-    assert S.dataset_to_records(S.read_results(tmp_path))[0]["variants"]["D_stsp"]["method"] in ("bins", "gmm")
+    assert R.dataset_to_records(R.read_results(tmp_path))[0]["variants"]["D_stsp"]["method"] in ("bins", "gmm")
 
 
 def test_a_run_stopped_before_its_first_checkpoint_is_run_again_not_recorded_failed(tmp_path, lorenz_data):
