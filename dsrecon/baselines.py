@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data as data_mod, metrics as M, report
+from . import data as data_mod, evaluation, metrics as M, report
 from .data import as_array
 from .errors import ConfigError, DataError
 from .experiment import generated_dataset
@@ -180,7 +180,7 @@ def run_esn(data, *, t_gen: int, seed: int = 0, params: dict | None = None, eval
     kw = {"n_bins": 30, "alpha": 1e-5, "sigma": 20.0, **(eval_kw or {})}
     scores = M.score_all(test, gen, method="auto", legacy=True, **kw)
     metrics = {k: float(v.value) for k, v in scores.items()}
-    floor = M.noise_floor(data, int(t_gen), seeds=[int(data.attrs["seed"]) + 1], method="auto", legacy=True, **kw)
+    floor = evaluation.noise_floor(data, int(t_gen), seeds=[int(data.attrs["seed"]) + 1], method="auto", legacy=True, **kw)
     metrics.update({
         "T_gen": int(t_gen), "T_test": int(test.sizes["time"]),
         "variants": {k: v.variant for k, v in scores.items()},

@@ -21,6 +21,7 @@ from .data import true_spectrum
 from .config import (METHODS, MODEL_KINDS, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration,
                      parse_tau)
 from .errors import ConfigError, DataError, DsreconError
+from .inputs import extend_inputs, model_inputs, starts_with_inputs
 from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
 from .lyapunov import forcing_interval, lyapunov_spectrum, max_lyapunov
 from .report import compare_table, plot_lambda_max, plot_tau_sweep, score_table
@@ -462,8 +463,8 @@ def _cmd_lyap(args) -> int:
     x = data_mod.as_array(train)
     n_total = 1000 + args.n_steps   # transient + QR steps
     # a driven model: each start gets the inputs that follow it, continued if they are a periodic forcing
-    s = experiment.extend_inputs(experiment.model_inputs(model, train, "training split"), n_total)
-    idx, windows = experiment.starts_with_inputs(s, len(x), n_total, 4, seed=0)
+    s = extend_inputs(model_inputs(model, train, what="the training split"), n_total)
+    idx, windows = starts_with_inputs(s, len(x), n_total, 4, seed=0)
     if not len(idx):
         raise DataError(f"the model's inputs cover {len(s)} steps, fewer than the {n_total} the spectrum needs; "
                         f"lower --n-steps")

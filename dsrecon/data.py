@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from . import preprocess as pp, systems
+from .arrays import as_array  # noqa: F401 - also reached as data.as_array
 from .cards import available, cache_dir, card, data_directory, is_path  # noqa: F401 - also reached as data.card etc.
 from .downloads import fetch
 from .embedding import delay_embedding
@@ -403,37 +404,6 @@ def to_physical(ds: xr.Dataset) -> xr.Dataset:
     )
     out.attrs["standardized"] = 0
     return out
-
-
-def as_array(x, *, what: str = "data", allow_nonfinite: bool = False) -> np.ndarray:
-    """A (T, N) float array from an xr.Dataset (variable ``x``), a DataArray, a torch tensor or an
-    array; a 1-d series becomes (T, 1). NaN/inf raise a DataError naming the count and the first
-    index, unless ``allow_nonfinite`` (metrics accept a diverged generated run and report it)."""
-    if isinstance(x, xr.Dataset):
-        if "x" not in x:
-            raise DataError(f"{what}: xarray.Dataset has no variable 'x' (variables: {list(x.data_vars)})")
-        x = x["x"].values
-    elif isinstance(x, xr.DataArray):
-        x = x.values
-    elif hasattr(x, "detach"):  # torch.Tensor, without importing torch here
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"{what}: expected a numeric array, got {type(x).__name__}") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise DataError(f"{what}: expected shape (time, dim), got {arr.shape}")
-    if not allow_nonfinite:
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            first = int(np.argwhere(bad)[0, 0])
-            raise DataError(
-                f"{what}: {int(bad.sum())} NaN/inf values (first at time index {first}); "
-                "fill or drop them first, e.g. data.interpolate_na('time')"
-            )
-    return arr
 
 
 def load_for(data_config) -> xr.Dataset:

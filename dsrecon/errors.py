@@ -12,6 +12,11 @@ class DataError(DsreconError):
     """Input data are unusable: NaNs, wrong shape, too short, unknown dataset, missing file."""
 
 
+class InputError(DataError):
+    """A model's external inputs and the inputs it is given disagree: none for a driven model, some for an
+    autonomous one, another number of channels, or too few steps (:mod:`dsrecon.inputs`)."""
+
+
 class ConfigError(DsreconError):
     """A setting is invalid: unknown key, out-of-range value, bad combination."""
 

@@ -24,12 +24,15 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import data as data_mod, metrics as M, report
+from . import data as data_mod, evaluation as E, metrics as M, report
 from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
+from .inputs import (check_covers, check_inputs, continue_periodic, external_inputs, extend_inputs,  # noqa: F401
+                     input_series, model_inputs, starts_with_inputs)
 from .ensemble import Ensemble, best_member, check_memory, median_mad
 from .maxlyap import MaxLyapunov
 from .models import MODELS, generate as generate_latent
+from .models.base import device_dtype
 from .runs import (RUN_FILES, WriteError, _why, check_writable_dir, data_fingerprint, load_model, new_run_dir,
                    open_run, package_versions, save_torch, write_json)
 from .systems import system_dims
@@ -70,115 +73,6 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
         raise ConfigError(f"latent_dim {cfg.latent_dim} is smaller than the number of observed channels ({obs_dim}); "
                           f"forcing needs at least one latent unit per channel: use --latent-dim >= {obs_dim}")
     return cls(obs_dim, cfg.latent_dim, **kw)
-
-
-def external_inputs(data) -> np.ndarray | None:
-    """The external input series s (T, K) of a dataset that drives a model, or None.
-
-    A dataset's ``s`` is an external input unless its channels are also observed in ``x``: the forced
-    Duffing oscillator with ``forcing="phase"`` carries ``s`` as a copy of its observed cos/sin channels
-    (an autonomous model fits it), with ``forcing="input"`` x = (x, v) and ``s`` must drive the model.
-    """
-    if not isinstance(data, xr.Dataset) or "s" not in data:
-        return None
-    names = [str(v) for v in data["input"].values] if "input" in data.coords else []
-    if names and set(names) <= {str(v) for v in data["dim"].values}:
-        return None
-    return np.asarray(data["s"].values, dtype=float).reshape(data.sizes["time"], -1)
-
-
-def model_inputs(model, data, what: str = "data") -> np.ndarray | None:
-    """The inputs (T, K) that drive ``model`` on ``data`` (None for an autonomous model on data without
-    external inputs). Raises a one-line DataError when they disagree: a driven model (``input_dim > 0``)
-    on data without ``s`` or with another number of inputs, or data with external inputs and a model built
-    without any (``input_dim = 0``)."""
-    K = int(getattr(model, "input_dim", 0) or 0)
-    s = external_inputs(data)
-    if K:
-        if s is None and isinstance(data, xr.Dataset) and "s" in data:
-            s = np.asarray(data["s"].values, dtype=float)   # an observed phase may also drive a model
-        if s is None:
-            raise DataError(f"the model is driven by {K} external inputs (input_dim={K}) but the {what} carry no "
-                            f"input variable s; load data with inputs (e.g. dsrecon.load('duffing', "
-                            f"forcing='input')) or build the model with input_dim=0")
-        if s.shape[1] != K:
-            raise DataError(f"the {what} carry {s.shape[1]} external inputs but the model reads {K} "
-                            f"(input_dim={K}); build it with input_dim={s.shape[1]}")
-        return s
-    if s is not None:
-        names = ", ".join(map(str, data["input"].values)) if "input" in data.coords else f"{s.shape[1]} channels"
-        raise DataError(f"the {what} carry an external input s ({names}) but the model was built with input_dim=0; "
-                        f"build it with input_dim={s.shape[1]} (dsrecon fit does this), or load the data with the "
-                        f"forcing observed (forcing='phase')")
-    return None
-
-
-PHASE_TOL = 1e-6   # rad: largest deviation of a periodic input's phase step from its mean (float64 data: ~1e-12)
-
-
-def continue_periodic(s: np.ndarray, n_steps: int) -> np.ndarray | None:
-    """``s`` (T, K) continued to ``n_steps`` rows if it is a periodic forcing, else None.
-
-    The rule: the channels come in pairs (cos θ, sin θ) of unit norm (to 1e-6) whose phase θ advances by
-    the same angle Δ every step (to :data:`PHASE_TOL` rad); for the forced Duffing oscillator θ = ω t and
-    Δ = ω dt (card: ω = 1.4, dt = 0.17, Δ = 0.238). Such an input is continued exactly, pair by pair,
-    by θ_{T−1+k} = θ_{T−1} + kΔ. Anything else (a recorded input, noise) has no continuation: None.
-    """
-    s = np.asarray(s, dtype=float)
-    T, K = s.shape
-    if n_steps <= T:
-        return s[:n_steps]
-    if K % 2 or T < 3:
-        return None
-    out = [s]
-    k = np.arange(1, n_steps - T + 1)
-    for j in range(0, K, 2):
-        u = s[:, j] + 1j * s[:, j + 1]
-        if np.max(np.abs(np.abs(u) - 1.0)) > 1e-6:
-            return None
-        steps = np.angle(u[1:] / u[:-1])
-        delta = float(np.mean(steps))
-        if np.max(np.abs(steps - delta)) > PHASE_TOL:
-            return None
-        theta = np.angle(u[-1]) + k * delta
-        out.append(np.stack([np.cos(theta), np.sin(theta)], axis=1))
-    tail = np.concatenate(out[1:], axis=1) if K > 2 else out[1]
-    return np.concatenate([s, tail], axis=0)
-
-
-def extend_inputs(s: np.ndarray | None, n_extra: int) -> np.ndarray | None:
-    """``s`` continued by ``n_extra`` steps when it is a periodic forcing (:func:`continue_periodic`), else ``s``
-    itself; None stays None. Runs that start late in a split read their inputs from this."""
-    if s is None:
-        return None
-    longer = continue_periodic(s, len(s) + int(n_extra))
-    return s if longer is None else longer
-
-
-def starts_with_inputs(s: np.ndarray | None, n_data: int, window: int, n: int, seed: int):
-    """``n`` random starts in [0, n_data) and, for a driven model, the input windows (window, n, K) that follow
-    them; with inputs the starts are drawn only where a whole window of inputs exists. Returns (starts,
-    windows or None); ``starts`` is empty when no start fits."""
-    hi = n_data if s is None else min(n_data, len(s) - int(window) + 1)
-    if hi < 1:
-        return np.empty(0, dtype=int), None
-    idx = np.random.default_rng(seed).integers(0, hi, n)
-    return idx, None if s is None else s[idx[None, :] + np.arange(int(window))[:, None]]
-
-
-def input_series(model, data, n_steps: int, what: str = "test split") -> np.ndarray | None:
-    """The external inputs (n_steps, K) of a free run of ``model`` that starts at ``data``'s first sample:
-    ``data``'s inputs, continued by :func:`continue_periodic` when ``n_steps`` exceeds them; None for an
-    autonomous model. Raises a one-line DataError when they cannot cover ``n_steps``."""
-    s = model_inputs(model, data, what)
-    if s is None:
-        return None
-    out = continue_periodic(s, int(n_steps))
-    if out is None:
-        raise DataError(f"T_gen = {n_steps} steps is longer than the {len(s)} steps of external inputs in the {what}, "
-                        f"and they are not a periodic forcing that can be continued; use --t-gen {len(s)} or "
-                        f"less (EvalConfig(t_gen=...)), or give longer inputs")
-    return out
 
 
 def model_from_file(path) -> torch.nn.Module:
@@ -245,7 +139,7 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = Non
     x = data_mod.as_array(train, what="training data")
     if x.shape[1] != model.obs_dim:
         raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
-    s = model_inputs(model, train, "training data")
+    s = model_inputs(model, train, what="the training data")
     cfg = replace(config or TrainConfig(), tau=tau)
     tau_steps, fi = choose_tau(tau, train, cfg.method, cfg.gtf_alpha)
     lam = None if fi is None else fi.lam
@@ -273,13 +167,10 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> 
     if inputs is None:
         s = input_series(model, like, n_steps, what="data given as like")
     else:
-        s = np.asarray(inputs, dtype=float).reshape(len(inputs), -1)
-        K = int(getattr(model, "input_dim", 0) or 0)
-        if not K or s.shape[1] != K or len(s) < n_steps:
-            raise DataError(f"inputs of shape {s.shape} do not fit: the model reads {K} inputs (input_dim) and "
-                            f"{n_steps} steps need {n_steps} rows" + ("; pass inputs=None" if not K else ""))
+        s = check_inputs(model, np.asarray(inputs, dtype=float).reshape(len(inputs), -1), what="the inputs given")
+        check_covers(s, n_steps, what="the inputs given")
         s = s[:n_steps]
-    device = next(iter(model.parameters()), torch.empty(0)).device
+    device, _ = device_dtype(model)
     first = data_mod.as_array(like if x0 is None else np.atleast_2d(x0))[0]
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
@@ -329,7 +220,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     (:func:`dsrecon.metrics.informative`), said in ``"reasons"``.
 
     ``noise_floor_seed``: the same scores between the test split and an independent true trajectory of
-    the same length (:func:`dsrecon.metrics.noise_floor`), so a number can be read against what a perfect
+    the same length (:func:`dsrecon.evaluation.noise_floor`), so a number can be read against what a perfect
     model would get; with ``n_init`` > 1, min(n_init, 5) trajectories (seeds noise_floor_seed, +1, ...) and
     their median, the MAD under "noise_floor_mad". ``n_init`` > 1: also free runs from that many initial conditions (forced states of
     test points drawn with ``seed``), generated as one batch, as median ± MAD under
@@ -338,7 +229,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     steps after 200 of warm-up, QR every 5 steps, from 4 forced test states) against ``reference_spectrum`` (e.g.
     ``dsrecon.data.true_spectrum(name)``) or else the card's λ_max; None skips it.
     ``full_test``: for a partially observed system, the full state (T_test, N_full) at the times of the test
-    split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.metrics.score_partially_observed`:
+    split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.evaluation.score_partially_observed`:
     latents of the free run regressed onto the first 10 full observations, "How to train RNNs on chaotic
     data" App. A.6.3). ``"auto"`` (default): for a simulated card with ``observe`` (and no forcing, embedding,
     preprocessing or noise) the full orbit is integrated again (same seed and transient; standardized on the
@@ -375,7 +266,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     t0 = time.monotonic()
     _, test = data_mod.train_test_split(data)
     gen = generate(model, config.t_gen, like=test)
-    s_test = model_inputs(model, test, "test split")   # (T_test, K) or None
+    s_test = model_inputs(model, test, what="the test split")   # (T_test, K) or None
     s_long = extend_inputs(s_test, max(int(config.t_gen), LYAPUNOV_STEPS))   # for runs that start late in the split
     kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
     scores = dict(M.score_all(test, gen, **kw))
@@ -386,10 +277,10 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     lam_ref = float(data.attrs.get("lambda_ref", float("nan")))
     dt = float(data.attrs["dt"])
     if prediction:
-        scores["PE"] = M.prediction_error(model, x_test, n_steps=25, inputs=s_test)
+        scores["PE"] = E.prediction_error(model, x_test, n_steps=25, inputs=s_test)
         metrics["PE"] = float(scores["PE"].value)
         if math.isfinite(lam_ref) and lam_ref > 0:
-            scores["VPT"] = M.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
+            scores["VPT"] = E.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
             metrics["VPT"] = float(scores["VPT"].value)
     idx, ly_inputs = starts_with_inputs(s_long, len(x_test), LYAPUNOV_STEPS, 4, seed)
     if lyapunov_k and not len(idx):
@@ -397,10 +288,10 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
                     "spectrum", len(s_long), LYAPUNOV_STEPS)
     elif lyapunov_k:
         with torch.no_grad():
-            p = next(iter(model.parameters()), torch.empty(0))
-            z0 = model.force(torch.as_tensor(x_test[idx], dtype=p.dtype, device=p.device))
+            device, dtype = device_dtype(model)
+            z0 = model.force(torch.as_tensor(x_test[idx], dtype=dtype, device=device))
         ref = reference_spectrum if reference_spectrum is not None else (lam_ref if math.isfinite(lam_ref) else None)
-        ly = M.lyapunov_scores(model, dt=dt, reference=ref, k=min(int(lyapunov_k), int(model.latent_dim)),
+        ly = E.lyapunov_scores(model, dt=dt, reference=ref, k=min(int(lyapunov_k), int(model.latent_dim)),
                                n_steps=1000, transient=200, qr_every=5, z0=z0, seed=seed, inputs=ly_inputs)
         for name, sc in ly.items():
             scores[f"model_{name}"] = sc
@@ -423,7 +314,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
                 raise DataError(f"n_init = {n_init}: the test inputs cover {len(s_long)} steps, fewer than T_gen = "
                                 f"{config.t_gen}; use a shorter --t-gen")
             ics = dict(x0=x_test[starts], inputs=windows)
-        many = M.score_initial_conditions(model, test, t_gen=config.t_gen, n_init=n_init, seed=seed,
+        many = E.score_initial_conditions(model, test, t_gen=config.t_gen, n_init=n_init, seed=seed,
                                           n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto",
                                           **ics)
         metrics["initial_conditions"] = {k: {"median": v.value, "mad": v.spread, "n_init": v.n_init,
@@ -433,7 +324,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     if isinstance(full_test, str) and full_test == "auto":
         full_test = auto_full_test()
     if full_test is not None:
-        part = M.score_partially_observed(model, x_test, data_mod.as_array(full_test, what="full_test"),
+        part = E.score_partially_observed(model, x_test, data_mod.as_array(full_test, what="full_test"),
                                           t_gen=config.t_gen, n_fit=10, n_bins=config.n_bins, alpha=config.alpha,
                                           sigma=config.sigma, method="auto", inputs=s_long)
         for k, v in part.items():
@@ -449,7 +340,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
         # a recording's floor is a block bootstrap of its training split; min 3 resamples for a spread
         n_floor = min(max(1, int(n_init)), 5) if data.attrs.get("kind", "ode") in ("ode", "dde") else 3
         seeds = [int(noise_floor_seed) + i for i in range(n_floor)]
-        floor = M.noise_floor(data, config.t_gen, seeds=seeds, n_bins=config.n_bins,
+        floor = E.noise_floor(data, config.t_gen, seeds=seeds, n_bins=config.n_bins,
                               alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
         metrics["noise_floor"] = {k: float(v.value) for k, v in floor.items()}
         metrics["noise_floor"]["seed"] = int(noise_floor_seed)
@@ -670,7 +561,7 @@ def _prepare(cfg: RunConfig, data, note):
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
     resolve_device(cfg.train.device)
     check_lengths(int(train.sizes["time"]), cfg.train)
-    model_inputs(model, train, "training data")
+    model_inputs(model, train, what="the training data")
     tau, fi = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
     if fi is not None:
         lam = fi.lam
@@ -710,9 +601,9 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
             "stderr": lam.stderr, "chaotic": lam.chaotic, "reason": lam.reason,
             "tau_steps": fi.tau_steps, "tau_source": fi.source, "tau_reason": fi.reason})
     ck = run_dir / "checkpoints" / "last.pt"
-    res = train_fit(model, data_mod.as_array(train), inputs=model_inputs(model, train, "training data"), tau=tau,
+    res = train_fit(model, data_mod.as_array(train), inputs=model_inputs(model, train, what="the training data"), tau=tau,
                     config=cfg.train, checkpoint=ck, resume=resuming, progress=not quiet)
-    device = next(res.model.parameters()).device
+    device, _ = device_dtype(res.model)
     ens = res.members is not None
     if ens:   # the run's model is the best member by held-out validation; every member is scored below
         best = best_member(res)

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from .errors import ConfigError, DivergenceError
 from .lyapunov import qr_log_stretches
+from .models.base import device_dtype
 
 
 def _check_k(model, k: int) -> int:
@@ -120,7 +121,7 @@ def floss(model, *, k: int, target: float = 0.0, epochs: int = 500, n_steps: int
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("the model has no trainable parameters to floss")
-    device, dtype = params[0].device, params[0].dtype
+    device, dtype = device_dtype(model)
     opt = optimizer if optimizer is not None else torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(int(seed))
     result = FlossResult()

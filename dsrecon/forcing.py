@@ -37,7 +37,8 @@ import math
 import torch
 
 from .config import METHODS
-from .errors import ConfigError
+from .errors import ConfigError, InputError
+from .inputs import check_inputs, input_dim
 from .lyapunov import qr_log_stretches
 from .models.base import affine
 
@@ -54,19 +55,13 @@ def _observed(model, states: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _check_inputs(model, x: torch.Tensor, inputs: torch.Tensor | None) -> None:
-    """One-line ConfigErrors for inputs that do not fit the model or the batch, before the rollout."""
-    K = int(getattr(model, "input_dim", 0) or 0)
-    if inputs is None:
-        if K:
-            raise ConfigError(f"the model is driven by {K} external inputs (input_dim={K}): pass inputs= of "
-                              f"shape (T+1, B, {K}) aligned with x")
-        return
-    if not K:
-        raise ConfigError("inputs were given but the model has no input matrix (input_dim=0); build it with "
-                          f"input_dim={inputs.shape[-1]} or pass inputs=None")
-    if inputs.dim() != 3 or inputs.shape[0] < x.shape[0] - 1 or inputs.shape[1] != x.shape[1] or inputs.shape[2] != K:
-        raise ConfigError(f"inputs must have shape ({x.shape[0]}, {x.shape[1]}, {K}) (time, batch, input) aligned "
-                          f"with x {tuple(x.shape)}, got {tuple(inputs.shape)}")
+    """One-line InputErrors for inputs that do not fit the model (:func:`dsrecon.inputs.check_inputs`) or the
+    batch, before the rollout."""
+    K = input_dim(model)
+    check_inputs(model, inputs, what="the call of the rollout", fix=f"pass inputs= of shape (T+1, B, {K}) aligned with x")
+    if inputs is not None and (inputs.dim() != 3 or inputs.shape[0] < x.shape[0] - 1 or inputs.shape[1] != x.shape[1]):
+        raise InputError(f"inputs must have shape ({x.shape[0]}, {x.shape[1]}, {K}) (time, batch, input) aligned "
+                         f"with x {tuple(x.shape)}, got {tuple(inputs.shape)}")
 
 
 def _step(model, z: torch.Tensor, inputs: torch.Tensor | None, t: int) -> torch.Tensor:

@@ -20,8 +20,10 @@ import torch
 
 from .dimension import CorrelationDimension, correlation_dimension  # noqa: F401 - re-exported (see above)
 from .embedding import delay_embedding, estimate_delay, estimate_embedding_dimension, mean_period  # noqa: F401
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, InputError
+from .inputs import check_covers, check_inputs, input_dim
 from .maxlyap import ESTIMATORS, MaxLyapunov, max_lyapunov  # noqa: F401 - re-exported (see above)
+from .models.base import device_dtype
 from .tau import ForcingInterval, forcing_interval  # noqa: F401 - re-exported (see above)
 
 
@@ -200,8 +202,7 @@ def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
     n_steps, qr_every = int(n_steps), int(qr_every)
     if n_steps < 1 or qr_every < 1:
         raise ConfigError(f"n_steps and qr_every must be integers >= 1, got {n_steps} and {qr_every}")
-    if inputs is not None and len(inputs) < n_steps:
-        raise ConfigError(f"inputs cover {len(inputs)} steps, fewer than n_steps = {n_steps}")
+    check_covers(inputs, n_steps)
     logs = torch.zeros(Q.shape[0], Q.shape[-1], dtype=Q.dtype, device=Q.device)
     for t in range(n_steps):
         extra = _step_args(inputs, t)
@@ -246,10 +247,10 @@ def _input_sequence(inputs, n_total: int, B: int, generator, dtype, device):
         raise ConfigError(f"inputs must be a tensor of shape (transient + n_steps, B, K) or a callable "
                           f"returning one, got {type(inputs).__name__}") from None
     if s.dim() != 3 or s.shape[0] < n_total or s.shape[1] != B:
-        raise ConfigError(f"inputs must have shape (transient + n_steps, n_init, K) = ({n_total}, {B}, K), "
-                          f"got {tuple(s.shape)}")
+        raise InputError(f"inputs must have shape (transient + n_steps, n_init, K) = ({n_total}, {B}, K), "
+                         f"got {tuple(s.shape)}")
     if not bool(torch.isfinite(s).all()):
-        raise DataError("inputs contain NaN/inf values")
+        raise InputError("inputs contain NaN/inf values")
     return s[:n_total].to(device=device, dtype=dtype)
 
 
@@ -301,9 +302,7 @@ def lyapunov_spectrum(model, *, k: int | None = None, n_steps: int = 10_000, tra
     n_steps, transient, qr_every = int(n_steps), int(transient), int(qr_every)
     if not (dt > 0 and math.isfinite(dt)):
         raise ConfigError(f"dt must be a positive number, got {dt!r}")
-    params = list(model.parameters()) if hasattr(model, "parameters") else []
-    dtype = params[0].dtype if params else torch.float64
-    device = params[0].device if params else torch.device("cpu")
+    device, dtype = device_dtype(model)
     g = torch.Generator().manual_seed(seed)
     if z0 is None:
         z = torch.randn(int(n_init), M, generator=g, dtype=torch.float64)
@@ -314,9 +313,8 @@ def lyapunov_spectrum(model, *, k: int | None = None, n_steps: int = 10_000, tra
     z = z.repeat_interleave(n_ons, dim=0).to(device=device, dtype=dtype)
     Q = torch.linalg.qr(torch.randn(B, M, k, generator=g, dtype=torch.float64))[0].to(device)
     s_all = _input_sequence(inputs, transient + n_steps, n_init, g, dtype, device)
-    if s_all is None and getattr(model, "input_dim", 0):
-        raise ConfigError(f"the model has input_dim = {model.input_dim}: pass inputs= (a tensor "
-                          f"(transient + n_steps, n_init, {model.input_dim}) or a callable)")
+    check_inputs(model, s_all, what="the call of lyapunov_spectrum",
+                 fix=f"pass inputs= (a tensor (transient + n_steps, n_init, {input_dim(model)}) or a callable)")
     if s_all is not None and n_ons > 1:
         s_all = s_all.repeat_interleave(n_ons, dim=1)     # every ONS of an initial condition: the same input
 

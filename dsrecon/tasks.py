@@ -38,6 +38,8 @@ from tqdm.auto import tqdm
 from .config import MAX_BATCH_STEPS, SEED_LIMIT
 from .errors import ConfigError, DivergenceError
 from .flossing import floss
+from .models import RNN
+from .models.base import device_dtype
 
 TASKS = ("copy", "xor", "binary_xor", "spatial_xor")
 BINARY = ("binary_xor", "spatial_xor")
@@ -161,8 +163,6 @@ def task_model(task: Task, *, latent_dim: int = 80, g: float = 1.0, init: str = 
     """The paper's vanilla tanh RNN for ``task``: N = 80 units, g = 1 ("critical" init, §6, Fig. 3-4),
     input size K and one output (a logit for the binary tasks). ConfigError for units outside
     [1, MAX_UNITS], a gain outside [0, MAX_GAIN] (or NaN) or a seed outside [0, 2^32)."""
-    from .models import RNN
-
     latent_dim = _check_int("latent_dim", latent_dim, 1, MAX_UNITS, where="task_model")
     g = _check_float("g", g, ge=0.0, le=MAX_GAIN, where="task_model")
     seed = _check_int("seed", seed, 0, SEED_LIMIT - 1, where="task_model")
@@ -173,9 +173,9 @@ def task_model(task: Task, *, latent_dim: int = 80, g: float = 1.0, init: str = 
 def run_task(model, inputs: torch.Tensor) -> torch.Tensor:
     """Readouts (T, B, out) of ``model`` driven by ``inputs`` (T, B, K) from z = 0: z_t = step(z_{t-1}, x_t),
     ŷ_t = observe(z_t) (so ŷ_t has seen x_t; y_t = x_{t-d} must be held for d steps)."""
-    p = next(model.parameters())
-    inputs = inputs.to(device=p.device, dtype=p.dtype)
-    z = torch.zeros(inputs.shape[1], model.latent_dim, device=p.device, dtype=p.dtype)
+    device, dtype = device_dtype(model)
+    inputs = inputs.to(device=device, dtype=dtype)
+    z = torch.zeros(inputs.shape[1], model.latent_dim, device=device, dtype=dtype)
     out = []
     for s in inputs:
         z = model.step(z, s)

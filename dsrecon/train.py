@@ -35,7 +35,9 @@ from .ensemble import (Ensemble, check_checkpoint as check_ensemble_checkpoint, 
 from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
+from .inputs import check_inputs, input_dim, input_windows
 from .metrics import d_stsp, dynamics_verdict
+from .models.base import generate
 from .runs import load_torch, save_torch
 
 log = logging.getLogger("dsrecon")
@@ -111,11 +113,8 @@ def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
             else torch.randint(0, hi, (cfg.val_runs,), generator=gen)
         idx = idx.to(x_train.device)
         z = model.force(x_train[idx])
-        out = torch.empty(n, *idx.shape, model.obs_dim, device=x_train.device)
-        for t in range(n):
-            z = model.step(z) if s_train is None else model.step(z, s_train[idx + t])
-            out[t] = model.observe(z)
-        gen_x = out[n // 10 :].cpu().numpy()  # drop transients
+        s = None if s_train is None else input_windows(s_train, idx, n, time_first=True)   # (n, *idx.shape, K)
+        gen_x = generate(model, z, n, inputs=s)[n // 10:].cpu().numpy()  # drop transients
     x_ref = x_train.cpu().numpy()
     data_fixed = dynamics_verdict(x_ref, x_ref, tail_fraction=1.0).verdict == "fixed point"
 
@@ -184,8 +183,8 @@ def _forced_states(model, x: torch.Tensor, s: torch.Tensor | None = None, horizo
             return model.force(x[idx])
 
     def inputs(n_steps: int, batch: int, gen: torch.Generator) -> torch.Tensor:
-        t = last["idx"][None, :] + torch.arange(n_steps, device=x.device)[:, None]
-        return s[t.clamp_max(s.shape[0] - 1)]   # (n_steps, batch, K); the clamp only for T < horizon
+        # (n_steps, batch, K); the clamp only for T < horizon
+        return input_windows(s, last["idx"], n_steps, time_first=True, clamp=True)
 
     return init, (None if s is None else inputs)
 
@@ -193,18 +192,14 @@ def _forced_states(model, x: torch.Tensor, s: torch.Tensor | None = None, horizo
 def _training_inputs(model, inputs, T: int, device) -> torch.Tensor | None:
     """The external inputs (T, K) as a float32 tensor, or None; one-line DataErrors when they do not fit
     the model (its ``input_dim``) or the training series (T steps)."""
-    K = int(getattr(model, "input_dim", 0) or 0)
+    K = input_dim(model)
     if inputs is None:
-        if K:
-            raise DataError(f"the model is driven by {K} external inputs (input_dim={K}) but no inputs were given; "
-                            f"pass inputs= (T, {K}) aligned with x_train, or build the model with input_dim=0")
-        return None
+        return check_inputs(model, None, what="the call of fit",
+                            fix=f"pass inputs= (T, {K}) aligned with x_train, or build the model with input_dim=0")
     s = torch.as_tensor(np.asarray(inputs), dtype=torch.float32, device=device)
     if s.dim() == 1:
         s = s[:, None]
-    if not K:
-        raise DataError(f"inputs ({s.shape[-1]} channels) were given but the model was built with input_dim=0; "
-                        f"build it with input_dim={s.shape[-1]}, or train without inputs")
+    check_inputs(model, s, what="the inputs given to fit")
     if s.dim() != 2 or s.shape != (T, K):
         raise DataError(f"inputs must have shape (T, K) = ({T}, {K}) like x_train and the model's input_dim, "
                         f"got {tuple(s.shape)}")

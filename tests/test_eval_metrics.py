@@ -13,9 +13,9 @@ from scipy.integrate import trapezoid
 from scipy.stats import multivariate_normal
 
 from dsrecon.errors import ConfigError
-from dsrecon.metrics import (Score, d_stsp, forced_rollouts, hellinger_distance, lyapunov_scores, median_mad,
-                             noise_floor, prediction_error, score_all, score_initial_conditions,
-                             score_partially_observed, summarise, valid_prediction_time)
+from dsrecon.evaluation import (forced_rollouts, lyapunov_scores, noise_floor, prediction_error, score_initial_conditions,
+                                score_partially_observed, valid_prediction_time)
+from dsrecon.metrics import Score, d_stsp, hellinger_distance, median_mad, score_all, summarise
 
 
 class LinearMap:
@@ -392,7 +392,7 @@ def test_evaluate_partially_observed_scores_in_full_space(lorenz_data):
     assert len(m["scores"]["D_stsp_full"]["extra"]["W"]) == 10  # W maps 10 latents to 3 full channels
     assert len(m["scores"]["D_stsp_full"]["extra"]["W"][0]) == 3
     # the same function on the same arrays gives the same number (evaluate adds no logic)
-    direct = ds.metrics.score_partially_observed(model, ds.data.as_array(ds.train_test_split(yz)[1]),
+    direct = ds.evaluation.score_partially_observed(model, ds.data.as_array(ds.train_test_split(yz)[1]),
                                                  ds.data.as_array(test_full), t_gen=1000)
     assert m["D_stsp_full"] == direct["D_stsp"].value or (
         math.isinf(m["D_stsp_full"]) and math.isinf(direct["D_stsp"].value))

@@ -10,6 +10,7 @@ import dsrecon as ds
 from dsrecon import cli
 from dsrecon import data as data_mod
 from dsrecon import experiment
+from dsrecon import inputs as inputs_mod
 from dsrecon.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
 from dsrecon.errors import DataError, DsreconError
 from dsrecon.forcing import (free_rollout, generalized_teacher_forcing, gtf_alpha_from_jacobians,
@@ -133,10 +134,10 @@ def test_adaptive_alpha_reads_inputs():
 def test_periodic_forcing_is_continued_exactly(duffing_input):
     s = duffing_input["s"].values
     half = len(s) // 2
-    ext = experiment.continue_periodic(s[:half], len(s))
+    ext = inputs_mod.continue_periodic(s[:half], len(s))
     np.testing.assert_allclose(ext, s, atol=1e-8)
     noisy = s[:half] + 1e-3 * np.random.default_rng(0).standard_normal(s[:half].shape)
-    assert experiment.continue_periodic(noisy, len(s)) is None
+    assert inputs_mod.continue_periodic(noisy, len(s)) is None
 
 
 def test_non_periodic_inputs_shorter_than_t_gen_give_one_line_error(duffing_input):
@@ -219,8 +220,8 @@ def test_model_with_inputs_and_data_without(lorenz_data):
 
 def test_phase_observed_duffing_stays_autonomous(_private_cache):
     d = ds.load("duffing", **SMALL)       # s is a copy of the observed cos/sin channels
-    assert "s" in d and experiment.external_inputs(d) is None
-    experiment.model_inputs(ds.PLRNN(4, 8, seed=0), d)   # no error: an autonomous model fits it
+    assert "s" in d and inputs_mod.external_inputs(d) is None
+    inputs_mod.model_inputs(ds.PLRNN(4, 8, seed=0), d)   # no error: an autonomous model fits it
 
 
 def test_tau_auto_of_a_driven_dataset_estimates_lambda_on_the_state_with_its_forcing():

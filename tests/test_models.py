@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dsrecon.errors import ConfigError
+from dsrecon.errors import ConfigError, InputError
 from dsrecon.lyapunov import lyapunov_spectrum
 from dsrecon.models import GRU, LSTM, MODELS, PLRNN, RNN, ShallowPLRNN, autograd_jacobian
 
@@ -271,7 +271,7 @@ def test_latent_smaller_than_obs_is_a_config_error(name):
 def test_input_model_without_s_says_what_to_pass(name):
     m = MODELS[name](N, UNITS, input_dim=K)
     z = torch.zeros(2, m.latent_dim)
-    with pytest.raises(ConfigError, match=r"pass s of shape \(batch, 2\)"):
+    with pytest.raises(InputError, match=r"pass s of shape \(batch, 2\)"):
         m.step(z)
     m0 = MODELS[name](N, UNITS)
     assert m0.step(z).shape == z.shape  # autonomous: s=None is fine
@@ -281,7 +281,7 @@ def test_input_model_without_s_says_what_to_pass(name):
 def test_jacobian_of_input_model_without_s_is_an_error(name):
     # for these the input enters the Jacobian (through the gates / the pre-activation)
     m = MODELS[name](N, UNITS, input_dim=K)
-    with pytest.raises(ConfigError, match="external inputs"):
+    with pytest.raises(InputError, match="external inputs"):
         m.jacobian(torch.zeros(2, m.latent_dim))
 
 

@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from ..errors import ConfigError
+from ..inputs import check_covers, check_inputs
 
 
 @runtime_checkable
@@ -53,13 +53,13 @@ def add_input(pre: torch.Tensor, C: torch.Tensor | None, s: torch.Tensor | None,
     """``pre + s @ C.T``: the external input term C s_t of a driven model, or ``pre`` unchanged for an
     autonomous one (C is None; s is then ignored).
 
-    Raises ConfigError when the model has inputs (C is not None) and ``s`` is None, naming ``name``.
+    Raises InputError when the model has inputs (C is not None) and ``s`` is None, naming ``name``.
     """
     if C is None:
         return pre
     if s is None:
-        raise ConfigError(f"this {name} has external inputs (input_dim={C.shape[1]}): pass s of shape "
-                          f"(batch, {C.shape[1]}) to step and jacobian")
+        check_inputs(C.shape[1], None, what=f"this {name}'s call of step/jacobian",
+                     fix=f"pass s of shape (batch, {C.shape[1]}) to step and jacobian")
     return pre + s @ C.mT
 
 
@@ -76,15 +76,26 @@ def autograd_jacobian(step, z: torch.Tensor, s: torch.Tensor | None = None) -> t
     return torch.func.vmap(torch.func.jacrev(lambda v, u: step(v.unsqueeze(0), u.unsqueeze(0)).squeeze(0)))(z, s)
 
 
-@torch.no_grad()
-def generate(model: Model, z0: torch.Tensor, n_steps: int, inputs: torch.Tensor | None = None) -> torch.Tensor:
-    """Free run of ``model`` for ``n_steps`` steps from latent state ``z0`` (B, M) or (M,).
+def device_dtype(model, default_dtype: torch.dtype = torch.float64) -> tuple[torch.device, torch.dtype]:
+    """(device, dtype) of ``model``'s first parameter: where and in what precision it computes. A model without
+    parameters (a true system, a hand-written map) gets the CPU and ``default_dtype``."""
+    params = model.parameters() if hasattr(model, "parameters") else ()
+    p = next(iter(params), None)
+    return (torch.device("cpu"), default_dtype) if p is None else (p.device, p.dtype)
 
-    ``inputs``: external inputs (n_steps, B, K) (or (n_steps, K) for a 1-d z0), for models with
+
+@torch.no_grad()
+def generate(model: Model, z0: torch.Tensor, n_steps: int, inputs: torch.Tensor | None = None, *,
+             return_latent: bool = False):
+    """Free run of ``model`` for ``n_steps`` steps from latent state ``z0`` (..., M) or (M,): the one free-run loop
+    (evaluation, validation during training and forced rollouts all call it).
+
+    ``inputs``: external inputs (n_steps, ..., K) (or (n_steps, K) for a 1-d z0), for models with
     ``input_dim > 0``; None for autonomous models. ``inputs[t]`` drives the step z_t → z_{t+1}; the fit
     path of :mod:`dsrecon.experiment` passes s_t, the data's input at the start of the step.
 
-    Returns the observations x_1..x_n as a tensor (n_steps, B, N) (or (n_steps, N) for a 1-d z0).
+    Returns the observations x_1..x_n as a tensor (n_steps, ..., N) (or (n_steps, N) for a 1-d z0), and with
+    ``return_latent`` also the states z_1..z_n (n_steps, ..., M).
     The state z0 itself is not observed in the output: the first row is observe(step(z0)).
     Generation never forces (test-time runs are free, "How to train RNNs on chaotic data" §4.1).
     Non-finite states are kept (they propagate as NaN/inf) so that metrics can report a diverged
@@ -92,13 +103,17 @@ def generate(model: Model, z0: torch.Tensor, n_steps: int, inputs: torch.Tensor 
     """
     squeeze = z0.dim() == 1
     z = z0.unsqueeze(0) if squeeze else z0
-    out = torch.empty(n_steps, z.shape[0], model.obs_dim, dtype=z.dtype, device=z.device)
+    out = torch.empty(n_steps, *z.shape[:-1], model.obs_dim, dtype=z.dtype, device=z.device)
+    lat = torch.empty(n_steps, *z.shape, dtype=z.dtype, device=z.device) if return_latent else None
     if inputs is not None:
         inputs = torch.as_tensor(inputs, dtype=z.dtype, device=z.device)
         inputs = inputs.unsqueeze(1) if squeeze else inputs
-        if inputs.shape[0] < n_steps:
-            raise ValueError(f"inputs cover {inputs.shape[0]} steps, fewer than n_steps = {n_steps}")
+        check_covers(inputs, n_steps)
     for t in range(n_steps):
         z = model.step(z) if inputs is None else model.step(z, inputs[t])
         out[t] = model.observe(z)
-    return out[:, 0] if squeeze else out
+        if return_latent:
+            lat[t] = z
+    if squeeze:
+        out, lat = out[:, 0], None if lat is None else lat[:, 0]
+    return (out, lat) if return_latent else out
