@@ -21,7 +21,7 @@ import torch
 import dsrecon as ds
 from dsrecon.config import EvalConfig, ModelConfig, TrainConfig
 from dsrecon.experiment import build_model, choose_tau, evaluate
-from dsrecon.train import fit
+from dsrecon.train import train_loop
 
 VARIANTS = {  # (model overrides, training overrides) relative to the defaults
     "default": ({}, {}),
@@ -62,7 +62,7 @@ def main():
         tcfg = dataclasses.replace(TrainConfig(), steps=args.steps, seed=args.seed, device="cpu", **tkw)
         model = build_model(dataclasses.replace(ModelConfig(), **mkw), 3, seed=args.seed)
         t0 = time.time()
-        res = fit(model, ds.data.as_array(train), tau=tau, config=tcfg, progress=False)
+        res = train_loop(model, ds.data.as_array(train), tau=tau, config=tcfg, progress=False)
         t_train = time.time() - t0
         m, _ = evaluate(res.model, data, EvalConfig(t_gen=args.t_gen))
         row = {"variant": name, "seed": args.seed, "steps": args.steps, "tau": tau, "train_s": round(t_train, 1),

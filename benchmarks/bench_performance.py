@@ -2,7 +2,7 @@
 
 Four parts, all in one run, each timing printed with a ratio against a named baseline of the same run:
 
-1. *Training throughput* of ``dsrecon.train.fit`` (sparse teacher forcing, tau = 25, 200-step subsequences,
+1. *Training throughput* of ``dsrecon.train.train_loop`` (sparse teacher forcing, tau = 25, 200-step subsequences,
    Adam, validation and checkpoints off) for the PLRNN, RNN and LSTM at their default sizes (M = 100, 100, and
    50 LSTM units, whose state [h, c] has 100 entries: the printed M is the state size)
    on standardized Lorenz-63, at batch 32 and 256: optimiser steps/s (wall clock, after 2 warm-up steps), CPU
@@ -52,7 +52,7 @@ from dsrecon.lyapunov import lyapunov_spectrum
 from dsrecon.ensemble import Ensemble
 from dsrecon.models import LSTM, PLRNN, RNN, ShallowPLRNN
 from dsrecon.systems import simulate
-from dsrecon.train import fit
+from dsrecon.train import train_loop
 
 MODELS = {"PLRNN": PLRNN, "RNN": RNN, "LSTM": LSTM}
 
@@ -161,9 +161,9 @@ def throughput(name: str, batch: int, device: str, steps: int, x: np.ndarray, se
                            checkpoint_every=10**9, device=device, seed=0)
 
     model = MODELS[name](x.shape[1], seed=0)
-    fit(model, x, tau=25, config=cfg(2), progress=False)                 # warm-up: allocations, kernels
+    train_loop(model, x, tau=25, config=cfg(2), progress=False)                 # warm-up: allocations, kernels
     t0, c0 = time.perf_counter(), time.process_time()
-    fit(model, x, tau=25, config=cfg(steps), progress=False)
+    train_loop(model, x, tau=25, config=cfg(steps), progress=False)
     if device == "cuda":
         torch.cuda.synchronize()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -176,7 +176,7 @@ def prime() -> None:
     loaded libraries and kernels instead of counting them as their own peak memory."""
     x = np.random.default_rng(0).standard_normal((200, 3)).astype(np.float32)
     for cls in MODELS.values():
-        fit(cls(x.shape[1], latent_dim=4, seed=0), x, tau=5, progress=False,
+        train_loop(cls(x.shape[1], latent_dim=4, seed=0), x, tau=5, progress=False,
             config=TrainConfig(steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu"))
     lyapunov_spectrum(PLRNN(3, 4, seed=0), k=4, n_steps=10, transient=2, qr_every=1)
     lyapunov_spectrum(PLRNN(3, 4, seed=0), k=4, n_steps=10, transient=2, qr_every=5)
@@ -184,12 +184,12 @@ def prime() -> None:
 
 def part_training(args, devices: list[str]) -> None:
     x = lorenz(args.n_data)
-    print(f"1. training throughput: dsrecon.train.fit, stf tau = 25, seq_len {args.seq_len}, Adam, no validation; "
+    print(f"1. training throughput: dsrecon.train.train_loop, stf tau = 25, seq_len {args.seq_len}, Adam, no validation; "
           f"Lorenz-63 ({args.n_data} samples, standardized); {args.steps} timed steps at batch 32, "
           f"{max(2, args.steps // 4)} at batch 256; torch threads {torch.get_num_threads()}")
     if args.fork:
         tiny = x[:200]
-        floor = measured(lambda: {"fit": fit(PLRNN(3, 4, seed=0), tiny, tau=5, progress=False, config=TrainConfig(
+        floor = measured(lambda: {"fit": train_loop(PLRNN(3, 4, seed=0), tiny, tau=5, progress=False, config=TrainConfig(
             steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu")).steps_done}, "cpu", True)
         print(f"(memory floor: a forked child running the same code at a tiny size (PLRNN M = 4, batch 2) peaks at "
               f"{floor['peak_mb']:.1f} MB, the library pages it touches again; subtract it from the figures below)")
@@ -271,11 +271,11 @@ def ensemble_throughput(name: str, k: int, batch: int, device: str, steps: int, 
 
     single = cls(x.shape[1], seed=0, **kw)
     model = single if k == 1 else Ensemble(single, k)
-    fit(model, x, tau=25, config=cfg(2 if device == "cuda" else 1), progress=False)   # warm-up
+    train_loop(model, x, tau=25, config=cfg(2 if device == "cuda" else 1), progress=False)   # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
     t0, c0 = time.perf_counter(), time.process_time()
-    fit(model, x, tau=25, config=cfg(steps), progress=False)
+    train_loop(model, x, tau=25, config=cfg(steps), progress=False)
     if device == "cuda":
         torch.cuda.synchronize()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -16,17 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, data as data_mod, experiment
+from . import __version__, data as data_mod, experiment, runs
 from .data import true_spectrum
 from .config import (METHODS, MODEL_KINDS, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration,
                      parse_tau)
 from .errors import ConfigError, DataError, DsreconError
-from .inputs import extend_inputs, model_inputs, starts_with_inputs
 from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
-from .lyapunov import forcing_interval, lyapunov_spectrum, max_lyapunov
+from .lyapunov import forcing_interval, max_lyapunov
 from .report import compare_table, plot_lambda_max, plot_tau_sweep, score_table
 from .results import check_out_dir, read_results
-from .runs import _json_safe, check_writable_dir, check_writable_file, open_run, read_json
+from .runs import _json_safe, check_writable_dir, check_writable_file
 from .sweep import check_ray_options, check_runtime_env, load_sweep, run_sweep
 from .tasks import Task, task_model, train_task
 from .train import Interrupted, uses_tau   # uses_tau: the one "does this run use tau" rule
@@ -79,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                    "with λ_max estimated from the training data (default: auto)")
     f.add_argument("--gtf-alpha", default=None, metavar="auto|auto-norm|A",
                    help="GTF mixing alpha in [0, 1]; 'auto' adapts it to 1 - exp(-λ_1 of the model), 'auto-norm' "
-                   "to Hess et al.'s bound by one-step Jacobian norms (default: 0.15, fixed; --method gtf only)")
+                   "to Hess et al.'s bound by one-step Jacobian norms "
+                   f"(default: {TrainConfig().gtf_alpha}, fixed, from TrainConfig; --method gtf only)")
     f.add_argument("--floss", type=int, default=None, metavar="K",
                    help="gradient flossing of the first K Lyapunov exponents (default: off)")
     f.add_argument("--floss-target", type=float, default=None, metavar="LAMBDA",
@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
     f.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"],
-                   help="where to train (default: auto = cuda if available, else cpu)")
+                   help="where to train (default: auto = cuda if available, else mps (Apple GPUs) if available, else cpu)")
     f.add_argument("--seed", type=int, default=None, help="training and initialisation seed (default: 0)")
     f.add_argument("--ensemble", type=int, default=None, metavar="K",
                    help="train K members (seeds SEED..SEED+K-1) as one batched model and keep the best by held-out "
@@ -146,8 +146,11 @@ def _parser() -> argparse.ArgumentParser:
                     "optional cross-check)")
     ly.add_argument("--plot", default=None, metavar="PNG",
                     help="where to save the divergence plot (default: lambda_max-<name>.png)")
-    ly.add_argument("--k", type=int, default=None, help="number of exponents of a model (default: all)")
-    ly.add_argument("--n-steps", type=int, default=5000, help="QR steps for a model's spectrum (default: 5000)")
+    ly.add_argument("--k", type=int, default=None,
+                    help="number of exponents of a model (default: the run's eval.lyap_k, 5; another value may "
+                    "change lambda_max in its last digits)")
+    ly.add_argument("--n-steps", type=int, default=None,
+                    help="QR steps of a model's spectrum (default: the run's eval.lyap_steps, 1000, as `dsrecon eval`)")
     ly.add_argument("--debug", action="store_true", help="show tracebacks")
 
     ev = sub.add_parser(
@@ -200,12 +203,14 @@ def _parser() -> argparse.ArgumentParser:
         "optional preflossing and flossing episodes; print the final test loss/accuracy and whether it succeeded.")
     t.add_argument("task", choices=["copy", "xor", "binary_xor", "spatial_xor"])
     t.add_argument("--delay", type=int, required=True, metavar="D", help="delay d in steps (even for the temporal XORs)")
-    t.add_argument("--T", type=int, default=300, help="steps per sequence (paper: 300)")
-    t.add_argument("--units", type=int, default=80, help="RNN units N (paper: 80)")
-    t.add_argument("--g", type=float, default=1.0, help="gain of the initial W (paper: 1)")
-    t.add_argument("--epochs", type=int, default=10_000, help="Adam steps on fresh batches (paper: 10^4)")
+    t.add_argument("--seq-len", type=int, default=300, metavar="T", help="steps per sequence (paper: 300)")
+    t.add_argument("--latent-dim", type=int, default=80, metavar="N", help="RNN units N (paper: 80)")
+    t.add_argument("--gain", type=float, default=1.0, help="gain g of the initial W (paper: 1)")
+    t.add_argument("--steps", type=int, default=10_000, help="Adam steps, each on a fresh batch (paper: 10^4)")
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    t.add_argument("--batch", type=int, default=16, help="sequences per step (paper: 16)")
+    t.add_argument("--batch-size", type=int, default=16, help="sequences per step (paper: 16)")
+    for old in TASK_RENAMED:   # the flags' former names: one line naming the new one
+        t.add_argument(old, dest=f"renamed_{old[2:]}", default=None, help=argparse.SUPPRESS)
     t.add_argument("--floss", type=int, default=None, metavar="K",
                    help="flossed exponents (default: 75, the paper's; with --prefloss-epochs or --floss-at)")
     t.add_argument("--prefloss-epochs", type=int, default=0, metavar="E",
@@ -267,6 +272,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# `dsrecon task` flags renamed to the names `dsrecon fit` uses for the same thing
+TASK_RENAMED = {"--T": "--seq-len", "--units": "--latent-dim", "--g": "--gain", "--epochs": "--steps",
+                "--batch": "--batch-size"}
+
 # fit flags -> the config keys they set (messages about a flag's value name the flag the user typed)
 FIT_FLAGS = {"model.kind": "--model", "train.method": "--method", "model.latent_dim": "--latent-dim",
              "train.tau": "--tau", "train.gtf_alpha": "--gtf-alpha", "train.floss_k": "--floss",
@@ -324,9 +333,6 @@ def _cmd_fit(args) -> int:
         if not args.dataset:
             raise ConfigError("fit needs a DATASET (e.g. `dsrecon fit lorenz`) or --resume RUN_DIR")
         card = data_mod.card(args.dataset)  # unknown names fail here, before any work
-        n_channels = len(card.get("dims") or [])   # a user card may leave its channels to the file: 0 = unknown
-        if args.columns:
-            n_channels = len(args.columns.split(","))
         tau = parse_tau(args.tau)
         train_kw = {"tau": tau, "seed": args.seed, "device": args.device,
                     "time_budget": parse_duration(args.time_budget)}
@@ -340,9 +346,6 @@ def _cmd_fit(args) -> int:
             if getattr(args, flag) is not None:
                 train_kw[key] = getattr(args, flag)
         model_kw = {"kind": args.model, "latent_dim": args.latent_dim}
-        if args.latent_dim is not None and args.latent_dim < n_channels:
-            raise ConfigError(f"--latent-dim {args.latent_dim} is smaller than the number of channels "
-                              f"({n_channels}); use at least that many")
         eval_kw = {} if args.t_gen is None else {"t_gen": args.t_gen}
         name = str(Path(args.dataset).resolve()) if data_mod.is_path(args.dataset) else args.dataset
         columns = None
@@ -411,7 +414,7 @@ def _resume_config(args):
         if key not in RESUME_KEYS:
             raise ConfigError(f"--set {item} with --resume: only {', '.join(RESUME_KEYS)} may change when a run is "
                               "resumed; start a new fit for other settings")
-    cfg = open_run(args.resume).config
+    cfg = runs.open(args.resume).config
     sets = list(args.set)
     if args.time_budget is not None:
         sets.append(f"train.time_budget={parse_duration(args.time_budget)}")
@@ -456,50 +459,51 @@ def _cmd_lyap(args) -> int:
     if args.plot is not None:
         raise ConfigError(f"--plot applies to a dataset or a file; {target} is a run directory (its spectrum is "
                           "printed, not plotted)")
-    run = open_run(target)
+    run = runs.open(target)
     model = run.model()
-    data = run.load_data()   # refuses data changed since the run was trained
-    train, _ = data_mod.train_test_split(data)
-    x = data_mod.as_array(train)
-    n_total = 1000 + args.n_steps   # transient + QR steps
-    # a driven model: each start gets the inputs that follow it, continued if they are a periodic forcing
-    s = extend_inputs(model_inputs(model, train, what="the training split"), n_total)
-    idx, windows = starts_with_inputs(s, len(x), n_total, 4, seed=0)
-    if not len(idx):
-        raise DataError(f"the model's inputs cover {len(s)} steps, fewer than the {n_total} the spectrum needs; "
-                        f"lower --n-steps")
-    inputs = None if windows is None else torch.as_tensor(windows, dtype=torch.float32)
-    with torch.no_grad():
-        z0 = model.force(torch.as_tensor(x[idx], dtype=torch.float32))
-    dt = float(data.attrs["dt"])
-    spec = lyapunov_spectrum(model, k=args.k, n_steps=args.n_steps, transient=1000, z0=z0, dt=dt, inputs=inputs)
-    print(spec)
-    lam_path = target / "lambda_max.json"
+    data = run.data()   # refuses data changed since the run was trained
+    try:   # the run's own recipe (eval.lyap_*), so that `dsrecon eval` reports the same model lambda_max
+        ecfg = replace(run.config.eval, **{k: v for k, v in (("lyap_k", args.k), ("lyap_steps", args.n_steps))
+                                           if v is not None})
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("eval.lyap_k", "--k").replace("eval.lyap_steps", "--n-steps")) from None
+    ly = experiment.model_spectrum(model, data, ecfg)
+    l1, spec = ly["lambda_max"], ly["spectrum"]
+    if not np.isfinite(l1.value):
+        raise DataError(f"{target}: {l1.reason or 'the model spectrum is not finite'}")
+    values, se = spec.extra["model"], spec.extra["stderr"]
+    v = l1.variant
+    print(f"Lyapunov spectrum of the model ({v['method']}, first {len(values)} of {model.latent_dim} exponents, "
+          f"{v['n_steps']} steps after {v['transient']}, QR every {v['qr_every']}, {l1.n_init} starts on the test "
+          f"split; per time unit):")
+    print("  " + ", ".join(f"{x:.4g} ± {e:.2g}" for x, e in zip(values, se)))
+    print(f"  D_KY = {ly['D_KY'].value:.4g}" + (f" ({ly['D_KY'].reason})" if ly["D_KY"].reason else "")
+          + f"; entropy rate (sum of the positive exponents) = {sum(x for x in values if x > 0):.4g} per time unit")
+    saved = run.read("lambda_max.json") if (target / "lambda_max.json").exists() else None
     try:
-        saved = read_json(lam_path) if lam_path.exists() else None
         data_lam, data_se = float(saved["value"]), saved.get("stderr", float("nan"))
-    except (DataError, KeyError, TypeError, ValueError):   # absent or damaged: estimate it again
-        saved = None
-    if saved is None:
-        fresh = max_lyapunov(train)
+    except (KeyError, TypeError, ValueError):   # absent or damaged: estimate it again
+        fresh = max_lyapunov(data_mod.train_test_split(data)[0])
         data_lam, data_se = fresh.value, fresh.stderr
     pm = f" ± {data_se:.2g}" if data_se is not None and np.isfinite(data_se) else ""
-    print(f"model lambda_max = {spec.per_time[0]:.4g} ± {spec.stderr_per_time[0]:.2g} per time unit "
-          f"(standard error over {spec.n_init} initial conditions); data lambda_max = {data_lam:.4g}{pm} "
-          f"(Rosenstein); reference {data.attrs['lambda_ref']}")
+    spread = f" ± {l1.spread:.2g}" if l1.spread is not None else ""
+    print(f"model lambda_max = {l1.value:.4g}{spread} per time unit (standard error over {l1.n_init} initial "
+          f"conditions; the same recipe as `dsrecon eval`); data lambda_max = {data_lam:.4g}{pm} (Rosenstein); "
+          f"reference {data.attrs.get('lambda_ref', '-')}")
     return 0
 
 
 def _cmd_eval(args) -> int:
-    if args.t_gen is not None and args.t_gen < 1000:
-        raise ConfigError(f"--t-gen must be at least 1000 steps, got {args.t_gen}")
     if args.n_init < 1:
         raise ConfigError(f"--n-init must be a positive integer, got {args.n_init}")
-    opened = open_run(args.run_dir)
+    opened = runs.open(args.run_dir)
     run, cfg = opened.path, opened.config
     model = opened.model()
-    ecfg = cfg.eval if args.t_gen is None else replace(cfg.eval, t_gen=args.t_gen)
-    data = opened.load_data()   # refuses data changed since the run was trained
+    try:   # eval.t_gen's range (>= 1000) is the config's; the message names the flag
+        ecfg = cfg.eval if args.t_gen is None else replace(cfg.eval, t_gen=args.t_gen)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("eval.t_gen", "--t-gen")) from None
+    data = opened.data()   # refuses data changed since the run was trained
     ref = None
     if args.true_spectrum:
         ref = true_spectrum(cfg.data.name, n_steps=1000, transient=300, n_init=1)  # DataError for a recording
@@ -544,6 +548,10 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_task(args) -> int:
+    for old, new in TASK_RENAMED.items():
+        if getattr(args, f"renamed_{old[2:]}") is not None:
+            raise ConfigError(f"{old} was renamed {new} (task and fit flags share their names): use {new} "
+                              f"{getattr(args, f'renamed_{old[2:]}')}")
     try:
         floss_at = [int(e) for e in args.floss_at.split(",") if e.strip()]
     except ValueError:
@@ -558,9 +566,9 @@ def _cmd_task(args) -> int:
         raise ConfigError("--floss-epochs sets the updates of the --floss-at episodes, and there are none (preflossing "
                           "takes --prefloss-epochs); drop it or add --floss-at E1,E2,...")
     try:   # every setting is checked before any work; the message names the flag the user typed
-        task = Task(args.task, args.delay, T=args.T)
-        model = task_model(task, latent_dim=args.units, g=args.g, seed=args.seed)
-        result = train_task(model, task, epochs=args.epochs, lr=args.lr, batch=args.batch,
+        task = Task(args.task, args.delay, T=args.seq_len)
+        model = task_model(task, latent_dim=args.latent_dim, g=args.gain, seed=args.seed)
+        result = train_task(model, task, epochs=args.steps, lr=args.lr, batch=args.batch_size,
                             prefloss_epochs=args.prefloss_epochs, floss_at=floss_at, seed=args.seed, progress=True,
                             **floss_kw)
     except ConfigError as err:
@@ -570,8 +578,8 @@ def _cmd_task(args) -> int:
 
 
 # train_task / task_model parameters -> the `dsrecon task` flags that set them
-TASK_FLAGS = {"latent_dim": "--units", "g": "--g", "seed": "--seed", "epochs": "--epochs", "lr": "--lr",
-              "batch": "--batch", "floss_k": "--floss", "prefloss_epochs": "--prefloss-epochs", "floss_at": "--floss-at",
+TASK_FLAGS = {"latent_dim": "--latent-dim", "g": "--gain", "seed": "--seed", "epochs": "--steps", "lr": "--lr",
+              "batch": "--batch-size", "floss_k": "--floss", "prefloss_epochs": "--prefloss-epochs", "floss_at": "--floss-at",
               "floss_epochs": "--floss-epochs", "floss_lr": "--floss-lr"}
 
 

@@ -21,6 +21,8 @@ from .errors import ConfigError
 
 FORCINGS = ("phase", "input")  # driven cards: the forcing observed as cos/sin channels, or an input
 MODEL_KINDS = ("plrnn", "shplrnn", "rnn", "lstm", "gru")
+RNN_INITS = ("gaussian", "orthogonal")   # models.rnn.INITS
+FORCE_CELLS = ("keep", "zero")           # models.lstm.FORCE_CELL
 METHODS = ("stf", "gtf", "id-tf", "bptt-clip", "window")
 OPTIMIZERS = ("adam", "radam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -113,6 +115,9 @@ class ModelConfig:
     hidden_dim: int | None = _in(None, ge=1, le=100_000)  # shPLRNN: width L of the hidden ReLU layer; None: model's
     clipped: bool = False         # shPLRNN: the clipped, bounded variant (Hess et al. 2023)
     g: float | None = _in(None, ge=0, le=100)  # RNN: recurrent gain, W ~ N(0, g^2/M); None -> the model's default
+    init: str | None = None       # RNN: "gaussian" or "orthogonal" initial W (docs/models.md); None -> the model's
+    forget_bias: float | None = _in(None, ge=-100, le=100)  # LSTM: initial forget-gate bias; None -> the model's (1)
+    force_cell: str | None = None  # LSTM: "keep" or "zero", the cell state at a forcing step; None -> the model's
     ridge: float = _in(0.0, ge=0)  # 0: pseudo-inverse of B for forcing; > 0: ridge inverse
     keep_unobserved: bool = False  # True: forcing keeps the model's unobserved latents; stalled training
     learn_observation: bool = True  # learn B; False fixes x = first N latents (identity forcing; --method id-tf)
@@ -120,6 +125,10 @@ class ModelConfig:
     def __post_init__(self):
         _check_fields(self)
         _one_of("model", self.kind, MODEL_KINDS)
+        if self.init is not None:
+            _one_of("model.init", self.init, RNN_INITS)
+        if self.force_cell is not None:
+            _one_of("model.force_cell", self.force_cell, FORCE_CELLS)
 
 
 @dataclass(frozen=True)
@@ -215,9 +224,19 @@ class EvalConfig:
     n_bins: int = _in(30, ge=2, le=1000)  # D_stsp bins per dimension (1 bin says nothing; n_bins^N cells are held)
     alpha: float = _in(1e-5, gt=0, le=1)  # D_stsp Laplace smoothing (a pseudo-probability per bin)
     sigma: float = _in(20.0, gt=0)  # D_H / PSC Gaussian smoothing (frequency bins)
+    # the model's Lyapunov spectrum, one recipe for `dsrecon eval`, fit's scores and `dsrecon lyap RUN`
+    # (experiment.model_spectrum: QR from forced states of the test split)
+    lyap_k: int = _in(5, ge=1, le=10_000)  # exponents (λ_1..λ_k; D_KY of these): enough for D_KY of 3-d attractors
+    lyap_steps: int = _in(1000, ge=1, le=10**7)  # QR steps averaged (the standard error over starts is reported)
+    lyap_transient: int = _in(200, ge=0, le=10**7)  # steps discarded first, so Q aligns with the leading directions
+    lyap_qr_every: int = _in(5, ge=1, le=1000)  # steps between QR re-orthonormalisations (t_ONS; 5 is safe for k <= 5)
+    lyap_n_init: int = _in(4, ge=1, le=1000)  # starts: forced states at random test samples (seeded)
 
     def __post_init__(self):
         _check_fields(self)
+        if self.lyap_qr_every > self.lyap_steps:
+            raise ConfigError(f"eval.lyap_qr_every ({self.lyap_qr_every}) must be <= eval.lyap_steps "
+                              f"({self.lyap_steps}): no QR step would fall inside the spectrum's run")
 
 
 @dataclass(frozen=True)
@@ -240,6 +259,16 @@ class RunConfig:
             raise ConfigError(f"data.forcing = {self.data.forcing!r} does not apply to {card.get('name', self.data.name)!r}: "
                               f"it is not a driven system (forcing applies to cards with a [forcing] table, e.g. duffing); "
                               f"drop it")
+
+    def check_series(self, n_steps: int, n_channels: int, what: str = "the training split") -> None:
+        """The checks that need the loaded data, run once they are loaded and before anything is written:
+        :meth:`TrainConfig.check_series` (``seq_len``, ``batch_size``, ``tau`` against ``n_steps``), and
+        ``model.latent_dim`` at least ``n_channels`` (forcing sets one latent unit per observed channel)."""
+        self.train.check_series(n_steps, what)
+        if self.model.latent_dim is not None and self.model.latent_dim < int(n_channels):
+            raise ConfigError(f"model.latent_dim = {self.model.latent_dim} is smaller than the number of channels "
+                              f"({n_channels}) of {what}: forcing needs one latent unit per observed channel; use "
+                              f"model.latent_dim >= {n_channels}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,4 +1,4 @@
-"""Ensembles: K members of one architecture trained in one pass by :func:`dsrecon.train.fit`.
+"""Ensembles: K members of one architecture trained in one pass by :func:`dsrecon.train.train_loop`.
 
 Seeds matter more than most settings (D_stsp of one configuration ranged 0.145-1.24 across seeds), and
 small models are bound by per-operation overhead, not arithmetic: K members whose parameters are stacked
@@ -44,7 +44,7 @@ def _supported_names() -> str:
 
 
 class Ensemble(nn.Module):
-    """K members of one architecture, trained together by :func:`dsrecon.train.fit` (final class).
+    """K members of one architecture, trained together by :func:`dsrecon.train.train_loop` (final class).
 
     ``Ensemble(model, k)``: ``k`` members rebuilt from ``model.hparams`` with seeds ``seed, seed + 1, ...,
     seed + k - 1`` (``seed`` = the model's); ``Ensemble([m0, m1, ...])``: the given models, which must share

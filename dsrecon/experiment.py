@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import data as data_mod, evaluation as E, metrics as M, report
-from .config import EvalConfig, ModelConfig, RunConfig, TrainConfig
+from . import data as data_mod, evaluation as E, metrics as M, report, runs
+from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
 from .inputs import (check_covers, check_inputs, continue_periodic, external_inputs, extend_inputs,  # noqa: F401
                      input_series, model_inputs, starts_with_inputs)
@@ -34,16 +34,16 @@ from .maxlyap import MaxLyapunov
 from .models import MODELS, generate as generate_latent
 from .models.base import device_dtype
 from .runs import (RUN_FILES, WriteError, _why, check_writable_dir, data_fingerprint, load_model, new_run_dir,
-                   open_run, package_versions, save_torch, write_json)
+                   package_versions, save_torch, write_json)
 from .systems import system_dims
 from .tau import ForcingInterval, forcing_interval
-from .train import (FitResult, Interrupted, check_checkpoint, check_lengths, check_method, fit as train_fit,
+from .train import (FitResult, Interrupted, check_checkpoint, check_lengths, check_method, train_loop,
                     resolve_device, uses_tau)
 
 log = logging.getLogger("dsrecon")
 
 # model-config fields that only some architectures take (the others ignore them only at their defaults)
-_ARCH_FIELDS = ("a_init", "w_scale", "hidden_dim", "clipped", "g")
+_ARCH_FIELDS = ("a_init", "w_scale", "hidden_dim", "clipped", "g", "init", "forget_bias", "force_cell")
 
 
 def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = "stf",
@@ -69,10 +69,7 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
         elif value != getattr(defaults, name):
             raise ConfigError(f"model.{name} does not apply to --model {cfg.kind}; it is a parameter of "
                               f"{', '.join(k for k, c in MODELS.items() if name in inspect.signature(c).parameters)}")
-    if obs_dim > (cfg.latent_dim or obs_dim):
-        raise ConfigError(f"latent_dim {cfg.latent_dim} is smaller than the number of observed channels ({obs_dim}); "
-                          f"forcing needs at least one latent unit per channel: use --latent-dim >= {obs_dim}")
-    return cls(obs_dim, cfg.latent_dim, **kw)
+    return cls(obs_dim, cfg.latent_dim, **kw)   # latent_dim >= obs_dim: RunConfig.check_series, or the model
 
 
 def model_from_file(path) -> torch.nn.Module:
@@ -91,7 +88,7 @@ def choose_tau(tau, train: xr.Dataset, method: str = "stf",
     saturation lag of the divergence curve; data with no structure (white noise, constant) are refused.
     For data with external inputs (a driven system), the estimate uses the observations joined with the
     inputs, the state of the driven system. ``bptt-clip`` gets (None, None); ``gtf`` with
-    ``gtf_alpha="auto"`` gets τ (it sets the floor of the adaptive α, see :func:`dsrecon.train.fit`), with
+    ``gtf_alpha="auto"`` gets τ (it sets the floor of the adaptive α, see :func:`dsrecon.train.train_loop`), with
     a fixed α or ``tau=None`` (None, None).
     """
     if not uses_tau(method, gtf_alpha) or (method == "gtf" and tau is None):
@@ -113,43 +110,81 @@ def choose_tau(tau, train: xr.Dataset, method: str = "stf",
 
 @dataclass
 class Run:
-    """A trained reconstruction: the model, its τ, λ_max of the data, and (after evaluate) scores."""
+    """A trained reconstruction: the model, its τ, λ_max of the data, and (with a run directory) its scores.
+
+    ``config`` is always the whole :class:`dsrecon.config.RunConfig` (for :func:`fit` the data and model
+    sections describe the dataset and the model it was given); ``result`` is the training's FitResult (an
+    ensemble's, with one FitResult per member in ``result.members``; ``model`` is then the kept member)."""
 
     model: torch.nn.Module
-    tau: int
+    tau: int | None
     lyapunov: MaxLyapunov | None
     result: FitResult
-    config: RunConfig | TrainConfig   # the whole RunConfig from fit_run; the TrainConfig from fit
+    config: RunConfig
     run_dir: Path | None = None
     metrics: dict | None = None
 
 
-def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | None = None,
-        run_dir=None, progress: bool = True) -> Run:
-    """Fit ``model`` to the training split of ``data`` by sparsely forced BPTT.
+def model_config_of(model) -> ModelConfig:
+    """The :class:`ModelConfig` that describes ``model`` (an :class:`Ensemble`: its members'): its kind and
+    the hyperparameters of its constructor that a config names. What config.json records for :func:`fit`."""
+    one = model.members[0] if isinstance(model, Ensemble) else model
+    kind = next((k for k, cls in MODELS.items() if type(one) is cls), None)
+    if kind is None:
+        raise ConfigError(f"fit: {type(one).__name__} is not one of dsrecon's models ({', '.join(MODELS)}); a run "
+                          f"directory can only name those")
+    hp = dict(getattr(one, "hparams", {}))
+    if "units" in hp:      # an LSTM's size argument is its H units (state 2H); a config calls it latent_dim
+        hp["latent_dim"] = hp.pop("units")
+    fields_ = {f for f in ModelConfig.__dataclass_fields__ if f != "kind"}
+    return ModelConfig(kind=kind, **{k: v for k, v in hp.items() if k in fields_})
 
-    ``tau="auto"`` estimates λ_max from the training split and uses τ = round(ln2 / λ_step).
-    ``run_dir``: where ``checkpoints/last.pt`` goes (None: no checkpoints). A model built with
-    ``input_dim = K`` is driven by the data's input variable ``s`` (see :func:`model_inputs`).
+
+def data_config_of(data: xr.Dataset) -> DataConfig:
+    """The :class:`DataConfig` that names ``data`` as well as its attrs allow (card or file, seed, noise,
+    forcing). Data changed in memory since they were loaded are caught by the fingerprint in config.json."""
+    a = data.attrs
+    name = str(a.get("card") or a.get("name") or "data")
+    kw = {}
+    if "seed" in a and a.get("kind", "ode") in ("ode", "dde", "map"):
+        kw["seed"] = int(a["seed"])
+    if float(a.get("noise", 0.0) or 0.0):
+        kw["noise"] = float(a["noise"])
+    if a.get("forcing") in ("phase", "input"):
+        kw["forcing"] = str(a["forcing"])
+    return DataConfig(name=name, **kw)
+
+
+def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | RunConfig | None = None,
+        run_dir=None, overwrite: bool = False, progress: bool = True) -> Run:
+    """Fit ``model`` to the training split of ``data`` (sparse teacher forcing by default).
+
+    ``tau="auto"`` estimates λ_max from the training split and uses τ = round(ln2 / λ_step). ``config``: a
+    TrainConfig, or a whole RunConfig (its train and eval sections are used; its data and model sections
+    are replaced by those describing ``data`` and ``model``).
+
+    ``run_dir=None``: train only; nothing is written and nothing scored. ``run_dir`` a folder: the run
+    directory that ``dsrecon fit --out run_dir`` writes, by the same code path (:func:`fit_run` calls it
+    too): config.json (with the data's fingerprint), checkpoints/last.pt, model.pt, history.json,
+    metrics.json (scores against the test split with noise floors), generated.nc, train.log, the figures and
+    report.html; refused like ``--out`` (a finished or interrupted run unless ``overwrite``, a folder that is
+    not a run always). A model built with ``input_dim = K`` is driven by the data's input variable ``s``.
     ``model`` may be an :class:`dsrecon.ensemble.Ensemble`: its members train in one pass (member k samples
     with seed ``config.seed + k``); ``run.model`` is then the best member by held-out validation and
     ``run.result.members`` holds every member's FitResult (docs/ensembles.md).
     """
+    base = config if isinstance(config, RunConfig) else RunConfig(train=config or TrainConfig())
+    cfg = base.replace(data=data_config_of(data), model=model_config_of(model),
+                       train=replace(base.train, tau=tau, ensemble=len(model) if isinstance(model, Ensemble) else 1))
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train, what="training data")
     if x.shape[1] != model.obs_dim:
         raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
-    s = model_inputs(model, train, what="the training data")
-    cfg = replace(config or TrainConfig(), tau=tau)
-    tau_steps, fi = choose_tau(tau, train, cfg.method, cfg.gtf_alpha)
-    lam = None if fi is None else fi.lam
-    ck = None if run_dir is None else Path(run_dir) / "checkpoints" / "last.pt"
-    res = train_fit(model, x, inputs=s, tau=tau_steps, config=cfg, checkpoint=ck, progress=progress)
-    if res.members is not None:   # an Ensemble: the run's model is its best member by held-out validation
-        return Run(model=res.members[best_member(res)].model, tau=tau_steps, lyapunov=lam, result=res,
-                   config=cfg, run_dir=None if run_dir is None else Path(run_dir))
-    return Run(model=res.model, tau=tau_steps, lyapunov=lam, result=res,
-               config=cfg, run_dir=None if run_dir is None else Path(run_dir))
+    out = None if run_dir is None else Path(run_dir)
+    if out is not None:
+        _check_out(out, overwrite, what="run_dir")
+    return _fit(cfg, data, model, out=out, runs_root=None, overwrite=overwrite, progress=progress, echo=None,
+                in_memory=True)
 
 
 def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> xr.Dataset:
@@ -194,11 +229,40 @@ def generated_dataset(x: np.ndarray, like: xr.Dataset, model_name: str, *, s: np
     return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs, s=s, inputs=names)
 
 
-LYAPUNOV_STEPS = 1200   # transient + steps of evaluate's model spectrum (200 + 1000)
+def model_spectrum(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, k: int | None = None,
+                   n_steps: int | None = None, reference=None, seed: int = 0) -> dict:
+    """The model's Lyapunov spectrum by the one recipe of ``dsrecon eval`` (and a fit's scores) and
+    ``dsrecon lyap RUN``: QR (:func:`dsrecon.evaluation.lyapunov_scores`, Benettin et al. 1980) from
+    ``config.lyap_n_init`` forced states at random samples of the test split (drawn with ``seed``), the first
+    ``k`` exponents (default ``config.lyap_k``, at most the latent dimension), ``config.lyap_transient`` steps
+    discarded, then ``n_steps`` (default ``config.lyap_steps``) averaged with a QR step every
+    ``config.lyap_qr_every``; per time unit with the data's dt. A driven model reads the inputs that follow each
+    start (continued when they are a periodic forcing).
+
+    Returns {"lambda_max", "spectrum", "D_KY"} Scores against ``reference`` (a spectrum, a MaxLyapunov or a
+    number); raises a one-line DataError when the test inputs are too short for the run. The same model,
+    data, config and seed give the same numbers bit for bit, whichever command asks.
+    """
+    _, test = data_mod.train_test_split(data)
+    x_test = data_mod.as_array(test)
+    n_steps = int(config.lyap_steps if n_steps is None else n_steps)
+    n_total = int(config.lyap_transient) + n_steps
+    s = extend_inputs(model_inputs(model, test, what="the test split"), n_total)
+    idx, windows = starts_with_inputs(s, len(x_test), n_total, int(config.lyap_n_init), seed)
+    if not len(idx):
+        raise DataError(f"the model's test inputs cover {len(s)} steps, fewer than the {n_total} of its Lyapunov "
+                        f"spectrum (eval.lyap_transient + steps); lower eval.lyap_steps")
+    with torch.no_grad():
+        device, dtype = device_dtype(model)
+        z0 = model.force(torch.as_tensor(x_test[idx], dtype=dtype, device=device))
+    k = min(int(config.lyap_k if k is None else k), int(model.latent_dim))
+    return E.lyapunov_scores(model, dt=float(data.attrs["dt"]), reference=reference, k=k, n_steps=n_steps,
+                             transient=int(config.lyap_transient), qr_every=int(config.lyap_qr_every), z0=z0,
+                             seed=seed, inputs=windows)
 
 
 def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None,
-             n_init: int = 1, legacy: bool = True, prediction: bool = True, lyapunov_k: int | None = 5,
+             n_init: int = 1, legacy: bool = True, prediction: bool = True, lyapunov_k: int | str | None = "config",
              reference_spectrum=None, seed: int = 0, full_test="auto"):
     """Score a free run of ``config.t_gen`` steps against the test split of ``data``.
 
@@ -225,9 +289,10 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     their median, the MAD under "noise_floor_mad". ``n_init`` > 1: also free runs from that many initial conditions (forced states of
     test points drawn with ``seed``), generated as one batch, as median ± MAD under
     "initial_conditions". ``prediction``: PE(n) for n = 1..25 and the valid prediction time (threshold
-    0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model (QR, 1000
-    steps after 200 of warm-up, QR every 5 steps, from 4 forced test states) against ``reference_spectrum`` (e.g.
-    ``dsrecon.data.true_spectrum(name)``) or else the card's λ_max; None skips it.
+    0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model by
+    :func:`model_spectrum` (``"config"``: ``config.lyap_k``; the recipe of ``dsrecon lyap RUN``: QR, 1000 steps
+    after 200 of warm-up, QR every 5 steps, from 4 forced test states, all set in EvalConfig) against
+    ``reference_spectrum`` (e.g. ``dsrecon.data.true_spectrum(name)``) or else the card's λ_max; None skips it.
     ``full_test``: for a partially observed system, the full state (T_test, N_full) at the times of the test
     split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.evaluation.score_partially_observed`:
     latents of the free run regressed onto the first 10 full observations, "How to train RNNs on chaotic
@@ -267,7 +332,7 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     _, test = data_mod.train_test_split(data)
     gen = generate(model, config.t_gen, like=test)
     s_test = model_inputs(model, test, what="the test split")   # (T_test, K) or None
-    s_long = extend_inputs(s_test, max(int(config.t_gen), LYAPUNOV_STEPS))   # for runs that start late in the split
+    s_long = extend_inputs(s_test, int(config.t_gen))   # for runs that start late in the split
     kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
     scores = dict(M.score_all(test, gen, **kw))
     metrics = {k: float(v.value) for k, v in scores.items()}
@@ -282,17 +347,15 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
         if math.isfinite(lam_ref) and lam_ref > 0:
             scores["VPT"] = E.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
             metrics["VPT"] = float(scores["VPT"].value)
-    idx, ly_inputs = starts_with_inputs(s_long, len(x_test), LYAPUNOV_STEPS, 4, seed)
-    if lyapunov_k and not len(idx):
-        log.warning("evaluate: the test inputs cover %d steps, fewer than the %d of the Lyapunov run; no model "
-                    "spectrum", len(s_long), LYAPUNOV_STEPS)
-    elif lyapunov_k:
-        with torch.no_grad():
-            device, dtype = device_dtype(model)
-            z0 = model.force(torch.as_tensor(x_test[idx], dtype=dtype, device=device))
+    ly = None
+    if lyapunov_k is not None:
         ref = reference_spectrum if reference_spectrum is not None else (lam_ref if math.isfinite(lam_ref) else None)
-        ly = E.lyapunov_scores(model, dt=dt, reference=ref, k=min(int(lyapunov_k), int(model.latent_dim)),
-                               n_steps=1000, transient=200, qr_every=5, z0=z0, seed=seed, inputs=ly_inputs)
+        try:
+            ly = model_spectrum(model, data, config, k=None if lyapunov_k == "config" else int(lyapunov_k),
+                                reference=ref, seed=seed)
+        except DataError as err:   # inputs too short for the spectrum's run: the other scores stand
+            log.warning("evaluate: no model spectrum: %s", err)
+    if ly is not None:
         for name, sc in ly.items():
             scores[f"model_{name}"] = sc
         metrics["model_lambda_max"] = float(ly["lambda_max"].value)
@@ -364,10 +427,11 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     return metrics, gen
 
 
-# ------------------------------------------------------------------------------ the CLI's path
+# ------------------------------------------------------------------------------ the one fit path
 def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None, quiet=False, echo=print,
             overwrite: bool = False) -> Run:
-    """Everything ``dsrecon fit`` does, writing the run directory described in :mod:`dsrecon.runs`.
+    """``dsrecon fit`` and sweeps: load the data and build the model that ``config`` names, then :func:`fit`'s
+    path (:func:`_fit`), writing the run directory described in :mod:`dsrecon.runs`.
 
     Nothing is created before every check has passed: the data load, the model and method, τ (``"auto"``
     refuses data that do not look chaotic), the device and the series length. ``out``: the run directory
@@ -381,22 +445,29 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     Raises :class:`dsrecon.train.Interrupted` (with ``run_dir``) on Ctrl-C, :class:`dsrecon.runs.WriteError`
     when a file cannot be written (the checkpoint on disk stays consistent: resume once fixed).
     """
-    run = None
+    opened = ck = None
     if resume is not None:
-        run = open_run(resume)
-        cfg = run.config
+        opened = runs.open(resume)
+        cfg = opened.config
         if config is not None:   # only the budget may change on resume
             cfg = cfg.replace(train=replace(cfg.train, steps=config.train.steps, time_budget=config.train.time_budget,
                                             device=config.train.device))
-        run_dir = run.path
-        if not run.checkpoint_path.exists():
-            if run.finished or run.file("model.pt").exists():
+        run_dir = opened.path
+        if not opened.checkpoint_path.exists():
+            if opened.finished or opened.file("model.pt").exists():
                 raise DataError(f"--resume {run_dir}: the run has no checkpoints/last.pt, so it cannot be resumed "
                                 f"(its model.pt is kept); re-score it with `dsrecon eval {run_dir}`, or start a new fit")
             raise DataError(f"--resume {run_dir}: no checkpoints/last.pt there (the run stopped before its first "
                             f"checkpoint), so there is nothing to resume; start it again with --out {run_dir} "
                             f"--overwrite")
-        data = run.load_data()   # refuses data changed since the run was trained
+        data = opened.data()   # refuses data changed since the run was trained
+        ck = opened.checkpoint()
+        done = int(ck["step"])
+        if opened.finished and (done >= cfg.train.steps or (cfg.train == opened.config.train and opened.metrics().get(
+                "stopped") not in (None, "completed"))):
+            raise DataError(f"--resume {run_dir}: the run is finished ({done} steps trained and scored), nothing to "
+                            f"resume; train it longer with `dsrecon fit --resume {run_dir} --set train.steps=N` "
+                            f"(N > {done}), or re-score it with `dsrecon eval {run_dir}`")
     else:
         cfg = config
         run_dir = None if out is None else Path(out)
@@ -405,24 +476,41 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         else:
             check_writable_dir(runs_root, "runs folder")
         data = data_mod.load_for(cfg.data)
+    return _fit(cfg, data, None, out=run_dir, runs_root=runs_root, resume=None if opened is None else (opened, ck),
+                overwrite=overwrite, progress=not quiet, echo=None if quiet else echo)
 
-    if run is not None:
-        ck = run.checkpoint()
-        done = int(ck["step"])
-        if run.finished and (done >= cfg.train.steps or (cfg.train == run.config.train and run.metrics().get("stopped")
-                                                         not in (None, "completed"))):
-            raise DataError(f"--resume {run_dir}: the run is finished ({done} steps trained and scored), nothing to "
-                            f"resume; train it longer with `dsrecon fit --resume {run_dir} --set train.steps=N` "
-                            f"(N > {done}), or re-score it with `dsrecon eval {run_dir}`")
 
-    # every check before anything is written
+def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root, resume=None,
+         overwrite: bool = False, progress: bool = True, echo=None, in_memory: bool = False) -> Run:
+    """The one fit path of :func:`fit` and :func:`fit_run`: every check (:func:`_prepare`; ``model=None``
+    builds it from ``cfg``), then train; with a run directory (``out``, or a new one under ``runs_root``)
+    also write config.json first and model.pt, history.json, metrics.json, generated.nc, the figures and
+    report.html after training (:func:`_train_and_score`). ``out=None`` and ``runs_root=None``: train only,
+    nothing written. ``resume``: (opened run, its checkpoint) to continue. ``echo``: where the notes go besides
+    train.log (None: nowhere)."""
     lines: list[str] = []
-    model, tau, fi = _prepare(cfg, data, lines.append if quiet else (lambda m: (lines.append(m), echo(m))))
-    if run is not None:
-        check_checkpoint(model, ck, cfg.train, run.checkpoint_path, kind=cfg.model.kind,
-                         config_path=run.path / "config.json")
 
-    created, root_existed = False, Path(runs_root).exists()
+    def first_note(msg):
+        lines.append(msg)
+        if echo is not None:
+            echo(msg)
+
+    model, tau, fi = _prepare(cfg, data, first_note, model)
+    if resume is not None:
+        opened, ck = resume
+        check_checkpoint(model, ck, cfg.train, opened.checkpoint_path, kind=cfg.model.kind,
+                         config_path=opened.path / "config.json")
+        out = opened.path
+    if out is None and runs_root is None:   # the Python API without a run directory: train only
+        train, _ = data_mod.train_test_split(data)
+        res = train_loop(model, data_mod.as_array(train), inputs=model_inputs(model, train, what="the training data"),
+                        tau=tau, config=cfg.train, progress=progress)
+        best = best_member(res) if res.members is not None else None
+        return Run(model=res.model if best is None else res.members[best].model, tau=tau,
+                   lyapunov=None if fi is None else fi.lam, result=res, config=cfg)
+
+    created, root_existed = False, runs_root is not None and Path(runs_root).exists()
+    run_dir = out
     if run_dir is None:
         run_dir = new_run_dir(runs_root, cfg.data.name, cfg.model.kind)
         created = True
@@ -438,15 +526,18 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     def remove_new_dir():
         """Nothing to resume was written: leave no half-written run directory (nor a runs/ made for it)."""
         shutil.rmtree(run_dir, ignore_errors=True)
-        if out is None and resume is None and not root_existed and not any(Path(runs_root).iterdir()):
+        if out is None and runs_root is not None and not root_existed and not any(Path(runs_root).iterdir()):
             os.rmdir(runs_root)
 
-    info = {"config": cfg.to_dict(), "tau_steps": tau, "versions": package_versions(),
-            "data_fingerprint": data_fingerprint(data)}
-    if run is not None:
-        info = {**run.info, "config": cfg.to_dict()}   # keeps the fingerprint (or its absence) of the run
+    if resume is None:
+        info = {"config": cfg.to_dict(), "tau_steps": tau, "versions": package_versions(),
+                "data_fingerprint": data_fingerprint(data)}
+        if in_memory:
+            info["data_in_memory"] = True   # fitted on a dataset given to ds.fit: its fingerprint is always checked
+    else:
+        info = {**resume[0].info, "config": cfg.to_dict()}   # keeps the fingerprint (or its absence) of the run
     try:
-        if run is None or cfg != run.config:
+        if resume is None or cfg != resume[0].config:
             write_json(run_dir / "config.json", info)
     except WriteError:
         if created:
@@ -461,7 +552,7 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     try:
         for line in lines:
             log.info(line)
-        return _fit_run(cfg, data, run_dir, resume is not None, quiet, echo, model, tau, fi)
+        return _train_and_score(cfg, data, run_dir, resume is not None, progress, echo, model, tau, fi)
     except Interrupted as err:
         err.run_dir = run_dir
         raise
@@ -509,25 +600,25 @@ def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: Run
                                           "median_mad": summary}}
 
 
-def _check_out(run_dir: Path, overwrite: bool) -> None:
+def _check_out(run_dir: Path, overwrite: bool, what: str = "--out") -> None:
     """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
     otherwise, before any work."""
-    check_writable_dir(run_dir, "--out")
+    check_writable_dir(run_dir, what)
     if not run_dir.is_dir():
         return
     foreign = sorted(p.name for p in run_dir.iterdir()
                      if p.name not in RUN_FILES and not p.name.endswith((".png", ".tmp")))
     if foreign:
-        raise ConfigError(f"--out {run_dir} is a folder that is not a dsrecon run (it holds {foreign[0]!r}"
+        raise ConfigError(f"{what} {run_dir} is a folder that is not a dsrecon run (it holds {foreign[0]!r}"
                           + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
                           + "); choose a new or empty folder")
     if overwrite:
         return
     if (run_dir / "model.pt").exists() or (run_dir / "metrics.json").exists():
-        raise ConfigError(f"--out {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, or "
+        raise ConfigError(f"{what} {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, or "
                           f"pass --overwrite to replace it")
     if (run_dir / "checkpoints" / "last.pt").exists():
-        raise ConfigError(f"--out {run_dir} holds an interrupted run; continue it with `dsrecon fit --resume {run_dir}`, "
+        raise ConfigError(f"{what} {run_dir} holds an interrupted run; continue it with `dsrecon fit --resume {run_dir}`, "
                           f"or pass --overwrite to start it again")
 
 
@@ -538,12 +629,14 @@ def _clear_run(run_dir: Path) -> None:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def _prepare(cfg: RunConfig, data, note):
-    """The checks and choices before a run directory exists: the model, the method, the device, the series
-    length and τ. Returns (model, tau, how τ was chosen: a ForcingInterval, or None when set by hand or unused)."""
+def _prepare(cfg: RunConfig, data, note, model=None):
+    """The checks and choices before a run directory exists: the model (built from ``cfg`` when None), the
+    method, the device, the series length and τ. Returns (model, tau, how τ was chosen: a ForcingInterval, or
+    None when set by hand or unused)."""
     train, test = data_mod.train_test_split(data)
-    note(f"dataset {data.attrs['name']} (card v{data.attrs['card_version']}): {data.attrs['description']}")
-    note(f"  source: {data.attrs['source']}; parameters {data.attrs['parameters']}; seed {data.attrs['seed']}")
+    a = data.attrs
+    note(f"dataset {a.get('name', cfg.data.name)} (card v{a.get('card_version', '-')}): {a.get('description', '')}")
+    note(f"  source: {a.get('source', '-')}; parameters {a.get('parameters', '-')}; seed {a.get('seed', '-')}")
     note(f"  dt = {data.attrs['dt']}, train {train.sizes['time']} steps, test {test.sizes['time']} steps, "
          f"{data.sizes['dim']} channels {list(map(str, data['dim'].values))}, standardized on train")
     obs_dim = data.sizes["dim"]
@@ -552,12 +645,13 @@ def _prepare(cfg: RunConfig, data, note):
     if input_dim:
         note(f"  external inputs s: {input_dim} channels {list(map(str, data['input'].values))} drive the model "
              f"(input_dim = {input_dim})")
-    cfg.train.check_series(int(train.sizes["time"]), f"the training split of {data.attrs.get('name', cfg.data.name)}")
-    model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
+    cfg.check_series(int(train.sizes["time"]), obs_dim, f"the training split of {a.get('name', cfg.data.name)}")
     K = cfg.train.ensemble
-    if K > 1:   # members with seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
-        check_memory(model, K, cfg.train, resolve_device(cfg.train.device))   # before K members are built
-        model = Ensemble(model, K)
+    if model is None:
+        model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
+        if K > 1:   # members with seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
+            check_memory(model, K, cfg.train, resolve_device(cfg.train.device))   # before K members are built
+            model = Ensemble(model, K)
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
     resolve_device(cfg.train.device)
     check_lengths(int(train.sizes["time"]), cfg.train)
@@ -582,13 +676,15 @@ def _prepare(cfg: RunConfig, data, note):
     return model, tau, fi
 
 
-def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, echo, model, tau,
-             fi: ForcingInterval | None) -> Run:
-    say = (lambda *a: None) if quiet else echo
-
+def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progress: bool, echo, model, tau,
+                     fi: ForcingInterval | None) -> Run:
+    """Train (checkpoints in ``run_dir``), then write model.pt, history.json, metrics.json (scores of
+    :func:`evaluate`), generated.nc and the figures and report (:func:`dsrecon.report.plot_run`, given the
+    data in memory: the dataset is loaded once per run)."""
     def note(msg):
         log.info(msg)
-        say(msg)
+        if echo is not None:
+            echo(msg)
 
     train, test = data_mod.train_test_split(data)
     t_start = time.monotonic()
@@ -601,8 +697,8 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
             "stderr": lam.stderr, "chaotic": lam.chaotic, "reason": lam.reason,
             "tau_steps": fi.tau_steps, "tau_source": fi.source, "tau_reason": fi.reason})
     ck = run_dir / "checkpoints" / "last.pt"
-    res = train_fit(model, data_mod.as_array(train), inputs=model_inputs(model, train, what="the training data"), tau=tau,
-                    config=cfg.train, checkpoint=ck, resume=resuming, progress=not quiet)
+    res = train_loop(model, data_mod.as_array(train), inputs=model_inputs(model, train, what="the training data"), tau=tau,
+                    config=cfg.train, checkpoint=ck, resume=resuming, progress=progress)
     device, _ = device_dtype(res.model)
     ens = res.members is not None
     if ens:   # the run's model is the best member by held-out validation; every member is scored below
@@ -628,7 +724,7 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     })
     write_json(run_dir / "metrics.json", metrics)
     data_mod.write_netcdf(data_mod.to_physical(gen), run_dir / "generated.nc")
-    report.plot_run(run_dir)
+    report.plot_run(run_dir, data=data)   # the data in memory: not loaded a second time
     nf = metrics.get("noise_floor", {})
     note(f"D_stsp = {metrics['D_stsp']:.4f} (noise floor {nf.get('D_stsp', float('nan')):.4f}), "
          f"D_H = {metrics['D_H']:.4f} (noise floor {nf.get('D_H', float('nan')):.4f}), "
@@ -636,4 +732,5 @@ def _fit_run(cfg: RunConfig, data, run_dir: Path, resuming: bool, quiet: bool, e
     for k, why in metrics.get("reasons", {}).items():
         note(f"  {k}: {why}")
     note(f"run directory: {run_dir}")
-    return Run(model=res.model, tau=tau, lyapunov=lam, result=res, config=cfg, run_dir=run_dir, metrics=metrics)
+    return Run(model=res.model, tau=tau, lyapunov=lam, result=res if not ens else ens_res, config=cfg, run_dir=run_dir,
+               metrics=metrics)

@@ -104,7 +104,7 @@ def free_rollout(model, x: torch.Tensor, *, inputs: torch.Tensor | None = None,
     """Classical BPTT: forced once at the start (z_0 = force(x_0)), then free over the whole subsequence.
 
     The gradient crosses every step, so on chaotic data it grows like exp(λ_max T); the paper's baseline
-    clips its norm to 1 ("How to train RNNs on chaotic data" §4.2), which :func:`dsrecon.train.fit` does
+    clips its norm to 1 ("How to train RNNs on chaotic data" §4.2), which :func:`dsrecon.train.train_loop` does
     for ``method="bptt-clip"``.
     """
     return sparse_teacher_forcing(model, x, x.shape[0], inputs=inputs, states_out=states_out)
@@ -223,7 +223,7 @@ def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, inputs: torch.Tensor
     largest Lyapunov exponent per step of the model, estimated by the QR method (k = 1) over ``n_steps``
     free steps from ``n_starts`` of the given latent states (…, M).
 
-    ``gtf_alpha="auto"`` (the default). The gradient through T damped steps grows like
+    ``gtf_alpha="auto"`` (TrainConfig's default is a fixed 0.15). The gradient through T damped steps grows like
     ((1 − α) e^{λ_1})^T ("Gradient Flossing" §2, "How to train RNNs on chaotic data" Thm. 2), so
     (1 − α*) e^{λ_1} = 1 is the least forcing that keeps it bounded. This is the idea of Hess et al.
     (2023, §3.2) with the product's growth rate in place of their bound by one-step norms, which

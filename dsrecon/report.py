@@ -28,7 +28,7 @@ import numpy as np
 from . import data as data_mod
 from .fileio import atomic_write_bytes
 from .metrics import median_mad, smoothed_spectrum
-from .runs import open_run, read_json
+from . import runs
 
 
 def _plt():
@@ -41,15 +41,20 @@ def _plt():
     return plt
 
 
-def plot_run(run_dir) -> list[Path]:
-    run = open_run(run_dir)
+def plot_run(run_dir, data=None) -> list[Path]:
+    """Draw the figures of a run directory and write its report.html (:func:`write_html`); returns their paths.
+
+    ``data``: the dataset the run was fitted on, when the caller holds it (the fit that just wrote the run);
+    None reads it through :func:`dsrecon.runs.open` (with its fingerprint check)."""
+    run = runs.open(run_dir)
     run_dir, cfg = run.path, run.config_dict
     plt = _plt()
     metrics = run.metrics()
-    data = run.load_data()
+    if data is None:
+        data = run.data()
     _, test = data_mod.train_test_split(data)
     true = data_mod.as_array(data_mod.to_physical(test))
-    gen = data_mod.read_netcdf(run_dir / "generated.nc")["x"].values
+    gen = run.generated()["x"].values
     names = [str(d) for d in data["dim"].values]
     written = []
 
@@ -150,9 +155,8 @@ def plot_run(run_dir) -> list[Path]:
         written.append(_save(fig, run_dir / "lyapunov.png", plt))
 
     # loss
-    hist_path = run_dir / "history.json"
-    if hist_path.exists():
-        h = read_json(hist_path)
+    h = run.read("history.json")
+    if h is not None:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.semilogy(h["step"], h["loss"], lw=0.5, label="training loss (MSE)")
         ax.set_xlabel("step"); ax.set_ylabel("loss")
@@ -166,9 +170,8 @@ def plot_run(run_dir) -> list[Path]:
         written.append(_save(fig, run_dir / "loss.png", plt))
 
     # lambda_max divergence curve
-    lam_path = run_dir / "lambda_max.json"
-    if lam_path.exists():
-        lam = read_json(lam_path)
+    lam = run.read("lambda_max.json")
+    if lam is not None:
         lags, curve = np.asarray(lam["lags"]), np.asarray(lam["curve"])
         a, b = lam["fit_range"]
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -179,7 +182,7 @@ def plot_run(run_dir) -> list[Path]:
         ax.axvspan(lags[a], lags[b - 1], color="r", alpha=0.1)
         ax.set_xlabel("lag (steps)"); ax.set_ylabel("<ln d>"); ax.legend()
         written.append(_save(fig, run_dir / "lambda_max.png", plt))
-    written.append(write_html(run_dir))
+    written.append(write_html(run))
     return written
 
 
@@ -298,10 +301,10 @@ def compare_table(run_dirs) -> str:
 
     Columns: run, dataset, model, method, tau, T_gen, D_stsp (noise floor), D_H (noise floor), PSC, VPT,
     model lambda_max, steps, status (dynamics verdict). A directory that is not a finished run, or whose config.json or metrics.json is
-    unreadable, raises DataError naming it (:func:`dsrecon.runs.open_run`).
+    unreadable, raises DataError naming it (:func:`dsrecon.runs.open`).
     """
     rows = []
-    for run in (open_run(rd, require=("metrics.json", "config.json")) for rd in run_dirs):
+    for run in (runs.open(rd, require=("metrics.json", "config.json")) for rd in run_dirs):
         rd, m, c = run.path, run.metrics(), run.info
         cfg = run.config_dict
         nf = m.get("noise_floor", {}) if isinstance(m.get("noise_floor"), dict) else {}
@@ -329,7 +332,7 @@ def plot_tau_sweep(run_dirs, path, metrics=("D_stsp", "D_H")) -> Path:
     drawn as diverged when its config.json has a τ.
     """
     points = []
-    for run in map(open_run, run_dirs):
+    for run in map(runs.open, run_dirs):
         c, cfg = run.info, run.config
         m = run.metrics() if run.finished else {}
         nf = m.get("noise_floor", {}) if isinstance(m.get("noise_floor"), dict) else {}
@@ -427,17 +430,19 @@ border:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size
 .bad{color:#b00}"""
 
 
-def write_html(run_dir) -> Path:
-    """Write ``report.html``: a self-contained page (no network, no external files) from the run directory.
+def write_html(run) -> Path:
+    """Write ``report.html``: a self-contained page (no network, no external files) from the run directory
+    ``run`` (a path, or a :class:`dsrecon.runs.RunDir` already opened).
 
     Contents, all read from disk: the scores of metrics.json (value ± MAD, noise floor, reference, T_gen,
     number of initial conditions, variant, reason), the run summary (dataset, model, τ, steps, times), every
     PNG of the directory embedded as base64 (in the order attractor, timeseries, spectra, prediction,
     lyapunov, lambda_max, loss, then any other), config.json, and the end of train.log.
     """
-    run_dir = Path(run_dir)
-    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
-    config = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
+    run = run if isinstance(run, runs.RunDir) else runs.open(run)
+    run_dir = run.path
+    metrics = run.metrics() if run.finished else {}
+    config = run.info
     e = html.escape
     title = f"dsrecon run {run_dir.name}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"

@@ -1,4 +1,4 @@
-"""Run directories: layout, atomic writes, and the one reader of a run (:func:`open_run`).
+"""Run directories: layout, atomic writes, and the one reader of a run (:func:`open`).
 
 Layout of ``runs/<dataset>-<model>-<timestamp>/``:
   config.json          every setting, the seed, package versions and the data's fingerprint (enough to rerun)
@@ -7,10 +7,14 @@ Layout of ``runs/<dataset>-<model>-<timestamp>/``:
   metrics.json         D_stsp, D_H, PSC, T_gen, lambda_max, tau, noise_floor, ...
   generated.nc         the free run in physical units (xarray, dims time x dim)
   train.log            the log of the run
-  *.png                attractor, spectra, loss curve, lambda_max divergence curve
+  history.json         training loss and validation scores per step
+  lambda_max.json      λ_max of the training data and how τ was chosen (tau="auto" only)
+  *.png, report.html   attractor, spectra, loss curve, lambda_max divergence curve; the page that shows them
 
-Every read of a run directory (``dsrecon fit --resume``, ``eval``, ``lyap``, ``compare``, the report) goes
-through :func:`open_run`; whatever is wrong with a file (missing, unreadable, truncated, not JSON, not a
+Every read of a run directory (``dsrecon fit --resume``, ``eval``, ``lyap``, ``compare``, the report, a sweep
+recovering a lost result) goes through :func:`open` (``dsrecon.runs.open(RUN)``), which returns a
+:class:`RunDir`: ``.config`` (always a :class:`dsrecon.config.RunConfig`), ``.model()``, ``.data()`` (with the
+fingerprint check), ``.metrics()``, ``.read(name)`` for the other JSON files and ``.generated()``; whatever is wrong with a file (missing, unreadable, truncated, not JSON, not a
 weights-only torch file, weights of another architecture, data changed since training) becomes one
 :class:`DataError` naming the file and what to do.
 """
@@ -35,7 +39,7 @@ import xarray
 from . import __version__, data as data_mod
 from .config import RunConfig
 from .errors import ConfigError, DataError
-from .models import MODELS
+from .models import MODELS, upgrade_hparams
 from .fileio import WriteError, atomic_write_bytes, why as _why  # noqa: F401 - re-exported: runs' public names
 
 
@@ -61,7 +65,7 @@ def read_json(path, fix: str = _FIX) -> dict:
     DataError naming it and ``fix``."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
+        with path.open(encoding="utf-8") as fh:
             obj = json.load(fh)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist; {fix}") from None
@@ -127,7 +131,7 @@ def load_model(path):
     if kind not in MODELS:
         raise DataError(f"{path} names an unknown architecture {kind!r} (known: {', '.join(MODELS)}); {_FIX}")
     try:
-        model = MODELS[kind](**hparams)
+        model = MODELS[kind](**upgrade_hparams(kind, hparams))   # older files: parameter names of their time
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError, ConfigError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -141,7 +145,7 @@ CHECKPOINT_KEYS = ("model", "optimizer", "rng", "step", "elapsed", "history", "b
 
 @dataclass
 class RunDir:
-    """A run directory opened by :func:`open_run`: its config.json read and checked; the other files are
+    """A run directory opened by :func:`open`: its config.json read and checked; the other files are
     read on demand, each with one-line errors naming the file."""
 
     path: Path
@@ -212,14 +216,37 @@ class RunDir:
 
     def check_data(self, data) -> None:
         """Refuse data that differ from those the run was trained on (runs without a fingerprint: no check)."""
-        if self.fingerprint is None or not _fingerprint_checked(self.config.data):
+        if self.fingerprint is None or not (self.info.get("data_in_memory") or _fingerprint_checked(self.config.data)):
             return
         if data_fingerprint(data) != self.fingerprint:
+            if self.info.get("data_in_memory"):
+                raise DataError(f"{self.path} was fitted by dsrecon.fit on a dataset given in memory, and loading "
+                                f"{self.config.data.name!r} as its config.json names it gives other data (another "
+                                f"split, preprocessing or edit); pass that dataset yourself, e.g. "
+                                f"dsrecon.evaluate(run.model, data)")
             raise DataError(f"{self.config.data.name} changed since the run {self.path} was trained (its data "
                             f"fingerprint differs); scores against it would mean nothing: restore the original "
                             f"file, or fit a new run on the new data")
 
-    def load_data(self):
+    def read(self, name: str) -> dict | None:
+        """A JSON file of the run (``history.json``, ``lambda_max.json``, ...), or None when it is absent; a
+        damaged one is a one-line DataError naming it."""
+        p = self.path / name
+        return read_json(p, fix=f"delete it and re-create it with `dsrecon eval {self.path}`, or fit the run "
+                                f"again") if p.exists() else None
+
+    def generated(self):
+        """generated.nc: the free run of the fit, in physical units (an xr.Dataset)."""
+        p = self.path / "generated.nc"
+        if not p.exists():
+            raise DataError(f"{self.path}: no generated.nc; the run did not finish (continue it with "
+                            f"`dsrecon fit --resume {self.path}`)")
+        try:
+            return data_mod.read_netcdf(p)
+        except Exception as err:  # noqa: BLE001 - each netCDF backend fails its own way on a damaged file
+            raise DataError(f"{p} is not a readable netCDF file ({type(err).__name__}); {_FIX}") from None
+
+    def data(self):
         """The dataset the run was fitted on (:func:`dsrecon.data.load_for`), checked against its fingerprint."""
         try:
             data = data_mod.load_for(self.config.data)
@@ -232,7 +259,7 @@ class RunDir:
         return data
 
 
-def open_run(path, require=("config.json",)) -> RunDir:
+def open(path, require=("config.json",)) -> RunDir:  # noqa: A001 - runs.open(RUN), as the issue names it
     """Open a run directory written by ``dsrecon fit``: its config.json read (``.config`` validates it).
 
     Raises DataError (one line, naming the file and the fix) for a missing folder, a file where the folder

@@ -72,10 +72,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import data as data_mod, leaderboard
+from . import data as data_mod, leaderboard, runs
 from .baselines import ESN, run_esn
 from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
-from .errors import ConfigError, DsreconError
+from .errors import ConfigError, DataError, DsreconError
 from .experiment import fit_run
 from .fileio import atomic_write_bytes
 from .results import FLOOR_METRICS, RESULT_METRICS, _unreadable, append_results, check_out_dir
@@ -510,9 +510,9 @@ def recover_result(spec: dict) -> dict | None:
     whose result.json is missing or damaged; None when the outcome is unknown (the run must be done again)."""
     run_dir = Path(spec["run_dir"])
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_bytes())
-        info = json.loads((run_dir / "config.json").read_bytes())
-    except (OSError, ValueError):
+        run = runs.open(run_dir)
+        metrics, info = run.metrics(), run.info
+    except DataError:
         return None
     if not isinstance(metrics, dict) or not isinstance(info, dict) or "D_stsp" not in metrics:
         return None

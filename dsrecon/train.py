@@ -291,7 +291,7 @@ def _member_history(history: dict, k: int) -> dict:
     return out
 
 
-def fit(
+def train_loop(
     model: torch.nn.Module,
     x_train: np.ndarray,
     *,

@@ -11,7 +11,7 @@ from dsrecon.ensemble import Ensemble
 from dsrecon.errors import ConfigError
 from dsrecon.models import generate
 from dsrecon.runs import load_torch
-from dsrecon.train import Interrupted, fit
+from dsrecon.train import Interrupted, train_loop
 from hostile import assert_refused
 
 TINY = dict(steps=30, batch_size=4, seq_len=30, checkpoint_every=10, validate_every=10, val_len=500,
@@ -23,7 +23,7 @@ def _x(lorenz_data, n=5000):
 
 
 def _singles(cls, x, cfg, seeds, **kw):
-    return [fit(cls(3, 12, seed=s, **kw), x, tau=10, config=TrainConfig(**{**cfg.__dict__, "seed": s}),
+    return [train_loop(cls(3, 12, seed=s, **kw), x, tau=10, config=TrainConfig(**{**cfg.__dict__, "seed": s}),
                 progress=False) for s in seeds]
 
 
@@ -34,7 +34,7 @@ def test_ensemble_equals_separate_runs(lorenz_data, cls, method, kw):
     x = _x(lorenz_data)
     cfg = TrainConfig(**TINY, method=method, gtf_alpha="auto" if method == "gtf" else 0.15)
     singles = _singles(cls, x, cfg, range(3), **kw)
-    ens = fit(Ensemble(cls(3, 12, seed=0, **kw), 3), x, tau=10, config=cfg, progress=False)
+    ens = train_loop(Ensemble(cls(3, 12, seed=0, **kw), 3), x, tau=10, config=cfg, progress=False)
     assert len(ens.members) == 3
     for k, (one, mem) in enumerate(zip(singles, ens.members)):
         a, b = np.array(one.history["loss"]), np.array(mem.history["loss"])
@@ -58,7 +58,7 @@ def test_ensemble_members_score_like_separate_runs(lorenz_data):
     x = _x(lorenz_data)
     cfg = TrainConfig(**TINY)
     singles = _singles(ds.PLRNN, x, cfg, range(3))
-    ens = fit(Ensemble(ds.PLRNN(3, 12, seed=0), 3), x, tau=10, config=cfg, progress=False)
+    ens = train_loop(Ensemble(ds.PLRNN(3, 12, seed=0), 3), x, tau=10, config=cfg, progress=False)
     z0 = torch.as_tensor(x[:1], dtype=torch.float32)
     for one, mem in zip(singles, ens.members):
         with torch.no_grad():
@@ -74,7 +74,7 @@ def test_one_member_diverging_leaves_the_others_alone(lorenz_data, monkeypatch):
 
     x = _x(lorenz_data)
     cfg = TrainConfig(**{**TINY, "validate_every": 0})
-    ref = fit(Ensemble(ds.PLRNN(3, 12, seed=0), 2), x, tau=10, config=cfg, progress=False)
+    ref = train_loop(Ensemble(ds.PLRNN(3, 12, seed=0), 2), x, tau=10, config=cfg, progress=False)
     real, calls = train_mod.rollout, {"n": 0}
 
     def nan_for_member_1_at_step_12(*a, **k):
@@ -86,7 +86,7 @@ def test_one_member_diverging_leaves_the_others_alone(lorenz_data, monkeypatch):
         return out
 
     monkeypatch.setattr(train_mod, "rollout", nan_for_member_1_at_step_12)
-    res = fit(Ensemble(ds.PLRNN(3, 12, seed=0), 2), x, tau=10, config=cfg, progress=False)
+    res = train_loop(Ensemble(ds.PLRNN(3, 12, seed=0), 2), x, tau=10, config=cfg, progress=False)
     h0, h1 = res.members[0].history, res.members[1].history
     assert h0["loss"] == ref.members[0].history["loss"]          # member 0 never noticed
     assert h0["lr"] == ref.members[0].history["lr"]
@@ -102,7 +102,7 @@ def test_interrupted_ensemble_resumes_bit_identically(lorenz_data, tmp_path, mon
 
     x = _x(lorenz_data)
     cfg = TrainConfig(**{**TINY, "steps": 20, "method": "gtf", "gtf_alpha": "auto"})
-    ref = fit(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, progress=False)
+    ref = train_loop(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, progress=False)
     real, calls = train_mod.rollout, {"n": 0}
 
     def interrupt_at_15(*a, **k):
@@ -114,11 +114,11 @@ def test_interrupted_ensemble_resumes_bit_identically(lorenz_data, tmp_path, mon
     ck = tmp_path / "last.pt"
     monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
     with pytest.raises(Interrupted, match="checkpoint of step 10"):
-        fit(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, checkpoint=ck,
+        train_loop(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, checkpoint=ck,
             progress=False)
     monkeypatch.setattr(train_mod, "rollout", real)
     assert load_torch(ck)["step"] == 10 and len(load_torch(ck)["members"]) == 3
-    res = fit(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, checkpoint=ck,
+    res = train_loop(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, checkpoint=ck,
               resume=True, progress=False)
     assert res.history["loss"] == ref.history["loss"]
     assert res.history["val_d_stsp"] == ref.history["val_d_stsp"]
@@ -128,10 +128,10 @@ def test_interrupted_ensemble_resumes_bit_identically(lorenz_data, tmp_path, mon
             assert torch.equal(v, b.model.state_dict()[name])
     # an ensemble checkpoint is not a single run's, nor one of another size
     with pytest.raises(ds.errors.DataError, match="cannot be resumed"):
-        fit(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 2), x, tau=10, config=cfg, checkpoint=ck,
+        train_loop(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 2), x, tau=10, config=cfg, checkpoint=ck,
             resume=True, progress=False)
     with pytest.raises(ds.errors.DataError, match="cannot be resumed"):
-        fit(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True,
+        train_loop(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True,
             progress=False)
 
 
@@ -145,7 +145,7 @@ def test_ensemble_refuses_what_it_cannot_batch():
     with pytest.raises(ConfigError, match="share the architecture"):
         Ensemble([ds.PLRNN(3, 10, seed=0), ds.PLRNN(3, 12, seed=1)])
     with pytest.raises(ConfigError, match="flossing"):
-        fit(Ensemble(ds.PLRNN(3, 10), 2), np.zeros((3000, 3)), tau=10, config=TrainConfig(floss_k=1))
+        train_loop(Ensemble(ds.PLRNN(3, 10), 2), np.zeros((3000, 3)), tau=10, config=TrainConfig(floss_k=1))
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -194,8 +194,8 @@ def test_other_methods_and_the_rnn_match_separate_runs(lorenz_data, method, cls)
     cfg = TrainConfig(steps=6, batch_size=4, seq_len=30, validate_every=3, val_len=200, val_runs=2, method=method,
                       device="cpu")
     lo = method != "id-tf"
-    singles = [fit(cls(3, 8, seed=s, learn_observation=lo), x, tau=5, progress=False,
+    singles = [train_loop(cls(3, 8, seed=s, learn_observation=lo), x, tau=5, progress=False,
                    config=TrainConfig(**{**cfg.__dict__, "seed": s})) for s in range(2)]
-    ens = fit(Ensemble(cls(3, 8, seed=0, learn_observation=lo), 2), x, tau=5, config=cfg, progress=False)
+    ens = train_loop(Ensemble(cls(3, 8, seed=0, learn_observation=lo), 2), x, tau=5, config=cfg, progress=False)
     for one, mem in zip(singles, ens.members):
         np.testing.assert_allclose(mem.history["loss"], one.history["loss"], rtol=1e-5)

@@ -96,26 +96,32 @@ def test_fit_config_value_refused(argv, match, capsys, monkeypatch, tmp_path):
 TASK_CASES = [
     (["--lr", "-1"], ["--lr must be a finite number > 0, got -1"]),
     (["--lr", "nan"], ["--lr", "got nan"]),
-    (["--g", "nan"], ["--g", "finite", "got nan"]),
-    (["--g", "-1"], ["--g", "[0, 100]"]),
-    (["--units", "0"], ["--units", "got 0"]),
-    (["--batch", "100000000"], ["--batch", "100000000", "steps per batch"]),
+    (["--gain", "nan"], ["--gain", "finite", "got nan"]),
+    (["--gain", "-1"], ["--gain", "[0, 100]"]),
+    (["--latent-dim", "0"], ["--latent-dim", "got 0"]),
+    (["--batch-size", "100000000"], ["--batch-size", "100000000", "steps per batch"]),
     (["--seed", str(2**63)], ["--seed", "[0, 2^32)"]),
     (["--seed", "-1"], ["--seed", "got -1"]),
-    (["--epochs", "-3"], ["--epochs", "got -3"]),
-    (["--T", "100000000"], ["T = 100000000", "1,000,000"]),
+    (["--steps", "-3"], ["--steps", "got -3"]),
+    (["--seq-len", "100000000"], ["T = 100000000", "1,000,000"]),
     (["--floss-lr", "nan", "--prefloss-epochs", "2"], ["--floss-lr", "got nan"]),
     (["--floss", "500", "--prefloss-epochs", "2"], ["--floss 500", "80 units"]),
     (["--floss", "5"], ["--floss would be ignored", "--prefloss-epochs"]),
     (["--floss-lr", "0.1"], ["--floss-lr would be ignored"]),
     (["--floss-epochs", "3", "--prefloss-epochs", "2"], ["--floss-epochs", "--floss-at"]),
+    # the former flag names (before they matched `dsrecon fit`'s): one line naming the new one
+    (["--T", "20"], ["--T was renamed --seq-len", "--seq-len 20"]),
+    (["--units", "8"], ["--units was renamed --latent-dim"]),
+    (["--g", "1"], ["--g was renamed --gain"]),
+    (["--epochs", "2"], ["--epochs was renamed --steps"]),
+    (["--batch", "4"], ["--batch was renamed --batch-size"]),
 ]
 
 
 @pytest.mark.parametrize("argv, match", TASK_CASES, ids=[" ".join(a) for a, _ in TASK_CASES])
 def test_task_setting_refused(argv, match, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert_refused(["task", "copy", "--delay", "4", "--T", "20", "--epochs", "2", *argv], capsys, watch=tmp_path,
+    assert_refused(["task", "copy", "--delay", "4", "--seq-len", "20", "--steps", "2", *argv], capsys, watch=tmp_path,
                    match=match)
 
 

@@ -1,4 +1,4 @@
-"""Run directories under hostile input (issue 12): one way to open a run (dsrecon.runs.open_run), and its lifecycle.
+"""Run directories under hostile input (issue 12): one way to open a run (dsrecon.runs.open), and its lifecycle.
 
 Every case goes through the CLI and keeps the contract of tests/hostile.py: exit 2, one line naming the file or
 option and the fix, and nothing under the watched folders added, changed or removed (a finished run stays
@@ -396,7 +396,7 @@ def test_atomic_writes_honour_the_umask(umask, mode, tmp_path):
 
 
 def test_open_run_reads_a_finished_run(finished):
-    run = runs.open_run(finished)
+    run = runs.open(finished)
     assert run.finished and run.config.model.kind == "plrnn"
     assert run.fingerprint is not None and "D_stsp" in run.metrics()
     assert run.checkpoint()["step"] == 10

@@ -16,7 +16,7 @@ from dsrecon.errors import DataError, DsreconError
 from dsrecon.forcing import (free_rollout, generalized_teacher_forcing, gtf_alpha_from_jacobians,
                              gtf_alpha_from_lyapunov, rollout, sparse_teacher_forcing)
 from dsrecon.models import generate
-from dsrecon.train import fit as train_fit
+from dsrecon.train import train_loop as train_fit
 
 SMALL = dict(n_train=3000, n_test=1500, transient=500)
 TINY = dict(steps=20, batch_size=4, seq_len=30, checkpoint_every=10, validate_every=10, val_len=300,

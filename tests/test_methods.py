@@ -10,7 +10,7 @@ from dsrecon.config import ModelConfig, RunConfig, TrainConfig
 from dsrecon.errors import ConfigError, DivergenceError
 from dsrecon.experiment import build_model
 from dsrecon.models import MODELS, PLRNN
-from dsrecon.train import fit
+from dsrecon.train import train_loop
 
 TINY = dict(steps=20, batch_size=4, seq_len=30, checkpoint_every=10, validate_every=10, val_len=300,
             val_runs=2, device="cpu")
@@ -115,7 +115,7 @@ def test_free_rollout_is_forced_only_at_the_start():
 def test_every_model_trains_with_every_method(lorenz_data, kind, method):
     x = ds.data.as_array(lorenz_data)[:3000]
     model = build_model(ModelConfig(kind=kind, latent_dim=8), 3, seed=0, method=method)
-    res = fit(model, x, tau=10, config=TrainConfig(**{**TINY, "steps": 6, "validate_every": 3, "method": method}),
+    res = train_loop(model, x, tau=10, config=TrainConfig(**{**TINY, "steps": 6, "validate_every": 3, "method": method}),
               progress=False)
     assert res.steps_done == 6 and np.all(np.isfinite(res.history["loss"]))
     if method == "gtf":
@@ -134,7 +134,7 @@ def test_bptt_clip_clips_the_gradient_norm(lorenz_data, monkeypatch):
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     cfg = TrainConfig(**{**TINY, "steps": 5, "validate_every": 0, "method": "bptt-clip", "clip_norm": 1.0})
-    fit(PLRNN(3, 10, seed=0), ds.data.as_array(lorenz_data)[:3000], config=cfg, progress=False)
+    train_loop(PLRNN(3, 10, seed=0), ds.data.as_array(lorenz_data)[:3000], config=cfg, progress=False)
     assert len(seen) == 5 and max(seen) <= 1.0 + 1e-5
 
 
@@ -144,7 +144,7 @@ def test_resume_reproduces_an_adaptive_gtf_run(lorenz_data, tmp_path, monkeypatc
 
     x = ds.data.as_array(lorenz_data)[:3000]
     cfg = TrainConfig(**{**TINY, "method": "gtf", "gtf_alpha": "auto"})
-    ref = fit(PLRNN(3, 9, seed=0), x, config=cfg, progress=False)
+    ref = train_loop(PLRNN(3, 9, seed=0), x, config=cfg, progress=False)
     real, calls = train_mod.rollout, {"n": 0}
 
     def interrupt_at_15(*a, **k):
@@ -156,9 +156,9 @@ def test_resume_reproduces_an_adaptive_gtf_run(lorenz_data, tmp_path, monkeypatc
     ck = tmp_path / "last.pt"
     monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
     with pytest.raises(Interrupted):
-        fit(PLRNN(3, 9, seed=0), x, config=cfg, checkpoint=ck, progress=False)
+        train_loop(PLRNN(3, 9, seed=0), x, config=cfg, checkpoint=ck, progress=False)
     monkeypatch.setattr(train_mod, "rollout", real)
-    res = fit(PLRNN(3, 9, seed=0), x, config=cfg, checkpoint=ck, resume=True, progress=False)
+    res = train_loop(PLRNN(3, 9, seed=0), x, config=cfg, checkpoint=ck, resume=True, progress=False)
     assert res.history["loss"] == ref.history["loss"] and res.history["alpha"] == ref.history["alpha"]
 
 
@@ -167,20 +167,20 @@ def test_early_stop(lorenz_data, monkeypatch):
 
     monkeypatch.setattr(train_mod, "_validate", lambda *a, **k: 1.0)  # never improves after the first
     cfg = TrainConfig(**{**TINY, "steps": 100, "validate_every": 5, "early_stop": 2})
-    res = fit(PLRNN(3, 9, seed=0), ds.data.as_array(lorenz_data)[:3000], tau=10, config=cfg, progress=False)
+    res = train_loop(PLRNN(3, 9, seed=0), ds.data.as_array(lorenz_data)[:3000], tau=10, config=cfg, progress=False)
     assert res.stopped == "early stop" and res.steps_done == 15
 
 
 def test_exploding_loss_counts_as_divergence(lorenz_data):
     cfg = TrainConfig(**{**TINY, "explode_loss": 1e-9, "max_recoveries": 1})
     with pytest.raises(DivergenceError, match="exploding"):
-        fit(PLRNN(3, 9, seed=0), ds.data.as_array(lorenz_data)[:3000], tau=10, config=cfg, progress=False)
+        train_loop(PLRNN(3, 9, seed=0), ds.data.as_array(lorenz_data)[:3000], tau=10, config=cfg, progress=False)
 
 
 def test_preflossing_and_episodes_are_recorded(lorenz_data):
     cfg = TrainConfig(**{**TINY, "floss_k": 2, "prefloss_epochs": 3, "floss_every": 8, "floss_epochs": 2,
                          "floss_steps": 20, "validate_every": 0})
-    res = fit(PLRNN(3, 9, seed=0), ds.data.as_array(lorenz_data)[:3000], tau=10, config=cfg, progress=False)
+    res = train_loop(PLRNN(3, 9, seed=0), ds.data.as_array(lorenz_data)[:3000], tau=10, config=cfg, progress=False)
     assert res.history["floss_step"] == [0, 8, 16]
     assert all(len(lam) == 2 for lam in res.history["floss_lambda"])
 
@@ -188,8 +188,8 @@ def test_preflossing_and_episodes_are_recorded(lorenz_data):
 def test_weighted_flossing_term_changes_the_training(lorenz_data):
     x = ds.data.as_array(lorenz_data)[:3000]
     base = dict(TINY, steps=4, validate_every=0)
-    a = fit(PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**base), progress=False)
-    b = fit(PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**base, floss_k=1, floss_weight=1.0, floss_steps=10),
+    a = train_loop(PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**base), progress=False)
+    b = train_loop(PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**base, floss_k=1, floss_weight=1.0, floss_steps=10),
             progress=False)
     assert b.history["loss"][0] > a.history["loss"][0]   # the same first batch plus a positive flossing term
 
@@ -207,9 +207,9 @@ def test_config_errors_name_the_bad_value():
     with pytest.raises(ConfigError, match="does not apply to --model lstm"):
         build_model(ModelConfig(kind="lstm", clipped=True), 3)
     with pytest.raises(ConfigError, match="--floss 20 exceeds the model's state dimension 10"):
-        fit(PLRNN(3, 10), np.zeros((500, 3)), tau=5, config=TrainConfig(floss_k=20))
+        train_loop(PLRNN(3, 10), np.zeros((500, 3)), tau=5, config=TrainConfig(floss_k=20))
     with pytest.raises(ConfigError, match="id-tf"):
-        fit(PLRNN(3, 10), np.zeros((500, 3)), tau=5, config=TrainConfig(method="id-tf"))
+        train_loop(PLRNN(3, 10), np.zeros((500, 3)), tau=5, config=TrainConfig(method="id-tf"))
 
 
 def test_set_overrides():
@@ -252,7 +252,7 @@ def test_tau_auto_on_a_periodic_series_is_not_lambda_max(lorenz_data):
 def test_auto_alpha_has_the_data_floor(lorenz_data):
     # a contracting model has lambda_1 < 0, so alpha* = 0; the floor keeps (1 - alpha)^tau = 5 %
     x = ds.data.as_array(lorenz_data)[:3000]
-    res = fit(_linear_plrnn(a=0.5).float(), x[:, :2], tau=20,
+    res = train_loop(_linear_plrnn(a=0.5).float(), x[:, :2], tau=20,
               config=TrainConfig(**{**TINY, "steps": 3, "validate_every": 0, "method": "gtf", "gtf_alpha": "auto"}),
               progress=False)
     assert res.history["alpha"][-1] == pytest.approx(1 - 0.05 ** (1 / 20))
@@ -279,7 +279,7 @@ def test_validation_of_a_ten_dimensional_series_uses_gaussian_mixtures(monkeypat
     t = np.arange(4000) * 0.05
     x = np.stack([np.sin(t + 0.3 * k) + 0.1 * np.sin(3.1 * t + k) for k in range(10)], 1)
     x = (x - x.mean(0)) / x.std(0)
-    res = fit(PLRNN(10, 12, seed=0), x, tau=10, config=TrainConfig(**{**TINY, "steps": 4, "validate_every": 2}),
+    res = train_loop(PLRNN(10, 12, seed=0), x, tau=10, config=TrainConfig(**{**TINY, "steps": 4, "validate_every": 2}),
               progress=False)
     assert len(res.history["val_d_stsp"]) == 2 and all(np.isfinite(res.history["val_d_stsp"]))
     assert len(variants) >= 2 and set(variants) == {"gmm"}, variants

@@ -12,7 +12,7 @@ from dsrecon import cli
 from dsrecon.config import TrainConfig
 from dsrecon.errors import DivergenceError
 from dsrecon.runs import load_torch
-from dsrecon.train import Interrupted, fit
+from dsrecon.train import Interrupted, train_loop
 
 TINY = dict(steps=20, batch_size=4, seq_len=30, checkpoint_every=10, validate_every=10, val_len=300,
             val_runs=2, device="cpu")
@@ -23,8 +23,8 @@ def _x(lorenz_data, n=5000):
 
 
 def test_same_seed_same_result(lorenz_data):
-    a = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=TrainConfig(**TINY), progress=False)
-    b = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=TrainConfig(**TINY), progress=False)
+    a = train_loop(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=TrainConfig(**TINY), progress=False)
+    b = train_loop(ds.PLRNN(3, 9, seed=0), _x(lorenz_data), tau=10, config=TrainConfig(**TINY), progress=False)
     assert a.history["loss"] == b.history["loss"]
     for k, v in a.model.state_dict().items():
         assert torch.equal(v, b.model.state_dict()[k])
@@ -32,14 +32,14 @@ def test_same_seed_same_result(lorenz_data):
 
 def test_loss_decreases(lorenz_data):
     cfg = TrainConfig(**{**TINY, "steps": 300, "validate_every": 0, "batch_size": 8, "lr": 3e-3, "lr_end": 1e-3})
-    res = fit(ds.PLRNN(3, 20, seed=0), _x(lorenz_data), tau=5, config=cfg, progress=False)
+    res = train_loop(ds.PLRNN(3, 20, seed=0), _x(lorenz_data), tau=5, config=cfg, progress=False)
     assert np.mean(res.history["loss"][-30:]) < 0.3 * np.mean(res.history["loss"][:10])
 
 
 def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monkeypatch):
     x = _x(lorenz_data)
     cfg = TrainConfig(**TINY)
-    ref = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, progress=False)
+    ref = train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, progress=False)
 
     import dsrecon.train as train_mod
     real, calls = train_mod.rollout, {"n": 0}
@@ -53,10 +53,10 @@ def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monke
     ck = tmp_path / "last.pt"
     monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
     with pytest.raises(Interrupted, match="checkpoint of step 10"):
-        fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
+        train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
     monkeypatch.setattr(train_mod, "rollout", real)
     assert load_torch(ck)["step"] == 10
-    res = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
+    res = train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
     assert res.history["loss"] == ref.history["loss"]
     for k, v in ref.model.state_dict().items():
         assert torch.allclose(v, res.model.state_dict()[k])
@@ -84,15 +84,15 @@ def test_resume_after_a_divergence_recovery_equals_uninterrupted(lorenz_data, tm
         return rollout
 
     monkeypatch.setattr(train_mod, "rollout", patched())
-    ref = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=tmp_path / "ref.pt", progress=False)
+    ref = train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=tmp_path / "ref.pt", progress=False)
     ref_ck = load_torch(tmp_path / "ref.pt")
     assert ref_ck["recoveries"] == 1 and ref_ck["lr_scale"] == 0.5
     ck = tmp_path / "last.pt"
     monkeypatch.setattr(train_mod, "rollout", patched(interrupt_at=25))   # step 23, after the checkpoint of step 20
     with pytest.raises(Interrupted, match="checkpoint of step 20"):
-        fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
+        train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
     monkeypatch.setattr(train_mod, "rollout", real)
-    res = fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
+    res = train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
     assert res.history["lr"] == ref.history["lr"]
     assert res.history["loss"] == ref.history["loss"]
     for k, v in ref.model.state_dict().items():
@@ -117,7 +117,7 @@ def test_validation_is_scored_on_a_held_out_segment(lorenz_data, monkeypatch):
 
     monkeypatch.setattr(train_mod, "_validate", validate)
     monkeypatch.setattr(train_mod, "rollout", rollout)
-    fit(ds.PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**TINY), progress=False)
+    train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**TINY), progress=False)
     assert seen and all(torch.equal(v, held_out) for v in seen)
 
 
@@ -126,12 +126,12 @@ def test_non_finite_loss_stops_with_message_and_keeps_checkpoint(lorenz_data, tm
     model = ds.PLRNN(3, 9, seed=0)
     ck = tmp_path / "last.pt"
     cfg = TrainConfig(**{**TINY, "steps": 40})
-    fit(model, x, tau=10, config=cfg, checkpoint=ck, progress=False)  # a good checkpoint exists
+    train_loop(model, x, tau=10, config=cfg, checkpoint=ck, progress=False)  # a good checkpoint exists
     good = load_torch(ck)["model"]
     bad = x.copy()
     bad[:] = 1e30  # squares overflow float32: every loss is inf
     with pytest.raises(DivergenceError, match="non-finite"):
-        fit(model, bad, tau=10, config=cfg, checkpoint=ck, progress=False)
+        train_loop(model, bad, tau=10, config=cfg, checkpoint=ck, progress=False)
     kept = load_torch(ck)["model"]
     assert all(torch.isfinite(v).all() for v in kept.values())
     assert set(kept) == set(good)
@@ -277,7 +277,7 @@ def test_val_fraction_is_a_config_field_with_a_range(lorenz_data):
         TrainConfig(val_fraction=0.6)
     # 0: no held-out segment; validation free runs are then scored against the training data itself
     cfg = TrainConfig(**{**TINY, "val_fraction": 0.0})
-    res = fit(ds.PLRNN(3, 9, seed=0), _x(lorenz_data, 2000), tau=10, config=cfg, progress=False)
+    res = train_loop(ds.PLRNN(3, 9, seed=0), _x(lorenz_data, 2000), tau=10, config=cfg, progress=False)
     assert res.steps_done == TINY["steps"] and res.history["val_step"] == [10, 20]
 
 

@@ -11,7 +11,7 @@ Every model (PLRNN, RNN, LSTM, and the true equations in :mod:`dsrecon.systems`)
 - ``force(x, z=None) -> z_forced`` (B, N) -> (B, M), the control state from an observation
   ("How to train RNNs on chaotic data", §4.1 Eq. 15).
 
-Nothing else is called by :func:`generate`, :func:`dsrecon.train.fit` or
+Nothing else is called by :func:`generate`, :func:`dsrecon.train.train_loop` or
 :func:`dsrecon.lyapunov.lyapunov_spectrum`.
 """
 from __future__ import annotations
