@@ -38,6 +38,7 @@ import xarray as xr
 from . import preprocess as pp, systems
 from .arrays import as_array  # noqa: F401 - also reached as data.as_array
 from .cards import available, cache_dir, card, data_directory, is_path  # noqa: F401 - also reached as data.card etc.
+from .config import DataConfig
 from .downloads import fetch
 from .embedding import delay_embedding
 from .errors import ConfigError, DataError
@@ -410,8 +411,6 @@ def load_for(data_config) -> xr.Dataset:
     """The dataset a run was fitted on, from its :class:`dsrecon.config.DataConfig` or the ``data`` section
     of its config.json: the same name, seed and load options (noise, columns, dt, ...), so that re-scoring
     and figures see exactly the training data's channels."""
-    from .config import DataConfig
-
     dc = data_config if isinstance(data_config, DataConfig) else DataConfig(**data_config)
     return load(dc.name, seed=dc.seed, **dc.load_options())
 

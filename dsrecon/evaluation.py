@@ -223,7 +223,7 @@ def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed:
     every initial condition's value.
     A driven model reads ``inputs``: with ``x0`` given, the inputs of each run, (t_gen, B, K) (or (t_gen, K)
     for all); otherwise (T_in, K) aligned with ``true`` from its first sample (default: its ``s``), covering
-    every drawn start + t_gen (continue a periodic forcing first, :func:`dsrecon.experiment.input_series`).
+    every drawn start + t_gen (continue a periodic forcing first, :func:`dsrecon.inputs.input_series`).
     """
     t = as_array(true, what="true data")
     check_setting(is_int(t_gen, 2), f"t_gen must be an integer ≥ 2, got {t_gen!r}")

@@ -393,7 +393,7 @@ def _import_nolds():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")          # nolds 0.6.2 imports the deprecated pkg_resources
-            import nolds
+            import nolds   # deferred: an optional cross-check (pip install nolds); only method="nolds" needs it
     except ImportError as err:
         raise ConfigError(f"method='nolds' needs nolds 0.6.2 and setuptools<81: pip install 'nolds==0.6.2' "
                           f"'setuptools<81' ({err})") from None

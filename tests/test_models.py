@@ -9,7 +9,7 @@ import torch
 
 from dsrecon.errors import ConfigError, InputError
 from dsrecon.lyapunov import lyapunov_spectrum
-from dsrecon.models import GRU, LSTM, MODELS, PLRNN, RNN, ShallowPLRNN, autograd_jacobian
+from dsrecon.models import GRU, LSTM, MODELS, PLRNN, RNN, ShallowPLRNN, autograd_jacobian, upgrade_hparams
 
 N, UNITS, K = 3, 7, 2
 # (registry name, extra constructor arguments): every class, the clipped variant, and an orthogonal RNN
@@ -174,8 +174,23 @@ def test_registry_and_default_sizes():
     assert MODELS == {"plrnn": PLRNN, "shplrnn": ShallowPLRNN, "rnn": RNN, "lstm": LSTM, "gru": GRU}
     for cls in MODELS.values():
         m = cls(N)
-        assert m.obs_dim == N and m.input_dim == 0 and m.hparams["latent_dim"] >= N
+        size = m.hparams["units" if cls is LSTM else "latent_dim"]   # the constructor's size argument
+        assert m.obs_dim == N and m.input_dim == 0 and size >= N
     assert LSTM(N).units == 50 and LSTM(N).latent_dim == 100  # state [h, c]
+
+
+def test_lstm_names_its_units_and_its_state_apart():
+    # the constructor takes H as ``units``; ``latent_dim`` is the state size 2H everywhere; a model file written
+    # before issue 13 (hparams latent_dim = H) rebuilds the same model
+    m = LSTM(N, 4, seed=1)
+    assert (m.units, m.latent_dim, m.hparams["units"]) == (4, 8, 4) and "latent_dim" not in m.hparams
+    old = {**m.hparams, "latent_dim": m.hparams["units"]}
+    del old["units"]
+    again = LSTM(**upgrade_hparams("lstm", old))
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), again.state_dict().values()))
+    assert upgrade_hparams("plrnn", {"obs_dim": 3, "latent_dim": 9}) == {"obs_dim": 3, "latent_dim": 9}
+    with pytest.raises(ConfigError, match="units"):
+        LSTM(N, N - 1)
     assert RNN(120).latent_dim == 120  # default is max(100, N)
 
 
@@ -263,7 +278,8 @@ def test_lstm_spectrum_has_2h_exponents_summing_to_mean_log_det():
 # -- bad input ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(MODELS))
 def test_latent_smaller_than_obs_is_a_config_error(name):
-    with pytest.raises(ConfigError, match=r"latent_dim \(2\) is smaller than obs_dim \(3\)"):
+    size = "units" if name == "lstm" else "latent_dim"     # the LSTM's size argument is its H units
+    with pytest.raises(ConfigError, match=rf"{size} \(2\) is smaller than obs_dim \(3\)"):
         MODELS[name](3, 2)
 
 

@@ -12,4 +12,15 @@ from .shplrnn import ShallowPLRNN
 
 MODELS = {"plrnn": PLRNN, "shplrnn": ShallowPLRNN, "rnn": RNN, "lstm": LSTM, "gru": GRU}
 
-__all__ = ["GRU", "LSTM", "MODELS", "Model", "PLRNN", "RNN", "ShallowPLRNN", "autograd_jacobian", "generate"]
+
+def upgrade_hparams(kind: str, hparams: dict) -> dict:
+    """The constructor arguments ``hparams`` of a saved model of ``kind``, in today's names: an LSTM saved before
+    issue 13 called its number of units H ``latent_dim`` (its state is 2H); it is ``units`` now."""
+    hp = dict(hparams)
+    if kind == "lstm" and "latent_dim" in hp and "units" not in hp:
+        hp["units"] = hp.pop("latent_dim")
+    return hp
+
+
+__all__ = ["GRU", "LSTM", "MODELS", "Model", "PLRNN", "RNN", "ShallowPLRNN", "autograd_jacobian", "generate",
+           "upgrade_hparams"]

@@ -25,8 +25,10 @@ from torch import nn
 from ..errors import ConfigError
 
 
-def resolve_latent_dim(name: str, obs_dim: int, latent_dim: int | None, default: int) -> int:
-    """Number of units: ``latent_dim``, or ``max(default, obs_dim)`` when None.
+def resolve_latent_dim(name: str, obs_dim: int, latent_dim: int | None, default: int,
+                       param: str = "latent_dim") -> int:
+    """Number of units: ``latent_dim``, or ``max(default, obs_dim)`` when None (``param``: the argument's name in
+    the model's constructor, for the messages).
 
     Raises ConfigError when it is smaller than ``obs_dim``: B (N x M) then cannot have full row rank,
     so forcing cannot reproduce the data (and the identity observation has too few units).
@@ -35,11 +37,11 @@ def resolve_latent_dim(name: str, obs_dim: int, latent_dim: int | None, default:
         raise ConfigError(f"{name}: obs_dim must be a positive integer, got {obs_dim!r}")
     units = max(int(default), int(obs_dim)) if latent_dim is None else latent_dim
     if int(units) != units or units < 1:
-        raise ConfigError(f"{name}: latent_dim must be a positive integer, got {latent_dim!r}")
+        raise ConfigError(f"{name}: {param} must be a positive integer, got {latent_dim!r}")
     units = int(units)
     if units < obs_dim:
-        raise ConfigError(f"{name}: latent_dim ({units}) is smaller than obs_dim ({obs_dim}); "
-                          f"use latent_dim >= {obs_dim} (or None for the default)")
+        raise ConfigError(f"{name}: {param} ({units}) is smaller than obs_dim ({obs_dim}); "
+                          f"use {param} >= {obs_dim} (or None for the default)")
     return units
 
 
