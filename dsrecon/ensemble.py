@@ -27,12 +27,12 @@ import copy
 import math
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
 from .errors import ConfigError, DataError
 from .models import PLRNN, RNN, ShallowPLRNN
+from .score import median_mad
 
 SUPPORTED = (PLRNN, ShallowPLRNN, RNN)
 MAX_MEMBERS = 4096   # a bound on --ensemble beyond any memory estimate (one Adam per member)
@@ -191,11 +191,12 @@ def best_member(result) -> int:
     return min(key)[2]
 
 
-def median_mad(values) -> dict:
-    """{"median", "mad", "n"} of the finite values: MAD = median |v - median| (unscaled), the robust spread
-    leaderboards report over seeds; None where no value is finite."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if not len(v):
+def member_summary(values) -> dict:
+    """{"median", "mad", "n"} over the members' finite values (:func:`dsrecon.score.median_mad`: MAD = median
+    |v - median|, unscaled, the robust spread leaderboards report over seeds); None where no value is finite
+    (a diverged member's inf is left out here: metrics.json lists it per member)."""
+    v = [float(x) for x in values if x is not None and math.isfinite(x)]
+    if not v:
         return {"median": None, "mad": None, "n": 0}
-    med = float(np.median(v))
-    return {"median": med, "mad": float(np.median(np.abs(v - med))), "n": int(len(v))}
+    med, mad = median_mad(v)
+    return {"median": med, "mad": mad, "n": len(v)}

@@ -29,7 +29,7 @@ from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
 from .errors import ConfigError, DataError, DsreconError
 from .inputs import (check_covers, check_inputs, continue_periodic, external_inputs, extend_inputs,  # noqa: F401
                      input_series, model_inputs, starts_with_inputs)
-from .ensemble import Ensemble, best_member, check_memory, median_mad
+from .ensemble import Ensemble, best_member, check_memory, member_summary
 from .maxlyap import MaxLyapunov
 from .models import MODELS, generate as generate_latent
 from .models.base import device_dtype
@@ -588,7 +588,7 @@ def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: Run
                      "val_d_stsp": m.history["best_val_d_stsp"], "best_step": m.history["best_step"],
                      "status": m.stopped, **{n: sc.get(n) for n in ("D_stsp", "D_H", "PSC", "T_gen")},
                      "eval_status": sc.get("status")})
-    summary = {n: median_mad([r[n] for r in rows]) for n in ("D_stsp", "D_H", "PSC", "val_d_stsp")}
+    summary = {n: member_summary([r[n] for r in rows]) for n in ("D_stsp", "D_H", "PSC", "val_d_stsp")}
     fmt = lambda v: "   -   " if v is None else f"{v:7.4f}"  # noqa: E731
     note("member  seed  val_D_stsp  D_stsp     D_H     PSC   status")
     for r in rows:

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from hostile import assert_refused, run_cli
 
-from dsrecon import sweep as S
+from dsrecon import results as R, sweep as S
 
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 
@@ -240,7 +240,7 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
         os.chdir(old)
     assert code == 0
     out = drv / "rel_out"
-    ds = S.read_results(out)
+    ds = R.read_results(out)
     assert ds.sizes["run"] == 2 and _scored(ds)
     # one output place: every run folder complete under drv/rel_out, nothing where the cluster was started
     for rd in ds["run_dir"].values:
@@ -256,19 +256,19 @@ def test_a_sweep_on_a_two_node_loopback_cluster_writes_one_place_and_equals_the_
     for rd in ds["run_dir"].values:
         assert json.loads((Path(str(rd)) / "result.json").read_text())["node"] in nodes
     # the same numbers as the local backend (the same run_one, one torch thread per run)
-    ref = S.read_results(local / "rel_out").sortby("key")
+    ref = R.read_results(local / "rel_out").sortby("key")
     got = ds.sortby("key")
     assert list(ref["key"].values) == list(got["key"].values)
     for m in ("D_stsp", "D_H", "PSC", "PE", "floor_D_stsp"):
         np.testing.assert_array_equal(ref[m].values, got[m].values, err_msg=m)   # bit for bit (NaN = NaN)
     print(f"ray loopback cluster: 2 runs in {seconds:.1f} s on {len(nodes)} node(s)")
     assert code2 == 0
-    shipped = S.read_results(drv / "rel_out2").sortby("seed")
+    shipped = R.read_results(drv / "rel_out2").sortby("seed")
     np.testing.assert_array_equal(shipped["D_stsp"].values, got.sortby("seed")["D_stsp"].values)
     for rd in shipped["run_dir"].values:   # the file was read where working_dir was unpacked, by its relative name
         assert json.loads((Path(str(rd)) / "config.json").read_text())["config"]["data"]["name"] == "rec.csv"
     assert code3 == 0
-    client = S.read_results(drv / "rel_out3").sortby("seed")
+    client = R.read_results(drv / "rel_out3").sortby("seed")
     np.testing.assert_array_equal(client["D_stsp"].values, shipped["D_stsp"].values)
     assert all((Path(str(rd)) / "model.pt").is_file() for rd in client["run_dir"].values)
 
@@ -432,7 +432,7 @@ def test_case1_2_relative_out_and_data_are_made_absolute_by_the_driver(tmp_path,
     code, out, err = run_cli(["sweep", "../cfg/s.toml", "--out", "rel_out", "--backend", "ray", "--address", "auto",
                               "--quiet"], capsys)
     assert code == 0, err
-    ds = S.read_results("rel_out")
+    ds = R.read_results("rel_out")
     assert ds.sizes["run"] == 2 and set(ds["status"].values) == {"ok"}
     assert all(Path(str(r)).is_absolute() and Path(str(r)).parent == tmp_path / "drv" / "rel_out" / "runs"
                for r in ds["run_dir"].values)
@@ -468,7 +468,7 @@ def test_case3_a_file_missing_on_one_node_is_retried_on_another_and_never_record
     code, out, err = run_cli(["sweep", "s.toml", "--backend", "ray", "--address", "auto", "--quiet"], capsys)
     assert code == 0, err
     assert "retrying" in out and "no such file on host" in out and "try 2 of 3" in out
-    ds = S.read_results("runs/sweeps/s")
+    ds = R.read_results("runs/sweeps/s")
     assert set(ds["status"].values) == {"ok"} and set(map(str, ds["node"].values)) == {"node-b"}
     assert len(fake.ran) == 3   # one run went to node-a first, then to node-b
 
@@ -490,7 +490,7 @@ def test_case3_a_file_missing_on_one_node_is_retried_on_another_and_never_record
     code, out, err = run_cli(["sweep", "s.toml", "--backend", "ray", "--address", "auto", "--quiet", "--out", "o3"],
                              capsys)
     assert code == 0 and "NodeDiedError" in out and len(fake.ran) == 3
-    assert set(S.read_results("o3")["status"].values) == {"ok"}
+    assert set(R.read_results("o3")["status"].values) == {"ok"}
 
 
 def test_case3_a_restart_keeps_failed_runs_unless_told_to_retry(tmp_path, monkeypatch, stub_runs, capsys):
@@ -516,7 +516,7 @@ def test_case4_a_node_without_the_shared_output_returns_its_run_to_the_driver(tm
     fake_ray(sees_shared=lambda node: node == "node-a")
     code, out, err = run_cli(["sweep", "s.toml", "--backend", "ray", "--address", "auto", "--quiet"], capsys)
     assert code == 0, err
-    ds = S.read_results("runs/sweeps/s")
+    ds = R.read_results("runs/sweeps/s")
     for rd, node in zip(ds["run_dir"].values, ds["node"].values):
         rd = Path(str(rd))
         assert {"model.pt", "fit.png", "metrics.json", "result.json"} <= {p.name for p in rd.iterdir()}, rd
@@ -607,7 +607,7 @@ def test_case8_the_leaderboard_counts_missing_runs_in_ok_n(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert run_cli(["sweep", "s.toml", "--workers", "1", "--quiet"], capsys)[0] == 0
     out = Path("runs/sweeps/s")
-    ds = S.read_results(out)
+    ds = R.read_results(out)
     lost = next(i for i in range(4) if str(ds["dataset"].values[i]) == "rossler")
     keep = [i for i in range(4) if i != lost]
     (out / "results.nc").write_bytes(ds.isel(run=keep).to_netcdf())   # as if the run's node died
@@ -616,7 +616,7 @@ def test_case8_the_leaderboard_counts_missing_runs_in_ok_n(tmp_path, monkeypatch
     assert "| rossler | plrnn | gtf | – | 1/2 |" in text and "| lorenz | plrnn | gtf | – | 2/2 |" in text
     assert "Missing runs" in text and "rossler plrnn gtf: 1 of 2" in text
     assert "| rossler | plrnn | gtf | – | 1/2 |" in (out / "leaderboard.md").read_text()
-    rows = L.leaderboard_rows(S.read_results(out), expected=L.expected_runs(out))
+    rows = L.leaderboard_rows(R.read_results(out), expected=L.expected_runs(out))
     assert [(r["dataset"], r["ok"], r["n"], r["missing"]) for r in rows] == [("lorenz", 2, 2, 0), ("rossler", 1, 2, 1)]
 
 
@@ -665,7 +665,7 @@ def test_a_node_killed_mid_sweep_is_retried_on_the_other_node_and_its_dump_print
     assert killed, "the worker raylet was not found"
     assert code == 0, text[-3000:]
     assert "retrying" in text, text[-3000:]
-    ds = S.read_results(here / "o")
+    ds = R.read_results(here / "o")
     assert ds.sizes["run"] == 2 and _scored(ds)
     lines = [line for line in text.splitlines() if len(line) > 40]
     repeated = {line for line in lines if lines.count(line) > 1 and "it/s" not in line}
