@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hostile import assert_refused, run_cli
 
-from dsrecon import results as R, sweep as S
+from dsrecon import backends as B, results as R, sweep as S
 
 SWEEP = """{top}[sweep]
 name = {name}
@@ -152,7 +152,7 @@ def stub_runs(monkeypatch):
         return {"D_stsp": 1.0 + spec["seed"], "D_H": 0.1, "PSC": 0.9, "T_gen": 1000, "noise_floor": {"D_stsp": 0.05},
                 "variants": {"D_stsp": {"method": "bins"}}}, None
 
-    monkeypatch.setattr(S, "_run_model", fake_run_model)
+    monkeypatch.setattr(B, "_run_model", fake_run_model)
     return ran
 
 

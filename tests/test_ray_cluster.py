@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from hostile import assert_refused, run_cli
 
-from dsrecon import results as R, sweep as S
+from dsrecon import backends as B, results as R, sweep as S
 
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 
@@ -395,7 +395,7 @@ def stub_runs(monkeypatch):
         return {"D_stsp": 1.0 + spec["seed"], "D_H": 0.1, "PSC": 0.9, "T_gen": 1000,
                 "noise_floor": {"D_stsp": 0.05}, "variants": {}}, None
 
-    monkeypatch.setattr(S, "_run_model", fake_run_model)
+    monkeypatch.setattr(B, "_run_model", fake_run_model)
     return ran
 
 
@@ -421,7 +421,7 @@ def test_case1_2_relative_out_and_data_are_made_absolute_by_the_driver(tmp_path,
     _stub_sweep(tmp_path / "cfg", '"rec.csv"', '[data]\ndata_dir = "dl"\n')
     monkeypatch.chdir(tmp_path / "drv")
     monkeypatch.setenv("DSRECON_CACHE_DIR", "cache")
-    spec = S.portable_spec(S.load_sweep("../cfg/s.toml", out="rel_out").specs[0])
+    spec = B.portable_spec(S.load_sweep("../cfg/s.toml", out="rel_out").specs[0])
     assert spec["run_dir"] == str(tmp_path / "drv" / "rel_out" / "runs" / Path(spec["run_dir"]).name)
     assert spec["config"]["data"]["name"] == str(tmp_path / "drv" / "rec.csv") == spec["needs"][0]
     assert spec["config"]["data"]["data_dir"] == str(tmp_path / "drv" / "dl")
@@ -449,7 +449,7 @@ def test_case2_a_relative_data_path_that_ray_client_nodes_cannot_see_is_refused(
                    watch=tmp_path, match=["'rec.csv'", "Ray Client", "working_dir"])
     # shipped in working_dir, it becomes relative to it (each task's current folder)
     env = S.check_runtime_env({"working_dir": "."})
-    spec = S.portable_spec(S.load_sweep("s.toml").specs[0], runtime_env=env, address="ray://127.0.0.9:10001")
+    spec = B.portable_spec(S.load_sweep("s.toml").specs[0], runtime_env=env, address="ray://127.0.0.9:10001")
     assert spec["config"]["data"]["name"] == "rec.csv" and env["working_dir"] == str(tmp_path)
 
 
@@ -461,7 +461,7 @@ def test_case3_a_file_missing_on_one_node_is_retried_on_another_and_never_record
 
     def node_a_lacks_it(node, spec):   # run_one itself on a node where the file is not
         if node == "node-a":
-            return S.run_one({**spec, "needs": [str(tmp_path / "not-on-this-node" / data.name)]})
+            return B.run_one({**spec, "needs": [str(tmp_path / "not-on-this-node" / data.name)]})
         return None
 
     fake = fake_ray(fail=node_a_lacks_it)
@@ -473,7 +473,7 @@ def test_case3_a_file_missing_on_one_node_is_retried_on_another_and_never_record
     assert len(fake.ran) == 3   # one run went to node-a first, then to node-b
 
     # every node lacks it: after --max-attempts tries the run is an error (exit 1), not a finished "failed" run
-    fake = fake_ray(fail=lambda node, spec: S.run_one({**spec, "needs": ["/nonexistent/rec.csv"]}))
+    fake = fake_ray(fail=lambda node, spec: B.run_one({**spec, "needs": ["/nonexistent/rec.csv"]}))
     code, out, err = run_cli(["sweep", "s.toml", "--backend", "ray", "--address", "auto", "--quiet",
                               "--out", "o2", "--max-attempts", "2"], capsys)
     assert code == 1 and "(after 2 tries)" in out and len(fake.ran) == 4
@@ -587,12 +587,12 @@ def test_case7_an_unreachable_address_is_one_line_within_the_connect_timeout(tmp
                            "--connect-timeout", "1.5"], capsys, watch=tmp_path,
                           match=["127.0.0.9:6390", "nothing accepts connections", "--connect-timeout"])
     assert time.monotonic() - t0 < 10, line
-    assert S.CONNECT_TIMEOUT <= 60    # the default bound of the target "within 60 s"
+    assert B.CONNECT_TIMEOUT <= 60    # the default bound of the target "within 60 s"
 
 
 def test_case8_a_dead_raylets_message_is_printed_once():
     shown = []
-    once = S._OnceEach(lambda data, ignore_prefix=False: shown.append(data["lines"]))
+    once = B._OnceEach(lambda data, ignore_prefix=False: shown.append(data["lines"]))
     dump = {"lines": ["The node with node id abc has been marked dead\n[raylet.out tail] ..."], "pid": "raylet"}
     once(dump, ignore_prefix=False)
     once(dict(dump), ignore_prefix=False)

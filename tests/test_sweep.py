@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsrecon import results as R, sweep as S
+from dsrecon import backends as B, results as R, sweep as S
 from dsrecon.errors import ConfigError
 
 TINY = """
@@ -337,12 +337,12 @@ def test_a_run_stopped_before_its_first_checkpoint_is_run_again_not_recorded_fai
     rd.mkdir(parents=True)
     for name in ("config.json", "train.log", "result.json.corrupt"):
         (rd / name).write_text("{" if name == "config.json" else "partial\n")
-    rec = S.run_one(sw.specs[0])
+    rec = B.run_one(sw.specs[0])
     # trained and scored: "ok", or "failed" by the scoring's verdict (a few-step model may collapse to a fixed
     # point, which the sweep records as failed since the honest-scores change) - never failed for the folder
     assert rec["status"] == "ok" or rec["reason"].startswith("the free run"), rec["reason"]
     assert np.isfinite(rec["metrics"]["D_stsp"])
-    assert S.read_result(rd / "result.json", sw.specs[0]["key"])["status"] == rec["status"]
+    assert B.read_result(rd / "result.json", sw.specs[0]["key"])["status"] == rec["status"]
     assert (rd / "model.pt").exists() and (rd / "checkpoints" / "last.pt").exists()
     assert (rd / "result.json.corrupt").read_text() == "partial\n"   # the sweep's kept file survives
     assert not list(rd.parent.glob(".*.kept"))
@@ -353,7 +353,7 @@ def test_a_run_that_scoring_judged_failed_is_recorded_failed(tmp_path):
     # run in the results and the leaderboard whatever its scores; a live one is "ok"
     import json
 
-    from dsrecon.sweep import recover_result
+    from dsrecon.backends import recover_result
 
     spec = {"key": "k", "kind": "model", "dataset": "lorenz", "model": "plrnn", "method": "stf", "tau": 10,
             "seed": 0, "run_dir": str(tmp_path)}
