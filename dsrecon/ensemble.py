@@ -106,6 +106,16 @@ class Ensemble(nn.Module):
         return view
 
 
+def sampling_seeds(ens: Ensemble, seed: int) -> list[int]:
+    """The seeds of the members' sampling generators: ``seed + (s_k - s_0)``, s_k member k's model seed.
+
+    For ``Ensemble(model, K)`` these are ``seed, ..., seed + K - 1``, as before; for given members (a sweep's
+    job of runs that differ by seed and τ, e.g. seeds 0, 0, 1, 1 with ``seed = 0``) each member samples with
+    its own run's seed, so it draws exactly the batches of its single run."""
+    first = ens.seeds[0]
+    return [int(seed) + s - first for s in ens.seeds]
+
+
 def check_supported(model) -> None:
     """One-line ConfigError for a model an ensemble cannot batch (architecture, external inputs, submodules)."""
     if not isinstance(model, SUPPORTED):
