@@ -78,6 +78,7 @@ from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
 from .errors import ConfigError, DsreconError
 from .experiment import fit_run
 from .fileio import atomic_write_bytes
+from .jobs import plan_jobs, train_job
 from .results import FLOOR_METRICS, RESULT_METRICS, _unreadable, append_results, check_out_dir
 from .runs import package_versions, write_json
 from .train import Interrupted, uses_tau
@@ -86,7 +87,8 @@ log = logging.getLogger("dsrecon")
 
 BASELINES = ("esn",)
 BACKENDS = ("local", "ray")
-SWEEP_KEYS = ("name", "out", "datasets", "models", "methods", "seeds", "taus", "baselines", "workers", "threads")
+SWEEP_KEYS = ("name", "out", "datasets", "models", "methods", "seeds", "taus", "baselines", "workers", "threads",
+              "ensemble")
 TOP_KEYS = ("sweep", "data", "model", "train", "eval", "per_model", "per_dataset", "esn", "ray")
 #: the [ray] section of a sweep file (each has a CLI flag that overrides it)
 RAY_KEYS = ("address", "runtime_env", "connect_timeout", "max_attempts")
@@ -95,6 +97,7 @@ RUNTIME_ENV_KEYS = ("working_dir", "py_modules", "pip", "uv", "conda", "env_vars
 CONNECT_TIMEOUT = 30.0     # seconds to reach a Ray address before giving up in one line
 MAX_ATTEMPTS = 3           # tries of a run whose node failed it (lost node, missing file, out of memory)
 SECTIONS = ("data", "model", "train", "eval")
+ENSEMBLE_JOBS = True       # [sweep] ensemble's default (docs/ensembles.md, "Sweeps as ensemble jobs")
 
 
 # ------------------------------------------------------------------------------ the sweep file
@@ -109,6 +112,7 @@ class Sweep:
     threads: int = 1
     source: dict = field(default_factory=dict)
     ray: dict = field(default_factory=dict)    # the validated [ray] section
+    ensemble: bool = ENSEMBLE_JOBS   # fold runs that differ by seed and tau into ensemble jobs (dsrecon.jobs)
 
 
 def _where(path) -> str:
@@ -206,6 +210,9 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     threads = sw.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"{_where(path)}[sweep] threads must be an integer >= 1, got {threads!r}")
+    ensemble = sw.get("ensemble", ENSEMBLE_JOBS)
+    if not isinstance(ensemble, bool):
+        raise ConfigError(f"{_where(path)}[sweep] ensemble must be true or false, got {ensemble!r}")
 
     fixed = _merge({}, {k: source[k] for k in SECTIONS if k in source}, _where(path) + "fixed settings")
     per = {}
@@ -260,7 +267,8 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     for s in specs:   # the same run listed twice (or a collapsed τ grid) runs once
         unique.setdefault(s["key"], s)
     specs = list(unique.values())
-    return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source, ray=ray_opts)
+    return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source, ray=ray_opts,
+                 ensemble=ensemble)
 
 
 def check_ray_options(opts, where: str = "[ray]") -> dict:
@@ -376,6 +384,8 @@ def run_one(spec: dict) -> dict:
     """
     for k, v in spec.get("env", {}).items():   # before any import reads them (cache and data folders)
         os.environ[k] = v
+    if spec.get("kind") == "job":   # several runs trained as one ensemble (dsrecon.jobs): a list of records
+        return run_job(spec)
     run_dir = Path(spec["run_dir"])
     record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
     record.update(run_dir=str(run_dir), **_where_am_i())
@@ -394,6 +404,46 @@ def run_one(spec: dict) -> dict:
         return rec
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_job(job: dict) -> list[dict]:
+    """Run an ensemble job (:func:`dsrecon.jobs.plan_jobs`) and return one record per member run, each exactly
+    what :func:`run_one` returns for that run: the members train together (:func:`dsrecon.jobs.train_job`),
+    then each is finished by :func:`run_one` from its own checkpoint (final validation, scores, files,
+    ``result.json``). When the runs cannot train as one ensemble (an unsupported or driven model, too little
+    memory, an unusable job checkpoint) or every member diverged, they run one by one, as without jobs.
+    An interrupt or a crash gives every member ``status = "error"`` (a restart resumes the job)."""
+    torch.set_num_threads(int(job.get("threads", 1)))
+    t0 = time.monotonic()
+    try:
+        failed = train_job(job)
+    except Interrupted as err:
+        return [{**_record(s), "status": "error", "reason": str(err).splitlines()[0], "metrics": {}, "noise_floor": {},
+                 "variants": {}, "seconds": time.monotonic() - t0} for s in job["members"]]
+    except DsreconError as err:
+        log.warning("ensemble job %s: %s; its %d runs train one by one", job["key"], str(err).splitlines()[0],
+                    len(job["members"]))
+        shutil.rmtree(job["run_dir"], ignore_errors=True)
+        return [run_one(s) for s in job["members"]]
+    except Exception as err:  # noqa: BLE001 - a bug or a crash: report it, let a restart retry the runs
+        log.exception("sweep job %s crashed", job["key"])
+        return [{**_record(s), "status": "error", "reason": f"{type(err).__name__}: {err}".splitlines()[0],
+                 "metrics": {}, "noise_floor": {}, "variants": {}, "seconds": time.monotonic() - t0,
+                 "environment": isinstance(err, MemoryError)} for s in job["members"]]
+    records = []
+    for s in job["members"]:
+        if s["key"] in failed:   # diverged: a finished outcome, as DivergenceError is for a single run
+            rec = {**_record(s), "status": "failed", "reason": failed[s["key"]], "tau_steps": None, "metrics": {},
+                   "noise_floor": {}, "variants": {}, "seconds": time.monotonic() - t0}
+            write_json(Path(s["run_dir"]) / "result.json", rec)
+            records.append(rec)
+        else:
+            records.append(run_one(s))
+    return records
+
+
+def _record(spec: dict) -> dict:
+    return {**{k: spec[k] for k in _RECORD_KEYS}, "run_dir": str(spec["run_dir"]), **_where_am_i()}
 
 
 def _where_am_i() -> dict:
@@ -610,6 +660,12 @@ def _run_baseline(spec: dict, run_dir: Path):
 # ------------------------------------------------------------------------------ backends
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
+
+
+def _flat(records):
+    """The records of the local backend, one per run: a job's list of records is unpacked."""
+    for rec in records:
+        yield from (rec if isinstance(rec, list) else [rec])
 
 
 def _local(specs, workers: int, threads: int):
@@ -837,7 +893,7 @@ class SweepResult:
 def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", address: str | None = None,
               workers: int | None = None, progress: bool = True, echo=print, retry_failed: bool = False,
               runtime_env: dict | None = None, connect_timeout: float | None = None,
-              max_attempts: int | None = None) -> SweepResult:
+              max_attempts: int | None = None, ensemble_jobs: bool | None = None) -> SweepResult:
     """Run every unfinished run of ``sweep`` (a :class:`Sweep` or a TOML path) and update results and leaderboard.
 
     Finished runs (``result.json`` with status ok) are skipped; runs that failed (status failed) are run again
@@ -845,6 +901,9 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
     made absolute here (:func:`portable_spec`). On Ray (``address``, ``runtime_env``, ``connect_timeout``,
     ``max_attempts`` override the sweep's [ray] section): when the nodes see the output folder the runs write
     there, otherwise each node returns its run directory and the driver unpacks it there.
+    ``ensemble_jobs`` (default: the sweep's ``[sweep] ensemble``): on the local backend, the runs that differ
+    only by seed and τ train together as ensemble jobs (:mod:`dsrecon.jobs`); every run still gets its own
+    run directory and record.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
@@ -871,7 +930,8 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
             _connect(ray, address, opts.get("runtime_env"), opts.get("connect_timeout", CONNECT_TIMEOUT))
             started = True
     try:
-        return _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed)
+        jobs = sweep.ensemble if ensemble_jobs is None else bool(ensemble_jobs)
+        return _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed, jobs)
     finally:
         if started:
             ray.shutdown()
@@ -885,7 +945,8 @@ def _import_ray():
     return ray
 
 
-def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed) -> SweepResult:
+def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed,
+               jobs: bool = False) -> SweepResult:
     t0 = time.monotonic()
     out = sweep.out.absolute()
     where = "the output folder ([sweep] out or --out)"
@@ -943,12 +1004,15 @@ def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, re
         append_results(results, rows)   # the file may have been lost or belong to an older sweep
     n_workers = int(workers or sweep.workers or os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(todo) or 1))
+    items = plan_jobs(todo, n_workers) if jobs and backend == "local" else todo
+    n_jobs = sum(1 for i in items if i.get("kind") == "job")
     echo(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(finished)} already finished (skipped), "
          f"{len(todo)} to run on backend {backend}" + (f" with {n_workers} workers" if backend == "local" else "")
+         + (f" ({len(todo) - len(items) + n_jobs} of them in {n_jobs} ensemble jobs)" if n_jobs else "")
          + f"; results in {results}")
     errors = []
     if backend == "local":
-        gen = _local(todo, n_workers, sweep.threads)
+        gen = _flat(_local(items, min(n_workers, len(items) or 1), sweep.threads))
     else:
         shared = _mark_shared(out)
         gen = _ray([{**s, "shared": shared} for s in todo], address, sweep.threads,
