@@ -18,8 +18,9 @@ How (docs/ensembles.md):
   ``seed + k``: exactly what a single run with that seed does, so per-member results equal K separate
   runs up to float rounding (the batched matmul rounds differently from K small ones; tests/test_ensemble.py).
 
-Supported: PLRNN, shPLRNN and RNN (architectures whose state is one tensor and whose update rule
-broadcasts); every training method; no external inputs and no gradient flossing (refused in one line).
+Supported: PLRNN, shPLRNN, RNN and LSTM (architectures whose update rule broadcasts over a leading member
+axis; the LSTM's state [h, c] is one tensor); every training method; no external inputs and no gradient
+flossing (refused in one line).
 """
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, DataError
-from .models import PLRNN, RNN, ShallowPLRNN
+from .models import LSTM, PLRNN, RNN, ShallowPLRNN
 
-SUPPORTED = (PLRNN, ShallowPLRNN, RNN)
+SUPPORTED = (PLRNN, ShallowPLRNN, RNN, LSTM)
 MAX_MEMBERS = 4096   # a bound on --ensemble beyond any memory estimate (one Adam per member)
 MEMORY_SHARE = 0.8   # at most this share of the free memory may be planned for an ensemble
 

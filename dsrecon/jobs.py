@@ -8,7 +8,7 @@ it, exactly as its single run does (up to float rounding, tests/test_ensemble_jo
 
 - :func:`plan_jobs` groups the unfinished runs (:func:`job_group`) into jobs of at most ``max_members``,
   and splits jobs while there are fewer than ``workers`` of them, so that every worker has something to do.
-  A run that cannot join one (LSTM, a driven model, flossing, an ``--ensemble`` run, a baseline) or that
+  A run that cannot join one (GRU, a driven model, flossing, an ``--ensemble`` run, a baseline) or that
   already has its own checkpoint (a started single run: it resumes as one) stays a job of its own.
 - :func:`train_job` trains a job's members together, with the checkpoint of the whole ensemble in
   ``<out>/jobs/job-<key>/last.pt`` (an interrupted job resumes from it: the same unfinished runs regroup to

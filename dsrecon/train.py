@@ -387,7 +387,8 @@ def fit(
     alpha_of = gtf_alpha_from_lyapunov if cfg.gtf_alpha == "auto" else gtf_alpha_from_jacobians
     # floor of the auto alpha: (1 - alpha)^tau <= 5 %, i.e. within one predictability interval the state is
     # pulled back to the data about as completely as sparse forcing's full reset (docs/training.md)
-    alpha_floor = 1.0 - GTF_DATA_SHARE ** (1.0 / tau) if cfg.gtf_alpha == "auto" and tau else 0.0
+    alpha_floor = 1.0 - GTF_DATA_SHARE ** (1.0 / tau) if cfg.method == "gtf" and cfg.gtf_alpha == "auto" and tau \
+        else 0.0   # (only gtf reads it; a per-member tau list belongs to the forcing methods)
     for m in members:
         m.alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and not adaptive else None
 
