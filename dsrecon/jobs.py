@@ -158,8 +158,8 @@ def train_job(job: dict, quiet: bool = True) -> dict[str, str]:
             if not resuming:
                 for line in notes[k]:
                     log.info(line)
-            log.info("trained as member %d of an ensemble job of %d runs (job %s, members' seeds %s, tau %s); the job's "
-                     "log follows", k, len(specs), job["key"], ens.seeds, taus)
+            log.info("trained as member %d of an ensemble job of %d runs (job %s, members' seeds %s, tau %s); the "
+                     "job's log follows", k, len(specs), job["key"], ens.seeds, taus)
             log.removeHandler(h)
         for h in handlers:
             log.addHandler(h)
