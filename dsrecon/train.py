@@ -439,7 +439,7 @@ def fit(
         m.opt.load_state_dict(g["optimizer"])
         m.recoveries += 1
         m.lr_scale *= 0.5
-        name = f"member {k} (seed {cfg.seed + k}): " if ens else ""
+        name = f"member {k} (seed {seeds[k]}): " if ens else ""
         msg = (f"{name}{what} loss at step {step}: restored the last good state and halved the "
                f"learning rate (recovery {m.recoveries}/{cfg.max_recoveries})")
         log.warning(msg)
@@ -447,7 +447,7 @@ def fit(
         if m.recoveries > cfg.max_recoveries:
             if ens:
                 m.status = "diverged"
-                log.warning("member %d (seed %d) diverged: %d recoveries; it keeps its best state", k, cfg.seed + k,
+                log.warning("member %d (seed %d) diverged: %d recoveries; it keeps its best state", k, seeds[k],
                             m.recoveries)
                 if any(o.status == "training" for o in members):
                     return
@@ -589,7 +589,7 @@ def fit(
                     if cfg.early_stop and m.since_best >= cfg.early_stop:
                         m.status = "early stop"
                         log.info("early stop%s at step %d: %d validations without improvement",
-                                 f" of member {k} (seed {cfg.seed + k})" if ens else "", step, m.since_best)
+                                 f" of member {k} (seed {seeds[k]})" if ens else "", step, m.since_best)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 good = snapshot()
                 save_checkpoint()
@@ -618,7 +618,7 @@ def fit(
                 m.best = {"score": score, "state": copy.deepcopy(m.model.state_dict()), "step": step}
             m.model.load_state_dict(m.best["state"])
             log.info("%skept the model of step %d (validation D_stsp %.4f)",
-                     f"member {k} (seed {cfg.seed + k}): " if ens else "", m.best["step"], m.best["score"])
+                     f"member {k} (seed {seeds[k]}): " if ens else "", m.best["step"], m.best["score"])
     history["best_step"] = one([m.best["step"] for m in members])
     history["best_val_d_stsp"] = one([m.best["score"] for m in members])
     elapsed = elapsed0 + time.monotonic() - t0
