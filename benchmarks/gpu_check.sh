@@ -38,7 +38,7 @@ import json, sys, time
 import numpy as np
 import dsrecon as ds
 from dsrecon.config import TrainConfig
-from dsrecon.train import fit
+from dsrecon.train import train_loop as fit
 
 x = ds.data.as_array(ds.load("lorenz"))[:20000]
 res = {}
@@ -84,7 +84,7 @@ import warnings
 import torch
 import dsrecon as ds
 from dsrecon.config import TrainConfig
-from dsrecon.train import fit
+from dsrecon.train import train_loop as fit
 
 dev = sys.argv[1]
 x = ds.data.as_array(ds.load("lorenz"))[:20000]

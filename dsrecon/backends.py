@@ -28,6 +28,7 @@ from .baselines import run_esn
 from .config import RunConfig
 from .errors import ConfigError, DataError, DsreconError
 from .experiment import fit_run
+from .jobs import train_job
 from .results import FLOOR_METRICS, RESULT_METRICS
 from .runs import package_versions, write_json
 from .train import Interrupted
@@ -35,6 +36,7 @@ from .train import Interrupted
 log = logging.getLogger("dsrecon")
 
 CONNECT_TIMEOUT = 30.0     # seconds to reach a Ray address before giving up in one line
+_RECORD_KEYS = ("key", "kind", "dataset", "model", "method", "tau", "seed")   # what a record names
 MAX_ATTEMPTS = 3           # tries of a run whose node failed it (lost node, missing file, out of memory)
 
 
@@ -56,8 +58,10 @@ def run_one(spec: dict) -> dict:
     """
     for k, v in spec.get("env", {}).items():   # before any import reads them (cache and data folders)
         os.environ[k] = v
+    if spec.get("kind") == "job":   # several runs trained as one ensemble (dsrecon.jobs): a list of records
+        return run_job(spec)
     run_dir = Path(spec["run_dir"])
-    record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
+    record = {k: spec[k] for k in _RECORD_KEYS}
     record.update(run_dir=str(run_dir), **_where_am_i())
     missing = [f for f in spec.get("needs", []) if not Path(f).is_file()]
     if missing:   # this node lacks a file another node may have: not an outcome of the run
@@ -74,6 +78,46 @@ def run_one(spec: dict) -> dict:
         return rec
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_job(job: dict) -> list[dict]:
+    """Run an ensemble job (:func:`dsrecon.jobs.plan_jobs`) and return one record per member run, each exactly
+    what :func:`run_one` returns for that run: the members train together (:func:`dsrecon.jobs.train_job`),
+    then each is finished by :func:`run_one` from its own checkpoint (final validation, scores, files,
+    ``result.json``). When the runs cannot train as one ensemble (an unsupported or driven model, too little
+    memory, an unusable job checkpoint) or every member diverged, they run one by one, as without jobs.
+    An interrupt or a crash gives every member ``status = "error"`` (a restart resumes the job)."""
+    torch.set_num_threads(int(job.get("threads", 1)))
+    t0 = time.monotonic()
+    try:
+        failed = train_job(job)
+    except Interrupted as err:
+        return [{**_record(s), "status": "error", "reason": str(err).splitlines()[0], "metrics": {}, "noise_floor": {},
+                 "variants": {}, "seconds": time.monotonic() - t0} for s in job["members"]]
+    except DsreconError as err:
+        log.warning("ensemble job %s: %s; its %d runs train one by one", job["key"], str(err).splitlines()[0],
+                    len(job["members"]))
+        shutil.rmtree(job["run_dir"], ignore_errors=True)
+        return [run_one(s) for s in job["members"]]
+    except Exception as err:  # noqa: BLE001 - a bug or a crash: report it, let a restart retry the runs
+        log.exception("sweep job %s crashed", job["key"])
+        return [{**_record(s), "status": "error", "reason": f"{type(err).__name__}: {err}".splitlines()[0],
+                 "metrics": {}, "noise_floor": {}, "variants": {}, "seconds": time.monotonic() - t0,
+                 "environment": isinstance(err, MemoryError)} for s in job["members"]]
+    records = []
+    for s in job["members"]:
+        if s["key"] in failed:   # diverged: a finished outcome, as DivergenceError is for a single run
+            rec = {**_record(s), "status": "failed", "reason": failed[s["key"]], "tau_steps": None, "metrics": {},
+                   "noise_floor": {}, "variants": {}, "seconds": time.monotonic() - t0}
+            write_json(Path(s["run_dir"]) / "result.json", rec)
+            records.append(rec)
+        else:
+            records.append(run_one(s))
+    return records
+
+
+def _record(spec: dict) -> dict:
+    return {**{k: spec[k] for k in _RECORD_KEYS}, "run_dir": str(spec["run_dir"]), **_where_am_i()}
 
 
 def _where_am_i() -> dict:
@@ -292,6 +336,12 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _flat(records):
+    """The records of the local backend, one per run: a job's list of records is unpacked."""
+    for rec in records:
+        yield from (rec if isinstance(rec, list) else [rec])
+
+
 def _local(specs, workers: int, threads: int):
     if workers <= 1:
         for s in specs:
@@ -421,7 +471,6 @@ class _OnceEach:
         return self.inner(data, *args, **kw)
 
 
-_RECORD_KEYS = ("key", "kind", "dataset", "model", "method", "tau", "seed")
 
 
 def _lost(spec: dict, reason: str, **extra) -> dict:

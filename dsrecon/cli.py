@@ -253,6 +253,9 @@ def _parser() -> argparse.ArgumentParser:
                     "since the same seed and code fail the same way (runs that errored are always run again)")
     sw.add_argument("--workers", type=int, default=None,
                     help="local backend: processes (default: [sweep] workers, else the number of cores)")
+    sw.add_argument("--ensemble-jobs", action=argparse.BooleanOptionalAction, default=None,
+                    help="local backend: train the runs that differ only by seed and tau as ensemble jobs, each run "
+                    "still written as its own run (default: [sweep] ensemble; docs/ensembles.md)")
     sw.add_argument("--out", default=None, metavar="DIR", help="output folder (default: [sweep] out, else runs/sweeps/NAME)")
     sw.add_argument("--dry-run", action="store_true", help="validate the config and list the runs; run nothing")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -613,6 +616,8 @@ def _cmd_sweep(args) -> int:
     runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
     if args.backend != "ray" and (runtime_env is not None or args.address or args.connect_timeout or args.max_attempts):
         raise ConfigError("--address, --runtime-env, --connect-timeout and --max-attempts apply to --backend ray only")
+    if args.backend == "ray" and args.ensemble_jobs:
+        raise ConfigError("--ensemble-jobs applies to --backend local only; on Ray every run is its own task")
     flags = {"connect_timeout": args.connect_timeout, "max_attempts": args.max_attempts}
     check_ray_options({k: v for k, v in flags.items() if v is not None},
                       "--connect-timeout/--max-attempts:")
@@ -623,7 +628,8 @@ def _cmd_sweep(args) -> int:
         return 0
     res = run_sweep(sweep, backend=args.backend, address=args.address, workers=args.workers, progress=not args.quiet,
                     retry_failed=args.retry_failed, runtime_env=runtime_env,
-                    connect_timeout=args.connect_timeout, max_attempts=args.max_attempts)
+                    connect_timeout=args.connect_timeout, max_attempts=args.max_attempts,
+                    ensemble_jobs=args.ensemble_jobs)
     print(f"sweep {sweep.name}: {res.ran} runs done, {res.skipped} skipped (already finished), {len(res.errors)} errors "
           f"in {res.seconds:.0f} s")
     if res.records:

@@ -18,8 +18,9 @@ How (docs/ensembles.md):
   ``seed + k``: exactly what a single run with that seed does, so per-member results equal K separate
   runs up to float rounding (the batched matmul rounds differently from K small ones; tests/test_ensemble.py).
 
-Supported: PLRNN, shPLRNN and RNN (architectures whose state is one tensor and whose update rule
-broadcasts); every training method; no external inputs and no gradient flossing (refused in one line).
+Supported: PLRNN, shPLRNN, RNN and LSTM (architectures whose update rule broadcasts over a leading member
+axis; the LSTM's state [h, c] is one tensor); every training method; no external inputs and no gradient
+flossing (refused in one line).
 """
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, DataError
-from .models import PLRNN, RNN, ShallowPLRNN
+from .models import LSTM, PLRNN, RNN, ShallowPLRNN
 from .score import median_mad
 
-SUPPORTED = (PLRNN, ShallowPLRNN, RNN)
+SUPPORTED = (PLRNN, ShallowPLRNN, RNN, LSTM)
 MAX_MEMBERS = 4096   # a bound on --ensemble beyond any memory estimate (one Adam per member)
 MEMORY_SHARE = 0.8   # at most this share of the free memory may be planned for an ensemble
 
@@ -104,6 +105,16 @@ class Ensemble(nn.Module):
             # nn.Module.__setattr__ leaves member 0's registered parameters untouched
             object.__setattr__(view, name, t.unsqueeze(1) if t.dim() == 2 else t)
         return view
+
+
+def sampling_seeds(ens: Ensemble, seed: int) -> list[int]:
+    """The seeds of the members' sampling generators: ``seed + (s_k - s_0)``, s_k member k's model seed.
+
+    For ``Ensemble(model, K)`` these are ``seed, ..., seed + K - 1``, as before; for given members (a sweep's
+    job of runs that differ by seed and τ, e.g. seeds 0, 0, 1, 1 with ``seed = 0``) each member samples with
+    its own run's seed, so it draws exactly the batches of its single run."""
+    first = ens.seeds[0]
+    return [int(seed) + s - first for s in ens.seeds]
 
 
 def check_supported(model) -> None:

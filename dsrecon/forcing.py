@@ -82,9 +82,12 @@ def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, inputs: torch.Te
     ``inputs``: external inputs (T+1, B, K) of a driven model, aligned with ``x`` (z_{t+1} = step(z_t, s_t));
     None for an autonomous one. ``states_out``: if a list is given, the latent states z_1..z_T are appended
     to it (for a latent regulariser or adaptive GTF). Returns x̂_1..x̂_T (T, B, N).
+    ``tau``: an int, or for an ensemble (``x`` (T+1, K, B, N)) a sequence of K ints, one per member (a
+    τ-sweep folded into one job, :func:`member_taus`): at time t the members with t % τ_k = 0 are forced.
     """
-    if tau < 1:
-        raise ConfigError(f"tau must be >= 1, got {tau}")
+    tau, due = member_taus(tau, x)
+    if due is not None:
+        return _sparse_per_member(model, x, due, inputs=inputs, states_out=states_out)
     _check_inputs(model, x, inputs)
     kw = _pinv_kw(model)
     z = model.force(x[0], **kw).detach()
@@ -117,15 +120,17 @@ def windowed_rollout(model, x: torch.Tensor, tau: int, *, inputs: torch.Tensor |
     included); no data enter the state. Gradients are cut like in sparse forcing, but every window starts
     without any information about where the system is, which "equally destroys performance". External
     ``inputs`` (T+1, B, K) still drive every step: they are not data about the state."""
-    if tau < 1:
-        raise ConfigError(f"tau must be >= 1, got {tau}")
+    tau, due = member_taus(tau, x)
     _check_inputs(model, x, inputs)
     z = torch.zeros(*x.shape[1:-1], model.latent_dim, dtype=x.dtype, device=x.device)   # (B, M) or (K, B, M)
     states = []
     for t in range(1, x.shape[0]):
         z = _step(model, z, inputs, t - 1)
         states.append(z)
-        if t % tau == 0:
+        if due is not None:   # per-member windows: reset the members whose window ends at t
+            if t in due:
+                z = torch.where(due[t], torch.zeros_like(z), z)
+        elif t % tau == 0:
             z = torch.zeros_like(z)
     if states_out is not None:
         states_out.extend(states)
@@ -252,17 +257,59 @@ def gtf_alpha_from_lyapunov(model, states: torch.Tensor, *, inputs: torch.Tensor
     return max(0.0, 1.0 - math.exp(-lam))
 
 
+def member_taus(tau, x: torch.Tensor) -> tuple[int, dict | None]:
+    """τ of a rollout: (τ, None) for one interval, the shared one when a per-member sequence holds one value
+    (so that path stays bit-identical to a scalar τ); for K different values (x (T+1, K, B, N), an ensemble
+    whose members were a τ-sweep) (max τ, ``due``): for every time t at which some member is forced, a bool
+    mask (K, 1, 1) of those members. One-line ConfigError for τ < 1 or a sequence of the wrong length."""
+    if not isinstance(tau, (list, tuple)):
+        if tau is None or int(tau) < 1:
+            raise ConfigError(f"tau must be >= 1, got {tau}")
+        return int(tau), None
+    taus = [int(t) for t in tau]
+    if not taus or min(taus) < 1:
+        raise ConfigError(f"tau must be >= 1 for every member, got {list(tau)}")
+    if len(set(taus)) == 1:
+        return taus[0], None
+    if x.dim() != 4 or x.shape[1] != len(taus):
+        raise ConfigError(f"one tau per member needs x of shape (T+1, K={len(taus)}, B, N), got {tuple(x.shape)}")
+    t_all = torch.arange(1, x.shape[0])
+    hits = t_all[:, None] % torch.tensor(taus)[None, :] == 0            # (T, K): member k forced at t
+    rows = hits.any(1).nonzero().flatten().tolist()
+    masks = hits[rows].view(len(rows), len(taus), 1, 1).to(x.device)   # moved once per rollout
+    return max(taus), {int(t_all[r]): masks[i] for i, r in enumerate(rows)}
+
+
+def _sparse_per_member(model, x: torch.Tensor, due: dict, *, inputs=None, states_out=None) -> torch.Tensor:
+    """:func:`sparse_teacher_forcing` with one τ per ensemble member ("How to train RNNs on chaotic data" §4.1,
+    App. A.7): at a time t in ``due`` (from :func:`member_taus`) the control value is computed for every member
+    and taken, detached, by the members whose mask is set (``torch.where``); the others run on with their
+    gradient path intact. Member k thus sees exactly the rollout of its single run with τ_k."""
+    _check_inputs(model, x, inputs)
+    kw = _pinv_kw(model)
+    z = model.force(x[0], **kw).detach()
+    states = []
+    for t in range(1, x.shape[0]):
+        z = _step(model, z, inputs, t - 1)
+        states.append(z)
+        if t in due:
+            z = torch.where(due[t], model.force(x[t], z.detach(), **kw).detach(), z)
+    if states_out is not None:
+        states_out.extend(states)
+    return _observed(model, states)
+
+
 def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alpha: float | list = 0.0,
             inputs: torch.Tensor | None = None, states_out: list | None = None) -> torch.Tensor:
     """The rollout of training method ``method`` (see the module docstring) -> x̂_1..x̂_T (T, B, N).
     ``inputs`` (T+1, B, K): external inputs of a driven model, aligned with ``x``; None otherwise."""
     kw = dict(inputs=inputs, states_out=states_out)
     if method in ("stf", "id-tf"):
-        return sparse_teacher_forcing(model, x, int(tau), **kw)
+        return sparse_teacher_forcing(model, x, tau, **kw)
     if method == "gtf":
         return generalized_teacher_forcing(model, x, alpha, **kw)
     if method == "bptt-clip":
         return free_rollout(model, x, **kw)
     if method == "window":
-        return windowed_rollout(model, x, int(tau), **kw)
+        return windowed_rollout(model, x, tau, **kw)
     raise ConfigError(f"unknown training method {method!r}; available: {', '.join(METHODS)}")

@@ -63,12 +63,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import data as data_mod, leaderboard
-from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _import_ray, _local, _ray, portable_spec,
-                       read_result, recover_result, set_aside, unpack_artifacts)
+from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _flat, _import_ray, _local, _ray,
+                       portable_spec, read_result, recover_result, set_aside, unpack_artifacts)
 from .baselines import ESN
 from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
 from .errors import ConfigError
 from .fileio import atomic_write_bytes
+from .jobs import plan_jobs
 from .results import _unreadable, append_results, check_out_dir
 from .runs import write_json
 from .train import uses_tau
@@ -77,13 +78,18 @@ log = logging.getLogger("dsrecon")
 
 BASELINES = ("esn",)
 BACKENDS = ("local", "ray")
-SWEEP_KEYS = ("name", "out", "datasets", "models", "methods", "seeds", "taus", "baselines", "workers", "threads")
+SWEEP_KEYS = ("name", "out", "datasets", "models", "methods", "seeds", "taus", "baselines", "workers", "threads",
+              "ensemble")
 TOP_KEYS = ("sweep", "data", "model", "train", "eval", "per_model", "per_dataset", "esn", "ray")
 #: the [ray] section of a sweep file (each has a CLI flag that overrides it)
 RAY_KEYS = ("address", "runtime_env", "connect_timeout", "max_attempts")
 #: the runtime_env fields dsrecon passes on to Ray (https://docs.ray.io/en/latest/ray-core/handling-dependencies.html)
 RUNTIME_ENV_KEYS = ("working_dir", "py_modules", "pip", "uv", "conda", "env_vars", "excludes", "config")
 SECTIONS = ("data", "model", "train", "eval")
+# [sweep] ensemble's default: off, so that a run's numbers do not depend on the runs it was batched with and stay
+# bit-identical to `dsrecon fit` and to the Ray backend; jobs measured 1.22x faster on the tau-sweep (2 cores;
+# docs/ensembles.md, "Sweeps as ensemble jobs"): an opt-in speed-up, equal only up to float rounding
+ENSEMBLE_JOBS = False
 
 
 # ------------------------------------------------------------------------------ the sweep file
@@ -98,6 +104,7 @@ class Sweep:
     threads: int = 1
     source: dict = field(default_factory=dict)
     ray: dict = field(default_factory=dict)    # the validated [ray] section
+    ensemble: bool = ENSEMBLE_JOBS   # fold runs that differ by seed and tau into ensemble jobs (dsrecon.jobs)
 
 
 def _where(path) -> str:
@@ -195,6 +202,9 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     threads = sw.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"{_where(path)}[sweep] threads must be an integer >= 1, got {threads!r}")
+    ensemble = sw.get("ensemble", ENSEMBLE_JOBS)
+    if not isinstance(ensemble, bool):
+        raise ConfigError(f"{_where(path)}[sweep] ensemble must be true or false, got {ensemble!r}")
 
     fixed = _merge({}, {k: source[k] for k in SECTIONS if k in source}, _where(path) + "fixed settings")
     per = {}
@@ -249,7 +259,8 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     for s in specs:   # the same run listed twice (or a collapsed τ grid) runs once
         unique.setdefault(s["key"], s)
     specs = list(unique.values())
-    return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source, ray=ray_opts)
+    return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source, ray=ray_opts,
+                 ensemble=ensemble)
 
 
 def check_ray_options(opts, where: str = "[ray]") -> dict:
@@ -369,7 +380,7 @@ class SweepResult:
 def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", address: str | None = None,
               workers: int | None = None, progress: bool = True, echo=print, retry_failed: bool = False,
               runtime_env: dict | None = None, connect_timeout: float | None = None,
-              max_attempts: int | None = None) -> SweepResult:
+              max_attempts: int | None = None, ensemble_jobs: bool | None = None) -> SweepResult:
     """Run every unfinished run of ``sweep`` (a :class:`Sweep` or a TOML path) and update results and leaderboard.
 
     Finished runs (``result.json`` with status ok) are skipped; runs that failed (status failed) are run again
@@ -377,6 +388,9 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
     made absolute here (:func:`portable_spec`). On Ray (``address``, ``runtime_env``, ``connect_timeout``,
     ``max_attempts`` override the sweep's [ray] section): when the nodes see the output folder the runs write
     there, otherwise each node returns its run directory and the driver unpacks it there.
+    ``ensemble_jobs`` (default: the sweep's ``[sweep] ensemble``): on the local backend, the runs that differ
+    only by seed and τ train together as ensemble jobs (:mod:`dsrecon.jobs`); every run still gets its own
+    run directory and record.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
@@ -403,13 +417,15 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
             _connect(ray, address, opts.get("runtime_env"), opts.get("connect_timeout", CONNECT_TIMEOUT))
             started = True
     try:
-        return _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed)
+        jobs = sweep.ensemble if ensemble_jobs is None else bool(ensemble_jobs)
+        return _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed, jobs)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed) -> SweepResult:
+def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, retry_failed,
+               jobs: bool = False) -> SweepResult:
     t0 = time.monotonic()
     out = sweep.out.absolute()
     where = "the output folder ([sweep] out or --out)"
@@ -467,12 +483,15 @@ def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, re
         append_results(results, rows)   # the file may have been lost or belong to an older sweep
     n_workers = int(workers or sweep.workers or os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(todo) or 1))
+    items = plan_jobs(todo, n_workers) if jobs and backend == "local" else todo
+    n_jobs = sum(1 for i in items if i.get("kind") == "job")
     echo(f"sweep {sweep.name}: {len(sweep.specs)} runs, {len(finished)} already finished (skipped), "
          f"{len(todo)} to run on backend {backend}" + (f" with {n_workers} workers" if backend == "local" else "")
+         + (f" ({len(todo) - len(items) + n_jobs} of them in {n_jobs} ensemble jobs)" if n_jobs else "")
          + f"; results in {results}")
     errors = []
     if backend == "local":
-        gen = _local(todo, n_workers, sweep.threads)
+        gen = _flat(_local(items, min(n_workers, len(items) or 1), sweep.threads))
     else:
         shared = _mark_shared(out)
         gen = _ray([{**s, "shared": shared} for s in todo], address, sweep.threads,

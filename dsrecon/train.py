@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .config import ADAPTIVE_ALPHAS, TrainConfig
 from .ensemble import (Ensemble, check_checkpoint as check_ensemble_checkpoint, check_config as check_ensemble_config,
-                       check_memory)
+                       check_memory, sampling_seeds)
 from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
@@ -85,10 +85,35 @@ def annealed_tau(tau: int, step: int, cfg: TrainConfig) -> int:
     Short intervals first teach the one-step map (nearly pure teacher forcing); the full interval
     τ ≈ τ_pred then teaches the long-range behaviour without exploding gradients.
     """
+    if isinstance(tau, list):   # one τ per ensemble member (a folded τ-sweep): each anneals as in its own run
+        return [annealed_tau(t, step, cfg) for t in tau]
     if cfg.tau_anneal <= 0:
         return tau
     frac = min(1.0, step / (cfg.tau_anneal * cfg.steps))
     return max(1, int(round(tau**frac)))
+
+
+def member_tau(model, cfg: TrainConfig, tau):
+    """``tau`` of :func:`fit` as it trains: an int (or None), or for an :class:`Ensemble` whose members were a
+    τ-sweep a list with one τ per member. A sequence of equal values is that one value (so the rollout is
+    bit-identical to a scalar τ). One-line ConfigErrors: a sequence for a single model, of the wrong length,
+    with a value < 1, or with different values for a method whose τ is not a forcing interval (gtf's floor of
+    α, bptt-clip)."""
+    if not isinstance(tau, (list, tuple)):
+        return tau
+    n = len(model) if isinstance(model, Ensemble) else None
+    if n is None or len(tau) != n:
+        raise ConfigError(f"one tau per member needs an ensemble of {len(tau)} members, got "
+                          + (f"{n} members" if n is not None else f"a single {type(model).__name__}"))
+    if any(isinstance(t, bool) or t is None or int(t) != t or t < 1 for t in tau):
+        raise ConfigError(f"tau must be a positive integer for every member, got {list(tau)}")
+    taus = [int(t) for t in tau]
+    if len(set(taus)) == 1:
+        return taus[0]
+    if cfg.method not in USES_TAU:
+        raise ConfigError(f"one tau per member applies to the forcing methods {', '.join(USES_TAU)}; method "
+                          f"{cfg.method!r} needs one shared tau, got {taus}")
+    return taus
 
 
 def val_fraction(cfg: TrainConfig) -> float:
@@ -310,7 +335,7 @@ def train_loop(
     ``config.seed + k`` does, up to float rounding; docs/ensembles.md);
     ``inputs``: external inputs s (T, K) aligned with ``x_train``, for a model built with
     ``input_dim = K`` (None for an autonomous model); ``tau``: forcing interval (steps) of ``stf``, ``id-tf``
-    and ``window``; for ``gtf`` with ``gtf_alpha="auto"`` it sets the floor 1 − 0.05^(1/τ) of α; unused by
+    and ``window`` (for an ensemble also a list, one τ per member: a folded τ-sweep, :func:`member_tau`); for ``gtf`` with ``gtf_alpha="auto"`` it sets the floor 1 − 0.05^(1/τ) of α; unused by
     ``bptt-clip``; ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
     of ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
     divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
@@ -326,7 +351,8 @@ def train_loop(
     step (the others take theirs) and follows the ensemble's step count in its learning-rate schedule.
     """
     cfg = config
-    check_method(model, cfg, tau)
+    tau = member_tau(model, cfg, tau)
+    check_method(model, cfg, min(tau) if isinstance(tau, list) else tau)
     ens = isinstance(model, Ensemble)
     device = resolve_device(cfg.device)
     if ens:
@@ -342,10 +368,10 @@ def train_loop(
     s_val = None if s_all is None else (s_all[T:] if n_val else s_all)
     if resume and checkpoint is not None and not Path(checkpoint).exists():
         raise DataError(f"resume: {checkpoint} does not exist; there is nothing to resume (train without resume)")
-    members = []
+    members, seeds = [], sampling_seeds(model, cfg.seed) if ens else [cfg.seed]
     for k, net in enumerate(model.members if ens else [model]):
         params = [p for p in net.parameters() if p.requires_grad]
-        members.append(_Member(model=net, opt=_optimizer(cfg, params), gen=torch.Generator().manual_seed(cfg.seed + k),
+        members.append(_Member(model=net, opt=_optimizer(cfg, params), gen=torch.Generator().manual_seed(seeds[k]),
                                params=params, best={"score": math.inf, "state": copy.deepcopy(net.state_dict()),
                                                     "step": 0}))
     one = (lambda v: v) if ens else (lambda v: v[0])   # history entries: a list over the members, or the value
@@ -356,7 +382,8 @@ def train_loop(
     alpha_of = gtf_alpha_from_lyapunov if cfg.gtf_alpha == "auto" else gtf_alpha_from_jacobians
     # floor of the auto alpha: (1 - alpha)^tau <= 5 %, i.e. within one predictability interval the state is
     # pulled back to the data about as completely as sparse forcing's full reset (docs/training.md)
-    alpha_floor = 1.0 - GTF_DATA_SHARE ** (1.0 / tau) if cfg.gtf_alpha == "auto" and tau else 0.0
+    alpha_floor = 1.0 - GTF_DATA_SHARE ** (1.0 / tau) if cfg.method == "gtf" and cfg.gtf_alpha == "auto" and tau \
+        else 0.0   # (only gtf reads it; a per-member tau list belongs to the forcing methods)
     for m in members:
         m.alpha = float(cfg.gtf_alpha) if cfg.method == "gtf" and not adaptive else None
 
@@ -407,7 +434,7 @@ def train_loop(
         m.opt.load_state_dict(g["optimizer"])
         m.recoveries += 1
         m.lr_scale *= 0.5
-        name = f"member {k} (seed {cfg.seed + k}): " if ens else ""
+        name = f"member {k} (seed {seeds[k]}): " if ens else ""
         msg = (f"{name}{what} loss at step {step}: restored the last good state and halved the "
                f"learning rate (recovery {m.recoveries}/{cfg.max_recoveries})")
         log.warning(msg)
@@ -415,7 +442,7 @@ def train_loop(
         if m.recoveries > cfg.max_recoveries:
             if ens:
                 m.status = "diverged"
-                log.warning("member %d (seed %d) diverged: %d recoveries; it keeps its best state", k, cfg.seed + k,
+                log.warning("member %d (seed %d) diverged: %d recoveries; it keeps its best state", k, seeds[k],
                             m.recoveries)
                 if any(o.status == "training" for o in members):
                     return
@@ -557,7 +584,7 @@ def train_loop(
                     if cfg.early_stop and m.since_best >= cfg.early_stop:
                         m.status = "early stop"
                         log.info("early stop%s at step %d: %d validations without improvement",
-                                 f" of member {k} (seed {cfg.seed + k})" if ens else "", step, m.since_best)
+                                 f" of member {k} (seed {seeds[k]})" if ens else "", step, m.since_best)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 good = snapshot()
                 save_checkpoint()
@@ -586,14 +613,15 @@ def train_loop(
                 m.best = {"score": score, "state": copy.deepcopy(m.model.state_dict()), "step": step}
             m.model.load_state_dict(m.best["state"])
             log.info("%skept the model of step %d (validation D_stsp %.4f)",
-                     f"member {k} (seed {cfg.seed + k}): " if ens else "", m.best["step"], m.best["score"])
+                     f"member {k} (seed {seeds[k]}): " if ens else "", m.best["step"], m.best["score"])
     history["best_step"] = one([m.best["step"] for m in members])
     history["best_val_d_stsp"] = one([m.best["score"] for m in members])
     elapsed = elapsed0 + time.monotonic() - t0
     if not ens:
         return FitResult(model=model, tau=tau, steps_done=step, history=history, stopped=stopped, elapsed=elapsed)
     history["status"] = [m.status if m.status != "training" else stopped for m in members]
-    per = [FitResult(model=m.model, tau=tau, steps_done=step, history=_member_history(history, k),
+    per = [FitResult(model=m.model, tau=tau[k] if isinstance(tau, list) else tau, steps_done=step,
+                     history=_member_history(history, k),
                      stopped=history["status"][k], elapsed=elapsed) for k, m in enumerate(members)]
     return FitResult(model=model, tau=tau, steps_done=step, history=history, stopped=stopped, elapsed=elapsed,
                      members=per)

@@ -31,7 +31,7 @@ LAYERS = {
              "models.lstm", "models.gru", "systems", "arrays", "inputs", "embedding", "divergence", "maxlyap", "tau",
              "dimension", "lyapunov", "score", "spectra", "verdicts", "metrics", "forcing", "flossing", "ensemble"],
     "data": ["cards", "files", "recordings", "downloads", "preprocess", "data"],
-    "workflow": ["train", "evaluation", "tasks", "experiment", "runs", "results", "backends", "sweep", "leaderboard",
+    "workflow": ["train", "evaluation", "tasks", "experiment", "runs", "results", "jobs", "backends", "sweep", "leaderboard",
                  "report", "baselines", "cli"],
     "api": [""],
 }

@@ -136,8 +136,8 @@ def test_interrupted_ensemble_resumes_bit_identically(lorenz_data, tmp_path, mon
 
 
 def test_ensemble_refuses_what_it_cannot_batch():
-    with pytest.raises(ConfigError, match="ensembles support PLRNN, ShallowPLRNN, RNN"):
-        Ensemble(ds.LSTM(3, seed=0), 2)
+    with pytest.raises(ConfigError, match="ensembles support PLRNN, ShallowPLRNN, RNN, LSTM"):
+        Ensemble(ds.GRU(3, seed=0), 2)
     with pytest.raises(ConfigError, match="autonomous"):
         Ensemble(ds.PLRNN(3, 10, input_dim=1), 2)
     with pytest.raises(ConfigError, match="positive integer"):
@@ -153,8 +153,8 @@ def test_ensemble_refuses_what_it_cannot_batch():
     (["--ensemble", "-3"], ["--ensemble", "[1, 4096]"]),
     (["--ensemble", "5000"], ["--ensemble", "[1, 4096]", "5000"]),
     (["--ensemble", "4000", "--set", "train.batch_size=2000"], ["--ensemble 4000 needs about", "GiB", "or fewer"]),
-    (["--ensemble", "2", "--model", "lstm"], ["ensembles support PLRNN, ShallowPLRNN, RNN"]),
-], ids=["zero", "negative", "over-the-cap", "more-than-memory", "lstm"])
+    (["--ensemble", "2", "--model", "gru"], ["ensembles support PLRNN, ShallowPLRNN, RNN, LSTM"]),
+], ids=["zero", "negative", "over-the-cap", "more-than-memory", "gru"])
 def test_bad_ensemble_refused(argv, match, tmp_path, capsys):
     assert_refused(["fit", "lorenz", "--steps", "5", "--out", tmp_path / "run", *argv], capsys,
                    watch=[tmp_path], match=match)

@@ -10,7 +10,8 @@ Eq. 12-17), with H units, recurrent weights U, input weights W and biases b:
 The state is z_t = [h_t, c_t] (size M = 2H; ``model.units`` = H), so the spectrum has 2H exponents: the
 H x H Jacobian of h alone is insufficient ("Gradient flossing" §3 and App. D.3; "How to train RNNs on
 chaotic data" Remark 3 and Eq. 35). U is stored stacked as (4H, H) with rows in the order i, f, g, o;
-W likewise (4H, K); b (4H,).
+W likewise (4H, K); b (4H,). Every operation broadcasts over a leading member axis (weights (K, 4H, H), states
+(K, B, 2H)), so an :class:`dsrecon.ensemble.Ensemble` batches LSTMs as it does the PLRNN.
 
 Jacobian (digest §2.7, derived from the equations; σ'_a = a ⊙ (1 - a), k_t = 1 - tanh^2(c_t)):
 
@@ -109,7 +110,7 @@ class LSTM(nn.Module):
     def _gates(self, z: torch.Tensor, s: torch.Tensor | None):
         H = self.units
         h, c = z[..., :H], z[..., H:]
-        pre = add_input(h @ self.U.T + self.b, self.W, s, "LSTM")
+        pre = add_input(h @ self.U.mT + self.b, self.W, s, "LSTM")
         i, f, o = (torch.sigmoid(pre[..., k * H:(k + 1) * H]) for k in (0, 1, 3))
         g = torch.tanh(pre[..., 2 * H:3 * H])
         c_new = f * c + i * g
@@ -124,7 +125,7 @@ class LSTM(nn.Module):
         """The 2H x 2H block Jacobian d[h_t, c_t]/d[h_{t-1}, c_{t-1}] (module docstring; digest §2.7)."""
         H = self.units
         c, i, f, g, o, c_new, tc = self._gates(z, s)
-        U_i, U_f, U_g, U_o = (self.U[k * H:(k + 1) * H] for k in range(4))
+        U_i, U_f, U_g, U_o = (self.U[..., k * H:(k + 1) * H, :] for k in range(4))
         col = lambda v: v.unsqueeze(-1)  # noqa: E731  diag(v) @ U == v[:, None] * U
         dc_dh = col(c * f * (1 - f)) * U_f + col(g * i * (1 - i)) * U_i + col(i * (1 - g**2)) * U_g
         ok = o * (1 - tc**2)
@@ -134,12 +135,12 @@ class LSTM(nn.Module):
         return torch.cat([torch.cat([dh_dh, dh_dc], -1), torch.cat([dc_dh, dc_dc], -1)], -2)
 
     def observe(self, z: torch.Tensor) -> torch.Tensor:
-        return z[..., :self.units] @ self.B.T
+        return z[..., :self.units] @ self.B.mT
 
     def observation_pinv(self) -> torch.Tensor:
         """(2H, N): B^+ (or the ridge inverse) for the h rows, zeros for the c rows."""
         P = obs.observation_pinv(self.B, self.ridge)
-        return torch.cat([P, torch.zeros_like(P)], dim=0)
+        return torch.cat([P, torch.zeros_like(P)], dim=-2)
 
     def force(self, x: torch.Tensor, z: torch.Tensor | None = None, pinv: torch.Tensor | None = None):
         """Control state [h, c] from observation x (B, N): h from the data (as every model), c kept
@@ -147,7 +148,7 @@ class LSTM(nn.Module):
         ``pinv`` (2H, N) are used."""
         H = self.units
         P = self.observation_pinv() if pinv is None else pinv
-        h = obs.force_state(x, self.B, P[:H], None if z is None else z[..., :H], self.keep_unobserved)
+        h = obs.force_state(x, self.B, P[..., :H, :], None if z is None else z[..., :H], self.keep_unobserved)
         if z is not None and self.force_cell == "keep":
             c = z[..., H:]
         else:
