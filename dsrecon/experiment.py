@@ -33,7 +33,7 @@ from .ensemble import Ensemble, best_member, check_memory, member_summary
 from .maxlyap import MaxLyapunov
 from .models import MODELS, generate as generate_latent
 from .models.base import device_dtype
-from .runs import (RUN_FILES, WriteError, _why, check_writable_dir, data_fingerprint, load_model, new_run_dir,
+from .runs import (WriteError, _why, check_out, check_writable_dir, clear_run, data_fingerprint, new_run_dir,
                    package_versions, save_torch, write_json)
 from .systems import system_dims
 from .tau import ForcingInterval, forcing_interval
@@ -70,12 +70,6 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
             raise ConfigError(f"model.{name} does not apply to --model {cfg.kind}; it is a parameter of "
                               f"{', '.join(k for k, c in MODELS.items() if name in inspect.signature(c).parameters)}")
     return cls(obs_dim, cfg.latent_dim, **kw)   # latent_dim >= obs_dim: RunConfig.check_series, or the model
-
-
-def model_from_file(path) -> torch.nn.Module:
-    """Rebuild a model from ``model.pt`` (state_dict + constructor arguments), weights_only; one-line
-    DataErrors for a missing, corrupt or mismatched file (:func:`dsrecon.runs.load_model`)."""
-    return load_model(path)
 
 
 def choose_tau(tau, train: xr.Dataset, method: str = "stf",
@@ -182,7 +176,7 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | RunConfig 
         raise DataError(f"data have {x.shape[1]} channels but the model observes {model.obs_dim}")
     out = None if run_dir is None else Path(run_dir)
     if out is not None:
-        _check_out(out, overwrite, what="run_dir")
+        check_out(out, overwrite, what="run_dir")
     return _fit(cfg, data, model, out=out, runs_root=None, overwrite=overwrite, progress=progress, echo=None,
                 in_memory=True)
 
@@ -472,7 +466,7 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
         cfg = config
         run_dir = None if out is None else Path(out)
         if run_dir is not None:
-            _check_out(run_dir, overwrite)
+            check_out(run_dir, overwrite)
         else:
             check_writable_dir(runs_root, "runs folder")
         data = data_mod.load_for(cfg.data)
@@ -521,7 +515,7 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
             raise WriteError(f"could not create {run_dir}: {_why(err)}") from None
         created = True
     elif overwrite and resume is None:
-        _clear_run(run_dir)
+        clear_run(run_dir)
 
     def remove_new_dir():
         """Nothing to resume was written: leave no half-written run directory (nor a runs/ made for it)."""
@@ -598,35 +592,6 @@ def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: Run
         f"{n} {s['median']:.4f} ± {s['mad']:.4f}" for n, s in summary.items() if s["median"] is not None))
     return {"members": rows, "ensemble": {"size": len(rows), "kept_member": best, "kept_seed": cfg.train.seed + best,
                                           "median_mad": summary}}
-
-
-def _check_out(run_dir: Path, overwrite: bool, what: str = "--out") -> None:
-    """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
-    otherwise, before any work."""
-    check_writable_dir(run_dir, what)
-    if not run_dir.is_dir():
-        return
-    foreign = sorted(p.name for p in run_dir.iterdir()
-                     if p.name not in RUN_FILES and not p.name.endswith((".png", ".tmp")))
-    if foreign:
-        raise ConfigError(f"{what} {run_dir} is a folder that is not a dsrecon run (it holds {foreign[0]!r}"
-                          + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
-                          + "); choose a new or empty folder")
-    if overwrite:
-        return
-    if (run_dir / "model.pt").exists() or (run_dir / "metrics.json").exists():
-        raise ConfigError(f"{what} {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, or "
-                          f"pass --overwrite to replace it")
-    if (run_dir / "checkpoints" / "last.pt").exists():
-        raise ConfigError(f"{what} {run_dir} holds an interrupted run; continue it with `dsrecon fit --resume {run_dir}`, "
-                          f"or pass --overwrite to start it again")
-
-
-def _clear_run(run_dir: Path) -> None:
-    """--overwrite: remove the files of the run in ``run_dir`` (only dsrecon's names; _check_out saw no others)."""
-    for p in run_dir.iterdir():
-        if p.name in RUN_FILES or p.name.endswith((".png", ".tmp")):
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 def _prepare(cfg: RunConfig, data, note, model=None):

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -327,6 +328,35 @@ def check_writable_file(path, what: str) -> None:
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder; give a file name, e.g. {path / 'plot.png'}")
     check_writable_dir(path.parent, what)
+
+
+def check_out(run_dir: Path, overwrite: bool, what: str = "--out") -> None:
+    """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
+    otherwise, before any work."""
+    check_writable_dir(run_dir, what)
+    if not run_dir.is_dir():
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir()
+                     if p.name not in RUN_FILES and not p.name.endswith((".png", ".tmp")))
+    if foreign:
+        raise ConfigError(f"{what} {run_dir} is a folder that is not a dsrecon run (it holds {foreign[0]!r}"
+                          + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+                          + "); choose a new or empty folder")
+    if overwrite:
+        return
+    if (run_dir / "model.pt").exists() or (run_dir / "metrics.json").exists():
+        raise ConfigError(f"{what} {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, or "
+                          f"pass --overwrite to replace it")
+    if (run_dir / "checkpoints" / "last.pt").exists():
+        raise ConfigError(f"{what} {run_dir} holds an interrupted run; continue it with `dsrecon fit --resume {run_dir}`, "
+                          f"or pass --overwrite to start it again")
+
+
+def clear_run(run_dir: Path) -> None:
+    """--overwrite: remove the files of the run in ``run_dir`` (only dsrecon's names; check_out saw no others)."""
+    for p in run_dir.iterdir():
+        if p.name in RUN_FILES or p.name.endswith((".png", ".tmp")):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 def new_run_dir(root: str | os.PathLike, dataset: str, model: str) -> Path:

@@ -11,6 +11,7 @@ from dsrecon import cli
 from dsrecon import data as data_mod
 from dsrecon import experiment
 from dsrecon import inputs as inputs_mod
+from dsrecon import runs
 from dsrecon.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
 from dsrecon.errors import DataError, DsreconError
 from dsrecon.forcing import (free_rollout, generalized_teacher_forcing, gtf_alpha_from_jacobians,
@@ -164,7 +165,7 @@ def test_fit_run_duffing_input_end_to_end(duffing_input, tmp_path, monkeypatch, 
     assert np.isfinite(metrics["D_stsp"]) and np.isfinite(metrics["PE"]) and metrics["T_gen"] == 3000
     blob = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert blob["config"]["hparams"]["input_dim"] == 2
-    model = experiment.model_from_file(tmp_path / "run" / "model.pt")
+    model = runs.load_model(tmp_path / "run" / "model.pt")
     assert model.input_dim == 2
     gen = data_mod.read_netcdf(tmp_path / "run" / "generated.nc")
     assert "s" in gen and gen.sizes["time"] == 3000           # 3000 > 1500 test inputs: the phase was continued

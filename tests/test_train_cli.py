@@ -163,7 +163,7 @@ def test_cli_end_to_end_writes_every_file(tmp_path, capsys, lorenz_data):
     assert gen["x"].dims == ("time", "dim") and gen.sizes["time"] == 3000
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["train"]["steps"] == 30 and "torch" in cfg["versions"]
-    ds.experiment.model_from_file(out / "model.pt")  # loadable without pickled code
+    ds.runs.load_model(out / "model.pt")  # loadable without pickled code
 
 
 def test_cli_resume_continues(tmp_path, capsys, lorenz_data):
