@@ -37,9 +37,9 @@ from pathlib import Path
 from . import data as data_mod
 from .config import RunConfig
 from .ensemble import SUPPORTED, Ensemble
-from .experiment import _clear_run, _prepare
+from .experiment import _prepare
 from .models import MODELS
-from .runs import data_fingerprint, load_torch, package_versions, save_torch, write_json
+from .runs import clear_run, data_fingerprint, load_torch, package_versions, save_torch, write_json
 from .train import USES_TAU, _member_history, train_loop
 
 log = logging.getLogger("dsrecon")
@@ -146,7 +146,7 @@ def train_job(job: dict, quiet: bool = True) -> dict[str, str]:
         for k, (spec, c, run_dir) in enumerate(zip(specs, cfgs, run_dirs)):
             run_dir.mkdir(parents=True, exist_ok=True)
             if not resuming:
-                _clear_run(run_dir)   # leftovers of an attempt that wrote no checkpoint (only dsrecon's names)
+                clear_run(run_dir)   # leftovers of an attempt that wrote no checkpoint (only dsrecon's names)
             write_json(run_dir / "config.json", {
                 "config": c.to_dict(), "tau_steps": taus[k], "versions": versions, "data_fingerprint": fingerprint,
                 "ensemble_job": {"job": job["key"], "member": k, "size": len(specs)}})
