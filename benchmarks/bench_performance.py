@@ -177,7 +177,7 @@ def prime() -> None:
     x = np.random.default_rng(0).standard_normal((200, 3)).astype(np.float32)
     for cls in MODELS.values():
         train_loop(cls(x.shape[1], latent_dim=4, seed=0), x, tau=5, progress=False,
-            config=TrainConfig(steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu"))
+            config=TrainConfig(method="stf", steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu"))
     lyapunov_spectrum(PLRNN(3, 4, seed=0), k=4, n_steps=10, transient=2, qr_every=1)
     lyapunov_spectrum(PLRNN(3, 4, seed=0), k=4, n_steps=10, transient=2, qr_every=5)
 
@@ -190,7 +190,7 @@ def part_training(args, devices: list[str]) -> None:
     if args.fork:
         tiny = x[:200]
         floor = measured(lambda: {"fit": train_loop(PLRNN(3, 4, seed=0), tiny, tau=5, progress=False, config=TrainConfig(
-            steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu")).steps_done}, "cpu", True)
+            method="stf", steps=2, batch_size=2, seq_len=10, validate_every=0, device="cpu")).steps_done}, "cpu", True)
         print(f"(memory floor: a forked child running the same code at a tiny size (PLRNN M = 4, batch 2) peaks at "
               f"{floor['peak_mb']:.1f} MB, the library pages it touches again; subtract it from the figures below)")
     print(f"{'model':<6} {'M':>4} {'batch':>5} {'device':<6} {'steps/s':>8} {'CPU ms/step':>11} "

@@ -60,19 +60,23 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser(
         "fit", help="train a model on a dataset, generate, score, write a run directory",
-        description="Train a model on DATASET by sparse teacher forcing, generate a free run, score it "
+        description="Train a model on DATASET (by default a clipped shPLRNN with generalized teacher forcing), "
+        "generate a free run, score it "
         "(D_stsp, D_H, PSC with their noise floors) and write everything to a run directory.",
         epilog=EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("dataset", nargs="?", help="a registered dataset name (see `dsrecon data list`)")
     f.add_argument("--model", default=None, metavar="{" + ",".join(MODEL_KINDS) + "}",
-                   help="architecture (default: plrnn; see docs/models.md)")
+                   help="architecture (default: shplrnn, clipped, sizes from the channel count; see docs/models.md "
+                   "and docs/defaults.md)")
     f.add_argument("--method", default=None, metavar="{" + ",".join(METHODS) + "}",
                    help="training method: stf sparse teacher forcing, gtf generalized teacher forcing, id-tf "
                    "identity forcing, bptt-clip BPTT with gradient clipping, window zero-reset windows "
-                   "(default: stf)")
+                   "(default: gtf; stf is the sparse-forcing paper's method, with its PLRNN: --model plrnn --method "
+                   "stf)")
     f.add_argument("--latent-dim", type=int, default=None, metavar="M",
-                   help="latent units M >= number of channels (default: the architecture's, PLRNN 100)")
+                   help="latent units M >= number of channels (default: shPLRNN max(N, 3) for N channels, with "
+                   "30 M hidden units; PLRNN max(100, N))")
     f.add_argument("--tau", default=None, metavar="auto|INT",
                    help="forcing interval in steps (stf, id-tf, window); 'auto' = round(ln2 / λ_max per step) "
                    "with λ_max estimated from the training data (default: auto)")
@@ -102,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="downloaded recordings (jena, eeg): where to look for and store them")
     f.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config field, e.g. --set train.lr=3e-4 (repeatable; see config.json of a run)")
-    f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 15000)")
+    f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 10000)")
     f.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
     f.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"],
@@ -327,7 +331,8 @@ def _cmd_fit(args) -> int:
     given: dict = {}   # config key -> the flag or --set the user wrote it with (fills in below for a new fit)
     if args.resume is not None:
         cfg = _resume_config(args)
-    for flag, value in (("model", "plrnn"), ("method", "stf"), ("tau", "auto"), ("device", "auto"), ("seed", 0)):
+    for flag, value in (("model", ModelConfig().kind), ("method", TrainConfig().method), ("tau", "auto"),
+                        ("device", "auto"), ("seed", 0)):
         if getattr(args, flag) is None:   # the parser leaves them None so that --resume sees what was given
             setattr(args, flag, value)
     if args.data_dir is not None:

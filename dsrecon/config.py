@@ -107,13 +107,16 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = "plrnn"           # architecture: plrnn | shplrnn | rnn | lstm | gru (docs/models.md)
-    latent_dim: int | None = _in(None, ge=1, le=10_000)  # units M (<= 10^4: W has M^2 weights); None -> the
-    #                               architecture's default (PLRNN: max(100, N), docs/defaults.md)
+    kind: str = "shplrnn"         # architecture: plrnn | shplrnn | rnn | lstm | gru (docs/models.md); the clipped
+    #                               shPLRNN + GTF fitted simulated and real data best (docs/defaults.md, "Real recordings")
+    latent_dim: int | None = _in(None, ge=1, le=10_000)  # units M (<= 10^4: W has M^2 weights); None -> from the
+    #                               data: shPLRNN max(N, 3) (model_sizes), others the architecture's (PLRNN max(100, N))
     a_init: float = _in(0.9, ge=-1, le=1)  # PLRNN/shPLRNN: initial diagonal A: near-identity map (|a| > 1 expands)
     w_scale: float = _in(0.1, ge=0, le=100)  # PLRNN: initial off-diagonal W std x sqrt(M)
-    hidden_dim: int | None = _in(None, ge=1, le=100_000)  # shPLRNN: width L of the hidden ReLU layer; None: model's
-    clipped: bool = False         # shPLRNN: the clipped, bounded variant (Hess et al. 2023)
+    hidden_dim: int | None = _in(None, ge=1, le=100_000)  # shPLRNN: width L of the hidden ReLU layer; None: 30 M
+    #                               (model_sizes; Hess et al. 2023 use L of tens of M)
+    clipped: bool | None = None   # shPLRNN: the clipped, bounded variant (Hess et al. 2023); None: clipped (unclipped
+    #                               PLRNNs diverged in free runs on the EEG recording, docs/defaults.md "Real recordings")
     g: float | None = _in(None, ge=0, le=100)  # RNN: recurrent gain, W ~ N(0, g^2/M); None -> the model's default
     init: str | None = None       # RNN: "gaussian" or "orthogonal" initial W (docs/models.md); None -> the model's
     forget_bias: float | None = _in(None, ge=-100, le=100)  # LSTM: initial forget-gate bias; None -> the model's (1)
@@ -131,9 +134,36 @@ class ModelConfig:
             _one_of("model.force_cell", self.force_cell, FORCE_CELLS)
 
 
+SHPLRNN_MIN_LATENT = 3       # shPLRNN latents for data of fewer channels: a flow needs 3 dimensions for chaos
+SHPLRNN_HIDDEN_PER_LATENT = 30   # shPLRNN hidden units per latent (L = 30 M: 90 for Lorenz, 300 for the 10-d EEG)
+
+
+SHPLRNN_CLIPPED = True       # the shPLRNN of a fit is the clipped one unless model.clipped = false
+
+
+def model_sizes(cfg: ModelConfig, obs_dim: int) -> tuple[int | None, int | None]:
+    """(latent_dim, hidden_dim) that a model of ``cfg`` gets for data of ``obs_dim`` channels: the config's own
+    values where given; for the shPLRNN, None is chosen from the data: M = max(N, 3), L = 30 M (Hess et al.'s
+    setting of as many latents as observations, with a wide hidden layer; docs/defaults.md, "Real recordings");
+    for the other architectures None stays None (the class's default, PLRNN max(100, N))."""
+    M, L = cfg.latent_dim, cfg.hidden_dim
+    if cfg.kind == "shplrnn":
+        M = max(int(obs_dim), SHPLRNN_MIN_LATENT) if M is None else M
+        L = SHPLRNN_HIDDEN_PER_LATENT * M if L is None else L
+    return M, L
+
+
+def seq_len_for(method: str) -> int:
+    """The default subsequence length of ``method``: 50 steps for gtf (its gradient fades like (1 - alpha)^t: after
+    50 steps at alpha 0.15 by 3e-4, so longer windows cost time and teach nothing; 4x cheaper per step than 200),
+    200 for the others (several forcing intervals at tau ~ 46, the sparse-forcing paper's setting)."""
+    return 50 if method == "gtf" else 200
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "stf"           # stf | gtf | id-tf | bptt-clip | window (docs/training.md)
+    method: str = "gtf"           # stf | gtf | id-tf | bptt-clip | window (docs/training.md); gtf beat stf on Lorenz and
+    #                               the real recordings at the same budget (docs/defaults.md, "Real recordings")
     tau: str | int = _in("auto", ge=1, choices=("auto",))  # forcing interval in steps; "auto" = round(ln2 / lambda_max per step)
     gtf_alpha: str | float = _in(0.15, ge=0, le=1, choices=ADAPTIVE_ALPHAS)  # GTF alpha (best of 0.058-0.5 on Lorenz, docs/training.md); "auto" | "auto-norm" adapt it
     clip_norm: float = _in(1.0, gt=0)  # bptt-clip: gradient-norm clip ("How to train RNNs on chaotic data" §4.2: norm 1)
@@ -150,10 +180,10 @@ class TrainConfig:
     floss_steps: int = _in(100, ge=1, le=10**6)  # T_f: steps of the differentiable QR estimate (must bridge the time scales to learn)
     floss_qr_every: int = _in(1, ge=1)  # t_ONS of the flossing estimate ("Gradient Flossing" App. J); <= floss_steps
     floss_lr: float = _in(1e-3, gt=0)  # Adam learning rate of the flossing updates
-    steps: int = _in(15000, ge=1)  # optimiser steps (deterministic); about 5 min on 2 CPU cores at M = 100
+    steps: int = _in(10000, ge=1)  # optimiser steps (deterministic); gtf, 50-step windows: ~3 min of one idle core
     time_budget: float | None = _in(None, gt=0)  # seconds; stop early when exceeded (then results depend on speed)
     batch_size: int = _in(32, ge=1)  # subsequences per step; 32 trained more steadily than 16 (docs/defaults.md)
-    seq_len: int = _in(200, ge=1)  # steps per subsequence (several forcing intervals at tau ~ 46)
+    seq_len: int | None = _in(None, ge=1)  # steps per subsequence; None: seq_len_for(method) (gtf 50, others 200)
     tau_anneal: float = _in(0.0, ge=0, le=1)  # fraction of the steps over which tau grows geometrically from 1 to tau
     lr: float = _in(1e-3, gt=0)   # Adam, as in "How to train RNNs on chaotic data" §4.2
     lr_end: float = _in(1e-5, gt=0)  # exponential decay to this value: smoother late training (docs/defaults.md)
@@ -183,6 +213,8 @@ class TrainConfig:
             object.__setattr__(self, "gtf_alpha", float(self.gtf_alpha))
         _check_fields(self)
         _one_of("method", self.method, METHODS)
+        if self.seq_len is None:   # the method's own default (seq_len_for); stored resolved in config.json
+            object.__setattr__(self, "seq_len", seq_len_for(self.method))
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _one_of("device", self.device, DEVICES)
         if self.floss_qr_every > self.floss_steps:
@@ -306,6 +338,10 @@ class RunConfig:
             except ValueError:
                 value = raw.strip()
             d[section][name] = value
+        given = {str(item).partition("=")[0].strip() for item in assignments}
+        if ("train.method" in given and "train.seq_len" not in given
+                and self.train.seq_len == seq_len_for(self.train.method)):
+            d["train"]["seq_len"] = None   # a default length follows the new method (seq_len_for)
         try:
             return RunConfig.from_dict(d)
         except TypeError as err:

@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 
 from . import data as data_mod, evaluation as E, metrics as M, report, runs
-from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
+from .config import SHPLRNN_CLIPPED, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, model_sizes
 from .errors import ConfigError, DataError, DsreconError
 from .inputs import (check_covers, check_inputs, continue_periodic, external_inputs, extend_inputs,  # noqa: F401
                      input_series, model_inputs, starts_with_inputs)
@@ -61,15 +61,19 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
     kw = dict(input_dim=input_dim, ridge=cfg.ridge, keep_unobserved=cfg.keep_unobserved,
               learn_observation=cfg.learn_observation and method != "id-tf", seed=seed)
     defaults = ModelConfig()
+    latent_dim, hidden_dim = model_sizes(cfg, obs_dim)   # sizes the config leaves open, chosen from the data
     for name in _ARCH_FIELDS:
-        value = getattr(cfg, name)
+        value = hidden_dim if name == "hidden_dim" else getattr(cfg, name)
+        if name == "clipped" and value is None and name in accepted:
+            value = SHPLRNN_CLIPPED
         if name in accepted:
             if value is not None:
                 kw[name] = value
-        elif value != getattr(defaults, name):
+        elif value != getattr(defaults, name) and not (name == "clipped" and value is False):   # False: unclipped,
+            #                                                                  what every older config.json says
             raise ConfigError(f"model.{name} does not apply to --model {cfg.kind}; it is a parameter of "
                               f"{', '.join(k for k, c in MODELS.items() if name in inspect.signature(c).parameters)}")
-    return cls(obs_dim, cfg.latent_dim, **kw)   # latent_dim >= obs_dim: RunConfig.check_series, or the model
+    return cls(obs_dim, latent_dim, **kw)   # latent_dim >= obs_dim: RunConfig.check_series, or the model
 
 
 def choose_tau(tau, train: xr.Dataset, method: str = "stf",
@@ -85,8 +89,9 @@ def choose_tau(tau, train: xr.Dataset, method: str = "stf",
     ``gtf_alpha="auto"`` gets τ (it sets the floor of the adaptive α, see :func:`dsrecon.train.train_loop`), with
     a fixed α or ``tau=None`` (None, None).
     """
-    if not uses_tau(method, gtf_alpha) or (method == "gtf" and tau is None):
-        return None, None   # bptt-clip, gtf with a fixed alpha or without tau: no forcing interval
+    estimate_only = method == "gtf" and tau == "auto" and not uses_tau(method, gtf_alpha)
+    if (not uses_tau(method, gtf_alpha) and not estimate_only) or (method == "gtf" and tau is None):
+        return None, None   # bptt-clip, gtf without tau: no forcing interval
     if tau == "auto":
         s = external_inputs(train)
         # a driven system's state includes its forcing: without it, neighbours in (x, v) are not
@@ -95,8 +100,11 @@ def choose_tau(tau, train: xr.Dataset, method: str = "stf",
         try:
             fi = forcing_interval(x, dt=float(train.attrs["dt"]))
         except DataError as err:
-            raise DataError(f"--tau auto: {err}") from None
-        return fi.tau_steps, fi
+            msg = str(err).split(", or pass --tau N")[0] if estimate_only else str(err)   # --tau would be ignored
+            raise DataError(f"--tau auto: {msg}") from None
+        # gtf with a fixed alpha (the default fit) uses no tau, but the estimate still checks that the data have
+        # structure (white noise is refused here) and reports λ_max and τ_pred (docs/defaults.md, "Real recordings")
+        return (None if estimate_only else fi.tau_steps), fi
     if isinstance(tau, bool) or not isinstance(tau, (int, np.integer)) or tau < 1:
         raise ConfigError(f"tau must be 'auto' or a positive integer number of steps, got {tau!r}")
     return int(tau), None
@@ -627,7 +635,10 @@ def _prepare(cfg: RunConfig, data, note, model=None):
         note(f"lambda_max from the training data: {lam.value:.4g} ± {lam.stderr:.2g} per time unit = "
              f"{lam.per_step:.4g} per step ({lam.method}, fit over lags {lam.fit_range[0]}..{lam.fit_range[1]}; reference "
              f"{data.attrs.get('lambda_ref', float('nan')):.3g})")
-        if fi.source == "lambda_max":
+        if tau is None:   # gtf with a fixed alpha: the estimate checked the data and is reported, tau is unused
+            note(f"tau_pred = {fi.tau_steps} steps ({fi.source.replace('_', ' ')}); gtf with a fixed alpha = "
+                 f"{cfg.train.gtf_alpha} forces every step and uses no tau (--gtf-alpha auto takes tau_pred as its floor)")
+        elif fi.source == "lambda_max":
             note(f"tau = round(ln 2 / lambda_step) = round({math.log(2) / lam.per_step:.2f}) = {tau} steps")
         else:
             note(f"tau = {tau} steps from {fi.source.replace('_', ' ')}: {fi.reason}")

@@ -164,7 +164,7 @@ def test_cli_ensemble_keeps_the_best_member_and_reports_all(tmp_path, capsys):
     from dsrecon import cli
 
     out = tmp_path / "run"
-    code = cli.main(["fit", "lorenz", "--ensemble", "2", "--steps", "20", "--tau", "10", "--t-gen", "1000",
+    code = cli.main(["fit", "lorenz", "--ensemble", "2", "--steps", "20", "--method", "stf", "--tau", "10", "--t-gen", "1000",
                      "--set", "train.validate_every=10", "--set", "train.val_len=500", "--set", "train.seq_len=30",
                      "--set", "train.batch_size=4", "--out", str(out), "--quiet"])
     assert code == 0

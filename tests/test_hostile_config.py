@@ -67,13 +67,14 @@ FIT_CASES = [
     (["--set", "train.tau=soon"], ["train.tau", "auto", "'soon'"]),
     (["--set", "train.tau=2.5"], ["train.tau", "2.5"]),
     (["--set", "data.forcing=both"], ["forcing", "'both'", "phase"]),
-    # tau longer than the training series
-    (["--tau", "1e9"], ["--tau", "1000000000", "100000 steps"]),
-    (["--set", "train.tau=1000000"], ["train.tau", "100000 steps"]),
+    # tau longer than the training series (stf: the default gtf with a fixed alpha uses no tau, see below)
+    (["--tau", "1e9", "--method", "stf"], ["--tau", "1000000000", "100000 steps"]),
+    (["--set", "train.tau=1000000", "--method", "stf"], ["train.tau", "100000 steps"]),
     # options this run would silently ignore
     (["--gtf-alpha", "0.3", "--method", "stf"], ["--gtf-alpha", "--method gtf"]),
-    (["--gtf-alpha", "0.3"], ["--gtf-alpha", "stf"]),
-    (["--set", "train.gtf_alpha=0.3"], ["--set train.gtf_alpha", "stf"]),
+    (["--gtf-alpha", "0.3", "--method", "bptt-clip"], ["--gtf-alpha", "bptt-clip"]),
+    (["--set", "train.gtf_alpha=0.3", "--method", "window"], ["--set train.gtf_alpha", "window"]),
+    (["--tau", "30"], ["--tau", "--gtf-alpha auto"]),   # the default method is gtf with a fixed alpha
     (["--tau", "30", "--method", "bptt-clip"], ["--tau", "bptt-clip", "drop it"]),
     (["--tau", "30", "--method", "gtf"], ["--tau", "--gtf-alpha auto"]),
     (["--set", "train.tau_anneal=0.5", "--method", "bptt-clip"], ["train.tau_anneal", "bptt-clip"]),

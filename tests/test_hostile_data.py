@@ -102,7 +102,7 @@ def test_bad_data_file_refused(case, command, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     name, make, match = FILES[case]
     (tmp_path / name).write_bytes(make(tmp_path))
-    argv = [command, name] + (["--steps", "5", "--t-gen", "1000", "--tau", "5", "--quiet"] if command == "fit" else [])
+    argv = [command, name] + (["--steps", "5", "--t-gen", "1000", "--method", "stf", "--tau", "5", "--quiet"] if command == "fit" else [])
     line = assert_refused(argv, capsys, watch=tmp_path, match=match)
     assert not any(word in line for word in UNSAFE), line
 

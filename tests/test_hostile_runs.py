@@ -20,7 +20,7 @@ import dsrecon as ds
 from dsrecon import runs
 from hostile import assert_refused, make_finished_run, run_cli
 
-FIT = ["fit", "lorenz", "--tau", "20", "--steps", "10", "--t-gen", "1000", "--quiet", "--set", "train.validate_every=0"]
+FIT = ["fit", "lorenz", "--method", "stf", "--tau", "20", "--steps", "10", "--t-gen", "1000", "--quiet", "--set", "train.validate_every=0"]
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def _csv(path: Path, shift: float = 0.0) -> Path:
     return path
 
 
-CSV_FIT = ["--tau", "5", "--steps", "3", "--t-gen", "1000", "--quiet", "--set", "train.seq_len=50",
+CSV_FIT = ["--method", "stf", "--tau", "5", "--steps", "3", "--t-gen", "1000", "--quiet", "--set", "train.seq_len=50",
            "--set", "train.validate_every=0"]
 
 
@@ -89,7 +89,7 @@ def test_refused_fit_creates_no_run_directory(case, tmp_path, monkeypatch, capsy
         np.savetxt(tmp_path / "rec.csv", np.random.default_rng(0).standard_normal((3000, 2)), delimiter=",",
                    header="a,b", comments="")
         argv = ["fit", tmp_path / "rec.csv", "--tau", "auto", "--steps", "3", "--quiet"]
-        match = ["--tau auto", "no temporal structure", "--tau N"]
+        match = ["--tau auto", "no temporal structure", "white noise"]   # no "--tau N": the default gtf ignores tau
     elif case == "seq-len-too-long":
         argv, match = [*FIT, "--set", "train.seq_len=10000000"], ["seq_len"]
     else:

@@ -18,7 +18,7 @@ from dsrecon import cli, report
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, _private_cache):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    rc = cli.main(["fit", "lorenz", "--tau", "20", "--steps", "5", "--t-gen", "1000", "--latent-dim", "10",
+    rc = cli.main(["fit", "lorenz", "--method", "stf", "--tau", "20", "--steps", "5", "--t-gen", "1000", "--latent-dim", "10",
                    "--out", str(out), "--quiet"])
     assert rc == 0
     return out

@@ -155,8 +155,11 @@ def test_cli_end_to_end_writes_every_file(tmp_path, capsys, lorenz_data):
     for key in ["D_stsp", "D_H", "PSC", "T_gen", "lambda_max", "tau", "noise_floor"]:
         assert key in m
     assert m["T_gen"] == 3000 and set(m["noise_floor"]) >= {"D_stsp", "D_H"}
-    # tau = round(ln 2 / lambda_step) ("How to train RNNs on chaotic data" Eq. 17)
-    assert m["tau"] == round(math.log(2) / m["lambda_max_per_step"])
+    # the default gtf with a fixed alpha uses no tau, but --tau auto still estimates lambda_max (it refuses data
+    # without structure) and reports tau_pred = round(ln 2 / lambda_step) ("How to train RNNs on chaotic data" Eq. 17)
+    assert m["tau"] is None and m["lambda_max_per_step"] > 0
+    lam = json.loads((out / "lambda_max.json").read_text())
+    assert lam["tau_steps"] == round(math.log(2) / m["lambda_max_per_step"])
     blob = torch.load(out / "model.pt", weights_only=True)
     assert set(blob) == {"state_dict", "config"}
     gen = xr.open_dataset(out / "generated.nc")
@@ -168,7 +171,7 @@ def test_cli_end_to_end_writes_every_file(tmp_path, capsys, lorenz_data):
 
 def test_cli_resume_continues(tmp_path, capsys, lorenz_data):
     out = tmp_path / "run"
-    argv = ["fit", "lorenz", "--tau", "20", "--steps", "20", "--t-gen", "2000", "--out", str(out), "--quiet"]
+    argv = ["fit", "lorenz", "--method", "stf", "--tau", "20", "--steps", "20", "--t-gen", "2000", "--out", str(out), "--quiet"]
     assert _run_cli(argv, capsys)[0] == 0
     cfg = json.loads((out / "config.json").read_text())
     cfg["config"]["train"]["steps"] = 30  # ask for more steps, as after an interruption
@@ -180,7 +183,7 @@ def test_cli_resume_continues(tmp_path, capsys, lorenz_data):
 
 def test_cli_resume_with_set_steps_trains_longer(tmp_path, capsys, lorenz_data):
     out = tmp_path / "run"
-    argv = ["fit", "lorenz", "--tau", "20", "--steps", "20", "--t-gen", "2000", "--out", str(out), "--quiet"]
+    argv = ["fit", "lorenz", "--method", "stf", "--tau", "20", "--steps", "20", "--t-gen", "2000", "--out", str(out), "--quiet"]
     assert _run_cli(argv, capsys)[0] == 0
     code, _, err = _run_cli(["fit", "--resume", str(out), "--quiet"], capsys)
     assert code == 2 and "finished" in err and "--set train.steps=N" in err
@@ -245,7 +248,7 @@ def test_cli_lyap_dataset_and_run(tmp_path, capsys, lorenz_data):
     assert code == 0, err
     assert "per time unit" in out and png.exists()
     run = tmp_path / "run"
-    assert _run_cli(["fit", "lorenz", "--tau", "20", "--steps", "10", "--t-gen", "2000", "--out", str(run),
+    assert _run_cli(["fit", "lorenz", "--method", "stf", "--tau", "20", "--steps", "10", "--t-gen", "2000", "--out", str(run),
                      "--quiet"], capsys)[0] == 0
     code, out, err = _run_cli(["lyap", str(run), "--k", "3", "--n-steps", "200"], capsys)
     assert code == 0, err
@@ -261,7 +264,7 @@ def test_fit_a_csv_with_columns_and_rescore_it(tmp_path):
     np.savetxt(tmp_path / "rec.csv", np.c_[t, np.sin(t), np.cos(1.3 * t)], delimiter=",", header="time,a,b",
                comments="")
     out = tmp_path / "run"
-    argv = ["fit", str(tmp_path / "rec.csv"), "--columns", "a", "--tau", "5", "--steps", "3", "--t-gen", "1000",
+    argv = ["fit", str(tmp_path / "rec.csv"), "--columns", "a", "--method", "stf", "--tau", "5", "--steps", "3", "--t-gen", "1000",
             "--quiet", "--out", str(out), "--set", "train.seq_len=50", "--set", "train.validate_every=0"]
     assert cli.main(argv) == 0
     data_cfg = json.loads((out / "config.json").read_text())["config"]["data"]
