@@ -9,7 +9,7 @@ import dsrecon as ds
 from dsrecon import runs
 from hostile import run_cli
 
-TINY = ["--tau", "20", "--steps", "10", "--t-gen", "1000", "--latent-dim", "8", "--quiet",
+TINY = ["--model", "plrnn", "--method", "stf", "--tau", "20", "--steps", "10", "--t-gen", "1000", "--latent-dim", "8", "--quiet",
         "--set", "train.validate_every=0"]
 TIMES = ("train_seconds", "total_seconds", "eval_seconds")   # wall-clock: the only fields that may differ
 
@@ -25,7 +25,7 @@ def test_api_fit_writes_the_run_directory_the_cli_writes(tmp_path, capsys, monke
     assert code == 0, err
 
     data = ds.load("lorenz")
-    cfg = ds.RunConfig(train=ds.TrainConfig(steps=10, validate_every=0), eval=ds.EvalConfig(t_gen=1000))
+    cfg = ds.RunConfig(train=ds.TrainConfig(method="stf", steps=10, validate_every=0), eval=ds.EvalConfig(t_gen=1000))
     run = ds.fit(ds.PLRNN(3, 8, seed=0), data, tau=20, config=cfg, run_dir=tmp_path / "api", progress=False)
 
     assert isinstance(run.config, ds.RunConfig) and run.run_dir == tmp_path / "api"
@@ -48,7 +48,7 @@ def test_api_fit_writes_the_run_directory_the_cli_writes(tmp_path, capsys, monke
 def test_api_fit_without_run_dir_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = ds.load("lorenz")
-    run = ds.fit(ds.PLRNN(3, 8, seed=0), data, tau=20, config=ds.TrainConfig(steps=3, validate_every=0),
+    run = ds.fit(ds.PLRNN(3, 8, seed=0), data, tau=20, config=ds.TrainConfig(method="stf", steps=3, validate_every=0),
                  progress=False)
     assert isinstance(run.config, ds.RunConfig) and run.config.train.steps == 3 and run.config.train.tau == 20
     assert run.run_dir is None and run.metrics is None and list(tmp_path.iterdir()) == []
