@@ -86,7 +86,8 @@ def make_finished_run(dest: Path, tmp_path_factory) -> Path:
 
         root = tmp_path_factory.mktemp("finished-run")
         src = root / "run"
-        argv = ["fit", "lorenz", "--method", "stf", "--tau", "20", "--steps", "10", "--t-gen", "1000", "--out", str(src), "--quiet",
+        argv = ["fit", "lorenz", "--model", "plrnn", "--method", "stf", "--tau", "20", "--steps", "10", "--t-gen",
+                "1000", "--out", str(src), "--quiet",
                 "--set", "train.validate_every=0"]
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
             code = cli.main(argv)

@@ -20,7 +20,8 @@ import dsrecon as ds
 from dsrecon import runs
 from hostile import assert_refused, make_finished_run, run_cli
 
-FIT = ["fit", "lorenz", "--method", "stf", "--tau", "20", "--steps", "10", "--t-gen", "1000", "--quiet", "--set", "train.validate_every=0"]
+FIT = ["fit", "lorenz", "--model", "plrnn", "--method", "stf", "--tau", "20", "--steps", "10", "--t-gen", "1000",
+       "--quiet", "--set", "train.validate_every=0"]
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def _csv(path: Path, shift: float = 0.0) -> Path:
     return path
 
 
-CSV_FIT = ["--method", "stf", "--tau", "5", "--steps", "3", "--t-gen", "1000", "--quiet", "--set", "train.seq_len=50",
+CSV_FIT = ["--model", "plrnn", "--method", "stf", "--tau", "5", "--steps", "3", "--t-gen", "1000", "--quiet", "--set", "train.seq_len=50",
            "--set", "train.validate_every=0"]
 
 

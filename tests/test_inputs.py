@@ -155,8 +155,8 @@ def test_non_periodic_inputs_shorter_than_t_gen_give_one_line_error(duffing_inpu
 # -- (3) a tiny fit end to end through fit_run; generate uses the inputs ------------------------------
 def test_fit_run_duffing_input_end_to_end(duffing_input, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(data_mod, "load_for", lambda dc: ds.load("duffing", forcing="input", **SMALL))
-    cfg = RunConfig(data=DataConfig(name="duffing", forcing="input"), model=ModelConfig(latent_dim=12),
-                    train=TrainConfig(**{**TINY, "steps": 200, "validate_every": 100, "checkpoint_every": 100,
+    cfg = RunConfig(data=DataConfig(name="duffing", forcing="input"), model=ModelConfig(kind="plrnn", latent_dim=12),
+                    train=TrainConfig(**{**TINY, "method": "stf", "steps": 200, "validate_every": 100, "checkpoint_every": 100,
                                          "lr": 3e-3}),
                     eval=EvalConfig(t_gen=3000))
     run = experiment.fit_run(cfg, out=tmp_path / "run", quiet=True)

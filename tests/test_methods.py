@@ -245,7 +245,9 @@ def test_tau_auto_on_a_periodic_series_is_not_lambda_max(lorenz_data):
     tau, fi = choose_tau("auto", periodic)
     assert not fi.lam.chaotic and fi.source in ("mutual_information", "divergence_saturation")
     assert tau == fi.tau_steps >= 1 and "no clear exponential divergence" in fi.reason
-    assert choose_tau("auto", periodic, method="gtf", gtf_alpha=0.1) == (None, None)  # a fixed alpha needs no tau
+    # a fixed alpha needs no tau, but --tau auto still estimates it (reported; structureless data are refused)
+    tau, fi = choose_tau("auto", periodic, method="gtf", gtf_alpha=0.1)
+    assert tau is None and fi is not None and fi.tau_steps >= 1
     assert choose_tau(None, periodic, method="gtf") == (None, None)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from dsrecon import backends as B, results as R, sweep as S
+from dsrecon.config import TrainConfig
 from dsrecon.errors import ConfigError
 
 TINY = """
@@ -102,7 +103,7 @@ def test_grid_expansion_keys_and_collapsed_tau_grid(tmp_path):
     # stf: 2 models x 2 taus x 3 seeds; gtf (fixed alpha, no tau): 2 models x 3 seeds; esn: 3 seeds
     assert len(runs) == 12 + 6 + 3 == len(set(runs))
     assert {t for m, meth, t, s in runs if meth == "gtf"} == {None}
-    assert all(s["config"]["train"]["steps"] == (7 if s["model"] == "rnn" else 15000)
+    assert all(s["config"]["train"]["steps"] == (7 if s["model"] == "rnn" else TrainConfig().steps)   # the default
                for s in sw.specs if s["kind"] == "rnn")
     assert len({s["key"] for s in sw.specs}) == len(sw.specs)
     again = S.load_sweep(p, out=tmp_path / "o")   # keys are a pure function of the configuration
