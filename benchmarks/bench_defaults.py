@@ -20,7 +20,8 @@ import torch
 
 import dsrecon as ds
 from dsrecon.config import EvalConfig, ModelConfig, TrainConfig
-from dsrecon.experiment import build_model, choose_tau, evaluate
+from dsrecon.evaluation import evaluate
+from dsrecon.experiment import build_model, choose_tau
 from dsrecon.train import train_loop
 
 VARIANTS = {  # (model overrides, training overrides) relative to the defaults

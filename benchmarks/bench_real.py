@@ -133,7 +133,7 @@ def run_esn(name: str, seed: int, args, folder: Path) -> dict:
     from dsrecon import metrics as M
     from dsrecon.baselines import ESN
     from dsrecon.data import as_array, train_test_split
-    from dsrecon.experiment import generated_dataset
+    from dsrecon.evaluation import generated_dataset
 
     path = folder / f"{name}-esn-s{seed}.json"
     if path.exists():

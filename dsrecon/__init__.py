@@ -18,7 +18,8 @@ from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig 
 from .data import available, independent_trajectory, load, to_physical, train_test_split, true_spectrum  # noqa: E402
 from .ensemble import Ensemble  # noqa: E402
 from .errors import ConfigError, DataError, DivergenceError, DsreconError  # noqa: E402
-from .experiment import Run, evaluate, fit, generate, model_spectrum  # noqa: E402
+from .evaluation import evaluate, generate, model_spectrum  # noqa: E402
+from .experiment import Run, fit  # noqa: E402
 from .lyapunov import LyapunovSpectrum, kaplan_yorke_dimension, lyapunov_spectrum  # noqa: E402
 from .maxlyap import ESTIMATORS, MaxLyapunov, max_lyapunov  # noqa: E402
 from .metrics import d_stsp, hellinger_distance, power_spectrum_correlation  # noqa: E402

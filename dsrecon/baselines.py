@@ -23,7 +23,7 @@ import numpy as np
 from . import data as data_mod, evaluation, metrics as M, report
 from .data import as_array
 from .errors import ConfigError, DataError
-from .experiment import generated_dataset
+from .evaluation import generated_dataset
 from .metrics import d_stsp, hellinger_distance
 from .runs import write_json
 

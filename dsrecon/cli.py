@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, data as data_mod, experiment, runs
+from . import __version__, data as data_mod, evaluation, experiment, runs
 from .data import true_spectrum
 from .config import (METHODS, MODEL_KINDS, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration,
                      parse_tau)
@@ -475,7 +475,7 @@ def _cmd_lyap(args) -> int:
                                            if v is not None})
     except ConfigError as err:
         raise ConfigError(str(err).replace("eval.lyap_k", "--k").replace("eval.lyap_steps", "--n-steps")) from None
-    ly = experiment.model_spectrum(model, data, ecfg)
+    ly = evaluation.model_spectrum(model, data, ecfg)
     l1, spec = ly["lambda_max"], ly["spectrum"]
     if not np.isfinite(l1.value):
         raise DataError(f"{target}: {l1.reason or 'the model spectrum is not finite'}")
@@ -516,7 +516,7 @@ def _cmd_eval(args) -> int:
     if args.true_spectrum:
         ref = true_spectrum(cfg.data.name, n_steps=1000, transient=300, n_init=1)  # DataError for a recording
     try:
-        metrics, _ = experiment.evaluate(model, data, ecfg, noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init,
+        metrics, _ = evaluation.evaluate(model, data, ecfg, noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init,
                               reference_spectrum=ref)
     except KeyboardInterrupt:
         print(f"dsrecon: eval of {run} interrupted; nothing in it was changed: rerun `dsrecon eval {run}`",

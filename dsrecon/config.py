@@ -258,7 +258,7 @@ class EvalConfig:
     alpha: float = _in(1e-5, gt=0, le=1)  # D_stsp Laplace smoothing (a pseudo-probability per bin)
     sigma: float = _in(20.0, gt=0)  # D_H / PSC Gaussian smoothing (frequency bins)
     # the model's Lyapunov spectrum, one recipe for `dsrecon eval`, fit's scores and `dsrecon lyap RUN`
-    # (experiment.model_spectrum: QR from forced states of the test split)
+    # (evaluation.model_spectrum: QR from forced states of the test split)
     lyap_k: int = _in(5, ge=1, le=10_000)  # exponents (λ_1..λ_k; D_KY of these): enough for D_KY of 3-d attractors
     lyap_steps: int = _in(1000, ge=1, le=10**7)  # QR steps averaged (the standard error over starts is reported)
     lyap_transient: int = _in(200, ge=0, le=10**7)  # steps discarded first, so Q aligns with the leading directions

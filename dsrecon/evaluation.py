@@ -9,26 +9,40 @@ split, built on the pure kernels of :mod:`dsrecon.metrics`.
 - :func:`score_partially_observed`: scores in the full state space after regressing latents onto the
   full observations ("How to train RNNs on chaotic data" App. A.6.3).
 - :func:`noise_floor`: the same scores between the test split and independent true trajectories.
+- :func:`generate` (``dsrecon.generate``): a free run as an ``xr.Dataset`` like the data; :func:`generated_dataset`.
+- :func:`model_spectrum` (``dsrecon.model_spectrum``): the model's Lyapunov spectrum by the one recipe of
+  ``dsrecon eval`` and ``dsrecon lyap RUN``.
+- :func:`evaluate` (``dsrecon.evaluate``): every score of a free run against the test split, as a fit writes them.
 
 Every free run is :func:`dsrecon.models.base.generate`; every input check :func:`dsrecon.inputs.model_inputs`.
 """
 from __future__ import annotations
 
+import json
+import logging
 import math
+import time
 import warnings
 
 import numpy as np
 import torch
+import xarray as xr
 
+from . import data as data_mod, metrics as M
 from .arrays import as_array
+from .config import EvalConfig
 from .data import independent_trajectory, train_test_split
-from .errors import DataError
-from .inputs import input_windows, model_inputs
+from .errors import ConfigError, DataError, DsreconError
+from .inputs import (check_covers, check_inputs, extend_inputs, input_series, input_windows, model_inputs,
+                     starts_with_inputs)
 from .lyapunov import LyapunovSpectrum, kaplan_yorke_dimension, lyapunov_spectrum
 from .maxlyap import MaxLyapunov
 from .metrics import (Score, block_bootstrap, check_setting, is_int, median_mad, regress_full_observation, score_all,
                       summarise)
-from .models.base import device_dtype, generate
+from .models.base import device_dtype, generate as generate_latent
+from .systems import system_dims
+
+log = logging.getLogger("dsrecon")
 
 
 def forced_rollouts(model, x0, n_steps: int, *, inputs=None, return_latent: bool = False):
@@ -44,7 +58,7 @@ def forced_rollouts(model, x0, n_steps: int, *, inputs=None, return_latent: bool
     with torch.no_grad():
         z = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
         s = None if inputs is None else torch.as_tensor(np.asarray(inputs), dtype=dtype, device=device).transpose(0, 1)
-        out = generate(model, z, int(n_steps), inputs=s, return_latent=return_latent)
+        out = generate_latent(model, z, int(n_steps), inputs=s, return_latent=return_latent)
         xs, zs = out if return_latent else (out, None)
         xs = xs.transpose(0, 1).cpu().numpy().astype(np.float64)
         if return_latent:
@@ -241,7 +255,7 @@ def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed:
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
         s_t = None if s is None else torch.as_tensor(np.ascontiguousarray(s), dtype=dtype, device=device)
-        gen = generate(model, z0, int(t_gen), inputs=s_t).cpu().numpy().astype(np.float64)  # (T, B, N)
+        gen = generate_latent(model, z0, int(t_gen), inputs=s_t).cpu().numpy().astype(np.float64)  # (T, B, N)
     per = [score_all(t, gen[:, b], n_bins=n_bins, alpha=alpha, sigma=sigma, method=method, legacy=legacy)
            for b in range(gen.shape[1])]
     return {name: summarise([p[name] for p in per]) for name in per[0]}
@@ -326,3 +340,243 @@ def noise_floor(data, t_gen: int, *, seeds=(1,), n_bins: int = 30, alpha: float 
         out[name] = Score(s.name, s.value, {**s.variant, "noise_floor_seeds": seeds}, s.n_used, s.n_total, s.reason,
                           s.reference, s.t_gen, s.n_init, s.spread, s.extra)
     return out
+
+
+def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> xr.Dataset:
+    """Free run of ``n_steps`` steps as an ``xr.Dataset`` with the dims and attrs of ``like``.
+
+    The initial latent state is the forced state of ``x0`` (default: the first sample of ``like``).
+    Values are in the same (standardized) units as ``like``; see :func:`dsrecon.data.to_physical`.
+    A driven model (``input_dim = K``) reads ``inputs`` (n_steps, K), default :func:`input_series` of
+    ``like``: its inputs from its first sample on (the step from x_t reads s_t), continued when they are a
+    periodic forcing; the result then carries them as ``s``. Raises DataError when the model and ``like``
+    disagree about inputs, or when non-periodic inputs are shorter than ``n_steps``.
+    """
+    if n_steps < 1:
+        raise ConfigError(f"n_steps must be >= 1, got {n_steps}")
+    if inputs is None:
+        s = input_series(model, like, n_steps, what="data given as like")
+    else:
+        s = check_inputs(model, np.asarray(inputs, dtype=float).reshape(len(inputs), -1), what="the inputs given")
+        check_covers(s, n_steps, what="the inputs given")
+        s = s[:n_steps]
+    device, _ = device_dtype(model)
+    first = data_mod.as_array(like if x0 is None else np.atleast_2d(x0))[0]
+    with torch.no_grad():
+        z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
+        s_t = None if s is None else torch.as_tensor(s, dtype=z0.dtype, device=device)
+        x = generate_latent(model, z0, n_steps, inputs=s_t).cpu().numpy().astype(np.float64)
+    note = {} if s is None else {"inputs": "given" if inputs is not None else "like's s (continued if periodic)"}
+    return generated_dataset(x, like, type(model).__name__, s=s, note=note)
+
+
+def generated_dataset(x: np.ndarray, like: xr.Dataset, model_name: str, *, s: np.ndarray | None = None,
+                      note: dict | None = None) -> xr.Dataset:
+    """A generated series (T, N) as an ``xr.Dataset`` with the dims and attrs of ``like``, its provenance
+    extended by a "generate" step (and the inputs ``s`` that drove it, if any)."""
+    attrs = {k: v for k, v in like.attrs.items() if k != "n_train"}
+    attrs["provenance"] = json.dumps(json.loads(like.attrs.get("provenance", "[]")) + [
+        {"step": "generate", "n_steps": int(len(x)), "model": model_name, **(note or {})}])
+    names = None
+    if s is not None:
+        names = (list(map(str, like["input"].values)) if "input" in like.coords and like.sizes["input"] == s.shape[1]
+                 else [f"s{k}" for k in range(s.shape[1])])
+    return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs, s=s, inputs=names)
+
+
+def model_spectrum(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, k: int | None = None,
+                   n_steps: int | None = None, reference=None, seed: int = 0) -> dict:
+    """The model's Lyapunov spectrum by the one recipe of ``dsrecon eval`` (and a fit's scores) and
+    ``dsrecon lyap RUN``: QR (:func:`dsrecon.evaluation.lyapunov_scores`, Benettin et al. 1980) from
+    ``config.lyap_n_init`` forced states at random samples of the test split (drawn with ``seed``), the first
+    ``k`` exponents (default ``config.lyap_k``, at most the latent dimension), ``config.lyap_transient`` steps
+    discarded, then ``n_steps`` (default ``config.lyap_steps``) averaged with a QR step every
+    ``config.lyap_qr_every``; per time unit with the data's dt. A driven model reads the inputs that follow each
+    start (continued when they are a periodic forcing).
+
+    Returns {"lambda_max", "spectrum", "D_KY"} Scores against ``reference`` (a spectrum, a MaxLyapunov or a
+    number); raises a one-line DataError when the test inputs are too short for the run. The same model,
+    data, config and seed give the same numbers bit for bit, whichever command asks.
+    """
+    _, test = data_mod.train_test_split(data)
+    x_test = data_mod.as_array(test)
+    n_steps = int(config.lyap_steps if n_steps is None else n_steps)
+    n_total = int(config.lyap_transient) + n_steps
+    s = extend_inputs(model_inputs(model, test, what="the test split"), n_total)
+    idx, windows = starts_with_inputs(s, len(x_test), n_total, int(config.lyap_n_init), seed)
+    if not len(idx):
+        raise DataError(f"the model's test inputs cover {len(s)} steps, fewer than the {n_total} of its Lyapunov "
+                        f"spectrum (eval.lyap_transient + steps); lower eval.lyap_steps")
+    with torch.no_grad():
+        device, dtype = device_dtype(model)
+        z0 = model.force(torch.as_tensor(x_test[idx], dtype=dtype, device=device))
+    k = min(int(config.lyap_k if k is None else k), int(model.latent_dim))
+    return lyapunov_scores(model, dt=float(data.attrs["dt"]), reference=reference, k=k, n_steps=n_steps,
+                             transient=int(config.lyap_transient), qr_every=int(config.lyap_qr_every), z0=z0,
+                             seed=seed, inputs=windows)
+
+
+def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None,
+             n_init: int = 1, legacy: bool = True, prediction: bool = True, lyapunov_k: int | str | None = "config",
+             reference_spectrum=None, seed: int = 0, full_test="auto"):
+    """Score a free run of ``config.t_gen`` steps against the test split of ``data``.
+
+    Returns (metrics dict, generated xr.Dataset). The metrics dict holds the plain numbers under their
+    names ("D_stsp", "D_H", "PSC"; with ``legacy`` also "D_stsp_legacy", "D_H_legacy"; "PE" = PE(25),
+    "VPT" in Lyapunov times of the card's reference λ_max, "model_lambda_max" and "model_D_KY") and every
+    :class:`dsrecon.metrics.Score` in full under "scores" (variant, T_gen, number of initial conditions,
+    reason, curves). D_stsp uses ``method="auto"`` (:func:`dsrecon.metrics.auto_method`: bins below 6
+    dimensions when the test split fills its occupied cells with ≥ 5 points on average, else the Gaussian
+    mixture). Every score covers the whole free run (D_H and PSC average the spectra of test-length chunks).
+
+    Every run gets ``"dynamics"``: the verdict of the free run's last 20 % (diverged, fixed point, cycle with
+    ``period``, irregular; :func:`dsrecon.metrics.dynamics_verdict`, with the model's λ_max when computed)
+    and the test split's own verdict under ``"data"``; ``"status"`` is "failed" (``"status_reason"`` says
+    why) for a diverged run or one collapsed to a fixed point while the data are not
+    (:func:`dsrecon.metrics.run_status`), whatever its scores; else "ok". With a noise floor,
+    ``"trivial_baseline"`` (D_stsp of a constant at the test mean, D_H of the shuffled test split) and
+    ``"informative"`` per score: False when the floor is ≥ half the trivial score
+    (:func:`dsrecon.metrics.informative`), said in ``"reasons"``.
+
+    ``noise_floor_seed``: the same scores between the test split and an independent true trajectory of
+    the same length (:func:`dsrecon.evaluation.noise_floor`), so a number can be read against what a perfect
+    model would get; with ``n_init`` > 1, min(n_init, 5) trajectories (seeds noise_floor_seed, +1, ...) and
+    their median, the MAD under "noise_floor_mad". ``n_init`` > 1: also free runs from that many initial conditions (forced states of
+    test points drawn with ``seed``), generated as one batch, as median ± MAD under
+    "initial_conditions". ``prediction``: PE(n) for n = 1..25 and the valid prediction time (threshold
+    0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model by
+    :func:`model_spectrum` (``"config"``: ``config.lyap_k``; the recipe of ``dsrecon lyap RUN``: QR, 1000 steps
+    after 200 of warm-up, QR every 5 steps, from 4 forced test states, all set in EvalConfig) against
+    ``reference_spectrum`` (e.g. ``dsrecon.data.true_spectrum(name)``) or else the card's λ_max; None skips it.
+    ``full_test``: for a partially observed system, the full state (T_test, N_full) at the times of the test
+    split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.evaluation.score_partially_observed`:
+    latents of the free run regressed onto the first 10 full observations, "How to train RNNs on chaotic
+    data" App. A.6.3). ``"auto"`` (default): for a simulated card with ``observe`` (and no forcing, embedding,
+    preprocessing or noise) the full orbit is integrated again (same seed and transient; standardized on the
+    train split) and used after checking that its observed channels reproduce the data; None: never.
+
+    A driven model (``input_dim > 0``) reads the test split's inputs everywhere it runs: the free run of
+    T_gen steps from test[0] (:func:`generate`; inputs continued past the split when they are a periodic
+    forcing, else T_gen must fit in it), PE and VPT (s_t, s_{t+1}, ... from each start), the Lyapunov
+    spectrum (the inputs that follow each of its 4 starts, the spectrum of the driven, non-autonomous
+    map) and the runs from ``n_init`` initial conditions (their own input windows).
+    """
+
+    def auto_full_test():
+        try:
+            c = data_mod.card(data.attrs.get("card", data.attrs.get("name")))
+        except DsreconError:
+            return None
+        if ("observe" not in c or any(k in c for k in ("forcing", "embedding")) or c.get("preprocess")
+                or float(data.attrs.get("noise", 0.0) or 0.0) or data.attrs.get("kind", "ode") != "ode"):
+            return None
+        if "transient" in data.attrs:
+            c = {**c, "sampling": {**c["sampling"], "transient": int(data.attrs["transient"])}}
+        n_train = int(data.attrs["n_train"])
+        raw = data_mod.simulate_card(c, n_samples=int(data.sizes["time"]), seed=int(data.attrs["seed"]))
+        full = (raw - raw[:n_train].mean(0)) / raw[:n_train].std(0)
+        idx = [list(system_dims(c["system"])).index(d) for d in c["observe"]]
+        obs = (raw[:, idx] - np.asarray(data.attrs["mean"])) / np.asarray(data.attrs["std"])
+        if not np.allclose(obs, data_mod.as_array(data), atol=1e-6):
+            log.warning("evaluate: the re-integrated full orbit does not reproduce the observed data; "
+                        "no full-state scores")
+            return None
+        return full[n_train:]
+
+    t0 = time.monotonic()
+    _, test = data_mod.train_test_split(data)
+    gen = generate(model, config.t_gen, like=test)
+    s_test = model_inputs(model, test, what="the test split")   # (T_test, K) or None
+    s_long = extend_inputs(s_test, int(config.t_gen))   # for runs that start late in the split
+    kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
+    scores = dict(M.score_all(test, gen, **kw))
+    metrics = {k: float(v.value) for k, v in scores.items()}
+    metrics["T_gen"] = int(config.t_gen)
+    metrics["T_test"] = int(test.sizes["time"])
+    x_test = data_mod.as_array(test)
+    lam_ref = float(data.attrs.get("lambda_ref", float("nan")))
+    dt = float(data.attrs["dt"])
+    if prediction:
+        scores["PE"] = prediction_error(model, x_test, n_steps=25, inputs=s_test)
+        metrics["PE"] = float(scores["PE"].value)
+        if math.isfinite(lam_ref) and lam_ref > 0:
+            scores["VPT"] = valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
+            metrics["VPT"] = float(scores["VPT"].value)
+    ly = None
+    if lyapunov_k is not None:
+        ref = reference_spectrum if reference_spectrum is not None else (lam_ref if math.isfinite(lam_ref) else None)
+        try:
+            ly = model_spectrum(model, data, config, k=None if lyapunov_k == "config" else int(lyapunov_k),
+                                reference=ref, seed=seed)
+        except DataError as err:   # inputs too short for the spectrum's run: the other scores stand
+            log.warning("evaluate: no model spectrum: %s", err)
+    if ly is not None:
+        for name, sc in ly.items():
+            scores[f"model_{name}"] = sc
+        metrics["model_lambda_max"] = float(ly["lambda_max"].value)
+        metrics["model_D_KY"] = float(ly["D_KY"].value)
+    # what the free run does at its end, against what the data do (issue 15): a collapsed or diverged run fails
+    lam_model = metrics.get("model_lambda_max")
+    dyn = M.dynamics_verdict(gen, test, lambda_max=lam_model)
+    data_dyn = M.dynamics_verdict(test, test, tail_fraction=1.0)
+    status, status_reason = M.run_status(dyn, data_dyn)
+    metrics["dynamics"] = {**dyn.to_dict(), "data": data_dyn.to_dict()}
+    metrics["status"] = status
+    if status_reason:
+        metrics["status_reason"] = status_reason
+    if n_init > 1:
+        ics = {}
+        if s_long is not None:   # starts whose t_gen inputs are available; their input windows
+            starts, windows = starts_with_inputs(s_long, len(x_test), int(config.t_gen), n_init, seed)
+            if not len(starts):
+                raise DataError(f"n_init = {n_init}: the test inputs cover {len(s_long)} steps, fewer than T_gen = "
+                                f"{config.t_gen}; use a shorter --t-gen")
+            ics = dict(x0=x_test[starts], inputs=windows)
+        many = score_initial_conditions(model, test, t_gen=config.t_gen, n_init=n_init, seed=seed,
+                                          n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto",
+                                          **ics)
+        metrics["initial_conditions"] = {k: {"median": v.value, "mad": v.spread, "n_init": v.n_init,
+                                             "per_init": v.extra["per_init"]} for k, v in many.items()}
+        for k, v in many.items():
+            scores[f"{k}_ics"] = v
+    if isinstance(full_test, str) and full_test == "auto":
+        full_test = auto_full_test()
+    if full_test is not None:
+        part = score_partially_observed(model, x_test, data_mod.as_array(full_test, what="full_test"),
+                                          t_gen=config.t_gen, n_fit=10, n_bins=config.n_bins, alpha=config.alpha,
+                                          sigma=config.sigma, method="auto", inputs=s_long)
+        for k, v in part.items():
+            scores[f"{k}_full"] = v
+            metrics[f"{k}_full"] = float(v.value)
+    metrics["variants"] = {k: v.variant for k, v in scores.items()}
+    metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
+    metrics["scores"] = {k: v.to_dict() for k, v in scores.items()}
+    period = f" (period {dyn.period} steps)" if dyn.period else ""
+    metrics["reasons"]["dynamics"] = (f"{dyn.verdict}{period}: {dyn.reason}; the data: {data_dyn.verdict}"
+                                      + (f"; FAILED: {status_reason}" if status_reason else ""))
+    if noise_floor_seed is not None:
+        # a recording's floor is a block bootstrap of its training split; min 3 resamples for a spread
+        n_floor = min(max(1, int(n_init)), 5) if data.attrs.get("kind", "ode") in ("ode", "dde") else 3
+        seeds = [int(noise_floor_seed) + i for i in range(n_floor)]
+        floor = noise_floor(data, config.t_gen, seeds=seeds, n_bins=config.n_bins,
+                              alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
+        metrics["noise_floor"] = {k: float(v.value) for k, v in floor.items()}
+        metrics["noise_floor"]["seed"] = int(noise_floor_seed)
+        if len(seeds) > 1:
+            metrics["noise_floor"]["seeds"] = seeds
+            metrics["noise_floor_mad"] = {k: v.spread for k, v in floor.items()}
+        if "floor" in floor["D_stsp"].variant:
+            metrics["noise_floor"]["source"] = floor["D_stsp"].variant["floor"]
+        # is a score able to tell at all? its floor against a trivial model's score (metrics.informative)
+        base = M.trivial_baselines(test, config.t_gen, n_bins=config.n_bins, alpha=config.alpha,
+                                   sigma=config.sigma, method="auto", seed=seed)
+        metrics["trivial_baseline"] = {k: float(v.value) for k, v in base.items()}
+        metrics["informative"] = {}
+        for k, b in base.items():
+            ok, why = M.informative(float(floor[k].value), float(b.value))
+            metrics["informative"][k] = ok
+            if not ok:
+                metrics["reasons"][k] = "; ".join(r for r in (metrics["reasons"].get(k, ""), why) if r)
+                metrics["scores"][k]["extra"]["uninformative"] = why
+    metrics["eval_seconds"] = time.monotonic() - t0
+    return metrics, gen

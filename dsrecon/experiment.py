@@ -1,17 +1,17 @@
 """One reconstruction end to end: load -> λ_max -> τ -> fit -> generate -> score -> run directory.
 
-The Python API (``dsrecon.fit``, ``dsrecon.generate``, ``dsrecon.evaluate``) and the CLI's
-``dsrecon fit`` both go through these functions; the CLI adds only argument parsing and printing.
+The Python API (``dsrecon.fit``) and the CLI's ``dsrecon fit`` both go through these functions; the CLI adds
+only argument parsing and printing. Scoring a model against data (``dsrecon.generate``, ``dsrecon.evaluate``,
+``dsrecon.model_spectrum``) is :mod:`dsrecon.evaluation`.
 
 A dataset whose input variable ``s`` is not among its observed channels (the forced Duffing oscillator
 loaded with ``forcing="input"``) drives the model: :func:`fit_run` builds it with ``input_dim = K``,
 training reads the aligned input windows, and generation reads the test split's inputs, continued past
-their end when they are a periodic forcing (:func:`input_series`).
+their end when they are a periodic forcing (:func:`dsrecon.inputs.input_series`).
 """
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import math
 import os
@@ -24,18 +24,16 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import data as data_mod, evaluation as E, metrics as M, report, runs
-from .config import SHPLRNN_CLIPPED, DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, model_sizes
-from .errors import ConfigError, DataError, DsreconError
-from .inputs import (check_covers, check_inputs, continue_periodic, external_inputs, extend_inputs,  # noqa: F401
-                     input_series, model_inputs, starts_with_inputs)
+from . import data as data_mod, evaluation as E, report, runs
+from .config import SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainConfig, model_sizes
+from .errors import ConfigError, DataError
+from .inputs import external_inputs, model_inputs
 from .ensemble import Ensemble, best_member, check_memory, member_summary
 from .maxlyap import MaxLyapunov
-from .models import MODELS, generate as generate_latent
+from .models import MODELS
 from .models.base import device_dtype
 from .runs import (WriteError, _why, check_out, check_writable_dir, clear_run, data_fingerprint, new_run_dir,
                    package_versions, save_torch, write_json)
-from .systems import system_dims
 from .tau import ForcingInterval, forcing_interval
 from .train import (FitResult, Interrupted, check_checkpoint, check_lengths, check_method, train_loop,
                     resolve_device, uses_tau)
@@ -189,246 +187,6 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | RunConfig 
                 in_memory=True)
 
 
-def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> xr.Dataset:
-    """Free run of ``n_steps`` steps as an ``xr.Dataset`` with the dims and attrs of ``like``.
-
-    The initial latent state is the forced state of ``x0`` (default: the first sample of ``like``).
-    Values are in the same (standardized) units as ``like``; see :func:`dsrecon.data.to_physical`.
-    A driven model (``input_dim = K``) reads ``inputs`` (n_steps, K), default :func:`input_series` of
-    ``like``: its inputs from its first sample on (the step from x_t reads s_t), continued when they are a
-    periodic forcing; the result then carries them as ``s``. Raises DataError when the model and ``like``
-    disagree about inputs, or when non-periodic inputs are shorter than ``n_steps``.
-    """
-    if n_steps < 1:
-        raise ConfigError(f"n_steps must be >= 1, got {n_steps}")
-    if inputs is None:
-        s = input_series(model, like, n_steps, what="data given as like")
-    else:
-        s = check_inputs(model, np.asarray(inputs, dtype=float).reshape(len(inputs), -1), what="the inputs given")
-        check_covers(s, n_steps, what="the inputs given")
-        s = s[:n_steps]
-    device, _ = device_dtype(model)
-    first = data_mod.as_array(like if x0 is None else np.atleast_2d(x0))[0]
-    with torch.no_grad():
-        z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
-        s_t = None if s is None else torch.as_tensor(s, dtype=z0.dtype, device=device)
-        x = generate_latent(model, z0, n_steps, inputs=s_t).cpu().numpy().astype(np.float64)
-    note = {} if s is None else {"inputs": "given" if inputs is not None else "like's s (continued if periodic)"}
-    return generated_dataset(x, like, type(model).__name__, s=s, note=note)
-
-
-def generated_dataset(x: np.ndarray, like: xr.Dataset, model_name: str, *, s: np.ndarray | None = None,
-                      note: dict | None = None) -> xr.Dataset:
-    """A generated series (T, N) as an ``xr.Dataset`` with the dims and attrs of ``like``, its provenance
-    extended by a "generate" step (and the inputs ``s`` that drove it, if any)."""
-    attrs = {k: v for k, v in like.attrs.items() if k != "n_train"}
-    attrs["provenance"] = json.dumps(json.loads(like.attrs.get("provenance", "[]")) + [
-        {"step": "generate", "n_steps": int(len(x)), "model": model_name, **(note or {})}])
-    names = None
-    if s is not None:
-        names = (list(map(str, like["input"].values)) if "input" in like.coords and like.sizes["input"] == s.shape[1]
-                 else [f"s{k}" for k in range(s.shape[1])])
-    return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs, s=s, inputs=names)
-
-
-def model_spectrum(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, k: int | None = None,
-                   n_steps: int | None = None, reference=None, seed: int = 0) -> dict:
-    """The model's Lyapunov spectrum by the one recipe of ``dsrecon eval`` (and a fit's scores) and
-    ``dsrecon lyap RUN``: QR (:func:`dsrecon.evaluation.lyapunov_scores`, Benettin et al. 1980) from
-    ``config.lyap_n_init`` forced states at random samples of the test split (drawn with ``seed``), the first
-    ``k`` exponents (default ``config.lyap_k``, at most the latent dimension), ``config.lyap_transient`` steps
-    discarded, then ``n_steps`` (default ``config.lyap_steps``) averaged with a QR step every
-    ``config.lyap_qr_every``; per time unit with the data's dt. A driven model reads the inputs that follow each
-    start (continued when they are a periodic forcing).
-
-    Returns {"lambda_max", "spectrum", "D_KY"} Scores against ``reference`` (a spectrum, a MaxLyapunov or a
-    number); raises a one-line DataError when the test inputs are too short for the run. The same model,
-    data, config and seed give the same numbers bit for bit, whichever command asks.
-    """
-    _, test = data_mod.train_test_split(data)
-    x_test = data_mod.as_array(test)
-    n_steps = int(config.lyap_steps if n_steps is None else n_steps)
-    n_total = int(config.lyap_transient) + n_steps
-    s = extend_inputs(model_inputs(model, test, what="the test split"), n_total)
-    idx, windows = starts_with_inputs(s, len(x_test), n_total, int(config.lyap_n_init), seed)
-    if not len(idx):
-        raise DataError(f"the model's test inputs cover {len(s)} steps, fewer than the {n_total} of its Lyapunov "
-                        f"spectrum (eval.lyap_transient + steps); lower eval.lyap_steps")
-    with torch.no_grad():
-        device, dtype = device_dtype(model)
-        z0 = model.force(torch.as_tensor(x_test[idx], dtype=dtype, device=device))
-    k = min(int(config.lyap_k if k is None else k), int(model.latent_dim))
-    return E.lyapunov_scores(model, dt=float(data.attrs["dt"]), reference=reference, k=k, n_steps=n_steps,
-                             transient=int(config.lyap_transient), qr_every=int(config.lyap_qr_every), z0=z0,
-                             seed=seed, inputs=windows)
-
-
-def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, noise_floor_seed: int | None = None,
-             n_init: int = 1, legacy: bool = True, prediction: bool = True, lyapunov_k: int | str | None = "config",
-             reference_spectrum=None, seed: int = 0, full_test="auto"):
-    """Score a free run of ``config.t_gen`` steps against the test split of ``data``.
-
-    Returns (metrics dict, generated xr.Dataset). The metrics dict holds the plain numbers under their
-    names ("D_stsp", "D_H", "PSC"; with ``legacy`` also "D_stsp_legacy", "D_H_legacy"; "PE" = PE(25),
-    "VPT" in Lyapunov times of the card's reference λ_max, "model_lambda_max" and "model_D_KY") and every
-    :class:`dsrecon.metrics.Score` in full under "scores" (variant, T_gen, number of initial conditions,
-    reason, curves). D_stsp uses ``method="auto"`` (:func:`dsrecon.metrics.auto_method`: bins below 6
-    dimensions when the test split fills its occupied cells with ≥ 5 points on average, else the Gaussian
-    mixture). Every score covers the whole free run (D_H and PSC average the spectra of test-length chunks).
-
-    Every run gets ``"dynamics"``: the verdict of the free run's last 20 % (diverged, fixed point, cycle with
-    ``period``, irregular; :func:`dsrecon.metrics.dynamics_verdict`, with the model's λ_max when computed)
-    and the test split's own verdict under ``"data"``; ``"status"`` is "failed" (``"status_reason"`` says
-    why) for a diverged run or one collapsed to a fixed point while the data are not
-    (:func:`dsrecon.metrics.run_status`), whatever its scores; else "ok". With a noise floor,
-    ``"trivial_baseline"`` (D_stsp of a constant at the test mean, D_H of the shuffled test split) and
-    ``"informative"`` per score: False when the floor is ≥ half the trivial score
-    (:func:`dsrecon.metrics.informative`), said in ``"reasons"``.
-
-    ``noise_floor_seed``: the same scores between the test split and an independent true trajectory of
-    the same length (:func:`dsrecon.evaluation.noise_floor`), so a number can be read against what a perfect
-    model would get; with ``n_init`` > 1, min(n_init, 5) trajectories (seeds noise_floor_seed, +1, ...) and
-    their median, the MAD under "noise_floor_mad". ``n_init`` > 1: also free runs from that many initial conditions (forced states of
-    test points drawn with ``seed``), generated as one batch, as median ± MAD under
-    "initial_conditions". ``prediction``: PE(n) for n = 1..25 and the valid prediction time (threshold
-    0.5; needs the card's ``lambda_ref``). ``lyapunov_k``: the first k exponents of the model by
-    :func:`model_spectrum` (``"config"``: ``config.lyap_k``; the recipe of ``dsrecon lyap RUN``: QR, 1000 steps
-    after 200 of warm-up, QR every 5 steps, from 4 forced test states, all set in EvalConfig) against
-    ``reference_spectrum`` (e.g. ``dsrecon.data.true_spectrum(name)``) or else the card's λ_max; None skips it.
-    ``full_test``: for a partially observed system, the full state (T_test, N_full) at the times of the test
-    split; adds "D_stsp_full", "D_H_full", "PSC_full" (:func:`dsrecon.evaluation.score_partially_observed`:
-    latents of the free run regressed onto the first 10 full observations, "How to train RNNs on chaotic
-    data" App. A.6.3). ``"auto"`` (default): for a simulated card with ``observe`` (and no forcing, embedding,
-    preprocessing or noise) the full orbit is integrated again (same seed and transient; standardized on the
-    train split) and used after checking that its observed channels reproduce the data; None: never.
-
-    A driven model (``input_dim > 0``) reads the test split's inputs everywhere it runs: the free run of
-    T_gen steps from test[0] (:func:`generate`; inputs continued past the split when they are a periodic
-    forcing, else T_gen must fit in it), PE and VPT (s_t, s_{t+1}, ... from each start), the Lyapunov
-    spectrum (the inputs that follow each of its 4 starts, the spectrum of the driven, non-autonomous
-    map) and the runs from ``n_init`` initial conditions (their own input windows).
-    """
-
-    def auto_full_test():
-        try:
-            c = data_mod.card(data.attrs.get("card", data.attrs.get("name")))
-        except DsreconError:
-            return None
-        if ("observe" not in c or any(k in c for k in ("forcing", "embedding")) or c.get("preprocess")
-                or float(data.attrs.get("noise", 0.0) or 0.0) or data.attrs.get("kind", "ode") != "ode"):
-            return None
-        if "transient" in data.attrs:
-            c = {**c, "sampling": {**c["sampling"], "transient": int(data.attrs["transient"])}}
-        n_train = int(data.attrs["n_train"])
-        raw = data_mod.simulate_card(c, n_samples=int(data.sizes["time"]), seed=int(data.attrs["seed"]))
-        full = (raw - raw[:n_train].mean(0)) / raw[:n_train].std(0)
-        idx = [list(system_dims(c["system"])).index(d) for d in c["observe"]]
-        obs = (raw[:, idx] - np.asarray(data.attrs["mean"])) / np.asarray(data.attrs["std"])
-        if not np.allclose(obs, data_mod.as_array(data), atol=1e-6):
-            log.warning("evaluate: the re-integrated full orbit does not reproduce the observed data; "
-                        "no full-state scores")
-            return None
-        return full[n_train:]
-
-    t0 = time.monotonic()
-    _, test = data_mod.train_test_split(data)
-    gen = generate(model, config.t_gen, like=test)
-    s_test = model_inputs(model, test, what="the test split")   # (T_test, K) or None
-    s_long = extend_inputs(s_test, int(config.t_gen))   # for runs that start late in the split
-    kw = dict(n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
-    scores = dict(M.score_all(test, gen, **kw))
-    metrics = {k: float(v.value) for k, v in scores.items()}
-    metrics["T_gen"] = int(config.t_gen)
-    metrics["T_test"] = int(test.sizes["time"])
-    x_test = data_mod.as_array(test)
-    lam_ref = float(data.attrs.get("lambda_ref", float("nan")))
-    dt = float(data.attrs["dt"])
-    if prediction:
-        scores["PE"] = E.prediction_error(model, x_test, n_steps=25, inputs=s_test)
-        metrics["PE"] = float(scores["PE"].value)
-        if math.isfinite(lam_ref) and lam_ref > 0:
-            scores["VPT"] = E.valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
-            metrics["VPT"] = float(scores["VPT"].value)
-    ly = None
-    if lyapunov_k is not None:
-        ref = reference_spectrum if reference_spectrum is not None else (lam_ref if math.isfinite(lam_ref) else None)
-        try:
-            ly = model_spectrum(model, data, config, k=None if lyapunov_k == "config" else int(lyapunov_k),
-                                reference=ref, seed=seed)
-        except DataError as err:   # inputs too short for the spectrum's run: the other scores stand
-            log.warning("evaluate: no model spectrum: %s", err)
-    if ly is not None:
-        for name, sc in ly.items():
-            scores[f"model_{name}"] = sc
-        metrics["model_lambda_max"] = float(ly["lambda_max"].value)
-        metrics["model_D_KY"] = float(ly["D_KY"].value)
-    # what the free run does at its end, against what the data do (issue 15): a collapsed or diverged run fails
-    lam_model = metrics.get("model_lambda_max")
-    dyn = M.dynamics_verdict(gen, test, lambda_max=lam_model)
-    data_dyn = M.dynamics_verdict(test, test, tail_fraction=1.0)
-    status, status_reason = M.run_status(dyn, data_dyn)
-    metrics["dynamics"] = {**dyn.to_dict(), "data": data_dyn.to_dict()}
-    metrics["status"] = status
-    if status_reason:
-        metrics["status_reason"] = status_reason
-    if n_init > 1:
-        ics = {}
-        if s_long is not None:   # starts whose t_gen inputs are available; their input windows
-            starts, windows = starts_with_inputs(s_long, len(x_test), int(config.t_gen), n_init, seed)
-            if not len(starts):
-                raise DataError(f"n_init = {n_init}: the test inputs cover {len(s_long)} steps, fewer than T_gen = "
-                                f"{config.t_gen}; use a shorter --t-gen")
-            ics = dict(x0=x_test[starts], inputs=windows)
-        many = E.score_initial_conditions(model, test, t_gen=config.t_gen, n_init=n_init, seed=seed,
-                                          n_bins=config.n_bins, alpha=config.alpha, sigma=config.sigma, method="auto",
-                                          **ics)
-        metrics["initial_conditions"] = {k: {"median": v.value, "mad": v.spread, "n_init": v.n_init,
-                                             "per_init": v.extra["per_init"]} for k, v in many.items()}
-        for k, v in many.items():
-            scores[f"{k}_ics"] = v
-    if isinstance(full_test, str) and full_test == "auto":
-        full_test = auto_full_test()
-    if full_test is not None:
-        part = E.score_partially_observed(model, x_test, data_mod.as_array(full_test, what="full_test"),
-                                          t_gen=config.t_gen, n_fit=10, n_bins=config.n_bins, alpha=config.alpha,
-                                          sigma=config.sigma, method="auto", inputs=s_long)
-        for k, v in part.items():
-            scores[f"{k}_full"] = v
-            metrics[f"{k}_full"] = float(v.value)
-    metrics["variants"] = {k: v.variant for k, v in scores.items()}
-    metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
-    metrics["scores"] = {k: v.to_dict() for k, v in scores.items()}
-    period = f" (period {dyn.period} steps)" if dyn.period else ""
-    metrics["reasons"]["dynamics"] = (f"{dyn.verdict}{period}: {dyn.reason}; the data: {data_dyn.verdict}"
-                                      + (f"; FAILED: {status_reason}" if status_reason else ""))
-    if noise_floor_seed is not None:
-        # a recording's floor is a block bootstrap of its training split; min 3 resamples for a spread
-        n_floor = min(max(1, int(n_init)), 5) if data.attrs.get("kind", "ode") in ("ode", "dde") else 3
-        seeds = [int(noise_floor_seed) + i for i in range(n_floor)]
-        floor = E.noise_floor(data, config.t_gen, seeds=seeds, n_bins=config.n_bins,
-                              alpha=config.alpha, sigma=config.sigma, method="auto", legacy=legacy)
-        metrics["noise_floor"] = {k: float(v.value) for k, v in floor.items()}
-        metrics["noise_floor"]["seed"] = int(noise_floor_seed)
-        if len(seeds) > 1:
-            metrics["noise_floor"]["seeds"] = seeds
-            metrics["noise_floor_mad"] = {k: v.spread for k, v in floor.items()}
-        if "floor" in floor["D_stsp"].variant:
-            metrics["noise_floor"]["source"] = floor["D_stsp"].variant["floor"]
-        # is a score able to tell at all? its floor against a trivial model's score (metrics.informative)
-        base = M.trivial_baselines(test, config.t_gen, n_bins=config.n_bins, alpha=config.alpha,
-                                   sigma=config.sigma, method="auto", seed=seed)
-        metrics["trivial_baseline"] = {k: float(v.value) for k, v in base.items()}
-        metrics["informative"] = {}
-        for k, b in base.items():
-            ok, why = M.informative(float(floor[k].value), float(b.value))
-            metrics["informative"][k] = ok
-            if not ok:
-                metrics["reasons"][k] = "; ".join(r for r in (metrics["reasons"].get(k, ""), why) if r)
-                metrics["scores"][k]["extra"]["uninformative"] = why
-    metrics["eval_seconds"] = time.monotonic() - t0
-    return metrics, gen
-
-
 # ------------------------------------------------------------------------------ the one fit path
 def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None, quiet=False, echo=print,
             overwrite: bool = False) -> Run:
@@ -580,12 +338,12 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
 
 
 def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: RunConfig, note) -> dict:
-    """``members`` (per member: seed, validation, status and the scores of :func:`evaluate`, called per member;
-    the kept one's are ``best_metrics``) and ``ensemble`` (size, kept member, median ± MAD of D_stsp, D_H, PSC)
+    """``members`` (per member: seed, validation, status and the scores of :func:`dsrecon.evaluation.evaluate`,
+    called per member; the kept one's are ``best_metrics``) and ``ensemble`` (size, kept member, median ± MAD of D_stsp, D_H, PSC)
     for metrics.json, with the table in the log."""
     rows = []
     for k, m in enumerate(res.members):
-        sc = best_metrics if k == best else evaluate(m.model, data, cfg.eval)[0]
+        sc = best_metrics if k == best else E.evaluate(m.model, data, cfg.eval)[0]
         rows.append({"member": k, "seed": cfg.train.seed + k, "kept": k == best,
                      "val_d_stsp": m.history["best_val_d_stsp"], "best_step": m.history["best_step"],
                      "status": m.stopped, **{n: sc.get(n) for n in ("D_stsp", "D_H", "PSC", "T_gen")},
@@ -655,8 +413,8 @@ def _prepare(cfg: RunConfig, data, note, model=None):
 def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progress: bool, echo, model, tau,
                      fi: ForcingInterval | None) -> Run:
     """Train (checkpoints in ``run_dir``), then write model.pt, history.json, metrics.json (scores of
-    :func:`evaluate`), generated.nc and the figures and report (:func:`dsrecon.report.plot_run`, given the
-    data in memory: the dataset is loaded once per run)."""
+    :func:`dsrecon.evaluation.evaluate`), generated.nc and the figures and report (:func:`dsrecon.report.plot_run`,
+    given the data in memory: the dataset is loaded once per run)."""
     def note(msg):
         log.info(msg)
         if echo is not None:
@@ -690,7 +448,7 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
     write_json(run_dir / "history.json", res.history)
 
     note(f"generating T_gen = {cfg.eval.t_gen} steps and scoring against the test split ...")
-    metrics, gen = evaluate(res.model, data, cfg.eval, noise_floor_seed=int(data.attrs["seed"]) + 1)
+    metrics, gen = E.evaluate(res.model, data, cfg.eval, noise_floor_seed=int(data.attrs["seed"]) + 1)
     if ens:
         metrics.update(_score_members(ens_res, best, metrics, data, cfg, note))
     metrics.update({

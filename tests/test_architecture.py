@@ -46,7 +46,6 @@ DEFERRABLE = {"ray", "reservoirpy", "edfio", "nolds", "matplotlib"}
 MAX_LINES = 600
 LONG_MODULES = {
     "cli": "workflow module of another part of issue 13 (argparse for every subcommand); split pending there",
-    "experiment": "workflow module of another part of issue 13 (the fit path); split pending there",
     "train": "workflow module of another part of issue 13 (the one training loop); split pending there",
 }
 

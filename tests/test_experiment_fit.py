@@ -55,23 +55,23 @@ def test_api_fit_without_run_dir_writes_nothing(tmp_path, monkeypatch):
 
 
 def test_lyap_and_eval_report_the_same_model_lambda_max(tmp_path, tmp_path_factory, capsys, monkeypatch):
-    # one recipe (experiment.model_spectrum, settings in EvalConfig) behind both commands: the same number, bit
+    # one recipe (evaluation.model_spectrum, settings in EvalConfig) behind both commands: the same number, bit
     # for bit (same function, same model, same data, same seed)
     from hostile import make_finished_run
 
-    from dsrecon import experiment
+    from dsrecon import evaluation
 
     monkeypatch.chdir(tmp_path)
     run_dir = make_finished_run(tmp_path / "run", tmp_path_factory)
     seen = []
-    real = experiment.model_spectrum
+    real = evaluation.model_spectrum
 
     def spy(*a, **k):
         out = real(*a, **k)
         seen.append(out["lambda_max"].value)
         return out
 
-    monkeypatch.setattr(experiment, "model_spectrum", spy)
+    monkeypatch.setattr(evaluation, "model_spectrum", spy)
     code, out, err = run_cli(["eval", run_dir, "--t-gen", "1000", "--json"], capsys)
     assert code == 0, err
     from_eval = json.loads(out)["model_lambda_max"]

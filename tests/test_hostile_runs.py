@@ -308,33 +308,33 @@ def test_sigint_before_the_first_checkpoint_can_resume(tmp_path, monkeypatch, ca
 
 
 def test_sigint_while_scoring_says_how_to_resume(tmp_path, monkeypatch, capsys):
-    import dsrecon.experiment as exp
+    import dsrecon.evaluation as ev
 
     monkeypatch.chdir(tmp_path)
-    real = exp.evaluate
+    real = ev.evaluate
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(exp, "evaluate", interrupt)
+    monkeypatch.setattr(ev, "evaluate", interrupt)
     run = tmp_path / "run"
     code, _, err = run_cli([*FIT, "--out", run], capsys)
     assert code == 130 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "while writing and scoring" in err and f"dsrecon fit --resume {run}`" in err
-    monkeypatch.setattr(exp, "evaluate", real)
+    monkeypatch.setattr(ev, "evaluate", real)
     code, _, err = run_cli(["fit", "--resume", run, "--quiet"], capsys)
     assert code == 0, err
     assert (run / "metrics.json").exists()
 
 
 def test_sigint_during_eval_says_rerun(finished, tmp_path, monkeypatch, capsys):
-    import dsrecon.experiment as exp
+    import dsrecon.evaluation as ev
     from hostile import snapshot
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(exp, "evaluate", interrupt)
+    monkeypatch.setattr(ev, "evaluate", interrupt)
     before = snapshot(tmp_path)
     code, _, err = run_cli(["eval", finished, "--t-gen", "1000"], capsys)
     assert code == 130 and "Traceback" not in err

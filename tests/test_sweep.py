@@ -350,7 +350,7 @@ def test_a_run_stopped_before_its_first_checkpoint_is_run_again_not_recorded_fai
 
 
 def test_a_run_that_scoring_judged_failed_is_recorded_failed(tmp_path):
-    # a free run that collapsed to a fixed point (metrics.json status "failed", experiment.evaluate) is a failed
+    # a free run that collapsed to a fixed point (metrics.json status "failed", evaluation.evaluate) is a failed
     # run in the results and the leaderboard whatever its scores; a live one is "ok"
     import json
 
