@@ -106,14 +106,14 @@ def bench_initial_conditions(B=16, t_gen=20_000):
     import torch
 
     import dsrecon as ds
-    from dsrecon.models import generate
+    from dsrecon.models import free_run
 
     torch.set_num_threads(1)
     model = ds.PLRNN(obs_dim=3, latent_dim=100, seed=0)
     z0 = torch.randn(B, 100, generator=torch.Generator().manual_seed(0)) * 0.1
-    batched = median_time(lambda: generate(model, z0, t_gen), repeat=3)
-    one = median_time(lambda: [generate(model, z0[b], t_gen) for b in range(B)], repeat=1)
-    same = torch.allclose(generate(model, z0, 50)[:, 3], generate(model, z0[3], 50), atol=1e-6)
+    batched = median_time(lambda: free_run(model, z0, t_gen), repeat=3)
+    one = median_time(lambda: [free_run(model, z0[b], t_gen) for b in range(B)], repeat=1)
+    same = torch.allclose(free_run(model, z0, 50)[:, 3], free_run(model, z0[3], 50), atol=1e-6)
     print(f"{B} initial conditions x {t_gen} steps, PLRNN M=100, 1 thread: batched {batched:.2f} s, one at a time "
           f"{one:.2f} s, ratio {one / batched:.1f}x (same trajectories: {same})")
 

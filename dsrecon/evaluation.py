@@ -14,7 +14,7 @@ split, built on the pure kernels of :mod:`dsrecon.metrics`.
   ``dsrecon eval`` and ``dsrecon lyap RUN``.
 - :func:`evaluate` (``dsrecon.evaluate``): every score of a free run against the test split, as a fit writes them.
 
-Every free run is :func:`dsrecon.models.base.generate`; every input check :func:`dsrecon.inputs.model_inputs`.
+Every free run is :func:`dsrecon.models.base.free_run`; every input check :func:`dsrecon.inputs.model_inputs`.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from .lyapunov import LyapunovSpectrum, kaplan_yorke_dimension, lyapunov_spectru
 from .maxlyap import MaxLyapunov
 from .metrics import (Score, block_bootstrap, check_setting, is_int, median_mad, regress_full_observation, score_all,
                       summarise)
-from .models.base import device_dtype, generate as generate_latent
+from .models.base import device_dtype, free_run
 from .systems import system_dims
 
 log = logging.getLogger("dsrecon")
@@ -51,14 +51,14 @@ def forced_rollouts(model, x0, n_steps: int, *, inputs=None, return_latent: bool
     z_0 = model.force(x0); z_k = model.step(z_{k-1}) (a driven model: model.step(z_{k-1}, s_{k-1}) with
     ``inputs`` (B, n, K), the inputs of each run from its start on); returns the observations x̂_1..x̂_n as
     (B, n, N) (and the latents z_1..z_n as (B, n, M) with ``return_latent``), numpy float64. All starts in
-    one batch: one ``step`` call per time step (:func:`dsrecon.models.base.generate`).
+    one batch: one ``step`` call per time step (:func:`dsrecon.models.base.free_run`).
     """
     device, dtype = device_dtype(model)
     x0 = np.atleast_2d(np.asarray(x0, dtype=float))
     with torch.no_grad():
         z = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
         s = None if inputs is None else torch.as_tensor(np.asarray(inputs), dtype=dtype, device=device).transpose(0, 1)
-        out = generate_latent(model, z, int(n_steps), inputs=s, return_latent=return_latent)
+        out = free_run(model, z, int(n_steps), inputs=s, return_latent=return_latent)
         xs, zs = out if return_latent else (out, None)
         xs = xs.transpose(0, 1).cpu().numpy().astype(np.float64)
         if return_latent:
@@ -232,7 +232,7 @@ def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed:
 
     Initial conditions: the forced states model.force(x) of ``x0`` (B, N) if given, else of ``n_init``
     points of ``true`` drawn with ``np.random.default_rng(seed)``. Generation is
-    :func:`dsrecon.models.generate` on the model's device with z0 of shape (B, M): one ``step`` per time
+    :func:`dsrecon.models.free_run` on the model's device with z0 of shape (B, M): one ``step`` per time
     step for all initial conditions. Returns the :func:`score_all` names; ``extra["per_init"]`` has
     every initial condition's value.
     A driven model reads ``inputs``: with ``x0`` given, the inputs of each run, (t_gen, B, K) (or (t_gen, K)
@@ -255,7 +255,7 @@ def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed:
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
         s_t = None if s is None else torch.as_tensor(np.ascontiguousarray(s), dtype=dtype, device=device)
-        gen = generate_latent(model, z0, int(t_gen), inputs=s_t).cpu().numpy().astype(np.float64)  # (T, B, N)
+        gen = free_run(model, z0, int(t_gen), inputs=s_t).cpu().numpy().astype(np.float64)  # (T, B, N)
     per = [score_all(t, gen[:, b], n_bins=n_bins, alpha=alpha, sigma=sigma, method=method, legacy=legacy)
            for b in range(gen.shape[1])]
     return {name: summarise([p[name] for p in per]) for name in per[0]}
@@ -365,7 +365,7 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> 
     with torch.no_grad():
         z0 = model.force(torch.as_tensor(first, dtype=torch.float32, device=device)[None])[0]
         s_t = None if s is None else torch.as_tensor(s, dtype=z0.dtype, device=device)
-        x = generate_latent(model, z0, n_steps, inputs=s_t).cpu().numpy().astype(np.float64)
+        x = free_run(model, z0, n_steps, inputs=s_t).cpu().numpy().astype(np.float64)
     note = {} if s is None else {"inputs": "given" if inputs is not None else "like's s (continued if periodic)"}
     return generated_dataset(x, like, type(model).__name__, s=s, note=note)
 

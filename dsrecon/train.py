@@ -37,7 +37,7 @@ from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
 from .inputs import check_inputs, input_dim, input_windows
 from .metrics import d_stsp, dynamics_verdict
-from .models.base import generate
+from .models.base import free_run
 from .runs import load_torch, save_torch
 
 log = logging.getLogger("dsrecon")
@@ -139,7 +139,7 @@ def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
         idx = idx.to(x_train.device)
         z = model.force(x_train[idx])
         s = None if s_train is None else input_windows(s_train, idx, n, time_first=True)   # (n, *idx.shape, K)
-        gen_x = generate(model, z, n, inputs=s)[n // 10:].cpu().numpy()  # drop transients
+        gen_x = free_run(model, z, n, inputs=s)[n // 10:].cpu().numpy()  # drop transients
     x_ref = x_train.cpu().numpy()
     data_fixed = dynamics_verdict(x_ref, x_ref, tail_fraction=1.0).verdict == "fixed point"
 

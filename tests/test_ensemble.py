@@ -9,7 +9,7 @@ import dsrecon as ds
 from dsrecon.config import TrainConfig
 from dsrecon.ensemble import Ensemble
 from dsrecon.errors import ConfigError
-from dsrecon.models import generate
+from dsrecon.models import free_run
 from dsrecon.runs import load_torch
 from dsrecon.train import Interrupted, train_loop
 from hostile import assert_refused
@@ -62,8 +62,8 @@ def test_ensemble_members_score_like_separate_runs(lorenz_data):
     z0 = torch.as_tensor(x[:1], dtype=torch.float32)
     for one, mem in zip(singles, ens.members):
         with torch.no_grad():
-            g1 = generate(one.model, one.model.force(z0), 1000)[:, 0].numpy()
-            g2 = generate(mem.model, mem.model.force(z0), 1000)[:, 0].numpy()
+            g1 = free_run(one.model, one.model.force(z0), 1000)[:, 0].numpy()
+            g2 = free_run(mem.model, mem.model.force(z0), 1000)[:, 0].numpy()
         for score in (ds.d_stsp, ds.hellinger_distance):
             a, b = score(x, g1).value, score(x, g2).value
             assert abs(a - b) <= 1e-3 * max(1.0, abs(a)), (score.__name__, a, b)

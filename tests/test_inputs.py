@@ -16,7 +16,7 @@ from dsrecon.config import DataConfig, EvalConfig, ModelConfig, RunConfig, Train
 from dsrecon.errors import DataError, DsreconError
 from dsrecon.forcing import (free_rollout, generalized_teacher_forcing, gtf_alpha_from_jacobians,
                              gtf_alpha_from_lyapunov, rollout, sparse_teacher_forcing)
-from dsrecon.models import generate
+from dsrecon.models import free_run
 from dsrecon.train import train_loop as train_fit
 
 SMALL = dict(n_train=3000, n_test=1500, transient=500)
@@ -59,7 +59,7 @@ def test_linear_model_generate_and_free_rollout_equal_closed_form():
     s = torch.randn(T, B, 2, generator=g, dtype=torch.float64)
     z0 = torch.randn(B, 4, generator=g, dtype=torch.float64)
     want = _closed_form(m.A.detach(), m.C.detach(), z0, s)
-    got = generate(m, z0, T, inputs=s)                                   # (T, B, N)
+    got = free_run(m, z0, T, inputs=s)                                   # (T, B, N)
     with torch.no_grad():
         torch.testing.assert_close(got, m.observe(want))
     # free rollout from force(x_0): z_0 is the forced state, then the same recursion with s_0, s_1, ...

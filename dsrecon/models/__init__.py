@@ -3,7 +3,7 @@
 ``MODELS`` maps the names used by the config and the CLI to the classes; every class is rebuilt from its
 ``hparams`` (``MODELS[kind](**model.hparams)``).
 """
-from .base import Model, autograd_jacobian, generate
+from .base import Model, autograd_jacobian, free_run
 from .gru import GRU
 from .lstm import LSTM
 from .plrnn import PLRNN
@@ -22,5 +22,5 @@ def upgrade_hparams(kind: str, hparams: dict) -> dict:
     return hp
 
 
-__all__ = ["GRU", "LSTM", "MODELS", "Model", "PLRNN", "RNN", "ShallowPLRNN", "autograd_jacobian", "generate",
+__all__ = ["GRU", "LSTM", "MODELS", "Model", "PLRNN", "RNN", "ShallowPLRNN", "autograd_jacobian", "free_run",
            "upgrade_hparams"]

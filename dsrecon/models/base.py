@@ -11,7 +11,7 @@ Every model (PLRNN, RNN, LSTM, and the true equations in :mod:`dsrecon.systems`)
 - ``force(x, z=None) -> z_forced`` (B, N) -> (B, M), the control state from an observation
   ("How to train RNNs on chaotic data", §4.1 Eq. 15).
 
-Nothing else is called by :func:`generate`, :func:`dsrecon.train.train_loop` or
+Nothing else is called by :func:`free_run`, :func:`dsrecon.train.train_loop` or
 :func:`dsrecon.lyapunov.lyapunov_spectrum`.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ def device_dtype(model, default_dtype: torch.dtype = torch.float64) -> tuple[tor
 
 
 @torch.no_grad()
-def generate(model: Model, z0: torch.Tensor, n_steps: int, inputs: torch.Tensor | None = None, *,
+def free_run(model: Model, z0: torch.Tensor, n_steps: int, inputs: torch.Tensor | None = None, *,
              return_latent: bool = False):
     """Free run of ``model`` for ``n_steps`` steps from latent state ``z0`` (..., M) or (M,): the one free-run loop
     (evaluation, validation during training and forced rollouts all call it).
