@@ -8,7 +8,7 @@ import torch
 import xarray as xr
 
 import dsrecon as ds
-from dsrecon import cli
+from dsrecon import cli, cli_parser
 from dsrecon.config import TrainConfig
 from dsrecon.errors import DivergenceError
 from dsrecon.runs import load_torch
@@ -219,7 +219,7 @@ def test_cli_help_lists_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
     text = capsys.readouterr().out
-    sub = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in cli_parser.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     options = [o for a in sub.choices["fit"]._actions if a.help != argparse.SUPPRESS for o in a.option_strings]
     assert len(options) > 10 and "--time-budget" in options and "--resume" in options
     listed = set(re.findall(r"(?<![\w-])(--?[\w][\w-]*)", text))     # whole option strings, so --floss != --floss-k
