@@ -132,8 +132,27 @@ def loopback_cluster(cwd: Path, cpus_per_node: int = 1, env_extra: dict | None =
     port = _free_port(HEAD_IP, taken)
     procs = []
 
+    # Each raylet's worker ports: a 200-port range of its own, below the kernel's ephemeral range, where the other
+    # ports above come from (_free_port binds port 0). Ray refuses to start a node whose worker range holds one of
+    # its component ports ("worker_ports is trying to use a port number ... used by other components": CI saw it
+    # when the range was drawn from 20000-50199, across the ephemeral ports).
+    try:
+        eph_lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        eph_lo = 32768
+    span = max(400, eph_lo - 10000 - 400)
+    base = 10000 + (os.getpid() * 97) % span
+    ranges: list[int] = []
+
+    def worker_range() -> int:
+        lo = base + 200 * len(ranges)
+        while any(lo <= p < lo + 200 for p in taken):   # never across a component port (a small ephemeral range)
+            lo += 200
+        ranges.append(lo)
+        return lo
+
     def node_ports(ip):
-        lo = 20000 + (os.getpid() * 97 + len(taken) * 131) % 30000
+        lo = worker_range()
         return ["--node-manager-port", str(_free_port(ip, taken)), "--object-manager-port", str(_free_port(ip, taken)),
                 "--dashboard-agent-listen-port", str(_free_port(ip, taken)),
                 "--dashboard-agent-grpc-port", str(_free_port(ip, taken)),
