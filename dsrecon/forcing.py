@@ -86,8 +86,6 @@ def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, inputs: torch.Te
     τ-sweep folded into one job, :func:`member_taus`): at time t the members with t % τ_k = 0 are forced.
     """
     tau, due = member_taus(tau, x)
-    if due is not None:
-        return _sparse_per_member(model, x, due, inputs=inputs, states_out=states_out)
     _check_inputs(model, x, inputs)
     kw = _pinv_kw(model)
     z = model.force(x[0], **kw).detach()
@@ -95,7 +93,10 @@ def sparse_teacher_forcing(model, x: torch.Tensor, tau: int, *, inputs: torch.Te
     for t in range(1, x.shape[0]):
         z = _step(model, z, inputs, t - 1)
         states.append(z)
-        if t % tau == 0:
+        if due is not None:   # one τ per member: the control value is taken, detached, by the members due at t;
+            if t in due:      # the others run on with their gradient path intact (each sees its single run's τ_k)
+                z = torch.where(due[t], model.force(x[t], z.detach(), **kw).detach(), z)
+        elif t % tau == 0:
             z = model.force(x[t], z.detach(), **kw).detach()
     if states_out is not None:
         states_out.extend(states)
@@ -278,25 +279,6 @@ def member_taus(tau, x: torch.Tensor) -> tuple[int, dict | None]:
     rows = hits.any(1).nonzero().flatten().tolist()
     masks = hits[rows].view(len(rows), len(taus), 1, 1).to(x.device)   # moved once per rollout
     return max(taus), {int(t_all[r]): masks[i] for i, r in enumerate(rows)}
-
-
-def _sparse_per_member(model, x: torch.Tensor, due: dict, *, inputs=None, states_out=None) -> torch.Tensor:
-    """:func:`sparse_teacher_forcing` with one τ per ensemble member ("How to train RNNs on chaotic data" §4.1,
-    App. A.7): at a time t in ``due`` (from :func:`member_taus`) the control value is computed for every member
-    and taken, detached, by the members whose mask is set (``torch.where``); the others run on with their
-    gradient path intact. Member k thus sees exactly the rollout of its single run with τ_k."""
-    _check_inputs(model, x, inputs)
-    kw = _pinv_kw(model)
-    z = model.force(x[0], **kw).detach()
-    states = []
-    for t in range(1, x.shape[0]):
-        z = _step(model, z, inputs, t - 1)
-        states.append(z)
-        if t in due:
-            z = torch.where(due[t], model.force(x[t], z.detach(), **kw).detach(), z)
-    if states_out is not None:
-        states_out.extend(states)
-    return _observed(model, states)
 
 
 def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alpha: float | list = 0.0,
