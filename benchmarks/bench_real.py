@@ -105,12 +105,11 @@ def run_fit(name: str, seed: int, args, folder: Path) -> dict:
 
 def _generated(run_dir: Path) -> np.ndarray:
     """The free run of a run directory, standardized like the data (generated.nc is in physical units)."""
-    import xarray as xr
+    import dsrecon as ds
 
-    with xr.open_dataset(run_dir / "generated.nc") as g:
-        x = g["x"].values
-        mean, std = np.asarray(g.attrs.get("mean", 0.0)), np.asarray(g.attrs.get("std", 1.0))
-    return (x - mean) / std
+    g = ds.runs.open(run_dir).generated()   # the one reader of a run's files (a legacy channel dim renamed)
+    mean, std = np.asarray(g.attrs.get("mean", 0.0)), np.asarray(g.attrs.get("std", 1.0))
+    return (g["x"].values - mean) / std
 
 
 def _config_summary(info: dict, run_dir: Path) -> str:

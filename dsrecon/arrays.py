@@ -28,7 +28,7 @@ def as_array(x, *, what: str = "data", allow_nonfinite: bool = False) -> np.ndar
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
-        raise DataError(f"{what}: expected shape (time, dim), got {arr.shape}")
+        raise DataError(f"{what}: expected shape (time, channel), got {arr.shape}")
     if not allow_nonfinite:
         bad = ~np.isfinite(arr)
         if bad.any():

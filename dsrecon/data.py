@@ -1,14 +1,15 @@
 """The dataset registry: declarative cards in ``datasets/`` -> standardized ``xarray.Dataset``.
 
-A dataset is an ``xarray.Dataset`` with one variable ``x`` of dims ``("time", "dim")``, a ``time``
-coordinate in the system's time units, a ``dim`` coordinate with channel names, and attrs ``dt``,
+A dataset is an ``xarray.Dataset`` with one variable ``x`` of dims ``("time", "channel")``, a ``time``
+coordinate in the system's time units, a ``channel`` coordinate with channel names, and attrs ``dt``,
 ``name``, ``card_version``, ``units``, ``source``, ``parameters`` (JSON), ``provenance`` (JSON list of
 the steps applied), ``n_train`` (the first ``n_train`` samples are the training split), ``mean`` and
 ``std`` (the standardization, per channel, computed on the training split only), ``noise`` (the
 observation-noise level added, as a fraction of each channel's std) and ``lambda_ref`` (reference λ_max
 per time unit from the card, with ``lambda_ref_source``). A driven system (the forced Duffing
 oscillator) also carries its forcing as an input variable ``s`` of dims ``("time", "input")``. The
-dataset round-trips through netCDF unchanged.
+dataset round-trips through netCDF unchanged; a file written before the channel dimension was renamed from
+``dim`` to ``channel`` reads as a new one (:func:`dsrecon.files.open_netcdf`).
 
 Where data come from (:func:`load`):
 
@@ -43,7 +44,7 @@ from .downloads import fetch
 from .embedding import delay_embedding
 from .errors import ConfigError, DataError
 from .fileio import atomic_write
-from .files import FILE_FORMATS, MIN_SAMPLES, read_file, read_series, reading, sha256_of  # noqa: F401 - data.read_series
+from .files import FILE_FORMATS, LEGACY_CHANNEL_DIM, MIN_SAMPLES, open_netcdf, read_file, read_series, reading, sha256_of  # noqa: F401 - data.read_series
 from .lyapunov import LyapunovSpectrum, lyapunov_spectrum
 
 TRAIN_FRACTION = 0.8       # default train share of a recording without n_train in its card
@@ -56,7 +57,8 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
 
 
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
-    with xr.open_dataset(path) as ds:
+    """A dataset file read into memory (:func:`dsrecon.files.open_netcdf`: a legacy ``dim`` is renamed ``channel``)."""
+    with open_netcdf(path) as ds:
         return ds.load()
 
 
@@ -64,8 +66,8 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
 def _make_dataset(x: np.ndarray, *, dt: float, dims, attrs: dict, s: np.ndarray | None = None,
                   inputs=None, time=None) -> xr.Dataset:
     coords = {"time": np.arange(x.shape[0]) * dt if time is None else np.asarray(time, dtype=float),
-              "dim": list(dims)}
-    data_vars = {"x": (("time", "dim"), x)}
+              "channel": list(dims)}
+    data_vars = {"x": (("time", "channel"), x)}
     if s is not None:
         coords["input"] = list(inputs)
         data_vars["s"] = (("time", "input"), s)
@@ -348,8 +350,10 @@ def data_fingerprint(dataset: xr.Dataset) -> str:
         raise DataError(f"data_fingerprint needs a dataset from dsrecon.load (an xarray.Dataset with variable 'x'), "
                         f"got {type(dataset).__name__}")
     h = hashlib.sha256()
-    meta = {"dims": {str(k): int(v) for k, v in dataset["x"].sizes.items()},
-            "channels": [str(v) for v in dataset["dim"].values] if "dim" in dataset.coords else [],
+    # the channel dimension is hashed under its former name "dim", so that runs fitted before the rename keep
+    # their fingerprint (tests/test_data_files.py pins it)
+    meta = {"dims": {(LEGACY_CHANNEL_DIM if k == "channel" else str(k)): int(v) for k, v in dataset["x"].sizes.items()},
+            "channels": [str(v) for v in dataset["channel"].values] if "channel" in dataset.coords else [],
             "dt": float(dataset.attrs.get("dt", np.nan)).hex()}
     if "s" in dataset:
         meta["inputs"] = [str(v) for v in dataset["input"].values] if "input" in dataset.coords else []
@@ -393,15 +397,15 @@ def independent_trajectory(ds: xr.Dataset, n_steps: int, *, seed: int) -> xr.Dat
     fresh = pp.apply(_make_dataset(raw, dt=float(c["sampling"]["dt"]), dims=dims, attrs=attrs, s=s, inputs=inputs),
                      c.get("preprocess", []))
     x = (fresh["x"].values - np.asarray(ds.attrs["mean"])) / np.asarray(ds.attrs["std"])
-    return _make_dataset(x, dt=ds.attrs["dt"], dims=ds["dim"].values, attrs=attrs,
+    return _make_dataset(x, dt=ds.attrs["dt"], dims=ds["channel"].values, attrs=attrs,
                          s=None if "s" not in fresh else fresh["s"].values, inputs=inputs)
 
 
 def to_physical(ds: xr.Dataset) -> xr.Dataset:
     """Undo the standardization: x * std + mean (units of the original recording)."""
     out = ds.copy()
-    out["x"] = ds["x"] * xr.DataArray(np.asarray(ds.attrs["std"]), dims="dim") + xr.DataArray(
-        np.asarray(ds.attrs["mean"]), dims="dim"
+    out["x"] = ds["x"] * xr.DataArray(np.asarray(ds.attrs["std"]), dims="channel") + xr.DataArray(
+        np.asarray(ds.attrs["mean"]), dims="channel"
     )
     out.attrs["standardized"] = 0
     return out

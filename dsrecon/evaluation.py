@@ -381,7 +381,7 @@ def generated_dataset(x: np.ndarray, like: xr.Dataset, model_name: str, *, s: np
     if s is not None:
         names = (list(map(str, like["input"].values)) if "input" in like.coords and like.sizes["input"] == s.shape[1]
                  else [f"s{k}" for k in range(s.shape[1])])
-    return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["dim"].values, attrs=attrs, s=s, inputs=names)
+    return data_mod._make_dataset(x, dt=like.attrs["dt"], dims=like["channel"].values, attrs=attrs, s=s, inputs=names)
 
 
 def model_spectrum(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, k: int | None = None,

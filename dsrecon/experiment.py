@@ -369,8 +369,8 @@ def _prepare(cfg: RunConfig, data, note, model=None):
     note(f"dataset {a.get('name', cfg.data.name)} (card v{a.get('card_version', '-')}): {a.get('description', '')}")
     note(f"  source: {a.get('source', '-')}; parameters {a.get('parameters', '-')}; seed {a.get('seed', '-')}")
     note(f"  dt = {data.attrs['dt']}, train {train.sizes['time']} steps, test {test.sizes['time']} steps, "
-         f"{data.sizes['dim']} channels {list(map(str, data['dim'].values))}, standardized on train")
-    obs_dim = data.sizes["dim"]
+         f"{data.sizes['channel']} channels {list(map(str, data['channel'].values))}, standardized on train")
+    obs_dim = data.sizes["channel"]
     s_all = external_inputs(data)
     input_dim = 0 if s_all is None else s_all.shape[1]
     if input_dim:

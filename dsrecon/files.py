@@ -86,6 +86,27 @@ def reading(path, fmt: str):
         raise _unreadable(path, fmt, error_reason(err)) from None
 
 
+# The channel dimension (and its coordinate of channel names) was called "dim" before dsrecon named it "channel".
+LEGACY_CHANNEL_DIM = "dim"
+
+
+def legacy_channels_renamed(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with a legacy channel dimension ``dim`` (and its coordinate) renamed ``channel``, else ``ds`` itself:
+    datasets, dataset caches and run directories written before the rename read like new ones. Used by every
+    reader of a dataset file, through :func:`open_netcdf`."""
+    if LEGACY_CHANNEL_DIM in ds.dims and "channel" not in ds.dims and "channel" not in ds.variables:
+        return ds.rename({LEGACY_CHANNEL_DIM: "channel"})
+    return ds
+
+
+@contextmanager
+def open_netcdf(path):
+    """``xarray.open_dataset(path)``, lazily, with a legacy channel dimension renamed (:func:`legacy_channels_renamed`):
+    the one way dsrecon opens a dataset file (user netCDF files, the dataset cache, a run's generated.nc)."""
+    with xr.open_dataset(path) as ds:
+        yield legacy_channels_renamed(ds)
+
+
 def check_is_file(path: Path) -> None:
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a data file; name a file in it (.csv, .npy, .nc, ...)")
@@ -290,8 +311,8 @@ def peek_channels(path) -> list[str]:
         return ["c0"] if len(shape) == 1 else [f"c{i}" for i in range(shape[1])]
     if fmt == "netcdf":
         _check_signature(path, fmt)
-        with reading(path, fmt), xr.open_dataset(path) as ds:
-            return [str(v) for v in ds["dim"].values] if "x" in ds and "dim" in ds["x"].dims else list(map(str, ds.data_vars))
+        with reading(path, fmt), open_netcdf(path) as ds:
+            return [str(v) for v in ds["channel"].values] if "x" in ds and "channel" in ds["x"].dims else list(map(str, ds.data_vars))
     edfio = _edf_reader()
     with reading(path, fmt):
         return [sig.label for sig in edfio.read_edf(path, lazy_load_data=True).signals]
@@ -332,7 +353,7 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
     ``info["table"]``; every row must have as many fields as the header; a time column by name or
     ``time_column``; dates in ISO 8601 or "dd.mm.yyyy HH:MM:SS"), .npy (header checked, then read
     memory-mapped; only the selected columns are copied), .npz (the array ``x``, or the only one), netCDF
-    (variable ``x`` (time, dim) as written by dsrecon, else the selected 1-d variables along their common
+    (variable ``x`` (time, channel) as written by dsrecon, else the selected 1-d variables along their common
     dimension), .edf (EDF/EDF+ via ``edfio``, an optional extra; channels must share one sampling rate).
     Pickled data are never loaded. ``check=False`` skips the NaN / length / constant checks (the ``lyap``
     command does its own); ±inf and values beyond any plausible scale (more than 1e6 robust spreads from the
@@ -458,7 +479,7 @@ def _read_table(path: Path, columns, time_column, info):
 
 def _read_netcdf_file(path: Path, columns, info):
     _check_signature(path, "netcdf")
-    with reading(path, "netcdf"), xr.open_dataset(path) as ds:
+    with reading(path, "netcdf"), open_netcdf(path) as ds:
         if "x" in ds and ds["x"].ndim == 2 and "time" in ds["x"].dims:
             da = ds["x"].transpose("time", ...)
             _check_array(path, da.dtype, da.shape, " (variable 'x')")
@@ -470,7 +491,7 @@ def _read_netcdf_file(path: Path, columns, info):
         else:
             vars1 = [v for v in ds.data_vars if ds[v].ndim == 1]
             if not vars1:
-                raise DataError(f"{path}: no variable 'x' (time, dim) and no 1-d variables to use as channels; "
+                raise DataError(f"{path}: no variable 'x' (time, channel) and no 1-d variables to use as channels; "
                                 f"{_HOW['netcdf']}")
             idx = select_columns(vars1, columns, path)
             names = [vars1[i] for i in idx]

@@ -60,7 +60,7 @@ def external_inputs(data) -> np.ndarray | None:
     if not hasattr(data, "data_vars") or "s" not in data:
         return None
     names = [str(v) for v in data["input"].values] if "input" in data.coords else []
-    if names and set(names) <= {str(v) for v in data["dim"].values}:
+    if names and set(names) <= {str(v) for v in data["channel"].values}:
         return None
     return np.asarray(data["s"].values, dtype=float).reshape(data.sizes["time"], -1)
 

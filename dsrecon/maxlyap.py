@@ -216,7 +216,7 @@ def max_lyapunov(x, dt=None, *, method="rosenstein", emb_dim=None, delay=None, t
 
     Parameters
     ----------
-    x : array (T,) or (T, N), or xarray.Dataset with variable ``x`` of dims ("time", "dim")
+    x : array (T,) or (T, N), or xarray.Dataset with variable ``x`` of dims ("time", "channel")
         The series, time first. At least 1000 state vectors (after embedding) spanning at least
         10 Theiler windows; no NaN/inf.
     dt : float, optional

@@ -21,7 +21,7 @@ Running a model against data (PE, VPT, Lyapunov scores, many initial conditions,
 floor) is :mod:`dsrecon.evaluation`, one layer up: this module imports neither models nor data.
 
 Inputs ``true`` and ``gen`` are (T, N) or (T,) arrays, torch tensors, or ``xarray.Dataset`` with a
-variable ``x`` of dims ("time", "dim"). ``true`` must be finite (DataError otherwise). A ``gen`` that
+variable ``x`` of dims ("time", "channel"). ``true`` must be finite (DataError otherwise). A ``gen`` that
 cannot be scored -- non-finite rows (a diverged model), another number of dimensions, fewer than 2
 steps, no point inside the box -- gives a Score whose value is inf (D_stsp, D_H) or nan (PSC, or when
 the comparison is undefined) with the ``reason`` recorded, never an exception.

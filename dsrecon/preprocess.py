@@ -1,6 +1,6 @@
 """Preprocessing steps: pure ``Dataset -> Dataset`` functions, each recorded in ``attrs['provenance']``.
 
-Every step reads the variable ``x`` (time, dim) of a dataset in the layout of :mod:`dsrecon.data`, returns
+Every step reads the variable ``x`` (time, channel) of a dataset in the layout of :mod:`dsrecon.data`, returns
 a new dataset (the input is never modified) and appends one JSON entry ``{"step": name, **parameters}``
 to the provenance, with the values it estimated (trend coefficients, the chosen delay, ...). A dataset
 card lists its steps as ``[[preprocess]]`` tables; :func:`apply` runs such a list.
@@ -30,9 +30,9 @@ from .errors import ConfigError, DataError
 # ------------------------------------------------------------------------------------ helpers
 def _x(ds: xr.Dataset, step: str) -> np.ndarray:
     if not isinstance(ds, xr.Dataset) or "x" not in ds:
-        raise DataError(f"{step}: expected an xarray.Dataset with a variable 'x' (time, dim), "
+        raise DataError(f"{step}: expected an xarray.Dataset with a variable 'x' (time, channel), "
                         f"got {type(ds).__name__}")
-    x = np.asarray(ds["x"].transpose("time", "dim").values, dtype=np.float64)
+    x = np.asarray(ds["x"].transpose("time", "channel").values, dtype=np.float64)
     bad = ~np.isfinite(x)
     if bad.any():
         first = int(np.argwhere(bad)[0, 0])
@@ -48,10 +48,10 @@ def _logged(ds: xr.Dataset, entry: dict, *, x: np.ndarray | None = None, dims=No
     out = out.copy()
     if x is not None:
         if dims is None:
-            out["x"] = (("time", "dim"), x)
+            out["x"] = (("time", "channel"), x)
         else:
-            out = out.drop_vars(["x", "dim"]).assign_coords(dim=list(dims))
-            out["x"] = (("time", "dim"), x)
+            out = out.drop_vars(["x", "channel"]).assign_coords(channel=list(dims))
+            out["x"] = (("time", "channel"), x)
     prov = json.loads(ds.attrs.get("provenance", "[]"))
     prov.append(entry)
     out.attrs = {**ds.attrs, "provenance": json.dumps(prov)}
@@ -238,7 +238,7 @@ def delay_embed(ds: xr.Dataset, emb_dim: int | str = "auto", delay: int | str = 
     (channel by channel, names ``<name>+<k*d>``). The time axis keeps the first T − (m−1)d times.
     """
     x = _x(ds, "delay_embed")
-    names = [str(v) for v in ds["dim"].values]
+    names = [str(v) for v in ds["channel"].values]
     c = 0 if channel is None else (names.index(channel) if channel in names else None)
     if c is None:
         raise ConfigError(f"delay_embed: no channel {channel!r}; channels: {', '.join(names)}")
@@ -274,7 +274,7 @@ def standardize(ds: xr.Dataset, n_train: int | None = None) -> xr.Dataset:
     mean, std = x[:n].mean(axis=0), x[:n].std(axis=0)
     flat = np.nonzero(~(std > 0))[0]
     if flat.size:
-        names = [str(ds["dim"].values[i]) for i in flat]
+        names = [str(ds["channel"].values[i]) for i in flat]
         raise DataError(f"standardize: channel(s) {', '.join(map(repr, names))} are constant on the first {n} "
                         f"samples: they carry no dynamics; drop them (columns=[...])")
     out = _logged(ds, {"step": "standardize", "on": "train split" if n < len(x) else "all samples",

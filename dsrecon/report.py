@@ -55,7 +55,7 @@ def plot_run(run_dir, data=None) -> list[Path]:
     _, test = data_mod.train_test_split(data)
     true = data_mod.as_array(data_mod.to_physical(test))
     gen = run.generated()["x"].values
-    names = [str(d) for d in data["dim"].values]
+    names = [str(d) for d in data["channel"].values]
     written = []
 
     # attractor

@@ -5,7 +5,7 @@ Layout of ``runs/<dataset>-<model>-<timestamp>/``:
   model.pt             {"state_dict", "config"}: load with torch.load(..., weights_only=True)
   checkpoints/last.pt  training state for --resume (model, optimiser, rng, step, history, best, lr scale)
   metrics.json         D_stsp, D_H, PSC, T_gen, lambda_max, tau, noise_floor, ...
-  generated.nc         the free run in physical units (xarray, dims time x dim)
+  generated.nc         the free run in physical units (xarray, dims time x channel)
   train.log            the log of the run
   history.json         training loss and validation scores per step
   lambda_max.json      λ_max of the training data and how τ was chosen (tau="auto" only)

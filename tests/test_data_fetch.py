@@ -95,11 +95,11 @@ def test_jena_card_reads_the_real_format(tmp_path):
              {"step": "gaussian_smooth", "sigma": 20}, {"step": "subsample", "every": 2},
              {"step": "delay_embed", "emb_dim": 3, "delay": 10}]
     d = ds.load("jena", data_dir=tmp_path, preprocess=steps)
-    assert d.attrs["dt"] == 1200.0 and d.sizes["dim"] == 3 and d.attrs["name"] == "jena"
+    assert d.attrs["dt"] == 1200.0 and d.sizes["channel"] == 3 and d.attrs["name"] == "jena"
     again = ds.load("jena", data_dir=tmp_path, preprocess=steps)     # from the recordings cache this time
     assert again.identical(d)
     other = ds.load("jena", data_dir=tmp_path, preprocess=steps[:-1])  # other options: another cache entry
-    assert other.sizes["dim"] == 1
+    assert other.sizes["channel"] == 1
     assert [p["step"] for p in json.loads(d.attrs["provenance"])] == [
         "read", "detrend", "ghkss", "gaussian_smooth", "subsample", "delay_embed", "standardize"]
 
@@ -110,7 +110,7 @@ def test_jena_pipeline_end_to_end(tmp_path):
     # than a year of 10-minute samples: 60 000 rows (417 days)
     write_jena_like(tmp_path / "jena_climate_2009_2016.csv", 60_000)
     d = ds.load("jena", data_dir=tmp_path)
-    assert list(map(str, d["dim"].values)) == ds.data.card("jena")["dims"]
+    assert list(map(str, d["channel"].values)) == ds.data.card("jena")["dims"]
     assert d.attrs["dt"] == 3000.0 and d.sizes["time"] == 12_000 - 2000
     steps = [p["step"] for p in json.loads(d.attrs["provenance"])]
     assert steps == ["read", "detrend", "remove_cycle", "ghkss", "gaussian_smooth", "subsample", "delay_embed",
@@ -127,7 +127,7 @@ def test_eeg_pipeline_end_to_end_on_a_synthetic_edf(tmp_path):
             for k, lab in enumerate(["Fc5.", "Cz..", "Oz.."])]
     edfio.Edf(sigs).write(tmp_path / "S001R01.edf")
     d = ds.load("eeg", data_dir=tmp_path)
-    assert list(map(str, d["dim"].values)) == ds.data.card("eeg")["dims"]
+    assert list(map(str, d["channel"].values)) == ds.data.card("eeg")["dims"]
     assert d.attrs["dt"] == pytest.approx(3 / 160)
     assert d.sizes["time"] == int(np.ceil((n - 9 * 500) / 3))
     assert [p["step"] for p in json.loads(d.attrs["provenance"])] == [

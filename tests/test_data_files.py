@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import dsrecon as ds
 from dsrecon import systems
@@ -26,14 +27,14 @@ def test_csv_with_header_and_time_column(tmp_path, lorenz3):
     pd.DataFrame({"time": np.arange(2000) * 0.01, "x": lorenz3[:, 0], "y": lorenz3[:, 1],
                   "z": lorenz3[:, 2]}).to_csv(path, index=False)
     d = ds.load(path)
-    assert list(d["dim"].values) == ["x", "y", "z"] and d.attrs["dt"] == pytest.approx(0.01)
+    assert list(d["channel"].values) == ["x", "y", "z"] and d.attrs["dt"] == pytest.approx(0.01)
     assert d.attrs["n_train"] == 1600                                    # default 80 % train split
     assert np.allclose(d["x"].values, _standardized(lorenz3, 1600), atol=1e-9)
     assert np.allclose(ds.to_physical(d)["x"].values, lorenz3, atol=1e-9)
     assert [p["step"] for p in json.loads(d.attrs["provenance"])] == ["read", "standardize"]
     sel = ds.load(str(path), columns=["z", "x"])
-    assert list(sel["dim"].values) == ["z", "x"]
-    assert list(ds.load(path, columns=[1]).dim.values) == ["y"]          # by position among data columns
+    assert list(sel["channel"].values) == ["z", "x"]
+    assert list(ds.load(path, columns=[1]).channel.values) == ["y"]          # by position among data columns
 
 
 @pytest.mark.parametrize("suffix, sep", [(".tsv", "\t"), (".txt", " ")])
@@ -41,7 +42,7 @@ def test_tsv_and_headerless_text(tmp_path, lorenz3, suffix, sep):
     path = tmp_path / f"rec{suffix}"
     np.savetxt(path, lorenz3, delimiter=sep)
     d = ds.load(path, dt=0.01)
-    assert list(d["dim"].values) == ["c0", "c1", "c2"] and d.attrs["dt"] == 0.01
+    assert list(d["channel"].values) == ["c0", "c1", "c2"] and d.attrs["dt"] == 0.01
     assert np.allclose(ds.to_physical(d)["x"].values, lorenz3, atol=1e-9)
 
 
@@ -49,13 +50,13 @@ def test_npy_npz_netcdf(tmp_path, lorenz3):
     np.save(tmp_path / "a.npy", lorenz3)
     np.savez(tmp_path / "b.npz", x=lorenz3[:, :2])
     assert np.allclose(ds.to_physical(ds.load(tmp_path / "a.npy", dt=0.01))["x"].values, lorenz3)
-    assert ds.load(tmp_path / "b.npz").sizes["dim"] == 2
-    assert list(ds.load(tmp_path / "a.npy", columns=[2]).dim.values) == ["c2"]
+    assert ds.load(tmp_path / "b.npz").sizes["channel"] == 2
+    assert list(ds.load(tmp_path / "a.npy", columns=[2]).channel.values) == ["c2"]
     # a dsrecon dataset written to netCDF loads back with its channel names and time step
     src = ds.load("lorenz-yz", n_train=1000, n_test=200, transient=500, cache=False)
     ds.data.write_netcdf(ds.to_physical(src), tmp_path / "c.nc")
     back = ds.load(tmp_path / "c.nc", train_fraction=1000 / 1200)
-    assert list(back["dim"].values) == ["y", "z"] and back.attrs["dt"] == pytest.approx(0.01)
+    assert list(back["channel"].values) == ["y", "z"] and back.attrs["dt"] == pytest.approx(0.01)
     assert np.allclose(back["x"].values, src["x"].values, atol=1e-9)
 
 
@@ -88,7 +89,7 @@ def test_jena_format_csv(tmp_path):
     assert path.read_text().splitlines()[1].startswith("01.01.2009 00:10:00,")
     d = ds.load(path, columns=["T (degC)"])
     assert d.attrs["dt"] == 600.0 and d.attrs["time_units"] == "s" and d.attrs["start"] == "2009-01-01T00:10:00"
-    assert list(d["dim"].values) == ["T (degC)"]
+    assert list(d["channel"].values) == ["T (degC)"]
     assert np.allclose(ds.to_physical(d)["x"].values[:, 0], np.round(temp, 2), atol=1e-9)
     assert ds.data.card(path)["dims"][:2] == ["p (mbar)", "T (degC)"]   # the Date Time column is the time
 
@@ -100,7 +101,7 @@ def test_edf_round_trip(tmp_path):
             for k, lab in enumerate(["Fc5.", "Cz..", "Oz.."])]
     edfio.Edf(sigs).write(tmp_path / "r.edf")
     d = ds.load(tmp_path / "r.edf", columns=["Cz.."])
-    assert d.attrs["dt"] == pytest.approx(1 / 160) and list(d["dim"].values) == ["Cz.."]
+    assert d.attrs["dt"] == pytest.approx(1 / 160) and list(d["channel"].values) == ["Cz.."]
     # EDF stores 16-bit integers between the physical min and max: resolution (max - min) / 65535
     res = np.ptp(x[:, 1] * 10) / 65535
     assert np.allclose(ds.to_physical(d)["x"].values[:, 0], x[:, 1] * 10, atol=res)
@@ -189,7 +190,7 @@ def test_embed_auto_on_a_scalar_file(tmp_path):
     np.save(tmp_path / "x.npy", x)
     d = ds.load(tmp_path / "x.npy", dt=0.01, embed="auto")
     step = json.loads(d.attrs["provenance"])[-2]
-    assert step["step"] == "delay_embed" and d.sizes["dim"] == step["emb_dim"] >= 3
+    assert step["step"] == "delay_embed" and d.sizes["channel"] == step["emb_dim"] >= 3
 
 
 def test_user_card_toml(tmp_path, lorenz3):
@@ -200,7 +201,7 @@ def test_user_card_toml(tmp_path, lorenz3):
         '[[preprocess]]\nstep = "delay_embed"\nemb_dim = 3\ndelay = 10\n[split]\ntrain_fraction = 0.5\n')
     assert ds.data.card(tmp_path / "rec.toml")["dims"] == ["c0"]      # what `dsrecon fit rec.toml` checks
     d = ds.load(tmp_path / "rec.toml")
-    assert d.attrs["name"] == "my-rec" and d.attrs["card_version"] == 2 and d.sizes["dim"] == 3
+    assert d.attrs["name"] == "my-rec" and d.attrs["card_version"] == 2 and d.sizes["channel"] == 3
     assert d.attrs["n_train"] == (2000 - 20) // 2 and d.attrs["dt"] == 0.01
 
 
@@ -252,7 +253,7 @@ def test_european_csv_semicolons_and_decimal_commas(tmp_path, lorenz3):
     rows = "".join(f"{i * 0.01:.2f};{a:.6f};{b:.6f};{c:.6f}\n".replace(".", ",") for i, (a, b, c) in enumerate(lorenz3))
     path.write_text("time;x;y;z\n" + rows, encoding="latin-1")
     d = ds.load(path)
-    assert list(d["dim"].values) == ["x", "y", "z"] and d.attrs["dt"] == pytest.approx(0.01)
+    assert list(d["channel"].values) == ["x", "y", "z"] and d.attrs["dt"] == pytest.approx(0.01)
     assert np.allclose(ds.to_physical(d)["x"].values, lorenz3, atol=1e-6)     # 6 decimals in the file
     read = json.loads(d.attrs["provenance"])[0]
     assert (read["delimiter"], read["decimal"]) == (";", ",")
@@ -264,16 +265,16 @@ def test_tsv_with_decimal_commas_and_a_quoted_header(tmp_path, lorenz3):
     rows = "".join(f"{a:.6f}\t{b:.6f}\n".replace(".", ",") for a, b in lorenz3[:, :2])
     path.write_text('"x (m)"\t"y (m)"\n' + rows)
     d = ds.load(path, dt=0.01)
-    assert list(d["dim"].values) == ["x (m)", "y (m)"]
+    assert list(d["channel"].values) == ["x (m)", "y (m)"]
     assert np.allclose(ds.to_physical(d)["x"].values, lorenz3[:, :2], atol=1e-6)
 
 
 def test_npz_reads_x_and_says_so(tmp_path, lorenz3):
     np.savez(tmp_path / "r.npz", x=lorenz3, other=lorenz3[:, :1])
     d = ds.load(tmp_path / "r.npz")
-    assert d.sizes["dim"] == 3 and json.loads(d.attrs["provenance"])[0]["array"] == "x"
+    assert d.sizes["channel"] == 3 and json.loads(d.attrs["provenance"])[0]["array"] == "x"
     np.savez(tmp_path / "one.npz", series=lorenz3[:, 0])       # the only array, whatever its name
-    assert ds.load(tmp_path / "one.npz").sizes["dim"] == 1
+    assert ds.load(tmp_path / "one.npz").sizes["channel"] == 1
 
 
 def test_pickled_npy_is_never_loaded(tmp_path, monkeypatch):
@@ -296,16 +297,44 @@ def test_data_fingerprint_is_the_values_dims_and_dt(tmp_path, lorenz3):
     fp = data_fingerprint(d)
     assert len(fp) == 64 and fp == data_fingerprint(ds.load(tmp_path / "a.npy", dt=0.01))
     swapped = d.copy()
-    swapped["x"] = (("time", "dim"), d["x"].values.astype(">f8"))  # big-endian storage: the same numbers
+    swapped["x"] = (("time", "channel"), d["x"].values.astype(">f8"))  # big-endian storage: the same numbers
     assert data_fingerprint(swapped) == fp
     changed = d.copy(deep=True)
     changed["x"].values[5, 1] += 1e-12
     assert data_fingerprint(changed) != fp
     assert data_fingerprint(d.assign_attrs(dt=0.02)) != fp
-    assert data_fingerprint(d.assign_coords(dim=["a", "b", "c"])) != fp
+    assert data_fingerprint(d.assign_coords(channel=["a", "b", "c"])) != fp
     assert data_fingerprint(d.assign_attrs(provenance="[]")) == fp     # provenance is not data
     with pytest.raises(DataError, match="data_fingerprint needs a dataset"):
         data_fingerprint(lorenz3)
+
+
+def test_data_fingerprint_did_not_change_with_the_channel_rename():
+    # runs record the fingerprint of their data; these values were computed before the channel dimension was
+    # renamed from "dim" to "channel", so runs fitted then still pass their data check
+    from dsrecon.data import _make_dataset, data_fingerprint
+
+    x = np.arange(12.0).reshape(6, 2) / 7
+    d = _make_dataset(x, dt=0.01, dims=["a", "b"], attrs={})
+    assert data_fingerprint(d) == "a66eb8c71ecdf04919cd7294214bbfeee49105e7694f2a972f3f1d658515d061"
+    driven = _make_dataset(x, dt=0.01, dims=["a", "b"], attrs={}, s=np.ones((6, 1)), inputs=["u"])
+    assert data_fingerprint(driven) == "3664616de8d630fa0f1cb72c905e61646121f04d64e80ff3e8e165afed1b5235"
+
+
+def test_a_file_written_before_the_channel_rename_loads(tmp_path, lorenz3):
+    # dsrecon wrote x (time, dim) with a coordinate "dim" of channel names before it named the dimension "channel"
+    from dsrecon.files import peek_channels
+
+    path = tmp_path / "old.nc"
+    xr.Dataset({"x": (("time", "dim"), lorenz3[:, :2])}, coords={"time": np.arange(2000) * 0.01, "dim": ["x", "y"]},
+               attrs={"dt": 0.01}).to_netcdf(path)
+    d = ds.load(path)
+    assert d["x"].dims == ("time", "channel") and list(d["channel"].values) == ["x", "y"] and "dim" not in d.variables
+    assert np.allclose(ds.to_physical(d)["x"].values, lorenz3[:, :2], atol=1e-9)
+    assert list(ds.load(path, columns=["y"])["channel"].values) == ["y"]
+    assert peek_channels(path) == ["x", "y"]
+    back = ds.data.read_netcdf(path)
+    assert back["x"].dims == ("time", "channel") and list(back["channel"].values) == ["x", "y"]
 
 
 @pytest.mark.parametrize("name, text", [
@@ -320,7 +349,7 @@ def test_the_table_dialect_is_the_one_that_matches_the_header(tmp_path, lorenz3,
     d = ds.to_physical(ds.load(tmp_path / name, dt=0.01))
     n = 1 if name == "one.csv" else 2
     want = np.round(lorenz3[:, :n]) if name == "int.csv" else lorenz3[:, :n]
-    assert d.sizes["dim"] == n and np.allclose(d["x"].values, want, atol=1e-6)
+    assert d.sizes["channel"] == n and np.allclose(d["x"].values, want, atol=1e-6)
 
 
 def test_lyap_reads_a_user_card(tmp_path, lorenz3, capsys):

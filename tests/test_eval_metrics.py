@@ -382,7 +382,7 @@ def test_evaluate_partially_observed_scores_in_full_space(lorenz_data):
     import dsrecon as ds
     from dsrecon.config import EvalConfig
 
-    yz = lorenz_data.isel(dim=[1, 2])                     # the model sees y and z only
+    yz = lorenz_data.isel(channel=[1, 2])                     # the model sees y and z only
     _, test_full = ds.train_test_split(lorenz_data)
     model = ds.PLRNN(obs_dim=2, latent_dim=10, seed=0)
     m, _ = ds.evaluate(model, yz, EvalConfig(t_gen=1000), prediction=False, lyapunov_k=None,

@@ -30,7 +30,7 @@ def _netcdf_bytes(tmp_path):
 
     x = _signal()
     path = tmp_path / "_src.nc"
-    xr.Dataset({"x": (("time", "dim"), x)}, coords={"time": np.arange(len(x)) * 0.1, "dim": ["a", "b"]}).to_netcdf(path)
+    xr.Dataset({"x": (("time", "channel"), x)}, coords={"time": np.arange(len(x)) * 0.1, "channel": ["a", "b"]}).to_netcdf(path)
     data = path.read_bytes()
     path.unlink()
     return data

@@ -396,6 +396,28 @@ def test_atomic_writes_honour_the_umask(umask, mode, tmp_path):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
 
 
+def test_a_run_written_before_the_channel_rename_is_read(tmp_path, monkeypatch, capsys):
+    # earlier versions named the channel dimension "dim" in their datasets and in a run's generated.nc:
+    # `dsrecon fit FILE` on such a file, then runs.open, `dsrecon eval` and `dsrecon lyap` on such a run
+    monkeypatch.chdir(tmp_path)
+    t = np.arange(3000) * 0.05
+    xr.Dataset({"x": (("time", "dim"), np.c_[np.sin(t), np.cos(1.3 * t)])}, coords={"time": t, "dim": ["a", "b"]},
+               attrs={"dt": 0.05}).to_netcdf(tmp_path / "old.nc")
+    run = tmp_path / "run"
+    code, _, err = run_cli(["fit", tmp_path / "old.nc", *CSV_FIT, "--out", run], capsys)
+    assert code == 0, err
+    with xr.open_dataset(run / "generated.nc") as g:
+        old = g.load().rename({"channel": "dim"})
+    old.to_netcdf(run / "generated.nc")      # the run directory as an earlier version wrote it
+    opened = runs.open(run)
+    gen = opened.generated()
+    assert gen["x"].dims == ("time", "channel") and list(gen["channel"].values) == ["a", "b"]
+    assert list(opened.data()["channel"].values) == ["a", "b"]      # the data pass the run's fingerprint check
+    for argv in (["eval", run, "--t-gen", "1000"], ["lyap", run, "--n-steps", "100"]):
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err
+
+
 def test_open_run_reads_a_finished_run(finished):
     run = runs.open(finished)
     assert run.finished and run.config.model.kind == "plrnn"

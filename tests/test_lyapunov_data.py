@@ -261,7 +261,7 @@ def test_predictability_time_and_result_object(lorenz_paper):
 
 def test_dataset_input_equals_array(lorenz_paper):
     x = lorenz_paper[:20_000]
-    ds = xr.Dataset({"x": (("time", "dim"), x)}, coords={"dim": ["x", "y", "z"]}, attrs={"dt": 0.01})
+    ds = xr.Dataset({"x": (("time", "channel"), x)}, coords={"channel": ["x", "y", "z"]}, attrs={"dt": 0.01})
     a, b = max_lyapunov(ds), max_lyapunov(x, 0.01)
     assert a.dt == 0.01
     assert a.value == b.value and a.fit_range == b.fit_range

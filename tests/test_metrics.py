@@ -227,8 +227,8 @@ def test_hellinger_of_two_sines_explicit():
 # ------------------------------------------------------------------------ inputs
 def test_inputs_numpy_torch_xarray_agree(h):
     gen = henon(20_000, x0=0.2, y0=0.0)
-    ds_true = xr.Dataset({"x": (("time", "dim"), h)}, coords={"time": np.arange(len(h)), "dim": ["x", "y"]})
-    ds_gen = xr.Dataset({"x": (("time", "dim"), gen)})
+    ds_true = xr.Dataset({"x": (("time", "channel"), h)}, coords={"time": np.arange(len(h)), "channel": ["x", "y"]})
+    ds_gen = xr.Dataset({"x": (("time", "channel"), gen)})
     for fn in (d_stsp, hellinger_distance, power_spectrum_correlation):
         ref = fn(h, gen).value  # the numpy result is the reference
         assert fn(ds_true, ds_gen).value == ref

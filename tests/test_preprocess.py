@@ -106,7 +106,7 @@ def test_delay_embed_explicit_and_auto():
     d = pp.delay_embed(_ds(np.sin(np.arange(300) / 3.0)), emb_dim=3, delay=2)
     y = d["x"].values
     assert y.shape == (296, 3) and np.allclose(y[:, 2], np.sin((np.arange(296) + 4) / 3.0))
-    assert list(d["dim"].values) == ["c0", "c0+2", "c0+4"]
+    assert list(d["channel"].values) == ["c0", "c0+2", "c0+4"]
     # auto on Lorenz x: the same estimators as dsrecon.lyapunov, recorded in the provenance
     lx = systems.simulate("lorenz", dict(sigma=16.0, rho=45.92, beta=4.0), dt=0.01, n_samples=8000, transient=500,
                           seed=0)[:, 0]
@@ -132,7 +132,7 @@ def test_apply_runs_card_steps_in_order_and_rejects_unknowns():
                           {"step": "subsample", "every": 2}, {"step": "delay_embed", "emb_dim": 2, "delay": 3},
                           {"step": "standardize"}])
     assert _steps(d) == ["detrend", "gaussian_smooth", "subsample", "delay_embed", "standardize"]
-    assert d.sizes == {"time": 997, "dim": 2}
+    assert d.sizes == {"time": 997, "channel": 2}
     with pytest.raises(ConfigError, match="unknown step 'smooth'; steps: detrend"):
         pp.apply(_ds(x), [{"step": "smooth"}])
     with pytest.raises(ConfigError, match=r"\(subsample\): unknown parameter\(s\) n; valid: every"):

@@ -41,8 +41,8 @@ def test_rk4_model_agrees_with_adaptive_integrator():
 
 def test_dataset_layout_and_standardization(lorenz_data):
     d = lorenz_data
-    assert d["x"].dims == ("time", "dim")
-    assert list(d["dim"].values) == ["x", "y", "z"]
+    assert d["x"].dims == ("time", "channel")
+    assert list(d["channel"].values) == ["x", "y", "z"]
     assert d.attrs["dt"] == 0.01
     assert json.loads(d.attrs["parameters"]) == PAPER
     train, test = ds.train_test_split(d)
@@ -66,6 +66,19 @@ def test_netcdf_round_trip_and_cache(lorenz_data, tmp_path):
     assert np.array_equal(back["x"].values, lorenz_data["x"].values)
     assert back.attrs["mean"] == pytest.approx(lorenz_data.attrs["mean"])
     assert ds.load("lorenz").identical(lorenz_data)  # second load comes from the cache
+
+
+def test_a_cache_entry_written_before_the_channel_rename_is_read(tmp_path, monkeypatch):
+    # a cache entry of an earlier version names its channel dimension "dim"; it is read (not regenerated) as "channel"
+    monkeypatch.setenv("DSRECON_CACHE_DIR", str(tmp_path))
+    opts = dict(n_train=1000, n_test=200, transient=500)
+    new = ds.load("lorenz", **opts)
+    [path] = tmp_path.glob("lorenz-*.nc")
+    new.rename({"channel": "dim"}).assign_attrs(source="written before the rename").to_netcdf(path)
+    back = ds.load("lorenz", **opts)
+    assert back.attrs["source"] == "written before the rename"       # from the cache, not integrated again
+    assert back["x"].dims == ("time", "channel") and "dim" not in back.variables
+    assert back.assign_attrs(source=new.attrs["source"]).identical(new)
 
 
 def test_unknown_dataset_lists_available():
@@ -149,7 +162,7 @@ def test_duffing_phase_space_contraction_is_minus_delta():
 def test_simulated_cards_load(name):
     d = ds.load(name, **SMALL)
     c = ds.data.card(name)
-    assert list(map(str, d["dim"].values)) == c["dims"]
+    assert list(map(str, d["channel"].values)) == c["dims"]
     assert d["x"].shape == (2500, len(c["dims"]))
     assert np.allclose(np.diff(d["time"].values), c["sampling"]["dt"])
     train, _ = ds.train_test_split(d)
@@ -163,15 +176,15 @@ def test_duffing_forcing_as_phase_channels_and_as_input():
     phys = ds.to_physical(d)
     s = d["s"].values
     assert np.allclose((s ** 2).sum(1), 1.0)                          # cos^2 + sin^2
-    assert np.allclose(phys["x"].sel(dim=["cos_wt", "sin_wt"]).values, s)
+    assert np.allclose(phys["x"].sel(channel=["cos_wt", "sin_wt"]).values, s)
     # the phase advances by omega * dt = 1.4 * 0.17 per sample
     th = np.unwrap(np.arctan2(s[:, 1], s[:, 0]))
     assert np.allclose(np.diff(th), 1.4 * 0.17)
     drv = ds.load("duffing", forcing="input", **SMALL)
-    assert list(drv["dim"].values) == ["x", "v"] and np.array_equal(drv["s"].values, s)
-    assert np.allclose(ds.to_physical(drv)["x"].values, phys["x"].sel(dim=["x", "v"]).values)
+    assert list(drv["channel"].values) == ["x", "v"] and np.array_equal(drv["s"].values, s)
+    assert np.allclose(ds.to_physical(drv)["x"].values, phys["x"].sel(channel=["x", "v"]).values)
     ref = ds.independent_trajectory(drv, 300, seed=5)
-    assert list(ref["dim"].values) == ["x", "v"] and ref["s"].shape == (300, 2)
+    assert list(ref["channel"].values) == ["x", "v"] and ref["s"].shape == (300, 2)
 
 
 def test_partially_observed_lorenz_is_lorenz_y_z():

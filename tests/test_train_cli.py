@@ -163,7 +163,7 @@ def test_cli_end_to_end_writes_every_file(tmp_path, capsys, lorenz_data):
     blob = torch.load(out / "model.pt", weights_only=True)
     assert set(blob) == {"state_dict", "config"}
     gen = xr.open_dataset(out / "generated.nc")
-    assert gen["x"].dims == ("time", "dim") and gen.sizes["time"] == 3000
+    assert gen["x"].dims == ("time", "channel") and gen.sizes["time"] == 3000
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["train"]["steps"] == 30 and "torch" in cfg["versions"]
     ds.runs.load_model(out / "model.pt")  # loadable without pickled code
@@ -269,7 +269,7 @@ def test_fit_a_csv_with_columns_and_rescore_it(tmp_path):
     assert cli.main(argv) == 0
     data_cfg = json.loads((out / "config.json").read_text())["config"]["data"]
     assert data_cfg["columns"] == ["a"] and data_cfg["name"] == str((tmp_path / "rec.csv").resolve())
-    assert xr.open_dataset(out / "generated.nc").sizes["dim"] == 1
+    assert xr.open_dataset(out / "generated.nc").sizes["channel"] == 1
     assert cli.main(["eval", str(out), "--t-gen", "1000", "--json"]) == 0
 
 
