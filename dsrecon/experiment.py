@@ -35,8 +35,8 @@ from .models.base import device_dtype
 from .runs import (WriteError, _why, check_out, check_writable_dir, clear_run, data_fingerprint, new_run_dir,
                    package_versions, save_torch, write_json)
 from .tau import ForcingInterval, forcing_interval
-from .train import (FitResult, Interrupted, check_checkpoint, check_lengths, check_method, train_loop,
-                    resolve_device, uses_tau)
+from .train import FitResult, Interrupted, check_checkpoint, check_method, train_loop, resolve_device, uses_tau
+from .validation import check_lengths
 
 log = logging.getLogger("dsrecon")
 

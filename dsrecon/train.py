@@ -7,7 +7,7 @@ default), Adam with lr 1e-3, no gradient clipping except for the ``bptt-clip`` b
 bounds the gradients). The learning rate decays exponentially to ``lr_end``. Every ``validate_every``
 steps a few short free runs from forced states on a held-out validation segment (the last
 ``val_fraction`` of the training series, never used for gradient steps) are scored by D_stsp against
-that segment; the best model is kept (free-run quality is what the user wants, and the one-step loss
+that segment (:mod:`dsrecon.validation`); the best model is kept (free-run quality is what the user wants, and the one-step loss
 does not see a collapse onto a fixed point; scoring on held-out data keeps the choice honest). Gradient flossing ("Gradient Flossing" §3, §6-7) runs before training
 (``prefloss_epochs``), in episodes every ``floss_every`` steps, or as a weighted loss term.
 
@@ -36,9 +36,8 @@ from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
 from .inputs import check_inputs, input_dim, input_windows
-from .metrics import d_stsp, dynamics_verdict
-from .models.base import free_run
 from .runs import load_torch, save_torch
+from .validation import check_lengths, validation_score
 
 log = logging.getLogger("dsrecon")
 
@@ -116,48 +115,6 @@ def member_tau(model, cfg: TrainConfig, tau):
     return taus
 
 
-def val_fraction(cfg: TrainConfig) -> float:
-    """The held-out share of the training series: 0 when validation is off."""
-    return cfg.val_fraction if cfg.validate_every else 0.0
-
-
-def _validate(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
-              s_train: torch.Tensor | None = None):
-    """D_stsp of short free runs from forced states on the validation segment ``x_train`` against it.
-
-    With external inputs ``s_train`` (T, K) each run reads the inputs that follow its start, so it is at
-    most T − 1 steps long and starts where that many inputs follow. ``gen``: the run's generator; for an
-    ensemble a list with one generator per member, ``model`` its stacked view (states (K, runs, M)), and
-    the result a list of K scores, each member's runs drawn from its own generator as in its single run."""
-    members = isinstance(gen, list)
-    with torch.no_grad():
-        T = x_train.shape[0]
-        n = cfg.val_len if s_train is None else min(cfg.val_len, T - 1)
-        hi = T if s_train is None else T - n + 1
-        idx = torch.stack([torch.randint(0, hi, (cfg.val_runs,), generator=g) for g in gen]) if members \
-            else torch.randint(0, hi, (cfg.val_runs,), generator=gen)
-        idx = idx.to(x_train.device)
-        z = model.force(x_train[idx])
-        s = None if s_train is None else input_windows(s_train, idx, n, time_first=True)   # (n, *idx.shape, K)
-        gen_x = free_run(model, z, n, inputs=s)[n // 10:].cpu().numpy()  # drop transients
-    x_ref = x_train.cpu().numpy()
-    data_fixed = dynamics_verdict(x_ref, x_ref, tail_fraction=1.0).verdict == "fixed point"
-
-    def score(g: np.ndarray) -> float:
-        # a validation free run (g: steps x runs x N) that collapsed to a fixed point (while the data do not) or
-        # diverged is a failed model whatever its D_stsp (issue 15: a dead model scored better than the floor)
-        if not data_fixed and any(dynamics_verdict(g[:, b], x_ref).verdict in ("diverged", "fixed point")
-                                  for b in range(g.shape[1])):
-            return math.inf
-        g = g.reshape(-1, model.obs_dim)
-        if not np.all(np.isfinite(g)):
-            return math.inf
-        # "auto": binned below 6 dimensions, Gaussian mixtures above (30^N bins are impossible for a 10-d embedding)
-        return float(d_stsp(x_ref, g, method="auto").value)
-
-    return [score(gen_x[:, k]) for k in range(len(gen))] if members else score(gen_x)
-
-
 GTF_UPDATE_EVERY = 10   # steps between re-estimates of the adaptive GTF alpha
 GTF_SMOOTHING = 0.9     # running-average weight of the previous alpha (alpha moves smoothly, not per batch)
 USES_TAU = ("stf", "id-tf", "window")   # methods that need a forcing interval; gtf uses one only as its alpha floor
@@ -231,20 +188,6 @@ def _training_inputs(model, inputs, T: int, device) -> torch.Tensor | None:
     if not bool(torch.isfinite(s).all()):
         raise DataError("inputs contain NaN/inf values; fill or drop them first")
     return s
-
-
-def check_lengths(T: int, cfg: TrainConfig) -> int:
-    """The number of held-out validation steps of a T-step training series; a one-line DataError when the
-    rest is too short for one subsequence or the held-out part too short for a validation run."""
-    n_val = int(round(val_fraction(cfg) * T))
-    if cfg.validate_every and cfg.val_fraction > 0 and n_val < 2:
-        raise DataError(f"training series has {T} steps: too few to hold out a validation segment; use more data "
-                        f"or turn validation off (--set train.validate_every=0)")
-    if T - n_val < cfg.seq_len + 2:
-        held = f" after holding out {n_val} for validation" if n_val else ""
-        raise DataError(f"training series has {T - n_val} steps{held}, fewer than seq_len + 2 = {cfg.seq_len + 2}; "
-                        f"lower seq_len (--set train.seq_len=...)")
-    return n_val
 
 
 def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
@@ -566,7 +509,7 @@ def train_loop(
 
             if cfg.validate_every and step % cfg.validate_every == 0:
                 training = [m.status == "training" for m in members]
-                scores = _validate(model.stacked() if ens else model, x_val, cfg,
+                scores = validation_score(model.stacked() if ens else model, x_val, cfg,
                                    [m.gen for m in members] if ens else members[0].gen, s_val)
                 scores = scores if ens else [scores]
                 history["val_step"].append(step)
@@ -604,7 +547,7 @@ def train_loop(
     save_checkpoint()
     if cfg.validate_every and any(m.best["step"] > 0 for m in members):
         # a final validation so that the last state competes with the best one
-        scores = _validate(model.stacked() if ens else model, x_val, cfg,
+        scores = validation_score(model.stacked() if ens else model, x_val, cfg,
                            [m.gen for m in members] if ens else members[0].gen, s_val)
         for k, (m, score) in enumerate(zip(members, scores if ens else [scores])):
             if m.best["step"] == 0:

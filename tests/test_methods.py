@@ -165,7 +165,7 @@ def test_resume_reproduces_an_adaptive_gtf_run(lorenz_data, tmp_path, monkeypatc
 def test_early_stop(lorenz_data, monkeypatch):
     import dsrecon.train as train_mod
 
-    monkeypatch.setattr(train_mod, "_validate", lambda *a, **k: 1.0)  # never improves after the first
+    monkeypatch.setattr(train_mod, "validation_score", lambda *a, **k: 1.0)  # never improves after the first
     cfg = TrainConfig(**{**TINY, "steps": 100, "validate_every": 5, "early_stop": 2})
     res = train_loop(PLRNN(3, 9, seed=0), ds.data.as_array(lorenz_data)[:3000], tau=10, config=cfg, progress=False)
     assert res.stopped == "early stop" and res.steps_done == 15
@@ -264,20 +264,20 @@ def test_validation_of_a_ten_dimensional_series_uses_gaussian_mixtures(monkeypat
     # 30 bins per dimension in 10-d would need 30^10 cells (the Mackey-Glass embedding crashed this way);
     # validation uses d_stsp(method="auto"), i.e. Gaussian mixtures from 6 dimensions on: every validation
     # score must come from the GMM variant (Score.variant["method"]), not only be finite
-    import dsrecon.train as train_mod
+    import dsrecon.validation as validation_mod
 
-    real, variants = train_mod.d_stsp, []
+    real, variants = validation_mod.d_stsp, []
 
     def spy(*a, **k):
         score = real(*a, **k)
         variants.append(score.variant.get("method"))
         return score
 
-    monkeypatch.setattr(train_mod, "d_stsp", spy)
+    monkeypatch.setattr(validation_mod, "d_stsp", spy)
     # a 4-step model's free runs collapse, which validation scores inf before any D_stsp (tested in
     # test_train_cli.py); here every run counts as alive, so that the D_stsp variant is what is tested
     alive = type("Alive", (), {"verdict": "irregular"})()
-    monkeypatch.setattr(train_mod, "dynamics_verdict", lambda *a, **k: alive)
+    monkeypatch.setattr(validation_mod, "dynamics_verdict", lambda *a, **k: alive)
     t = np.arange(4000) * 0.05
     x = np.stack([np.sin(t + 0.3 * k) + 0.1 * np.sin(3.1 * t + k) for k in range(10)], 1)
     x = (x - x.mean(0)) / x.std(0)

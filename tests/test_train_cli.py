@@ -103,7 +103,7 @@ def test_validation_is_scored_on_a_held_out_segment(lorenz_data, monkeypatch):
     import dsrecon.train as train_mod
 
     x = _x(lorenz_data)
-    seen, real_validate, real_rollout = [], train_mod._validate, train_mod.rollout
+    seen, real_validate, real_rollout = [], train_mod.validation_score, train_mod.rollout
     n_val = round(TrainConfig().val_fraction * len(x))
     held_out = torch.as_tensor(x[-n_val:], dtype=torch.float32)
 
@@ -115,7 +115,7 @@ def test_validation_is_scored_on_a_held_out_segment(lorenz_data, monkeypatch):
         assert not any(torch.equal(batch[0, b], held_out[0]) for b in range(batch.shape[1]))
         return real_rollout(model, batch, *a, **k)
 
-    monkeypatch.setattr(train_mod, "_validate", validate)
+    monkeypatch.setattr(train_mod, "validation_score", validate)
     monkeypatch.setattr(train_mod, "rollout", rollout)
     train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=TrainConfig(**TINY), progress=False)
     assert seen and all(torch.equal(v, held_out) for v in seen)
@@ -288,7 +288,7 @@ def test_a_collapsed_validation_run_scores_inf(lorenz_data, monkeypatch):
     # issue 15: a free run that collapsed to a fixed point (while the data do not) is a failed model whatever its
     # D_stsp, so validation scores it inf and never keeps it as the best model. A PLRNN with A = 0.5 I and W = 0
     # (and no bias) contracts every state to 0 within a few steps: its validation D_stsp must be inf.
-    import dsrecon.train as train_mod
+    from dsrecon.validation import validation_score
 
     model = ds.PLRNN(3, 9, seed=0)
     with torch.no_grad():
@@ -297,4 +297,4 @@ def test_a_collapsed_validation_run_scores_inf(lorenz_data, monkeypatch):
         model.h.zero_()
     x = torch.as_tensor(_x(lorenz_data, 3000), dtype=torch.float32)
     cfg = TrainConfig(**{**TINY, "val_len": 500})
-    assert train_mod._validate(model, x, cfg, torch.Generator().manual_seed(0)) == math.inf
+    assert validation_score(model, x, cfg, torch.Generator().manual_seed(0)) == math.inf
