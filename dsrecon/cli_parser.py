@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: gtf; stf is the sparse-forcing paper's method, with its PLRNN: --model plrnn --method "
                    "stf)")
     f.add_argument("--latent-dim", type=int, default=None, metavar="M",
-                   help="latent units M >= number of channels (default: shPLRNN max(N, 3) for N channels, with "
+                   help="latent units M >= number of channels (default: shPLRNN max(N, 10) for N channels, with "
                    "30 M hidden units; PLRNN max(100, N))")
     f.add_argument("--tau", default=None, metavar="auto|INT",
                    help="forcing interval in steps (stf, id-tf, window); 'auto' = round(ln2 / λ_max per step) "
@@ -96,9 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (default: auto = cuda if available, else mps (Apple GPUs) if available, else cpu)")
     f.add_argument("--seed", type=int, default=None, help="training and initialisation seed (default: 0)")
-    f.add_argument("--ensemble", type=int, default=None, metavar="K",
+    f.add_argument("--ensemble", default=None, metavar="auto|K",
                    help="train K members (seeds SEED..SEED+K-1) as one batched model and keep the best by held-out "
-                   "validation; metrics.json reports every member (default: 1; docs/ensembles.md)")
+                   "validation; metrics.json reports every member (default: auto = 4 on a short recording, fewer "
+                   "than 1000 decorrelation times, else 1; docs/ensembles.md)")
     f.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default: 1; the per-step work of small RNNs is too small "
                    "to share, and extra threads stall badly when the cores are busy)")

@@ -111,7 +111,7 @@ class ModelConfig:
     #                               shPLRNN stays bounded where unclipped models diverged (EEG; docs/defaults.md "Real
     #                               recordings"); on clean Lorenz the PLRNN scores ~2x better D_stsp
     latent_dim: int | None = _in(None, ge=1, le=10_000)  # units M (<= 10^4: W has M^2 weights); None -> from the
-    #                               data: shPLRNN max(N, 3) (model_sizes), others the architecture's (PLRNN max(100, N))
+    #                               data: shPLRNN max(N, 10) (model_sizes), others the architecture's (PLRNN max(100, N))
     a_init: float = _in(0.9, ge=-1, le=1)  # PLRNN/shPLRNN: initial diagonal A: near-identity map (|a| > 1 expands)
     w_scale: float = _in(0.1, ge=0, le=100)  # PLRNN: initial off-diagonal W std x sqrt(M)
     hidden_dim: int | None = _in(None, ge=1, le=100_000)  # shPLRNN: width L of the hidden ReLU layer; None: 30 M
@@ -135,7 +135,8 @@ class ModelConfig:
             _one_of("model.force_cell", self.force_cell, FORCE_CELLS)
 
 
-SHPLRNN_MIN_LATENT = 3       # shPLRNN latents for data of fewer channels: a flow needs 3 dimensions for chaos
+SHPLRNN_MIN_LATENT = 10      # shPLRNN latents for data of fewer channels: on Lorenz (N = 3, seed 0, 10 000 gtf steps)
+#                              M = 3 / 6 / 10 gave D_stsp 0.242 / 0.087 / 0.039 (floor 0.046; docs/defaults.md)
 SHPLRNN_HIDDEN_PER_LATENT = 30   # shPLRNN hidden units per latent (L = 30 M: 90 for Lorenz, 300 for the 10-d EEG)
 
 
@@ -144,8 +145,9 @@ SHPLRNN_CLIPPED = True       # the shPLRNN of a fit is the clipped one unless mo
 
 def model_sizes(cfg: ModelConfig, obs_dim: int) -> tuple[int | None, int | None]:
     """(latent_dim, hidden_dim) that a model of ``cfg`` gets for data of ``obs_dim`` channels: the config's own
-    values where given; for the shPLRNN, None is chosen from the data: M = max(N, 3), L = 30 M (Hess et al.'s
-    setting of as many latents as observations, with a wide hidden layer; docs/defaults.md, "Real recordings");
+    values where given; for the shPLRNN, None is chosen from the data: M = max(N, 10), L = 30 M (Hess et al.'s
+    setting of at least as many latents as observations, with a wide hidden layer; below 10 latents Lorenz's
+    attractor came out measurably worse; docs/defaults.md, "Real recordings");
     for the other architectures None stays None (the class's default, PLRNN max(100, N))."""
     M, L = cfg.latent_dim, cfg.hidden_dim
     if cfg.kind == "shplrnn":
@@ -159,6 +161,20 @@ def seq_len_for(method: str) -> int:
     50 steps at alpha 0.15 by 3e-4, so longer windows cost time and teach nothing; 4x cheaper per step than 200),
     200 for the others (several forcing intervals at tau ~ 46, the sparse-forcing paper's setting)."""
     return 50 if method == "gtf" else 200
+
+
+AUTO_CANDIDATES = 4          # members of an "auto" ensemble on a short recording
+SHORT_RECORDING = 1000       # a training split spanning fewer decorrelation times than this is a short recording
+
+
+def ensemble_for(n_train: int, decorrelation_steps: float) -> int:
+    """The members that ``train.ensemble = "auto"`` trains: ``AUTO_CANDIDATES`` = 4 candidates (seeds seed..seed+3,
+    the best by held-out validation kept) when the training split spans fewer than ``SHORT_RECORDING`` = 1000
+    decorrelation times (``n_train / decorrelation_steps``), one model otherwise. Why: on a short recording the
+    validation segment holds few independent stretches and single seeds differ most (the 5-d weather embedding,
+    54 decorrelation times: of 4 seeds one collapsed to a fixed point, 3 did not; docs/defaults.md "Real
+    recordings"), while the simulated cards (Lorenz: 8000 decorrelation times) keep the cost of one model."""
+    return AUTO_CANDIDATES if n_train < SHORT_RECORDING * max(float(decorrelation_steps), 1.0) else 1
 
 
 @dataclass(frozen=True)
@@ -189,7 +205,9 @@ class TrainConfig:
     lr: float = _in(1e-3, gt=0)   # Adam, as in "How to train RNNs on chaotic data" §4.2
     lr_end: float = _in(1e-5, gt=0)  # exponential decay to this value: smoother late training (docs/defaults.md)
     seed: int = _in(0, ge=0, lt=SEED_LIMIT)  # batch sampling and model initialisation
-    ensemble: int = _in(1, ge=1, le=4096)  # members trained as one batched model, seeds seed..seed+K-1; the best by validation is kept (docs/ensembles.md)
+    ensemble: int | str = _in("auto", ge=1, le=4096, choices=("auto",))  # members trained as one batched model, seeds
+    #                               seed..seed+K-1; the best by held-out validation is kept (docs/ensembles.md); "auto":
+    #                               ensemble_for(the data) (4 candidates on a short recording, else 1)
     device: str = "auto"          # auto | cpu | cuda | mps
     checkpoint_every: int = _in(500, ge=1)  # steps between checkpoints/last.pt
     validate_every: int = _in(500, ge=0)  # steps between short free-run validations (keeps the best model; 0: off)
@@ -201,7 +219,7 @@ class TrainConfig:
     explode_loss: float = _in(1e4, gt=0)  # a loss above this (on standardized data) counts as diverged, like a non-finite one
 
     def __post_init__(self):
-        for name in ("gtf_alpha", "tau"):   # the CLI and --set pass numbers as strings
+        for name in ("gtf_alpha", "tau", "ensemble"):   # the CLI and --set pass numbers as strings
             v = getattr(self, name)
             if isinstance(v, str) and v not in _range(self, name).choices:
                 try:
@@ -210,6 +228,8 @@ class TrainConfig:
                     f = None
                 if f is not None:
                     object.__setattr__(self, name, f if name == "gtf_alpha" else _int_or(f))
+        if isinstance(self.ensemble, float) and self.ensemble == int(self.ensemble):
+            object.__setattr__(self, "ensemble", int(self.ensemble))
         if isinstance(self.gtf_alpha, int):
             object.__setattr__(self, "gtf_alpha", float(self.gtf_alpha))
         _check_fields(self)

@@ -117,6 +117,21 @@ def _autocorrelation(s: np.ndarray, max_lag: int) -> np.ndarray:
     return ac / ac[0]
 
 
+def decorrelation_time(x) -> int:
+    """The first lag (in steps) at which the autocorrelation, averaged over the channels of ``x`` ((T,) or (T, N)),
+    falls below 1/e: the e-folding time of memory in the series (len(x) − 1 when it never does, 0 for a
+    constant series). Constant channels are left out of the average."""
+    arr = np.asarray(x, dtype=float)
+    arr = arr[:, None] if arr.ndim == 1 else arr
+    T = arr.shape[0]
+    if T < 3:
+        return 1
+    ac = np.mean([_autocorrelation(arr[:, j], T - 1) for j in range(arr.shape[1]) if np.ptp(arr[:, j]) > 0], axis=0) \
+        if np.any(np.ptp(arr, axis=0) > 0) else np.zeros(T)
+    below = np.nonzero(ac < np.exp(-1.0))[0]
+    return int(below[0]) if below.size else T - 1
+
+
 def average_mutual_information(x, lags, bins: int = AMI_BINS) -> np.ndarray:
     """Average mutual information I(k) between s_t and s_{t+k} (nats) for each lag in ``lags``, from a
     ``bins`` x ``bins`` histogram with equal-width bins over the range of the series (Fraser & Swinney 1986)."""

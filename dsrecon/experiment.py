@@ -25,10 +25,12 @@ import torch
 import xarray as xr
 
 from . import data as data_mod, evaluation as E, report, runs
-from .config import SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainConfig, model_sizes
+from .config import SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainConfig, ensemble_for, model_sizes
+from .embedding import decorrelation_time
 from .errors import ConfigError, DataError
 from .inputs import external_inputs, model_inputs
-from .ensemble import Ensemble, best_member, check_memory, member_summary
+from .ensemble import (Ensemble, best_member, check_config as check_ensemble_config, check_memory, check_supported,
+                       member_summary)
 from .maxlyap import MaxLyapunov
 from .models import MODELS
 from .models.base import device_dtype
@@ -255,7 +257,7 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
         if echo is not None:
             echo(msg)
 
-    model, tau, fi = _prepare(cfg, data, first_note, model)
+    model, tau, fi, cfg = _prepare(cfg, data, first_note, model)
     if resume is not None:
         opened, ck = resume
         check_checkpoint(model, ck, cfg.train, opened.checkpoint_path, kind=cfg.model.kind,
@@ -360,10 +362,35 @@ def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: Run
                                           "median_mad": summary}}
 
 
+def _auto_ensemble(cfg: RunConfig, train, model, note) -> RunConfig:
+    """``train.ensemble = "auto"`` made a number (:func:`dsrecon.config.ensemble_for` of the training split),
+    said in one line; 1 where the model cannot be batched (a driven model, GRU, flossing) or the candidates do
+    not fit in memory. config.json stores the number, so a resumed run rebuilds the same members."""
+    if cfg.train.ensemble != "auto":
+        return cfg
+    n = int(train.sizes["time"])
+    t_dec = decorrelation_time(data_mod.as_array(train, what="training data"))
+    K = ensemble_for(n, t_dec)
+    if K > 1:
+        try:
+            check_supported(model)
+            check_ensemble_config(cfg.train)
+            check_memory(model, K, cfg.train, resolve_device(cfg.train.device))
+        except ConfigError as err:
+            note(f"short recording ({n / max(t_dec, 1):.0f} decorrelation times), but one model trains: {err}")
+            K = 1
+        else:
+            note(f"short recording: the training split spans {n / max(t_dec, 1):.0f} decorrelation times ({n} "
+                 f"steps, autocorrelation below 1/e after {t_dec} steps): {K} candidates (seeds {cfg.train.seed}.."
+                 f"{cfg.train.seed + K - 1}) train as one ensemble and the best by held-out validation is kept "
+                 f"(--ensemble 1 trains one)")
+    return cfg.replace(train=replace(cfg.train, ensemble=K))
+
+
 def _prepare(cfg: RunConfig, data, note, model=None):
     """The checks and choices before a run directory exists: the model (built from ``cfg`` when None), the
     method, the device, the series length and τ. Returns (model, tau, how τ was chosen: a ForcingInterval, or
-    None when set by hand or unused)."""
+    None when set by hand or unused, the config with ``train.ensemble`` resolved to a number)."""
     train, test = data_mod.train_test_split(data)
     a = data.attrs
     note(f"dataset {a.get('name', cfg.data.name)} (card v{a.get('card_version', '-')}): {a.get('description', '')}")
@@ -377,12 +404,16 @@ def _prepare(cfg: RunConfig, data, note, model=None):
         note(f"  external inputs s: {input_dim} channels {list(map(str, data['input'].values))} drive the model "
              f"(input_dim = {input_dim})")
     cfg.check_series(int(train.sizes["time"]), obs_dim, f"the training split of {a.get('name', cfg.data.name)}")
-    K = cfg.train.ensemble
     if model is None:
         model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
+        cfg = _auto_ensemble(cfg, train, model, note)
+        K = cfg.train.ensemble
         if K > 1:   # members with seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
             check_memory(model, K, cfg.train, resolve_device(cfg.train.device))   # before K members are built
             model = Ensemble(model, K)
+    else:   # a given model (ds.fit): its own member count
+        cfg = cfg.replace(train=replace(cfg.train, ensemble=len(model) if isinstance(model, Ensemble) else 1))
+    K = cfg.train.ensemble
     check_method(model, cfg.train)  # bad model/method combinations fail before any work
     resolve_device(cfg.train.device)
     check_lengths(int(train.sizes["time"]), cfg.train)
@@ -407,7 +438,7 @@ def _prepare(cfg: RunConfig, data, note, model=None):
          + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else "")
          + (f", ensemble of {K} members (seeds {cfg.train.seed}..{cfg.train.seed + K - 1}) trained as one batched "
             f"model" if K > 1 else ""))
-    return model, tau, fi
+    return model, tau, fi, cfg
 
 
 def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progress: bool, echo, model, tau,

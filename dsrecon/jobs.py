@@ -134,7 +134,7 @@ def train_job(job: dict, quiet: bool = True) -> dict[str, str]:
         lines: list[str] = []
         prepared.append(_prepare(c, data, lines.append))
         notes.append(lines)
-    models, taus = [p[0] for p in prepared], [p[1] for p in prepared]
+    models, taus = [p[0] for p in prepared], [p[1] for p in prepared]   # (each p: model, tau, fi, cfg)
     ens = Ensemble(models)   # ConfigError for what cannot be batched: the caller runs the members alone
     job_dir = Path(job["run_dir"])
     ck = job_dir / "last.pt"

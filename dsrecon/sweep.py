@@ -234,6 +234,8 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
                         cfg.setdefault("data", {})["name"] = dataset
                         cfg.setdefault("model", {})["kind"] = model
                         cfg.setdefault("train", {}).update(method=method, tau=tau, seed=seed)
+                        # a sweep compares seeds: each run is one model unless the sweep sets train.ensemble
+                        cfg["train"].setdefault("ensemble", 1)
                         try:
                             rc = RunConfig.from_dict(cfg)
                         except ConfigError as err:

@@ -1,6 +1,6 @@
 """The defaults of `dsrecon fit` (issue 15, part 3) and the rules that choose them from the data.
 
-Why these defaults (docs/defaults.md, "Real recordings"): a clipped shPLRNN with M = max(N, 3) latents and L = 30 M
+Why these defaults (docs/defaults.md, "Real recordings"): a clipped shPLRNN with M = max(N, 10) latents and L = 30 M
 hidden units, trained by GTF (α = 0.15) on 50-step windows for 10 000 steps. On the EEG recording both unclipped
 models (PLRNN, shPLRNN) learned diverging free runs, the clipped one did not; on Lorenz GTF reaches the noise floor
 where the paper's sparse forcing does not at the same budget. The tests pin the rules (what the code chooses for a
@@ -13,15 +13,17 @@ import numpy as np
 import pytest
 
 from dsrecon import cli
-from dsrecon.config import ModelConfig, RunConfig, TrainConfig, model_sizes, seq_len_for
+from dsrecon.config import ModelConfig, RunConfig, TrainConfig, ensemble_for, model_sizes, seq_len_for
+from dsrecon.embedding import decorrelation_time
 from dsrecon.errors import ConfigError
 from dsrecon.experiment import build_model
 from dsrecon.models import PLRNN, ShallowPLRNN
 
 
-@pytest.mark.parametrize("n, sizes", [(1, (3, 90)), (2, (3, 90)), (3, (3, 90)), (5, (5, 150)), (10, (10, 300))])
+@pytest.mark.parametrize("n, sizes", [(1, (10, 300)), (3, (10, 300)), (5, (10, 300)), (10, (10, 300)),
+                                      (12, (12, 360))])
 def test_shplrnn_sizes_follow_the_channel_count(n, sizes):
-    # as many latents as channels (Hess et al.'s setting), at least 3 (a flow needs 3 dimensions to be chaotic)
+    # at least as many latents as channels (Hess et al.'s setting), at least 10 (Lorenz came out worse with 3 or 6)
     assert model_sizes(ModelConfig(), n) == sizes
     m = build_model(ModelConfig(), n, method="gtf")
     assert isinstance(m, ShallowPLRNN) and (m.latent_dim, m.hidden_dim) == sizes and m.clipped
@@ -29,7 +31,7 @@ def test_shplrnn_sizes_follow_the_channel_count(n, sizes):
 
 def test_given_sizes_and_other_architectures_are_left_alone():
     assert model_sizes(ModelConfig(latent_dim=20), 3) == (20, 600)
-    assert model_sizes(ModelConfig(hidden_dim=40), 3) == (3, 40)
+    assert model_sizes(ModelConfig(hidden_dim=40), 3) == (10, 40)
     assert model_sizes(ModelConfig(kind="plrnn"), 3) == (None, None)
     m = build_model(ModelConfig(kind="plrnn"), 3)
     assert isinstance(m, PLRNN) and m.latent_dim == 100   # the class's own default, max(100, N)
@@ -84,3 +86,49 @@ def test_default_fit_refuses_white_noise_in_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "white noise" in err
     assert "--tau N" not in err          # the default gtf ignores tau: no advice to set it
     assert not out.exists()
+
+
+def test_decorrelation_time_of_a_cosine():
+    # autocorrelation of cos(2πt/P) is cos(2πk/P): below 1/e from k > P·acos(1/e)/2π = 19.04 for P = 100 (analytic)
+    t = np.arange(100_000)
+    assert decorrelation_time(np.cos(2 * np.pi * t / 100)) == 20
+    assert decorrelation_time(np.column_stack([np.cos(2 * np.pi * t / 100), np.cos(2 * np.pi * t / 300)])) > 20
+    assert decorrelation_time(np.ones(50)) == 0    # a constant: no time scale
+
+
+def test_auto_ensemble_candidates_on_short_recordings_only():
+    assert TrainConfig().ensemble == "auto"
+    # the shared recordings' training splits span ~56 (weather) and ~75 (EEG) decorrelation times, Lorenz ~13 000
+    assert ensemble_for(4720, 84) == 4 and ensemble_for(8333, 111) == 4
+    assert ensemble_for(160_000, 12) == 1
+    assert ensemble_for(999, 1) == 4 and ensemble_for(1000, 1) == 1 and ensemble_for(500, 0) == 4
+    assert TrainConfig(ensemble="3").ensemble == 3
+    with pytest.raises(ConfigError, match="ensemble"):
+        TrainConfig(ensemble="many")
+
+
+def test_a_short_file_trains_candidates_and_keeps_the_best(tmp_path, capsys, lorenz_data):
+    x = lorenz_data["x"].values[:3000]     # 3000 samples of Lorenz: ~250 decorrelation times, a short recording
+    np.save(tmp_path / "short.npy", x)
+    out = tmp_path / "run"
+    assert cli.main(["fit", str(tmp_path / "short.npy"), "--steps", "3", "--t-gen", "1000", "--out", str(out),
+                     "--set", "train.validate_every=2", "--set", "train.val_len=200"]) == 0
+    assert "short recording" in capsys.readouterr().out
+    info = json.loads((out / "config.json").read_text())
+    assert info["config"]["train"]["ensemble"] == 4          # stored resolved: --resume rebuilds 4 members
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ensemble"]["size"] == 4 and len(metrics["members"]) == 4
+    one = tmp_path / "one"
+    assert cli.main(["fit", str(tmp_path / "short.npy"), "--steps", "3", "--t-gen", "1000", "--out", str(one),
+                     "--ensemble", "1", "--set", "train.validate_every=0", "--quiet"]) == 0
+    assert json.loads((one / "config.json").read_text())["config"]["train"]["ensemble"] == 1
+    assert "ensemble" not in json.loads((one / "metrics.json").read_text())
+
+
+def test_a_sweep_run_stays_one_model_unless_the_sweep_says_otherwise():
+    from dsrecon.sweep import parse_sweep
+    sweep = parse_sweep({"sweep": {"datasets": ["lorenz"], "models": ["shplrnn"], "methods": ["gtf"], "seeds": [0]}})
+    assert sweep.specs[0]["config"]["train"]["ensemble"] == 1
+    sweep = parse_sweep({"sweep": {"datasets": ["lorenz"], "models": ["shplrnn"], "methods": ["gtf"], "seeds": [0]},
+                         "train": {"ensemble": 2}})
+    assert sweep.specs[0]["config"]["train"]["ensemble"] == 2
