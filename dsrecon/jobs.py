@@ -53,13 +53,14 @@ def job_group(spec: dict) -> str | None:
     Members share the dataset, model, method and every setting of the run's config but ``train.seed`` and, for
     the methods whose τ is a forcing interval (stf, id-tf, window: one τ per member), ``train.tau``. Runs of
     other methods group over seeds only (gtf with ``gtf_alpha = "auto"`` reads τ as the floor of α, shared).
-    None: not a model run, an architecture the ensemble cannot batch, flossing, or an ``--ensemble`` run."""
+    None: not a model run, an architecture the ensemble cannot batch, flossing, or an ``--ensemble`` run (a
+    number above 1, or "auto", which the run resolves from its data)."""
     if spec.get("kind") != "rnn":
         return None
     cfg = json.loads(json.dumps(spec["config"], default=str))
     train, model = cfg.get("train", {}), cfg.get("model", {})
     cls = MODELS.get(model.get("kind"))
-    if cls is None or not issubclass(cls, SUPPORTED) or int(train.get("ensemble", 1)) != 1 \
+    if cls is None or not issubclass(cls, SUPPORTED) or train.get("ensemble", 1) != 1 \
             or int(train.get("floss_k", 0) or 0):
         return None
     train.pop("seed", None)

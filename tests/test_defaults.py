@@ -132,3 +132,10 @@ def test_a_sweep_run_stays_one_model_unless_the_sweep_says_otherwise():
     sweep = parse_sweep({"sweep": {"datasets": ["lorenz"], "models": ["shplrnn"], "methods": ["gtf"], "seeds": [0]},
                          "train": {"ensemble": 2}})
     assert sweep.specs[0]["config"]["train"]["ensemble"] == 2
+    from dsrecon.jobs import job_group
+    auto = parse_sweep({"sweep": {"datasets": ["lorenz"], "models": ["shplrnn"], "methods": ["gtf"], "seeds": [0, 1]},
+                        "train": {"ensemble": "auto"}})
+    assert [s["config"]["train"]["ensemble"] for s in auto.specs] == ["auto", "auto"]
+    assert job_group(auto.specs[0]) is None            # each run resolves "auto" from its data, alone
+    one = parse_sweep({"sweep": {"datasets": ["lorenz"], "models": ["shplrnn"], "methods": ["gtf"], "seeds": [0, 1]}})
+    assert job_group(one.specs[0]) is not None and job_group(one.specs[0]) == job_group(one.specs[1])
