@@ -192,14 +192,17 @@ def check_checkpoint(ens: Ensemble, ck: dict, path) -> None:
                         f"start again with --overwrite") from None
 
 
-def best_member(result) -> int:
+def best_member(result, alive=None) -> int:
     """Index of the member kept as the run's model: the lowest held-out validation D_stsp (ties and runs
-    without validation: the lowest final training loss, then the lowest index)."""
+    without validation: the lowest final training loss, then the lowest index). ``alive``: one bool per member
+    (whether its long free run on held-out data stays alive); members that are not come after every member that
+    is, whatever their validation."""
     scores = result.history["best_val_d_stsp"]
     losses = [(m.history["loss"] or [math.inf])[-1] for m in result.members]
-    key = [(s if math.isfinite(s) else math.inf, l if math.isfinite(l) else math.inf, k)
-           for k, (s, l) in enumerate(zip(scores, losses))]
-    return min(key)[2]
+    alive = [True] * len(scores) if alive is None else list(alive)
+    key = [(not a, s if math.isfinite(s) else math.inf, l if math.isfinite(l) else math.inf, k)
+           for k, (a, s, l) in enumerate(zip(alive, scores, losses))]
+    return min(key)[3]
 
 
 def member_summary(values) -> dict:

@@ -38,7 +38,7 @@ from .runs import (WriteError, _why, check_out, check_writable_dir, clear_run, d
                    package_versions, save_torch, write_json)
 from .tau import ForcingInterval, forcing_interval
 from .train import FitResult, Interrupted, check_checkpoint, check_method, train_loop, resolve_device, uses_tau
-from .validation import check_lengths
+from .validation import check_lengths, survives_long_run
 
 log = logging.getLogger("dsrecon")
 
@@ -467,10 +467,19 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
     device, _ = device_dtype(res.model)
     ens = res.members is not None
     if ens:   # the run's model is the best member by held-out validation; every member is scored below
-        best = best_member(res)
+        x_tr = data_mod.as_array(train)
+        s_tr = model_inputs(res.members[0].model, train, what="the training data")
+        # the free runs of the validation checks last val_len steps; a candidate may still collapse later
+        alive = [math.isfinite(res.history["best_val_d_stsp"][k]) and
+                 survives_long_run(m.model, x_tr, cfg.train, cfg.eval.t_gen, seed=cfg.train.seed + k, s_train=s_tr)
+                 for k, m in enumerate(res.members)]
+        best = best_member(res, alive)
         ens_res, res = res, res.members[best]
+        dead = [k for k, a in enumerate(alive) if not a]
         note(f"ensemble of {len(ens_res.members)} members: kept member {best} (seed {cfg.train.seed + best}) by "
-             f"held-out validation D_stsp")
+             f"held-out validation D_stsp" + (f"; members {', '.join(map(str, dead))} left out: inf validation, or "
+                                              f"a {cfg.eval.t_gen}-step free run on the held-out segment collapsed "
+                                              f"or diverged" if dead else ""))
     kept = (f"kept the model of step {res.history['best_step']} (validation D_stsp "
             f"{res.history['best_val_d_stsp']:.3f})" if res.history.get("best_step") else "kept the last state")
     note(f"training {res.stopped} after {res.steps_done} steps in {res.elapsed:.0f} s on {device}; {kept}")

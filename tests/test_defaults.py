@@ -8,6 +8,7 @@ given channel count and method), not a score: the scores are in docs/defaults.md
 `--method stf` must stay the sparse-forcing paper's method, with its 200-step windows.
 """
 import json
+import math
 
 import numpy as np
 import pytest
@@ -139,3 +140,27 @@ def test_a_sweep_run_stays_one_model_unless_the_sweep_says_otherwise():
     assert job_group(auto.specs[0]) is None            # each run resolves "auto" from its data, alone
     one = parse_sweep({"sweep": {"datasets": ["lorenz"], "models": ["shplrnn"], "methods": ["gtf"], "seeds": [0, 1]}})
     assert job_group(one.specs[0]) is not None and job_group(one.specs[0]) == job_group(one.specs[1])
+
+
+def test_a_slow_collapse_is_caught_by_the_long_held_out_run():
+    # z_{t+1} = 0.9999 z_t: after the 20 000 steps of a validation run the state still moves (amplitude e^-2, no
+    # 4x drop within the tail), after 10^5 steps it sits on the fixed point 0 (amplitude e^-10 < 1e-3): analytic
+    from dsrecon.validation import survives_long_run
+    model = PLRNN(3, 3, a_init=0.9999, w_scale=0.0, learn_observation=False)
+    t = np.arange(5000)
+    x = np.column_stack([np.sin(2 * np.pi * t / 97), np.cos(2 * np.pi * t / 61), np.sin(2 * np.pi * t / 41)])
+    x = (x - x.mean(0)) / x.std(0)
+    cfg = TrainConfig()
+    assert survives_long_run(model, x, cfg, 20_000)
+    assert not survives_long_run(model, x, cfg, 100_000)
+
+
+def test_the_kept_member_is_alive_before_it_is_best():
+    from types import SimpleNamespace
+
+    from dsrecon.ensemble import best_member
+    res = SimpleNamespace(history={"best_val_d_stsp": [0.5, 0.9, math.inf]},
+                          members=[SimpleNamespace(history={"loss": [0.1]}) for _ in range(3)])
+    assert best_member(res) == 0
+    assert best_member(res, alive=[False, True, False]) == 1
+    assert best_member(res, alive=[False, False, False]) == 0   # none alive: the old order (the run then fails)
