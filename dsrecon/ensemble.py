@@ -192,16 +192,16 @@ def check_checkpoint(ens: Ensemble, ck: dict, path) -> None:
                         f"start again with --overwrite") from None
 
 
-def best_member(result, alive=None) -> int:
-    """Index of the member kept as the run's model: the lowest held-out validation D_stsp (ties and runs
-    without validation: the lowest final training loss, then the lowest index). ``alive``: one bool per member
-    (whether its long free run on held-out data stays alive); members that are not come after every member that
-    is, whatever their validation."""
+def best_member(result, failures=None) -> int:
+    """Index of the member kept as the run's model: the fewest ``failures`` (one count per member: its long free
+    runs on held-out data that collapsed or diverged, :func:`dsrecon.validation.long_run_failures`; None: not
+    counted), then the lowest held-out validation D_stsp, then the lowest final training loss (runs without
+    validation), then the lowest index."""
     scores = result.history["best_val_d_stsp"]
     losses = [(m.history["loss"] or [math.inf])[-1] for m in result.members]
-    alive = [True] * len(scores) if alive is None else list(alive)
-    key = [(not a, s if math.isfinite(s) else math.inf, l if math.isfinite(l) else math.inf, k)
-           for k, (a, s, l) in enumerate(zip(alive, scores, losses))]
+    failures = [0] * len(scores) if failures is None else list(failures)
+    key = [(f, s if math.isfinite(s) else math.inf, l if math.isfinite(l) else math.inf, k)
+           for k, (f, s, l) in enumerate(zip(failures, scores, losses))]
     return min(key)[3]
 
 

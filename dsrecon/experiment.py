@@ -38,7 +38,7 @@ from .runs import (WriteError, _why, check_out, check_writable_dir, clear_run, d
                    package_versions, save_torch, write_json)
 from .tau import ForcingInterval, forcing_interval
 from .train import FitResult, Interrupted, check_checkpoint, check_method, train_loop, resolve_device, uses_tau
-from .validation import check_lengths, survives_long_run
+from .validation import LONG_RUNS, check_lengths, long_run_failures
 
 log = logging.getLogger("dsrecon")
 
@@ -469,17 +469,17 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
     if ens:   # the run's model is the best member by held-out validation; every member is scored below
         x_tr = data_mod.as_array(train)
         s_tr = model_inputs(res.members[0].model, train, what="the training data")
-        # the free runs of the validation checks last val_len steps; a candidate may still collapse later
-        alive = [math.isfinite(res.history["best_val_d_stsp"][k]) and
-                 survives_long_run(m.model, x_tr, cfg.train, cfg.eval.t_gen, seed=cfg.train.seed + k, s_train=s_tr)
+        # the validation runs last val_len steps, and a trained model is often multistable: a candidate may still
+        # collapse later, or from other states; count, for those with a finite validation, how often it does
+        fails = [long_run_failures(m.model, x_tr, cfg.train, cfg.eval.t_gen, seed=cfg.train.seed + k, s_train=s_tr)
+                 if math.isfinite(res.history["best_val_d_stsp"][k]) else LONG_RUNS
                  for k, m in enumerate(res.members)]
-        best = best_member(res, alive)
+        best = best_member(res, fails)
         ens_res, res = res, res.members[best]
-        dead = [k for k, a in enumerate(alive) if not a]
-        note(f"ensemble of {len(ens_res.members)} members: kept member {best} (seed {cfg.train.seed + best}) by "
-             f"held-out validation D_stsp" + (f"; members {', '.join(map(str, dead))} left out: inf validation, or "
-                                              f"a {cfg.eval.t_gen}-step free run on the held-out segment collapsed "
-                                              f"or diverged" if dead else ""))
+        note(f"ensemble of {len(ens_res.members)} members: kept member {best} (seed {cfg.train.seed + best}), the "
+             f"best by held-out validation D_stsp among those whose {LONG_RUNS} free runs of {cfg.eval.t_gen} steps "
+             f"on the held-out segment collapsed or diverged least (per member: {', '.join(map(str, fails))} of "
+             f"{LONG_RUNS})")
     kept = (f"kept the model of step {res.history['best_step']} (validation D_stsp "
             f"{res.history['best_val_d_stsp']:.3f})" if res.history.get("best_step") else "kept the last state")
     note(f"training {res.stopped} after {res.steps_done} steps in {res.elapsed:.0f} s on {device}; {kept}")

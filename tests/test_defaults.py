@@ -142,25 +142,26 @@ def test_a_sweep_run_stays_one_model_unless_the_sweep_says_otherwise():
     assert job_group(one.specs[0]) is not None and job_group(one.specs[0]) == job_group(one.specs[1])
 
 
-def test_a_slow_collapse_is_caught_by_the_long_held_out_run():
+def test_a_slow_collapse_is_caught_by_the_long_held_out_runs():
     # z_{t+1} = 0.9999 z_t: after the 20 000 steps of a validation run the state still moves (amplitude e^-2, no
     # 4x drop within the tail), after 10^5 steps it sits on the fixed point 0 (amplitude e^-10 < 1e-3): analytic
-    from dsrecon.validation import survives_long_run
+    from dsrecon.validation import LONG_RUNS, long_run_failures
     model = PLRNN(3, 3, a_init=0.9999, w_scale=0.0, learn_observation=False)
     t = np.arange(5000)
     x = np.column_stack([np.sin(2 * np.pi * t / 97), np.cos(2 * np.pi * t / 61), np.sin(2 * np.pi * t / 41)])
     x = (x - x.mean(0)) / x.std(0)
     cfg = TrainConfig()
-    assert survives_long_run(model, x, cfg, 20_000)
-    assert not survives_long_run(model, x, cfg, 100_000)
+    assert long_run_failures(model, x, cfg, 20_000) == 0
+    assert long_run_failures(model, x, cfg, 100_000) == LONG_RUNS
 
 
-def test_the_kept_member_is_alive_before_it_is_best():
+def test_the_kept_member_fails_least_before_it_validates_best():
     from types import SimpleNamespace
 
     from dsrecon.ensemble import best_member
     res = SimpleNamespace(history={"best_val_d_stsp": [0.5, 0.9, math.inf]},
                           members=[SimpleNamespace(history={"loss": [0.1]}) for _ in range(3)])
     assert best_member(res) == 0
-    assert best_member(res, alive=[False, True, False]) == 1
-    assert best_member(res, alive=[False, False, False]) == 0   # none alive: the old order (the run then fails)
+    assert best_member(res, failures=[3, 0, 16]) == 1
+    assert best_member(res, failures=[1, 1, 16]) == 0    # a tie: the better validation
+    assert best_member(res, failures=[16, 16, 16]) == 0  # none alive: by validation (the run then fails)
