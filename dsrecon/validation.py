@@ -77,13 +77,14 @@ def validation_score(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
 
 
 LONG_RUNS = 16   # starts of the long held-out check: one model may collapse from some states and not from others
+LONG_STEPS = 100_000   # at most this many steps per run (16 runs of a T_gen = 10^8 series would need ~64 GB)
 
 
 def long_run_failures(model, x_train: np.ndarray, cfg: TrainConfig, n_steps: int, seed: int = 0,
                       s_train: np.ndarray | None = None) -> int:
-    """How many of ``LONG_RUNS`` = 16 free runs of ``n_steps`` (the length of the run's generated series), from
-    forced states on the held-out validation segment of the training split ``x_train`` (its last
-    ``val_fraction``; all of it without validation), collapse to a fixed point or diverge (the verdicts of
+    """How many of ``LONG_RUNS`` = 16 free runs of ``n_steps`` (the length of the run's generated series, at most
+    ``LONG_STEPS`` = 10⁵), from forced states on the held-out validation segment of the training split
+    ``x_train`` (its last ``val_fraction``; all of it without validation), collapse to a fixed point or diverge (the verdicts of
     :func:`validation_score`). An ensemble keeps a member with the fewest (:func:`dsrecon.ensemble.best_member`).
     Why: the 20 000-step validation runs miss slow collapses, and trained models are often multistable. On
     the weather embedding 3 of 16 candidates with finite validation ended on a fixed point in their 10⁵-step
@@ -96,7 +97,7 @@ def long_run_failures(model, x_train: np.ndarray, cfg: TrainConfig, n_steps: int
                         device=dev)
     s = None if s_train is None else torch.as_tensor(np.asarray(s_train)[T - n_val:] if n_val else s_train,
                                                      dtype=torch.float32, device=dev)
-    long = replace(cfg, val_len=int(n_steps), val_runs=LONG_RUNS)
+    long = replace(cfg, val_len=min(int(n_steps), LONG_STEPS), val_runs=LONG_RUNS)
     g = _free_runs(model, x, long, torch.Generator().manual_seed(int(seed)), s)
     return int(sum(_dead(g, x.cpu().numpy())))
 
