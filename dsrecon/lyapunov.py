@@ -178,6 +178,10 @@ def _step_args(inputs, t):
     return () if inputs is None else (inputs[t],)
 
 
+_TINY = {torch.float64: torch.finfo(torch.float64).tiny, torch.float32: torch.finfo(torch.float32).tiny,
+         torch.float16: torch.finfo(torch.float16).tiny, torch.bfloat16: torch.finfo(torch.bfloat16).tiny}
+
+
 def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
     """Evolve states z (B, M) and orthonormal frames Q (B, M, k) for n_steps steps of the model:
     Q <- J(z_t, s_t) Q (model.jacobian), z <- model.step(z, s_t); every qr_every steps and at the last
@@ -194,8 +198,11 @@ def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
     ``jacobian(z)`` (no ``s`` argument), driven ones as ``step(z, s_t)`` / ``jacobian(z, s_t)``; every
     column of Q sees the same input realization (frozen input, "Lyapunov spectra of chaotic RNNs" §VIII).
 
-    Pitfalls: LAPACK's R_ii may be negative, hence log|R_ii|; an R_ii of exactly 0 (a dead direction)
-    gives −inf; between two QRs the columns of Q are multiplied by up to exp((λ₁ − λ_k)·qr_every) and
+    Pitfalls: LAPACK's R_ii may be negative, hence log|R_ii|; an R_ii of exactly 0 (a dead direction: an
+    exactly singular Jacobian product, e.g. an LSTM resting on its fixed point, docs/models.md) is counted as
+    the smallest positive float, log ≈ −708 per QR, so its exponent is a finite number far below every
+    resolvable one (≤ −708 / qr_every per step) instead of −∞ (which would turn means and gradients into NaN);
+    between two QRs the columns of Q are multiplied by up to exp((λ₁ − λ_k)·qr_every) and
     lose that many digits, so keep qr_every·(λ₁ − λ_k) well below ln(1/eps) (digest §1.2). Nothing here
     checks for non-finite states (no host synchronisation per step); callers do.
     """
@@ -210,7 +217,7 @@ def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
         z = model.step(z, *extra)
         if (t + 1) % qr_every == 0 or t + 1 == n_steps:
             Q, R = torch.linalg.qr(Q)
-            logs = logs + torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)))
+            logs = logs + torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)).clamp_min(_TINY[Q.dtype]))
     return z, Q, logs
 
 

@@ -333,3 +333,21 @@ def test_true_spectrum_of_the_delay_card():
     s = true_spectrum("mackey-glass", n_steps=2000, transient=500)
     assert len(s.per_time) == 3
     assert abs(s.per_time[0] - 0.0745) < 0.02 and abs(s.per_time[1]) < 0.02 and abs(s.per_time[2] + 0.268) < 0.05
+
+
+def test_a_dead_direction_gives_a_finite_floor_not_an_error():
+    # J = diag(0.5, 0.25, 0) exactly (PLRNN with W = 0): exponents log 0.5, log 0.25 and a dead direction, whose
+    # R_ii is exactly 0; it is counted at the smallest float (log = -708 per QR), not -inf (analytic)
+    import math
+
+    import torch
+
+    from dsrecon.lyapunov import lyapunov_spectrum
+    from dsrecon.models import PLRNN
+    m = PLRNN(3, 3, w_scale=0.0).double()
+    with torch.no_grad():
+        m.A.copy_(torch.tensor([0.5, 0.25, 0.0], dtype=torch.float64))
+    spec = lyapunov_spectrum(m, n_steps=200, transient=10)
+    # (1e-9 off: the start of Q is still aligning after the 10-step transient; 1e-7 leaves a 100x margin)
+    assert abs(spec.values[0] - math.log(0.5)) < 1e-7 and abs(spec.values[1] - math.log(0.25)) < 1e-7
+    assert math.isfinite(spec.values[2]) and spec.values[2] <= -700
