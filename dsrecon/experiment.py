@@ -176,8 +176,7 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | RunConfig 
     ``run.result.members`` holds every member's FitResult (docs/ensembles.md).
     """
     base = config if isinstance(config, RunConfig) else RunConfig(train=config or TrainConfig())
-    cfg = base.replace(data=data_config_of(data), model=model_config_of(model),
-                       train=replace(base.train, tau=tau, ensemble=len(model) if isinstance(model, Ensemble) else 1))
+    cfg = base.replace(data=data_config_of(data), model=model_config_of(model), train=replace(base.train, tau=tau))
     train, _ = data_mod.train_test_split(data)
     x = data_mod.as_array(train, what="training data")
     if x.shape[1] != model.obs_dim:
@@ -407,10 +406,9 @@ def _prepare(cfg: RunConfig, data, note, model=None):
     if model is None:
         model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
         cfg = _auto_ensemble(cfg, train, model, note)
-        K = cfg.train.ensemble
-        if K > 1:   # members with seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
-            check_memory(model, K, cfg.train, resolve_device(cfg.train.device))   # before K members are built
-            model = Ensemble(model, K)
+        if cfg.train.ensemble > 1:   # seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
+            check_memory(model, cfg.train.ensemble, cfg.train, resolve_device(cfg.train.device))   # before building
+            model = Ensemble(model, cfg.train.ensemble)
     else:   # a given model (ds.fit): its own member count
         cfg = cfg.replace(train=replace(cfg.train, ensemble=len(model) if isinstance(model, Ensemble) else 1))
     K = cfg.train.ensemble
@@ -462,13 +460,12 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
             "stderr": lam.stderr, "chaotic": lam.chaotic, "reason": lam.reason,
             "tau_steps": fi.tau_steps, "tau_source": fi.source, "tau_reason": fi.reason})
     ck = run_dir / "checkpoints" / "last.pt"
-    res = train_loop(model, data_mod.as_array(train), inputs=model_inputs(model, train, what="the training data"), tau=tau,
-                    config=cfg.train, checkpoint=ck, resume=resuming, progress=progress)
+    x_tr, s_tr = data_mod.as_array(train), model_inputs(model, train, what="the training data")
+    res = train_loop(model, x_tr, inputs=s_tr, tau=tau, config=cfg.train, checkpoint=ck, resume=resuming,
+                     progress=progress)
     device, _ = device_dtype(res.model)
     ens = res.members is not None
     if ens:   # the run's model is the best member by held-out validation; every member is scored below
-        x_tr = data_mod.as_array(train)
-        s_tr = model_inputs(res.members[0].model, train, what="the training data")
         # the validation runs last val_len steps, and a trained model is often multistable: a candidate may still
         # collapse later, or from other states; count, for those with a finite validation, how often it does
         fails = [long_run_failures(m.model, x_tr, cfg.train, cfg.eval.t_gen, seed=cfg.train.seed + k, s_train=s_tr)

@@ -178,10 +178,6 @@ def _step_args(inputs, t):
     return () if inputs is None else (inputs[t],)
 
 
-_TINY = {torch.float64: torch.finfo(torch.float64).tiny, torch.float32: torch.finfo(torch.float32).tiny,
-         torch.float16: torch.finfo(torch.float16).tiny, torch.bfloat16: torch.finfo(torch.bfloat16).tiny}
-
-
 def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
     """Evolve states z (B, M) and orthonormal frames Q (B, M, k) for n_steps steps of the model:
     Q <- J(z_t, s_t) Q (model.jacobian), z <- model.step(z, s_t); every qr_every steps and at the last
@@ -217,7 +213,7 @@ def qr_log_stretches(model, z, Q, n_steps, *, qr_every=1, inputs=None):
         z = model.step(z, *extra)
         if (t + 1) % qr_every == 0 or t + 1 == n_steps:
             Q, R = torch.linalg.qr(Q)
-            logs = logs + torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)).clamp_min(_TINY[Q.dtype]))
+            logs = logs + torch.log(torch.abs(torch.diagonal(R, dim1=-2, dim2=-1)).clamp_min(torch.finfo(Q.dtype).tiny))
     return z, Q, logs
 
 

@@ -43,12 +43,16 @@ def _free_runs(model, x_train: torch.Tensor, cfg: TrainConfig, gen, s_train: tor
         return free_run(model, z, n, inputs=s)[n // 10:].cpu().numpy()  # drop transients
 
 
-def _dead(g: np.ndarray, x_ref: np.ndarray) -> list[bool]:
-    """Per run of ``g`` (steps, runs, N): whether it collapsed to a fixed point (while the data ``x_ref`` do not)
-    or diverged."""
-    if dynamics_verdict(x_ref, x_ref, tail_fraction=1.0).verdict == "fixed point":
+def _dead(g: np.ndarray, x_ref: np.ndarray, data_fixed: bool) -> list[bool]:
+    """Per run of ``g`` (steps, runs, N): whether it diverged or, unless the data ``x_ref`` themselves rest on
+    a fixed point (``data_fixed``), collapsed to one."""
+    if data_fixed:
         return [bool(not np.all(np.isfinite(g[:, b]))) for b in range(g.shape[1])]
     return [dynamics_verdict(g[:, b], x_ref).verdict in ("diverged", "fixed point") for b in range(g.shape[1])]
+
+
+def _is_fixed(x_ref: np.ndarray) -> bool:
+    return dynamics_verdict(x_ref, x_ref, tail_fraction=1.0).verdict == "fixed point"
 
 
 def validation_score(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
@@ -61,11 +65,12 @@ def validation_score(model, x_train: torch.Tensor, cfg: TrainConfig, gen,
     the result a list of K scores, each member's runs drawn from its own generator as in its single run."""
     gen_x = _free_runs(model, x_train, cfg, gen, s_train)
     x_ref = x_train.cpu().numpy()
+    data_fixed = _is_fixed(x_ref)
 
     def score(g: np.ndarray) -> float:
         # a validation free run (g: steps x runs x N) that collapsed to a fixed point (while the data do not) or
         # diverged is a failed model whatever its D_stsp (issue 15: a dead model scored better than the floor)
-        if any(_dead(g, x_ref)):
+        if any(_dead(g, x_ref, data_fixed)):
             return math.inf
         g = g.reshape(-1, model.obs_dim)
         if not np.all(np.isfinite(g)):
@@ -99,7 +104,8 @@ def long_run_failures(model, x_train: np.ndarray, cfg: TrainConfig, n_steps: int
                                                      dtype=torch.float32, device=dev)
     long = replace(cfg, val_len=min(int(n_steps), LONG_STEPS), val_runs=LONG_RUNS)
     g = _free_runs(model, x, long, torch.Generator().manual_seed(int(seed)), s)
-    return int(sum(_dead(g, x.cpu().numpy())))
+    x_ref = x.cpu().numpy()
+    return int(sum(_dead(g, x_ref, _is_fixed(x_ref))))
 
 
 def check_lengths(T: int, cfg: TrainConfig) -> int:
