@@ -36,3 +36,30 @@ def one_torch_thread():
     torch.set_num_threads(int(os.environ.get("DSRECON_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def ctrl_c_at(monkeypatch):
+    """``with ctrl_c_at(n): ...``: a Ctrl-C in the middle of training, at the n-th call of the training loop's
+    rollout (``dsrecon.train.rollout``); the real rollout is back when the block ends."""
+    from contextlib import contextmanager
+
+    import dsrecon.train as train_mod
+
+    @contextmanager
+    def at(n: int):
+        real, calls = train_mod.rollout, {"n": 0}
+
+        def interrupted(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*a, **k)
+
+        monkeypatch.setattr(train_mod, "rollout", interrupted)
+        try:
+            yield
+        finally:
+            monkeypatch.setattr(train_mod, "rollout", real)
+
+    return at

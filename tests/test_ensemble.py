@@ -97,26 +97,15 @@ def test_one_member_diverging_leaves_the_others_alone(lorenz_data, monkeypatch):
     assert np.isnan(h1["loss"][12]) and np.isfinite(h1["loss"][13:]).all()   # recorded, skipped, restored
 
 
-def test_interrupted_ensemble_resumes_bit_identically(lorenz_data, tmp_path, monkeypatch):
-    import dsrecon.train as train_mod
-
+def test_interrupted_ensemble_resumes_bit_identically(lorenz_data, tmp_path, ctrl_c_at):
     x = _x(lorenz_data)
     cfg = TrainConfig(**{**TINY, "steps": 20, "method": "gtf", "gtf_alpha": "auto"})
     ref = train_loop(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, progress=False)
-    real, calls = train_mod.rollout, {"n": 0}
-
-    def interrupt_at_15(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 16:   # the first call is the free rollout of the first adaptive alpha
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
     ck = tmp_path / "last.pt"
-    monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
-    with pytest.raises(Interrupted, match="checkpoint of step 10"):
+    # at the 16th rollout: the first call is the free rollout of the first adaptive alpha
+    with ctrl_c_at(16), pytest.raises(Interrupted, match="checkpoint of step 10"):
         train_loop(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, checkpoint=ck,
             progress=False)
-    monkeypatch.setattr(train_mod, "rollout", real)
     assert load_torch(ck)["step"] == 10 and len(load_torch(ck)["members"]) == 3
     res = train_loop(Ensemble(ds.ShallowPLRNN(3, 12, hidden_dim=20, seed=0), 3), x, tau=10, config=cfg, checkpoint=ck,
               resume=True, progress=False)

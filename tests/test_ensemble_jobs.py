@@ -148,8 +148,7 @@ def _weights(rec):
     return torch.load(Path(rec["run_dir"]) / "model.pt", weights_only=True)["state_dict"]
 
 
-def test_sweep_with_ensemble_jobs_equals_the_sweep_without(tmp_path, monkeypatch, one_torch_thread):
-    import dsrecon.train as train_mod
+def test_sweep_with_ensemble_jobs_equals_the_sweep_without(tmp_path, ctrl_c_at, one_torch_thread):
     from dsrecon import sweep as S
 
     quiet = dict(workers=1, progress=False, echo=lambda *a: None)
@@ -157,20 +156,11 @@ def test_sweep_with_ensemble_jobs_equals_the_sweep_without(tmp_path, monkeypatch
     assert ref.ran == 4 and not ref.errors
 
     # a job interrupted mid-training (Ctrl-C at its 15th step; checkpoint at 10) leaves no finished run ...
-    real, calls = train_mod.rollout, {"n": 0}
-
-    def interrupt_at_15(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 15:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
     out = tmp_path / "on"
-    cut = S.run_sweep(S.load_sweep(_sweep(tmp_path, "[0]"), out=out), ensemble_jobs=True, **quiet)
+    with ctrl_c_at(15):
+        cut = S.run_sweep(S.load_sweep(_sweep(tmp_path, "[0]"), out=out), ensemble_jobs=True, **quiet)
     assert len(cut.errors) == 2 and not list(out.glob("runs/*/result.json"))
     assert len(list(out.glob("jobs/job-*/last.pt"))) == 1
-    monkeypatch.setattr(train_mod, "rollout", real)
     # ... and resumes from the ensemble's checkpoint; then seeds 0-1 train only the two unfinished runs
     lines = []
     first = S.run_sweep(S.load_sweep(_sweep(tmp_path, "[0]"), out=out), ensemble_jobs=True, workers=1,

@@ -138,26 +138,15 @@ def test_bptt_clip_clips_the_gradient_norm(lorenz_data, monkeypatch):
     assert len(seen) == 5 and max(seen) <= 1.0 + 1e-5
 
 
-def test_resume_reproduces_an_adaptive_gtf_run(lorenz_data, tmp_path, monkeypatch):
-    import dsrecon.train as train_mod
+def test_resume_reproduces_an_adaptive_gtf_run(lorenz_data, tmp_path, ctrl_c_at):
     from dsrecon.train import Interrupted
 
     x = ds.data.as_array(lorenz_data)[:3000]
     cfg = TrainConfig(**{**TINY, "method": "gtf", "gtf_alpha": "auto"})
     ref = train_loop(PLRNN(3, 9, seed=0), x, config=cfg, progress=False)
-    real, calls = train_mod.rollout, {"n": 0}
-
-    def interrupt_at_15(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 15:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
     ck = tmp_path / "last.pt"
-    monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
-    with pytest.raises(Interrupted):
+    with ctrl_c_at(15), pytest.raises(Interrupted):
         train_loop(PLRNN(3, 9, seed=0), x, config=cfg, checkpoint=ck, progress=False)
-    monkeypatch.setattr(train_mod, "rollout", real)
     res = train_loop(PLRNN(3, 9, seed=0), x, config=cfg, checkpoint=ck, resume=True, progress=False)
     assert res.history["loss"] == ref.history["loss"] and res.history["alpha"] == ref.history["alpha"]
 

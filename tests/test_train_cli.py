@@ -36,25 +36,13 @@ def test_loss_decreases(lorenz_data):
     assert np.mean(res.history["loss"][-30:]) < 0.3 * np.mean(res.history["loss"][:10])
 
 
-def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, monkeypatch):
+def test_interrupt_then_resume_equals_uninterrupted(lorenz_data, tmp_path, ctrl_c_at):
     x = _x(lorenz_data)
     cfg = TrainConfig(**TINY)
     ref = train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, progress=False)
-
-    import dsrecon.train as train_mod
-    real, calls = train_mod.rollout, {"n": 0}
-
-    def interrupt_at_15(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 15:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
     ck = tmp_path / "last.pt"
-    monkeypatch.setattr(train_mod, "rollout", interrupt_at_15)
-    with pytest.raises(Interrupted, match="checkpoint of step 10"):
+    with ctrl_c_at(15), pytest.raises(Interrupted, match="checkpoint of step 10"):
         train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, progress=False)
-    monkeypatch.setattr(train_mod, "rollout", real)
     assert load_torch(ck)["step"] == 10
     res = train_loop(ds.PLRNN(3, 9, seed=0), x, tau=10, config=cfg, checkpoint=ck, resume=True, progress=False)
     assert res.history["loss"] == ref.history["loss"]
