@@ -36,6 +36,7 @@ import math
 
 import torch
 
+from . import fused
 from .config import METHODS
 from .errors import ConfigError, InputError
 from .inputs import check_inputs, input_dim
@@ -162,9 +163,7 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *, inputs:
     ``alpha``: a number, or a list with one α per member of an ensemble (``model`` is then the stacked view
     of :meth:`dsrecon.ensemble.Ensemble.stacked` and ``x`` is (T+1, K, B, N)).
     """
-    alphas = [float(v) for v in alpha] if isinstance(alpha, (list, tuple)) else [float(alpha)]
-    if not all(0.0 <= v <= 1.0 for v in alphas):
-        raise ConfigError(f"GTF alpha must lie in [0, 1], got {alpha!r}")
+    alphas = _gtf_alphas(alpha)
     # one alpha per ensemble member (x (T+1, K, B, N), z (K, B, M)): a (K, 1, 1) tensor, moved once per rollout
     a = torch.tensor(alphas, dtype=x.dtype).view(-1, 1, 1).to(x.device) if isinstance(alpha, (list, tuple)) \
         else alphas[0]
@@ -185,6 +184,14 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *, inputs:
     if states_out is not None:
         states_out.extend(states)
     return _observed(model, states)
+
+
+def _gtf_alphas(alpha) -> list[float]:
+    """GTF's α as a list (one per member, or one), with a one-line ConfigError outside [0, 1]."""
+    alphas = [float(v) for v in alpha] if isinstance(alpha, (list, tuple)) else [float(alpha)]
+    if not all(0.0 <= v <= 1.0 for v in alphas):
+        raise ConfigError(f"GTF alpha must lie in [0, 1], got {alpha!r}")
+    return alphas
 
 
 def _next_inputs(states: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor | None:
@@ -284,7 +291,19 @@ def member_taus(tau, x: torch.Tensor) -> tuple[int, dict | None]:
 def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alpha: float | list = 0.0,
             inputs: torch.Tensor | None = None, states_out: list | None = None) -> torch.Tensor:
     """The rollout of training method ``method`` (see the module docstring) -> x̂_1..x̂_T (T, B, N).
-    ``inputs`` (T+1, B, K): external inputs of a driven model, aligned with ``x``; None otherwise."""
+    ``inputs`` (T+1, B, K): external inputs of a driven model, aligned with ``x``; None otherwise.
+
+    The PLRNN and shPLRNN without inputs run the fused rollout of :mod:`dsrecon.fused` (the same states and
+    gradients, computed with an analytic backward pass; ``DSRECON_ROLLOUT=eager`` turns it off); every other model
+    runs the eager functions above, the reference the fused one is tested against."""
+    if fused.supports(model, method, inputs):   # the PLRNN family: one autograd operation (dsrecon.fused)
+        due = None
+        if method in ("stf", "id-tf", "window"):
+            tau, due = member_taus(tau, x)
+            due = due or {t: None for t in range(tau, x.shape[0] - 1, tau)}
+        elif method == "gtf":
+            _gtf_alphas(alpha)
+        return fused.rollout(model, x, method, due=due, alpha=alpha, states_out=states_out)
     kw = dict(inputs=inputs, states_out=states_out)
     if method in ("stf", "id-tf"):
         return sparse_teacher_forcing(model, x, tau, **kw)
