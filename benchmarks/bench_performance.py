@@ -25,7 +25,9 @@ Four parts, all in one run, each timing printed with a ratio against a named bas
    analytically, forward + backward = 3 × forward) for one member and K members (``--ens-k``, default 1,8) of
    the default PLRNN (stf) and a shallow PLRNN M = 3, L = 100 (gtf): wall time of K members against one, and
    per-member throughput against K single runs in a row (baseline: the K = 1 row). On the CPU the rates are per
-   CPU-second (robust to a shared machine); with CUDA also the CUDA/CPU ratio of member-steps/s.
+   CPU-second (robust to a shared machine); with CUDA also the CUDA/CPU ratio of member-steps/s. Every case runs
+   with the fused rollout of ``dsrecon.fused`` (the default path) and with the eager one (baseline: eager, the same
+   case in the same run).
 
 λ_max estimation from data against nolds (speed and accuracy) is benchmarks/bench_lyapunov.py; not repeated here.
 
@@ -260,10 +262,12 @@ def step_flops(model, batch: int, seq_len: int) -> float:
 
 
 def ensemble_throughput(name: str, k: int, batch: int, device: str, steps: int, x: np.ndarray,
-                        seq_len: int) -> dict:
+                        seq_len: int, engine: str = "fused") -> dict:
     """Optimiser steps/s of fit on an ensemble of ``k`` members (k = 1: the plain model), after a 2-step
-    warm-up; member-steps/s = k x steps/s."""
+    warm-up; member-steps/s = k x steps/s. ``engine``: the rollout, "fused" (dsrecon.fused, the default) or
+    "eager" (autograd through every time step; DSRECON_ROLLOUT=eager)."""
     cls, kw, method = ENSEMBLE_MODELS[name]
+    os.environ["DSRECON_ROLLOUT"] = engine
 
     def cfg(n):
         return TrainConfig(method=method, gtf_alpha=0.15, steps=n, batch_size=batch, seq_len=seq_len,
@@ -283,6 +287,7 @@ def ensemble_throughput(name: str, k: int, batch: int, device: str, steps: int, 
     # to other jobs on a shared machine; wall-clock steps/s are printed next to them); on CUDA per wall second
     busy = cpu / torch.get_num_threads() if device == "cpu" else wall
     sps = steps / busy
+    os.environ.pop("DSRECON_ROLLOUT")
     return {"model": name, "K": k, "batch": batch, "device": device, "steps": steps, "steps_per_s": sps,
             "wall_steps_per_s": steps / wall, "member_steps_per_s": k * sps, "ms_per_step": 1000 * busy / steps,
             "gflops": k * sps * step_flops(single, batch, seq_len) / 1e9}
@@ -300,9 +305,10 @@ def part_ensemble(args, devices: list[str]) -> dict:
     print(f"measured matmul peak (float32, CPU 1024^3 on {torch.get_num_threads()} thread(s), CUDA 8192^3): "
           + ", ".join(f"{d} {v:.1f} GFLOP/s" for d, v in peak.items())
           + f"; the PLRNN's own (32 x 100) @ (100 x 100) on the CPU: {small_matmul_gflops():.1f} GFLOP/s")
-    print(f"{'model':<8} {'K':>4} {'batch':>5} {'device':<6} {'steps':>5} {'steps/s':>8} {'ms/step':>8} "
+    engines = args.engines.split(",")
+    print(f"{'model':<8} {'engine':<6} {'K':>4} {'batch':>5} {'device':<6} {'steps':>5} {'steps/s':>8} {'ms/step':>8} "
           f"{'wall':>7} {'member-steps/s':>14} {'GFLOP/s':>8} {'% of peak':>9}")
-    res = {}
+    res, by_engine = {}, {}
     for name in names:
         for device in sorted(devices, key=lambda d: d != "cuda"):   # CUDA first: the CPU cases are the slow ones
             for batch in batches:
@@ -312,11 +318,20 @@ def part_ensemble(args, devices: list[str]) -> dict:
                         n = max(2, n // 4)
                     if device == "cpu" and k * batch > 2048:
                         n = max(1, n // 4)   # the CPU cases of big ensembles: few steps, so the run fits
-                    r = ensemble_throughput(name, k, batch, device, n, x, args.seq_len)
-                    res[name, device, batch, k] = r
-                    print(f"{name:<8} {k:4d} {batch:5d} {device:<6} {n:5d} {r['steps_per_s']:8.2f} "
-                          f"{r['ms_per_step']:8.1f} {r['wall_steps_per_s']:7.2f} {r['member_steps_per_s']:14.1f} {r['gflops']:8.2f} "
-                          f"{100 * r['gflops'] / peak[device]:8.1f}%", flush=True)
+                    for engine in engines:
+                        r = ensemble_throughput(name, k, batch, device, n, x, args.seq_len, engine)
+                        by_engine[name, device, batch, k, engine] = r
+                        if engine == engines[0]:
+                            res[name, device, batch, k] = r
+                        print(f"{name:<8} {engine:<6} {k:4d} {batch:5d} {device:<6} {n:5d} {r['steps_per_s']:8.2f} "
+                              f"{r['ms_per_step']:8.1f} {r['wall_steps_per_s']:7.2f} {r['member_steps_per_s']:14.1f} "
+                              f"{r['gflops']:8.2f} {100 * r['gflops'] / peak[device]:8.1f}%", flush=True)
+    if len(engines) > 1:   # the fused rollout against its baseline, autograd through every step, same run
+        for (name, device, batch, k, engine), r in by_engine.items():
+            if engine != "eager" and (name, device, batch, k, "eager") in by_engine:
+                base = by_engine[name, device, batch, k, "eager"]
+                print(f"{name} K = {k} batch {batch} {device}: {engine} {r['steps_per_s'] / base['steps_per_s']:.2f}x "
+                      f"the steps/s of eager")
     # the issue's targets, from the rows above
     k_big = max(ks)
     for name in names:
@@ -403,6 +418,8 @@ def main():
     p.add_argument("--ens-batch", default="32", help="batch sizes of part 3")
     p.add_argument("--ens-models", default="plrnn,shallow", help="part 3 models: plrnn (M = 100, stf), "
                    "shallow (shPLRNN M = 3, L = 100, gtf)")
+    p.add_argument("--engines", default="fused,eager", help="part 3 rollouts: fused (dsrecon.fused, the default "
+                   "path) and eager (autograd through every step, the baseline); the first one's rows feed the targets")
     p.add_argument("--ens-cpu-steps", type=int, default=0, help="timed steps of part 3 on the CPU (0: --steps)")
     p.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (default 1: a shared machine)")
     p.add_argument("--steps", type=int, default=40, help="timed optimiser steps at batch 32 (a quarter at batch 256)")

@@ -38,11 +38,12 @@ def test_member_taus_equal_single_runs(lorenz_data, method, one_torch_thread):
         assert mem.tau == taus[k]
         a, b = np.array(one.history["loss"]), np.array(mem.history["loss"])
         # measured on this machine (1 thread, 30 steps): relative loss differences <= 8.5e-7 and parameter
-        # differences <= 7.5e-9 (the batched matmul rounds differently in the last bits); tolerances ~3x those
+        # differences <= 6e-8, one float32 ulp of a weight near 1 (the batched matmuls and the fused rollout's
+        # per-member sums round differently in the last bits); tolerances ~3x those
         assert np.max(np.abs(a - b) / a) < 3e-6, k
         assert mem.history["val_d_stsp"] == pytest.approx(one.history["val_d_stsp"], rel=1e-4)
         for name, v in one.model.state_dict().items():
-            torch.testing.assert_close(mem.model.state_dict()[name], v, rtol=0, atol=3e-8)
+            torch.testing.assert_close(mem.model.state_dict()[name], v, rtol=0, atol=2e-7)
 
 
 @pytest.mark.parametrize("method,tau", [("stf", [5, 20, 50]), ("gtf", 10)])
