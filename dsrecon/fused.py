@@ -45,9 +45,15 @@ def enabled() -> bool:
 
 
 def supports(model, method: str, inputs) -> bool:
-    """Whether :func:`rollout` can run ``model`` under ``method`` (and fusing is enabled)."""
-    return (enabled() and inputs is None and method in FUSED_METHODS and type(model) in _KERNELS
-            and getattr(model, "C", None) is None)
+    """Whether :func:`rollout` runs ``model`` under ``method``: fusing enabled, an autonomous PLRNN or shPLRNN, a
+    method of :data:`FUSED_METHODS`; not the stacked view of a PLRNN ensemble, where the fused rollout measured
+    slower than the eager one (K = 8, M = 100, batch 32: 106 against 93 ms per step; its states, 20 MB per
+    rollout, make the bulk passes memory-bound), while for the shPLRNN it measured as fast or faster (M = 3,
+    L = 100: 47 against 60 ms; M = 10, L = 300: 46 against 46 ms; benchmarks/bench_performance.py --part ensemble)."""
+    if not (enabled() and inputs is None and method in FUSED_METHODS and type(model) in _KERNELS
+            and getattr(model, "C", None) is None):
+        return False
+    return not (type(model) is PLRNN and model.A.dim() > 1)
 
 
 # -- the architectures' steps and adjoints ---------------------------------------------------------------
