@@ -296,7 +296,7 @@ def rollout(model, x: torch.Tensor, method: str, *, tau: int | None = None, alph
     The PLRNN and shPLRNN without inputs run the fused rollout of :mod:`dsrecon.fused` (the same states and
     gradients, computed with an analytic backward pass; ``DSRECON_ROLLOUT=eager`` turns it off); every other model
     runs the eager functions above, the reference the fused one is tested against."""
-    if fused.supports(model, method, inputs):   # the PLRNN family: one autograd operation (dsrecon.fused)
+    if fused.supports(model, method, inputs, x):   # the PLRNN family: one autograd operation (dsrecon.fused)
         due = None
         if method in ("stf", "id-tf", "window"):
             tau, due = member_taus(tau, x)

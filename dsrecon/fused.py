@@ -36,6 +36,7 @@ from .models import PLRNN, ShallowPLRNN
 from .models.base import affine
 
 FUSED_METHODS = ("stf", "id-tf", "gtf", "bptt-clip", "window")
+EAGER_ABOVE_BYTES = 16 * 2**20   # a PLRNN ensemble with more state than this per rollout runs eager (supports)
 CHUNK_ELEMENTS = 2**18   # elements of the bulk tensors of one chunk of time steps in the backward pass (1 MiB float32)
 
 
@@ -44,16 +45,22 @@ def enabled() -> bool:
     return os.environ.get("DSRECON_ROLLOUT", "fused").strip().lower() != "eager"
 
 
-def supports(model, method: str, inputs) -> bool:
-    """Whether :func:`rollout` runs ``model`` under ``method``: fusing enabled, an autonomous PLRNN or shPLRNN, a
-    method of :data:`FUSED_METHODS`; not the stacked view of a PLRNN ensemble, where the fused rollout measured
-    slower than the eager one (K = 8, M = 100, batch 32: 106 against 93 ms per step; its states, 20 MB per
-    rollout, make the bulk passes memory-bound), while for the shPLRNN it measured as fast or faster (M = 3,
-    L = 100: 47 against 60 ms; M = 10, L = 300: 46 against 46 ms; benchmarks/bench_performance.py --part ensemble)."""
+def supports(model, method: str, inputs, x: torch.Tensor | None = None) -> bool:
+    """Whether :func:`rollout` runs ``model`` under ``method`` on data ``x`` (T+1, [K,] B, N): fusing enabled, an
+    autonomous PLRNN or shPLRNN, a method of :data:`FUSED_METHODS`.
+
+    Not the stacked view of a PLRNN ensemble whose states z_1..z_T exceed :data:`EAGER_ABOVE_BYTES`: there the bulk
+    passes over the states are memory-bound and the fused rollout measured slower than the eager one (M = 100,
+    batch 32, 200 steps, CPU, ms per training step, eager against fused: K = 2 32.6 / 28.1, K = 4 58.5 / 51.6,
+    K = 8 (20 MB of states) 91 / 101-106). The shPLRNN's ensembles measured as fast or faster fused (K = 8: M = 3,
+    L = 100 62 / 47; M = 10, L = 300 44 / 44)."""
     if not (enabled() and inputs is None and method in FUSED_METHODS and type(model) in _KERNELS
             and getattr(model, "C", None) is None):
         return False
-    return not (type(model) is PLRNN and model.A.dim() > 1)
+    if type(model) is PLRNN and model.A.dim() > 1 and x is not None:
+        return (x.shape[0] - 1) * (x[0].numel() // x.shape[-1]) * model.latent_dim * x.element_size() \
+            <= EAGER_ABOVE_BYTES
+    return True
 
 
 # -- the architectures' steps and adjoints ---------------------------------------------------------------

@@ -101,9 +101,6 @@ def test_fused_ensemble_equals_eager(arch, method, kw, monkeypatch):
     member's own leaves (through torch.stack, and the PLRNN's off-diagonal hook of W)."""
     ens = Ensemble([_model(arch, seed=s) for s in range(3)])
     params = list(ens.parameters())
-    if arch == "plrnn":   # measured slower fused than eager: supports() leaves it eager; the kernel is still exact
-        assert not fused.supports(ens.stacked(), method, None)
-        monkeypatch.setattr(fused, "supports", lambda model, method, inputs: fused.enabled())
 
     def run(engine):
         monkeypatch.setenv("DSRECON_ROLLOUT", engine)
@@ -136,6 +133,17 @@ def test_fused_only_where_it_applies(monkeypatch):
     states = []
     rollout(plrnn, x, "stf", tau=5, states_out=states)
     assert not _is_fused(states[0])
+
+
+def test_big_plrnn_ensembles_stay_eager(monkeypatch):
+    """A PLRNN ensemble with more than EAGER_ABOVE_BYTES of states per rollout runs eager (measured faster there);
+    smaller ones, and shPLRNN ensembles of any size, run fused."""
+    monkeypatch.setenv("DSRECON_ROLLOUT", "fused")
+    for K, expected in ((4, True), (8, False)):   # M = 100, batch 32, 200 steps, float32: 10 and 20 MiB of states
+        view = Ensemble(ds.PLRNN(3, 100), K).stacked()
+        assert fused.supports(view, "stf", None, torch.empty(201, K, 32, 3)) is expected
+    view = Ensemble(ds.ShallowPLRNN(3, 100, hidden_dim=8), 8).stacked()
+    assert fused.supports(view, "stf", None, torch.empty(201, 8, 32, 3))
 
 
 def test_fused_refuses_bad_settings_like_eager(monkeypatch):
