@@ -4,6 +4,8 @@
 #   bash benchmarks/gpu_check.sh OUTDIR        # OUTDIR receives gpu_check.log, bench.txt, bench_ensemble.txt,
 #                                              # parity.json, fit/*
 #
+# 0. The fused rollout (dsrecon.fused, the default path of the PLRNN family) on CUDA: states and gradients against
+#    autograd through the eager rollout (tests/test_fused.py -k on_device).
 # 1. CPU/CUDA parity: the same PLRNN, seed and 50 STF steps on both devices; the loss histories must agree to
 #    float32 precision over the first steps (chaos makes later steps drift apart, so only the first 10 are bounded).
 # 2. Training throughput (benchmarks/bench_performance.py --part train): steps/s on the CPU and on CUDA, batch 32
@@ -16,7 +18,7 @@
 #    number of steps (FIT_STEPS, default 1500: on an H200 the default PLRNN trains at ~16 steps/s, so the default
 #    15000 steps would take ~16 min, more than one device command may run), its wall time and its scores.
 #
-# Time limits per part (the whole script stays under 9 minutes): 1: 80 s, 2: 100 s, 3: 150 + 40 + 70 s, 4: 190 s.
+# Time limits per part (the whole script stays under 9 minutes): 0: 45 s, 1: 80 s, 2: 100 s, 3: 150 + 40 + 70 s, 4: 190 s.
 #
 # Without a GPU it stops at once and says so. On a machine without the package's dependencies, install them
 # first (wheels of netCDF4, cftime, pooch, platformdirs, nolds in .whl/: see /work/.library/device/README.md).
@@ -26,10 +28,16 @@ mkdir -p "$OUT/fit"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
 export PYTHONUNBUFFERED=1
 # PARTS: which parts to run, in the script's order (default all); e.g. PARTS="3a 3b 4" when device time is short
-part() { [[ " ${PARTS:-1 2 3a 3b 3c 4} " == *" $1 "* ]]; }
+part() { [[ " ${PARTS:-0 1 2 3a 3b 3c 4} " == *" $1 "* ]]; }
 python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_check: torch sees no CUDA GPU')" || exit 2
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'CPU threads', torch.get_num_threads())"
+
+if part 0; then
+echo "== 0. the fused rollout on CUDA against autograd through the eager one (tests/test_fused.py)"
+timeout 45 python3 -m pytest -q -p no:cacheprovider tests/test_fused.py -k "on_device" -o addopts=""
+echo "fused exit $?"
+fi
 
 if part 1; then
 echo "== 1. CPU/CUDA parity (50 STF steps, PLRNN M=100)"
@@ -71,7 +79,7 @@ fi
 if part 3a; then
 echo "== 3a. ensembles: default PLRNN, K = 1 and 64, batch 32 and 256, CUDA and CPU (2 threads)"
 timeout 150 python3 benchmarks/bench_performance.py --part ensemble --ens-models plrnn --ens-k 1,64 \
-    --ens-batch 32,256 --threads 2 --steps 20 --ens-cpu-steps 4 | tee "$OUT/bench_ensemble.txt"
+    --ens-batch 32,256 --threads 2 --steps 20 --ens-cpu-steps 4 --engines fused | tee "$OUT/bench_ensemble.txt"
 echo "ensemble bench exit $?"
 
 fi

@@ -120,6 +120,15 @@ def test_fused_ensemble_equals_eager(arch, method, kw, monkeypatch):
         assert all(float(m.W.grad.diagonal().abs().max()) == 0 for m in ens.members)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device (benchmarks/gpu_check.sh runs this on a GPU)"))])
+def test_fused_equals_eager_on_device(device, monkeypatch):
+    """The fused rollout on the training device (CUDA where there is one): states and gradients as the eager ones."""
+    for arch, method, kw in (("plrnn", "stf", {"tau": 7}), ("clipped", "gtf", {"alpha": 0.2})):
+        model = _model(arch).to(device)
+        _compare(model, list(model.parameters()), _data().to(device), method, kw, monkeypatch)
+
+
 def test_fused_only_where_it_applies(monkeypatch):
     """Driven models, other architectures and the eager switch run the eager rollout."""
     x = _data()
