@@ -146,9 +146,12 @@ def generalized_teacher_forcing(model, x: torch.Tensor, alpha: float, *, inputs:
 
     At every step the model's state is pulled towards the data-inferred state ẑ_t:
 
-        z̃_t = (1 − α) z_t + α ẑ_t,      ẑ_t = z_t + B⁺(x_t − B z_t) (detached),      z_{t+1} = step(z̃_t),
+        z̃_t = (1 − α) z_t + α ẑ_t,      ẑ_t = z_t + B⁺(x_t − B z_t),      z_{t+1} = step(z̃_t),
 
-    with the prediction x̂_t = observe(z_t) taken before the mixing. ẑ_t is the state closest to the
+    with the prediction x̂_t = observe(z_t) taken before the mixing. In ẑ_t the state z_t and B⁺ are detached (no
+    gradient reaches z through ẑ, so the gradient crosses a step scaled by exactly 1 − α), but the observation matrix
+    B in B z_t is not: a learned B also receives the gradient of the mixing term, −α B⁺ᵀ Σ_t μ_t z_tᵀ (μ_t the
+    adjoint of z̃_t; :mod:`dsrecon.fused` computes the same term). ẑ_t is the state closest to the
     model's own whose observation is x_t: its observed part comes from the data, its unobserved part
     (the null space of B, M > N) is the model's. So the forward pass pulls only the observed subspace
     towards the data (z̃ = z + α B⁺(x − Bz)), while the gradient crosses each step scaled by (1 − α) in
