@@ -85,10 +85,16 @@ def _sum_rows(f: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return f.sum(-2).reshape(like.shape)
 
 
-def _positive(t: torch.Tensor) -> torch.Tensor:
-    """1[t > 0] as numbers of t's dtype (the ReLU's slope), by sign and clamp: a bool comparison followed by its
-    conversion costs ~5x as much on the CPU (both are memory passes; measured, torch 2.13)."""
-    return torch.sign(t).clamp_min_(0)
+def _kept(z: torch.Tensor, T: int, width: int) -> tuple[torch.Tensor, tuple]:
+    """A member-major buffer ([K,] T, B, width) for a ReLU output the forward pass keeps for the backward one, and
+    its per-step views ([K,] B, width) (written by ``clamp_min(..., out=)``: elementwise, so a strided view is fine)."""
+    buf = torch.empty(*z.shape[:-2], T, z.shape[-2], width, dtype=z.dtype, device=z.device)
+    return buf, buf.unbind(-3)
+
+
+def _chunk(buf: torch.Tensor, j0: int, j1: int) -> torch.Tensor:
+    """Steps j0..j1-1 of a member-major buffer ([K,] T, B, D) as ([K,] c·B, D): a view, no copy."""
+    return buf[..., j0:j1, :, :].reshape(*buf.shape[:-3], -1, buf.shape[-1])
 
 
 class _PLRNNKernel:
@@ -105,10 +111,21 @@ class _PLRNNKernel:
         return affine(torch.addcmul(h, A, z), torch.relu(z), W)   # the model's own step, operation for operation
 
     @staticmethod
-    def prepare(p, Zt_c):
-        Zf = _by_member(Zt_c)
-        D = _positive(Zf)   # the ReLU's slopes of the chunk's steps at once
-        return {"Zf": Zf, "D": D, "Ds": _steps(D, Zt_c.shape[0])}
+    def keep(p, z, T):
+        R, Rs = _kept(z, T, z.shape[-1])
+        return {"R": R, "Rs": Rs}
+
+    @staticmethod
+    def step_keeping(p, z, t, kept):
+        """The step, keeping relu(z̃_t) (the same values: clamp_min(z, 0) is relu) for the backward pass."""
+        A, W, h = p
+        return affine(torch.addcmul(h, A, z), torch.clamp_min(z, 0, out=kept["Rs"][t]), W)
+
+    @staticmethod
+    def prepare(p, Zt_c, kept, j0, j1):
+        R = _chunk(kept["R"], j0, j1)
+        D = torch.sign(R)   # the ReLU's slopes of the chunk's steps at once (R >= 0)
+        return {"Zf": _by_member(Zt_c), "R": R, "D": D, "Ds": _steps(D, j1 - j0)}
 
     @staticmethod
     def vjp_add(p, lam, i, cache, g, s, out):
@@ -127,7 +144,7 @@ class _PLRNNKernel:
         A, W, h = p
         Zf = cache["Zf"]
         return (_sum_rows(Lf * Zf, A) if needs[0] else None,
-                Lf.mT @ torch.relu(Zf) if needs[1] else None,
+                Lf.mT @ cache["R"] if needs[1] else None,
                 _sum_rows(Lf, h) if needs[2] else None)
 
 
@@ -152,20 +169,37 @@ class _ShallowKernel:
             hidden = torch.relu(affine(h2, z, W2))
         return affine(torch.addcmul(h1, A, z), hidden, W1)   # the model's own step, operation for operation
 
-    def prepare(self, p, Zt_c):
-        A, W1, W2, h1, h2 = p
-        Zf = _by_member(Zt_c)
-        a = Zf @ W2.mT                       # the hidden layer's input at the chunk's steps: one product
-        ap = a + h2
-        d_on = _positive(ap)
+    def keep(self, p, z, T):
+        L = p[1].shape[-1]
+        on, ons = _kept(z, T, L)
+        kept = {"on": on, "ons": ons}
         if self.clipped:
-            d = d_on - _positive(a)
-            hidden = torch.relu(ap).sub_(torch.relu(a))
+            kept["off"], kept["offs"] = _kept(z, T, L)
+        return kept
+
+    def step_keeping(self, p, z, t, kept):
+        """The step, keeping relu(W2 z̃_t + h2) (and relu(W2 z̃_t) when clipped) for the backward pass: the same
+        operations as :meth:`step` (clamp_min(x, 0) is relu)."""
+        A, W1, W2, h1, h2 = p
+        if self.clipped:
+            a = z @ W2.mT
+            hidden = torch.clamp_min(a + h2, 0, out=kept["ons"][t]) - torch.clamp_min(a, 0, out=kept["offs"][t])
         else:
-            d, hidden = d_on, torch.relu(ap)
+            hidden = torch.clamp_min(affine(h2, z, W2), 0, out=kept["ons"][t])
+        return affine(torch.addcmul(h1, A, z), hidden, W1)
+
+    def prepare(self, p, Zt_c, kept, j0, j1):
+        W2 = p[2]
+        on = _chunk(kept["on"], j0, j1)      # relu(a + h2) of the chunk's steps, a = W2 z̃
+        d_on = torch.sign(on)
+        if self.clipped:
+            off = _chunk(kept["off"], j0, j1)
+            d, hidden = d_on - torch.sign(off), on - off
+        else:
+            d, hidden = d_on, on
         # W2 as the transpose of a contiguous W2ᵀ: the product (B x L) @ (L x M) with a long inner and a narrow
         # outer dimension runs ~2x faster in that layout (measured, CPU, L = 100-300, M = 3-10)
-        return {"Zf": Zf, "d": d, "ds": _steps(d, Zt_c.shape[0]), "d_on": d_on, "hidden": hidden,
+        return {"Zf": _by_member(Zt_c), "d": d, "ds": _steps(d, j1 - j0), "d_on": d_on, "hidden": hidden,
                 "W2": W2.mT.contiguous().mT}
 
     @staticmethod
@@ -212,6 +246,7 @@ class _Plan:
             self.kind, self.due, self.zero = "replace", due, method == "window"
         elif method == "gtf":
             alphas = [float(v) for v in alpha] if isinstance(alpha, (list, tuple)) else [float(alpha)]
+            self.alphas = alphas
             if max(alphas) > 0:
                 self.kind = "gtf"
                 self.a = torch.tensor(alphas, dtype=x.dtype).view(-1, 1, 1).to(x.device) \
@@ -247,6 +282,11 @@ class _Plan:
         return None
 
 
+def _kept_tensors(kept: dict) -> list:
+    """The buffers of a kernel's ``keep`` (its per-step views are rebuilt from them when needed)."""
+    return [v for v in kept.values() if isinstance(v, torch.Tensor)]
+
+
 class _Rollout(torch.autograd.Function):
     """States z_1..z_T (T, [K,] B, M) of the forced rollout as a function of the architecture's parameters
     (and of B, which GTF's ẑ reads). Not differentiable twice."""
@@ -256,9 +296,10 @@ class _Rollout(torch.autograd.Function):
         T = plan.x.shape[0] - 1
         z = plan.start()
         inputs, states = [z], []
-        step, mix, every = kernel.step, plan.mix, plan.kind == "gtf"
+        kept = kernel.keep(params, z, T)
+        step, mix, every = kernel.step_keeping, plan.mix, plan.kind == "gtf"
         for t in range(1, T + 1):
-            z = step(params, z)
+            z = step(params, z, t - 1, kept)
             states.append(z)
             if t < T:
                 if every or t in plan.due:
@@ -266,13 +307,16 @@ class _Rollout(torch.autograd.Function):
                 inputs.append(z)
         Z = torch.stack(states)
         ctx.kernel, ctx.plan = kernel, plan
-        ctx.save_for_backward(torch.stack(inputs), Z, *params)
+        ctx.save_for_backward(torch.stack(inputs), Z, *_kept_tensors(kept), *params)
+        ctx.kept_names = [k for k, v in kept.items() if isinstance(v, torch.Tensor)]
         return Z
 
     @staticmethod
     def backward(ctx, G):
         kernel, plan = ctx.kernel, ctx.plan
-        Zt, Z, *params = ctx.saved_tensors
+        Zt, Z, *rest = ctx.saved_tensors
+        n_kept = len(ctx.kept_names)
+        kept, params = dict(zip(ctx.kept_names, rest[:n_kept])), rest[n_kept:]
         G = G.contiguous()
         T = Z.shape[0]
         needs = ctx.needs_input_grad[3:]
@@ -282,13 +326,16 @@ class _Rollout(torch.autograd.Function):
         Lams[T - 1].copy_(Gs[T - 1])
         grads = [None] * len(params)
         S = None                             # Σ_t μ_t z_tᵀ (μ_t = Jᵀλ_{t+1}) for B's gradient under GTF
+        # ... from λ_t = G_t + (1 − α) μ_t after the loop when every 1 − α > 0, else from Jᵀλ chunk by chunk
+        keep_share = plan.kind == "gtf" and ctx.needs_input_grad[2] and max(plan.alphas) < 1.0
+        keep_share_t = 1.0 - plan.a if keep_share else None
         # time in chunks, last first: the bulk tensors of a chunk (masks, hidden layer) stay small enough for the
         # cache, and each chunk's parameter gradients are one product per parameter and member
         width = Z[0, ..., :1].numel() * max(Z.shape[-1], kernel.width(params))   # K·B·max(M, L)
         size = max(1, CHUNK_ELEMENTS // width)
         for j0 in range(((T - 1) // size) * size, -1, -size):
             j1 = min(j0 + size, T)
-            cache = kernel.prepare(params, Zt[j0:j1])
+            cache = kernel.prepare(params, Zt[j0:j1], kept, j0, j1)
             for j in range(j1 - 1, max(j0, 1) - 1, -1):   # λ_j = G_j + s_j Jᵀ(z̃_j) λ_{j+1}
                 s, out = scales[j], Lams[j - 1]
                 if s is None:
@@ -303,12 +350,14 @@ class _Rollout(torch.autograd.Function):
             Lf = _by_member(Lam[j0:j1])
             part = kernel.param_grads(params, Lf, cache, needs)
             grads = [g if p is None else (p if g is None else g.add_(p)) for g, p in zip(grads, part)]
-            if plan.kind == "gtf" and ctx.needs_input_grad[2]:
+            if plan.kind == "gtf" and ctx.needs_input_grad[2] and not keep_share:
                 lo = max(j0, 1)                             # μ_j pairs with z_j = Z[j - 1], for j >= 1
                 rows = (lo - j0) * Z.shape[-2]
                 mu = kernel.vjp_bulk(params, Lf, cache)[..., rows:, :]
                 part = mu.mT @ _by_member(Z[lo - 1:j1 - 1])
                 S = part if S is None else S.add_(part)
+        if keep_share:                       # μ_j = (λ_j − G_j) / (1 − α): M-wide, no pass over the hidden layer
+            S = _by_member(Lam[:-1] - G[:-1]).mT @ _by_member(Z[:-1]) / keep_share_t
         dB = None
         if S is not None:                    # B inside ẑ = z + B⁺x − B⁺B z: ∂L/∂B = −α B⁺ᵀ Σ_t μ_t z_tᵀ
             dB = -plan.a * (plan.P.mT @ S)

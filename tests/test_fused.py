@@ -59,7 +59,7 @@ def _loss_and_grads(model, params, x, method, monkeypatch, engine, **kw):
     return pred.detach(), Z.detach(), [None if p.grad is None else p.grad.clone() for p in params]
 
 
-CASES = [("stf", {"tau": 7}), ("id-tf", {"tau": 5}), ("gtf", {"alpha": 0.2}), ("gtf", {"alpha": 0.0}),
+CASES = [("stf", {"tau": 7}), ("id-tf", {"tau": 5}), ("gtf", {"alpha": 0.2}), ("gtf", {"alpha": 0.0}), ("gtf", {"alpha": 1.0}),
          ("bptt-clip", {}), ("window", {"tau": 9})]
 
 
@@ -93,9 +93,9 @@ def test_fused_keeps_unobserved_and_ridge(arch, monkeypatch):
 
 
 @pytest.mark.parametrize("arch", ["plrnn", "clipped"])
-@pytest.mark.parametrize("method,kw", [("stf", {"tau": [4, 7, 4]}), ("gtf", {"alpha": [0.1, 0.0, 0.4]}),
+@pytest.mark.parametrize("method,kw", [("stf", {"tau": [4, 7, 4]}), ("gtf", {"alpha": [0.1, 0.0, 0.4]}), ("gtf", {"alpha": [0.3, 1.0, 0.5]}),
                                        ("window", {"tau": [3, 8, 5]}), ("stf", {"tau": 6})],
-                         ids=["stf-per-member", "gtf-per-member", "window-per-member", "stf-shared"])
+                         ids=["stf-per-member", "gtf-per-member", "gtf-one-fully-forced", "window-per-member", "stf-shared"])
 def test_fused_ensemble_equals_eager(arch, method, kw, monkeypatch):
     """The stacked view of an ensemble: members (K, ...) parameters, per-member τ or α; gradients reach every
     member's own leaves (through torch.stack, and the PLRNN's off-diagonal hook of W)."""
