@@ -12,7 +12,9 @@ runs the adjoint (back-propagation through time written out, Werbos 1990):
 with c_t the share of the gradient the forcing lets through at t ("How to train RNNs on chaotic data" §4.1 and
 App. A.7 Eq. 94-96: 0 at a sparse-forcing time, 1 elsewhere; Hess et al. 2023 §3: 1 − α under generalized
 teacher forcing). Only the vector-Jacobian products λ ↦ Jᵀλ stay in the time loop; every parameter's gradient
-is then one large product over all T·B samples at once, e.g. ∂L/∂W = Σ_t λ_{t+1} relu(z̃_t)ᵀ for the PLRNN.
+is then one large product per chunk of steps (all its T·B samples at once, the chunk sized to stay in the cache),
+e.g. ∂L/∂W = Σ_t λ_{t+1} relu(z̃_t)ᵀ for the PLRNN. The forward pass keeps its ReLU outputs (written into one
+buffer per rollout), from which the backward pass takes the ReLU slopes without recomputing anything.
 
 What is fused: :class:`~dsrecon.models.PLRNN` and :class:`~dsrecon.models.ShallowPLRNN` (clipped or not),
 autonomous (no external inputs), under every training method of :mod:`dsrecon.forcing` (stf, id-tf, gtf,
@@ -98,17 +100,13 @@ def _chunk(buf: torch.Tensor, j0: int, j1: int) -> torch.Tensor:
 
 
 class _PLRNNKernel:
-    """z' = h + A z + W relu(z) (App. A.1.3 Eq. 27); Jᵀλ = A λ + Wᵀλ ⊙ 1[z > 0] (Eq. 29)."""
+    """z' = h + A z + W relu(z) (App. A.1.3 Eq. 27); Jᵀλ = A λ + Wᵀλ ⊙ 1[z > 0] (Eq. 29). The update rule repeats
+    :meth:`dsrecon.models.PLRNN.step` to keep its ReLU output; tests/test_fused.py holds the two states equal."""
     names = ("A", "W", "h")
 
     @staticmethod
     def width(p) -> int:
         return p[0].shape[-1]
-
-    @staticmethod
-    def step(p, z):
-        A, W, h = p
-        return affine(torch.addcmul(h, A, z), torch.relu(z), W)   # the model's own step, operation for operation
 
     @staticmethod
     def keep(p, z, T):
@@ -117,7 +115,8 @@ class _PLRNNKernel:
 
     @staticmethod
     def step_keeping(p, z, t, kept):
-        """The step, keeping relu(z̃_t) (the same values: clamp_min(z, 0) is relu) for the backward pass."""
+        """The model's step, operation for operation (clamp_min(z, 0) is relu), keeping relu(z̃_t) for the backward
+        pass."""
         A, W, h = p
         return affine(torch.addcmul(h, A, z), torch.clamp_min(z, 0, out=kept["Rs"][t]), W)
 
@@ -150,7 +149,8 @@ class _PLRNNKernel:
 
 class _ShallowKernel:
     """z' = h1 + A z + W1 φ(W2 z + h2) with φ(a + h2) = relu(a + h2) (− relu(a) when clipped) (Hess et al. 2023);
-    Jᵀλ = A λ + W2ᵀ[(W1ᵀλ) ⊙ d], d = 1[a + h2 > 0] (− 1[a > 0])."""
+    Jᵀλ = A λ + W2ᵀ[(W1ᵀλ) ⊙ d], d = 1[a + h2 > 0] (− 1[a > 0]). The update rule repeats
+    :meth:`dsrecon.models.ShallowPLRNN.step` to keep its ReLU outputs; tests/test_fused.py holds the states equal."""
     names = ("A", "W1", "W2", "h1", "h2")
 
     def __init__(self, clipped: bool):
@@ -159,15 +159,6 @@ class _ShallowKernel:
     @staticmethod
     def width(p) -> int:
         return p[1].shape[-1]   # L
-
-    def step(self, p, z):
-        A, W1, W2, h1, h2 = p
-        if self.clipped:
-            a = z @ W2.mT
-            hidden = torch.relu(a + h2) - torch.relu(a)
-        else:
-            hidden = torch.relu(affine(h2, z, W2))
-        return affine(torch.addcmul(h1, A, z), hidden, W1)   # the model's own step, operation for operation
 
     def keep(self, p, z, T):
         L = p[1].shape[-1]
@@ -178,8 +169,8 @@ class _ShallowKernel:
         return kept
 
     def step_keeping(self, p, z, t, kept):
-        """The step, keeping relu(W2 z̃_t + h2) (and relu(W2 z̃_t) when clipped) for the backward pass: the same
-        operations as :meth:`step` (clamp_min(x, 0) is relu)."""
+        """The model's step, operation for operation (clamp_min(x, 0) is relu), keeping relu(W2 z̃_t + h2) (and
+        relu(W2 z̃_t) when clipped) for the backward pass."""
         A, W1, W2, h1, h2 = p
         if self.clipped:
             a = z @ W2.mT
@@ -327,8 +318,8 @@ class _Rollout(torch.autograd.Function):
         grads = [None] * len(params)
         S = None                             # Σ_t μ_t z_tᵀ (μ_t = Jᵀλ_{t+1}) for B's gradient under GTF
         # ... from λ_t = G_t + (1 − α) μ_t after the loop when every 1 − α > 0, else from Jᵀλ chunk by chunk
-        keep_share = plan.kind == "gtf" and ctx.needs_input_grad[2] and max(plan.alphas) < 1.0
-        keep_share_t = 1.0 - plan.a if keep_share else None
+        mu_from_lambda = plan.kind == "gtf" and ctx.needs_input_grad[2] and max(plan.alphas) < 1.0
+        mu_scale = 1.0 - plan.a if mu_from_lambda else None
         # time in chunks, last first: the bulk tensors of a chunk (masks, hidden layer) stay small enough for the
         # cache, and each chunk's parameter gradients are one product per parameter and member
         width = Z[0, ..., :1].numel() * max(Z.shape[-1], kernel.width(params))   # K·B·max(M, L)
@@ -350,14 +341,14 @@ class _Rollout(torch.autograd.Function):
             Lf = _by_member(Lam[j0:j1])
             part = kernel.param_grads(params, Lf, cache, needs)
             grads = [g if p is None else (p if g is None else g.add_(p)) for g, p in zip(grads, part)]
-            if plan.kind == "gtf" and ctx.needs_input_grad[2] and not keep_share:
+            if plan.kind == "gtf" and ctx.needs_input_grad[2] and not mu_from_lambda:
                 lo = max(j0, 1)                             # μ_j pairs with z_j = Z[j - 1], for j >= 1
                 rows = (lo - j0) * Z.shape[-2]
                 mu = kernel.vjp_bulk(params, Lf, cache)[..., rows:, :]
                 part = mu.mT @ _by_member(Z[lo - 1:j1 - 1])
                 S = part if S is None else S.add_(part)
-        if keep_share:                       # μ_j = (λ_j − G_j) / (1 − α): M-wide, no pass over the hidden layer
-            S = _by_member(Lam[:-1] - G[:-1]).mT @ _by_member(Z[:-1]) / keep_share_t
+        if mu_from_lambda:                       # μ_j = (λ_j − G_j) / (1 − α): M-wide, no pass over the hidden layer
+            S = _by_member(Lam[:-1] - G[:-1]).mT @ _by_member(Z[:-1]) / mu_scale
         dB = None
         if S is not None:                    # B inside ẑ = z + B⁺x − B⁺B z: ∂L/∂B = −α B⁺ᵀ Σ_t μ_t z_tᵀ
             dB = -plan.a * (plan.P.mT @ S)
