@@ -197,7 +197,7 @@ class TrainConfig:
     floss_steps: int = _in(100, ge=1, le=10**6)  # T_f: steps of the differentiable QR estimate (must bridge the time scales to learn)
     floss_qr_every: int = _in(1, ge=1)  # t_ONS of the flossing estimate ("Gradient Flossing" App. J); <= floss_steps
     floss_lr: float = _in(1e-3, gt=0)  # Adam learning rate of the flossing updates
-    steps: int = _in(10000, ge=1)  # optimiser steps (deterministic); gtf, 50-step windows: ~3 min of one idle core
+    steps: int = _in(10000, ge=1)  # optimiser steps (deterministic); gtf, 50-step windows: ~2 min of one idle core
     time_budget: float | None = _in(None, gt=0)  # seconds; stop early when exceeded (then results depend on speed)
     batch_size: int = _in(32, ge=1)  # subsequences per step; 32 trained more steadily than 16 (docs/defaults.md)
     seq_len: int | None = _in(None, ge=1)  # steps per subsequence; None: seq_len_for(method) (gtf 50, others 200)
