@@ -54,8 +54,8 @@ def supports(model, method: str, inputs, x: torch.Tensor | None = None) -> bool:
     Not the stacked view of a PLRNN ensemble whose states z_1..z_T exceed :data:`EAGER_ABOVE_BYTES`: there the bulk
     passes over the states are memory-bound and the fused rollout measured slower than the eager one (M = 100,
     batch 32, 200 steps, CPU, ms per training step, eager against fused: K = 2 32.6 / 28.1, K = 4 58.5 / 51.6,
-    K = 8 (20 MB of states) 91 / 101-106). The shPLRNN's ensembles measured as fast or faster fused (K = 8: M = 3,
-    L = 100 62 / 47; M = 10, L = 300 44 / 44)."""
+    K = 8 (20 MB of states) 91 / 101-106). The shPLRNN's ensembles measured faster fused (K = 8: M = 3, L = 100
+    63 / 40; M = 10, L = 300 45 / 35; docs/ensembles.md)."""
     if not (enabled() and inputs is None and method in FUSED_METHODS and type(model) in _KERNELS
             and getattr(model, "C", None) is None):
         return False
