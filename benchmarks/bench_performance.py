@@ -278,7 +278,8 @@ def ensemble_throughput(name: str, k: int, batch: int, device: str, steps: int, 
     model = single if k == 1 else Ensemble(single, k)
     # the rollout that actually runs: dsrecon.fused leaves some cases eager (the stacked view of a PLRNN ensemble)
     shape = (seq_len + 1, batch, x.shape[1]) if k == 1 else (seq_len + 1, k, batch, x.shape[1])
-    path = "fused" if fused.supports(single if k == 1 else model.stacked(), method, None, torch.empty(shape)) else "eager"
+    view = single if k == 1 else model.stacked()
+    path = "fused" if fused.supports(view, method, None, torch.empty(shape, device=device)) else "eager"
     train_loop(model, x, tau=25, config=cfg(2 if device == "cuda" else 1), progress=False)   # warm-up
     if device == "cuda":
         torch.cuda.synchronize()

@@ -40,6 +40,7 @@ from .models.base import affine
 FUSED_METHODS = ("stf", "id-tf", "gtf", "bptt-clip", "window")
 EAGER_ABOVE_BYTES = 16 * 2**20   # a PLRNN ensemble with more state than this per rollout runs eager (supports)
 CHUNK_ELEMENTS = 2**18   # elements of the bulk tensors of one chunk of time steps in the backward pass (1 MiB float32)
+CHUNK_ELEMENTS_GPU = 2**26   # ... on a GPU, where each chunk's ~10 bulk operations are kernel launches: few chunks
 
 
 def enabled() -> bool:
@@ -51,15 +52,16 @@ def supports(model, method: str, inputs, x: torch.Tensor | None = None) -> bool:
     """Whether :func:`rollout` runs ``model`` under ``method`` on data ``x`` (T+1, [K,] B, N): fusing enabled, an
     autonomous PLRNN or shPLRNN, a method of :data:`FUSED_METHODS`.
 
-    Not the stacked view of a PLRNN ensemble whose states z_1..z_T exceed :data:`EAGER_ABOVE_BYTES`: there the bulk
-    passes over the states are memory-bound and the fused rollout measured slower than the eager one (M = 100,
-    batch 32, 200 steps, CPU, ms per training step, eager against fused: K = 2 32.6 / 28.1, K = 4 58.5 / 51.6,
+    Not, on the CPU, the stacked view of a PLRNN ensemble whose states z_1..z_T exceed :data:`EAGER_ABOVE_BYTES`:
+    there the bulk passes over the states are memory-bound and the fused rollout measured slower than the eager one
+    (M = 100, batch 32, 200 steps, ms per training step, eager against fused: K = 2 32.6 / 28.1, K = 4 58.5 / 51.6,
     K = 8 (20 MB of states) 91 / 101-106). The shPLRNN's ensembles measured faster fused (K = 8: M = 3, L = 100
-    63 / 40; M = 10, L = 300 45 / 35; docs/ensembles.md)."""
+    63 / 40; M = 10, L = 300 45 / 35; docs/ensembles.md). A GPU, bound by kernel launches rather than memory at
+    these sizes, runs every size fused (not yet measured there: benchmarks/gpu_check.sh)."""
     if not (enabled() and inputs is None and method in FUSED_METHODS and type(model) in _KERNELS
             and getattr(model, "C", None) is None):
         return False
-    if type(model) is PLRNN and model.A.dim() > 1 and x is not None:
+    if type(model) is PLRNN and model.A.dim() > 1 and x is not None and x.device.type == "cpu":
         return (x.shape[0] - 1) * (x[0].numel() // x.shape[-1]) * model.latent_dim * x.element_size() \
             <= EAGER_ABOVE_BYTES
     return True
@@ -330,7 +332,7 @@ class _Rollout(torch.autograd.Function):
         # time in chunks, last first: the bulk tensors of a chunk (masks, hidden layer) stay small enough for the
         # cache, and each chunk's parameter gradients are one product per parameter and member
         width = Z[0, ..., :1].numel() * max(Z.shape[-1], kernel.width(params))   # K·B·max(M, L)
-        size = max(1, CHUNK_ELEMENTS // width)
+        size = max(1, (CHUNK_ELEMENTS if Z.device.type == "cpu" else CHUNK_ELEMENTS_GPU) // width)
         for j0 in range(((T - 1) // size) * size, -1, -size):
             j1 = min(j0 + size, T)
             cache = kernel.prepare(params, Zt[j0:j1], kept, j0, j1)
