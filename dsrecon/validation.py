@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .errors import DataError
 from .inputs import input_windows
 from .metrics import d_stsp, dynamics_verdict
-from .models.base import free_run
+from .models.base import device_dtype, free_run
 
 
 def val_fraction(cfg: TrainConfig) -> float:
@@ -97,11 +97,13 @@ def long_run_failures(model, x_train: np.ndarray, cfg: TrainConfig, n_steps: int
     failed none (docs/defaults.md). Held-out data only: the test split stays untouched."""
     T = len(x_train)
     n_val = int(round(val_fraction(cfg) * T))
-    dev = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(x_train)[T - n_val:] if n_val else np.asarray(x_train), dtype=torch.float32,
-                        device=dev)
-    s = None if s_train is None else torch.as_tensor(np.asarray(s_train)[T - n_val:] if n_val else s_train,
-                                                     dtype=torch.float32, device=dev)
+    start = T - n_val if n_val else 0
+    device, dtype = device_dtype(model)   # the model's own precision (a float64 model gets float64 data)
+
+    def held_out(a):
+        return None if a is None else torch.as_tensor(np.asarray(a)[start:], dtype=dtype, device=device)
+
+    x, s = held_out(x_train), held_out(s_train)
     long = replace(cfg, val_len=min(int(n_steps), LONG_STEPS), val_runs=LONG_RUNS)
     g = _free_runs(model, x, long, torch.Generator().manual_seed(int(seed)), s)
     x_ref = x.cpu().numpy()

@@ -154,6 +154,9 @@ def test_a_slow_collapse_is_caught_by_the_long_held_out_runs():
     assert long_run_failures(model, x, cfg, 20_000) == 0
     assert long_run_failures(model, x, cfg, 100_000) == LONG_RUNS
     assert long_run_failures(model, x, cfg, 10**8) == LONG_RUNS   # capped at 10^5 steps: no 64 GB of free runs
+    # the held-out data take the model's precision: a float64 model (ds.fit accepts one) gives the same verdicts
+    assert long_run_failures(model.double(), x, cfg, 20_000) == 0
+    assert long_run_failures(model, x, cfg, 100_000) == LONG_RUNS
 
 
 def test_the_kept_member_fails_least_before_it_validates_best():
