@@ -251,7 +251,12 @@ class _Plan:
                 self.kind = "gtf"
                 self.a = torch.tensor(alphas, dtype=x.dtype).view(-1, 1, 1).to(x.device) \
                     if isinstance(alpha, (list, tuple)) else alphas[0]
-                self.xP, self.neg_P = x @ self.P.mT, -self.P
+                # z̃ = lerp(z, ẑ, α) with ẑ = z + B⁺(x − B z) is z̃ = αB⁺x + z (I − αB⁺B)ᵀ: one product per step
+                # (the eager rollout's four operations, the same values up to rounding; the gradient is the
+                # detached ẑ's, in _Rollout.backward)
+                B = model.B.detach()
+                eye = torch.eye(B.shape[-1], dtype=x.dtype, device=x.device)
+                self.axP, self.mixing = self.a * (x @ self.P.mT), eye - self.a * (self.P @ B)
 
     def start(self) -> torch.Tensor:
         """z̃_0: the control state of x_0 (zero for the windowing baseline)."""
@@ -261,10 +266,9 @@ class _Plan:
         return self.model.force(x[0], pinv=self.P)
 
     def mix(self, z: torch.Tensor, t: int) -> torch.Tensor:
-        """z̃_t from z_t: the eager rollout's operations, so the states agree."""
+        """z̃_t from z_t: the eager rollout's values (tests/test_fused.py holds the states equal)."""
         if self.kind == "gtf":
-            z_hat = z + affine(self.xP[t], self.model.observe(z), self.neg_P)
-            return torch.lerp(z, z_hat, self.a)
+            return affine(self.axP[t], z, self.mixing)
         if self.kind == "replace" and t in self.due:
             c = torch.zeros_like(z) if self.zero else self.model.force(self.x[t], z, pinv=self.P)
             mask = self.due[t]
