@@ -252,8 +252,8 @@ class _Plan:
                 self.a = torch.tensor(alphas, dtype=x.dtype).view(-1, 1, 1).to(x.device) \
                     if isinstance(alpha, (list, tuple)) else alphas[0]
                 # z̃ = lerp(z, ẑ, α) with ẑ = z + B⁺(x − B z) is z̃ = αB⁺x + z (I − αB⁺B)ᵀ: one product per step
-                # (the eager rollout's four operations, the same values up to rounding; the gradient is the
-                # detached ẑ's, in _Rollout.backward)
+                # instead of the eager rollout's four operations: the same values up to rounding; the gradients
+                # stay the eager ones (ẑ passes none to z or B⁺, some to B), in _Rollout.backward
                 B = model.B.detach()
                 eye = torch.eye(B.shape[-1], dtype=x.dtype, device=x.device)
                 self.axP, self.mixing = self.a * (x @ self.P.mT), eye - self.a * (self.P @ B)
