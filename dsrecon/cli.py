@@ -113,6 +113,9 @@ def _cmd_fit(args) -> int:
         except ConfigError as err:
             raise ConfigError(_flag_names(str(err))) from None
         cfg = cfg.override(args.set)
+        if cfg.data.name != name:   # the card was read for DATASET: a second name for the data would train on it unseen
+            raise ConfigError(f"--set data.name={cfg.data.name} and DATASET {args.dataset!r} name two different data "
+                              f"sources; give the data once, as DATASET")
         given = {key: flag for key, flag in FIT_FLAGS.items() if flag[2:].replace("-", "_") in typed}
         given.update({k: f"--set {k}" for k in (str(item).partition("=")[0].strip() for item in args.set)})
         if cfg.train.tau == "auto":
@@ -185,6 +188,12 @@ def _cmd_lyap(args) -> int:
     if target.is_dir() and not is_run:
         raise DataError(f"{target} is a folder but not a run directory (no config.json there); give a run directory "
                         "written by `dsrecon fit`, a dataset name or a .npy/.csv/.txt file")
+    # each option belongs to one kind of TARGET: given to the other it would be ignored without a word
+    wrong = [f for f, v, run_only in (("--k", args.k, True), ("--n-steps", args.n_steps, True), ("--dt", args.dt, False),
+                                      ("--method", args.method, False)) if v is not None and run_only != is_run]
+    if wrong:
+        raise ConfigError(f"{wrong[0]} applies to " + ("a dataset or a file" if is_run else "a run directory")
+                          + f"; {target} is " + ("a run directory" if is_run else "not one") + ": drop it")
     if not is_run:
         if args.plot is not None:
             check_writable_file(args.plot, "--plot")
@@ -197,7 +206,11 @@ def _cmd_lyap(args) -> int:
             series, _ = data_mod.train_test_split(data)
             name, dt = args.target, args.dt
             ref = f"{data.attrs['lambda_ref']} per time unit ({data.attrs['lambda_ref_source']})"
-        lam = max_lyapunov(series, dt, method=args.method)
+        try:
+            lam = max_lyapunov(series, dt, method=args.method or "rosenstein")
+        except DataError as err:   # the estimator calls its input x: name the user's data instead
+            msg = str(err)
+            raise DataError(f"{target}: " + (f"the series {msg[2:]}" if msg.startswith("x ") else msg)) from None
         print(lam)
         a, b = lam.fit_range
         print(f"fit: lags {a}..{b - 1} of {len(lam.curve) - 1}, slope {lam.per_step:.4g} ± {lam.stderr_per_step:.2g} "
@@ -264,6 +277,9 @@ def _cmd_eval(args) -> int:
     try:
         metrics, _ = evaluation.evaluate(model, data, ecfg, noise_floor_seed=int(data.attrs["seed"]) + 1, n_init=args.n_init,
                               reference_spectrum=ref)
+    except ConfigError as err:   # the API's names, as the flags the user typed
+        raise ConfigError(str(err).replace("n_init = ", "--n-init ").replace("t_gen = ", "--t-gen ")
+                          .replace("shorter t_gen", "shorter --t-gen")) from None
     except KeyboardInterrupt:
         print(f"dsrecon: eval of {run} interrupted; nothing in it was changed: rerun `dsrecon eval {run}`",
               file=sys.stderr)

@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     ly.add_argument("target", help="a dataset name, a .npy/.csv/.txt file, or a run directory")
     ly.add_argument("--dt", type=float, default=None,
                     help="sampling interval of a file's series in time units (default: from a time column or an EDF header, else 1 per step)")
-    ly.add_argument("--method", default="rosenstein", choices=["rosenstein", "kantz", "nolds"],
+    ly.add_argument("--method", default=None, choices=["rosenstein", "kantz", "nolds"],
                     help="λ_max estimator (default: rosenstein; kantz is more robust to noise; nolds is the "
                     "optional cross-check)")
     ly.add_argument("--plot", default=None, metavar="PNG",

@@ -66,6 +66,9 @@ def _num(v) -> str:
     return f"{v:g}" if isinstance(v, float) else f"{v:_}".replace("_", ",") if abs(v) >= 10**4 else str(v)
 
 
+MAX_NOISE = 10.0   # noise std as a fraction of the signal's: beyond 10x its spread nothing is left to reconstruct
+
+
 def _in(default, **bounds):
     """A dataclass field with ``default`` whose values must lie in ``Range(**bounds)``."""
     return field(default=default, metadata={"range": Range(**bounds)})
@@ -75,7 +78,8 @@ def _in(default, **bounds):
 class DataConfig:
     name: str = "lorenz"          # a registered dataset (see `dsrecon.available()`), a user card or a file path
     seed: int | None = _in(None, ge=0, lt=SEED_LIMIT)  # None: the card's seed; another value gives an independent orbit
-    noise: float | None = _in(None, ge=0)  # observation noise (fraction of each channel's std); None: the card's
+    noise: float | None = _in(None, ge=0, le=MAX_NOISE)  # observation noise (fraction of each channel's std);
+    #                               None: the card's
     forcing: str | None = None    # driven cards (duffing): "phase" (observed cos/sin) or "input"; None: the card's
     columns: list | None = None   # files: the channels to use (names or indices); None: every numeric column
     dt: float | None = _in(None, gt=0)  # files: sampling interval; None: from the time column, else 1 per sample
@@ -185,7 +189,7 @@ class TrainConfig:
     gtf_alpha: str | float = _in(0.15, ge=0, le=1, choices=ADAPTIVE_ALPHAS)  # GTF alpha (best of 0.058-0.5 on Lorenz, docs/training.md); "auto" | "auto-norm" adapt it
     clip_norm: float = _in(1.0, gt=0)  # bptt-clip: gradient-norm clip ("How to train RNNs on chaotic data" §4.2: norm 1)
     optimizer: str = "adam"       # adam (the paper's) | radam (less sensitive to the first steps' lr)
-    obs_noise: float = _in(0.0, ge=0)  # std of Gaussian noise added to the forcing signal (not the targets); regularises
+    obs_noise: float = _in(0.0, ge=0, le=MAX_NOISE)  # std of Gaussian noise added to the forcing signal (not the targets); regularises
     latent_reg: float = _in(0.0, ge=0)  # weight of mean(z^2) of the latent states in the loss; keeps free runs bounded
     early_stop: int = _in(0, ge=0)  # stop after this many validations without improvement (0: never)
     floss_k: int = _in(0, ge=0, le=10_000)  # gradient flossing: number of exponents pushed to floss_target (0: off; <= M)

@@ -39,7 +39,7 @@ import xarray as xr
 from . import preprocess as pp, systems
 from .arrays import as_array  # noqa: F401 - also reached as data.as_array
 from .cards import available, cache_dir, card, data_directory, is_path  # noqa: F401 - also reached as data.card etc.
-from .config import DataConfig
+from .config import MAX_NOISE, DataConfig
 from .downloads import fetch
 from .embedding import delay_embedding
 from .errors import ConfigError, DataError
@@ -142,8 +142,9 @@ def _check_noise(noise) -> float:
         noise = float(noise)
     except (TypeError, ValueError):
         raise ConfigError(f"noise must be a number >= 0 (std as a fraction of each channel's std), got {noise!r}") from None
-    if not (noise >= 0 and np.isfinite(noise)):
-        raise ConfigError(f"noise must be a number >= 0 (std as a fraction of each channel's std), got {noise!r}")
+    if not (0 <= noise <= MAX_NOISE):
+        raise ConfigError(f"noise must be a number in [0, {MAX_NOISE:g}] (std as a fraction of each channel's std), "
+                          f"got {noise!r}")
     return noise
 
 

@@ -32,6 +32,7 @@ from . import data as data_mod, metrics as M
 from .arrays import as_array
 from .config import EvalConfig
 from .data import independent_trajectory, train_test_split
+from .ensemble import MEMORY_SHARE, available_bytes
 from .errors import ConfigError, DataError, DsreconError
 from .inputs import (check_covers, check_inputs, extend_inputs, input_series, input_windows, model_inputs,
                      starts_with_inputs)
@@ -222,6 +223,19 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
     return {"lambda_max": l1, "spectrum": spec_score,
             "D_KY": Score("D_KY", float(dky), variant, n, n, dky_reason, reference=ref_dky, t_gen=int(n_steps),
                           n_init=n)}
+
+
+def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int) -> None:
+    """One-line ConfigError, before any work, when ``n_init`` free runs of ``t_gen`` steps would take more than
+    ``MEMORY_SHARE`` of the free memory: per run and step the generated observations on the model's device, their
+    float64 copy on the host, the scored copy and the state (an estimate from the shapes, as for ensembles)."""
+    device, dtype = device_dtype(model)
+    per_run = int(t_gen) * (dtype.itemsize * (n_obs + model.latent_dim) + 16 * n_obs)
+    free = available_bytes(torch.device("cpu"))
+    if free is not None and n_init * per_run > MEMORY_SHARE * free:
+        raise ConfigError(f"n_init = {n_init} free runs of t_gen = {t_gen} steps need about "
+                          f"{n_init * per_run / 2**30:.1f} GiB, but the machine has {free / 2**30:.1f} GiB free; use "
+                          f"n_init = {max(1, int(MEMORY_SHARE * free // per_run))} or fewer (or a shorter t_gen)")
 
 
 def score_initial_conditions(model, true, *, t_gen: int, n_init: int = 10, seed: int = 0, x0=None,
@@ -485,6 +499,8 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
 
     t0 = time.monotonic()
     _, test = data_mod.train_test_split(data)
+    if n_init > 1:   # before the work: the free runs from n_init starts are one batch in memory
+        check_batch_memory(model, int(config.t_gen), int(n_init), int(test.sizes["channel"]))
     gen = generate(model, config.t_gen, like=test)
     s_test = model_inputs(model, test, what="the test split")   # (T_test, K) or None
     s_long = extend_inputs(s_test, int(config.t_gen))   # for runs that start late in the split

@@ -443,6 +443,9 @@ def _read_table(path: Path, columns, time_column, info):
     else:
         tcol = all_names[select_columns(all_names, [time_column], path)[0]]
     data_names = [h for h in all_names if h != tcol]
+    if not data_names:
+        raise DataError(f"{path}: the only column is the time column {tcol!r}; a recording needs at least one "
+                        f"channel of values next to it")
     idx = select_columns(data_names, columns, path)
     names = [data_names[i] for i in idx]
     use = names + ([tcol] if tcol is not None else [])
@@ -485,6 +488,10 @@ def _read_netcdf_file(path: Path, columns, info):
             _check_array(path, da.dtype, da.shape, " (variable 'x')")
             other = [d for d in da.dims if d != "time"][0]
             names = [str(v) for v in da[other].values] if other in da.coords else [f"c{i}" for i in range(da.shape[1])]
+            if len(set(names)) != len(names):
+                dup = next(n for n in names if names.count(n) > 1)
+                raise DataError(f"{path}: variable 'x' names channel {dup!r} more than once (coordinate {other!r}); "
+                                f"give each channel its own name")
             idx = select_columns(names, columns, path)
             x = np.asarray(da.isel({other: idx}).values, dtype=np.float64)
             names = [names[i] for i in idx]

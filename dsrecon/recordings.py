@@ -43,6 +43,9 @@ def regular_time(t: np.ndarray, dt: float | None, name: str, path, interpolate: 
     if dup.size and not interpolate:
         raise DataError(f"{path}: time column {name!r} repeats t = {t[dup[0]]:g} at sample {dup[0] + 1} ({dup.size} "
                         f"duplicate samples); remove them, or pass interpolate=True (keeps the first of each)")
+    if not (d > 0).any():   # only duplicates (even with interpolate): no step to build a grid from
+        raise DataError(f"{path}: time column {name!r} holds one time stamp (t = {t[0]:g}) for all {len(t)} samples, "
+                        f"so it is not a time axis; name the time column with time_column=, or remove this one")
     step = float(np.median(d[d > 0]))
     if dt is not None and abs(dt - step) > 1e-6 * step:
         raise DataError(f"{path}: dt = {dt} disagrees with the time column {name!r}, whose median step is {step:g}; "

@@ -332,24 +332,29 @@ def check_writable_file(path, what: str) -> None:
 
 def check_out(run_dir: Path, overwrite: bool, what: str = "--out") -> None:
     """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
-    otherwise, before any work."""
-    check_writable_dir(run_dir, what)
+    otherwise, before any work. A folder is looked at before it is probed for writing: the probe may leave a trace
+    (a named temporary file where an anonymous one cannot be made, as through a symlink), and a run that is
+    refused must stay untouched."""
     if not run_dir.is_dir():
+        check_writable_dir(run_dir, what)
         return
-    foreign = sorted(p.name for p in run_dir.iterdir()
-                     if p.name not in RUN_FILES and not p.name.endswith((".png", ".tmp")))
+    try:
+        foreign = sorted(p.name for p in run_dir.iterdir()
+                         if p.name not in RUN_FILES and not p.name.endswith((".png", ".tmp")))
+    except OSError as err:
+        raise ConfigError(f"{what} {run_dir} cannot be read ({_why(err)}); choose another folder") from None
     if foreign:
         raise ConfigError(f"{what} {run_dir} is a folder that is not a dsrecon run (it holds {foreign[0]!r}"
                           + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
                           + "); choose a new or empty folder")
-    if overwrite:
-        return
-    if (run_dir / "model.pt").exists() or (run_dir / "metrics.json").exists():
-        raise ConfigError(f"{what} {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, or "
-                          f"pass --overwrite to replace it")
-    if (run_dir / "checkpoints" / "last.pt").exists():
-        raise ConfigError(f"{what} {run_dir} holds an interrupted run; continue it with `dsrecon fit --resume {run_dir}`, "
-                          f"or pass --overwrite to start it again")
+    if not overwrite:
+        if (run_dir / "model.pt").exists() or (run_dir / "metrics.json").exists():
+            raise ConfigError(f"{what} {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, "
+                              f"or pass --overwrite to replace it")
+        if (run_dir / "checkpoints" / "last.pt").exists():
+            raise ConfigError(f"{what} {run_dir} holds an interrupted run; continue it with `dsrecon fit --resume "
+                              f"{run_dir}`, or pass --overwrite to start it again")
+    check_writable_dir(run_dir, what)
 
 
 def clear_run(run_dir: Path) -> None:

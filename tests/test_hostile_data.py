@@ -25,12 +25,13 @@ def _replace_line(text, lineno, new):
     return "".join(lines)
 
 
-def _netcdf_bytes(tmp_path):
+def _netcdf_bytes(tmp_path, channels=("a", "b")):
     import xarray as xr
 
     x = _signal()
     path = tmp_path / "_src.nc"
-    xr.Dataset({"x": (("time", "channel"), x)}, coords={"time": np.arange(len(x)) * 0.1, "channel": ["a", "b"]}).to_netcdf(path)
+    xr.Dataset({"x": (("time", "channel"), x)},
+               coords={"time": np.arange(len(x)) * 0.1, "channel": list(channels)}).to_netcdf(path)
     data = path.read_bytes()
     path.unlink()
     return data
@@ -93,6 +94,10 @@ FILES = {
     "npy-empty": ("x.npy", lambda p: _npy_bytes(p, np.zeros((0, 2))), ["x.npy: no samples"]),
     "npy-no-channels": ("x.npy", lambda p: _npy_bytes(p, np.zeros((800, 0))), ["no channels"]),
     "edf-garbage": ("x.edf", lambda p: b"0       " + b"x" * 300, ["x.edf is not a readable EDF/EDF+ file"]),
+    "csv-time-column-only": ("x.csv", lambda p: ("t\n" + "".join(f"{k * 0.1:.1f}\n" for k in range(800))).encode(),
+                             ["x.csv: the only column is the time column 't'", "at least one channel"]),
+    "nc-duplicate-channel-names": ("x.nc", lambda p: _netcdf_bytes(p, channels=["a", "a"]),
+                                   ["x.nc: variable 'x' names channel 'a' more than once"]),
 }
 
 
@@ -123,7 +128,12 @@ OPTIONS = {
     "data-dir-is-a-file": (["fit", "jena", "--data-dir", "afile"], ["afile is a file, not a folder"]),
     "data-dir-unwritable": (["fit", "jena", "--data-dir", "/proc/x"], ["/proc/x"]),
     "file-is-a-folder": (["fit", "folder.csv"], ["folder.csv is a folder, not a data file"]),
-    "noise-negative-on-a-file": (["fit", "rec.csv", "--noise", "-1"], ["noise must be a number >= 0"]),
+    "noise-negative-on-a-file": (["fit", "rec.csv", "--noise", "-1"], ["--noise must be a number in [0, 10]"]),
+    "noise-beyond-ten-times-the-signal": (["fit", "rec.csv", "--noise", "1e308"], ["--noise must be a number in [0, 10]"]),
+    "set-data-name-against-the-dataset": (["fit", "rec.csv", "--set", "data.name=lorenz"],
+                                          ["--set data.name=lorenz", "rec.csv", "give the data once"]),
+    "interpolate-one-time-stamp": (["fit", "same_t.csv", "--interpolate"],
+                                   ["same_t.csv: time column 't' holds one time stamp", "not a time axis"]),
     "dt-on-a-simulated-card": (["fit", "lorenz", "--dt", "0.1"], ["dt", "not apply to dataset 'lorenz'"]),
     "card-file-without-path": (["fit", "nopath.toml"], ["card nopath.toml: kind 'file' needs path in its [file] table"]),
     "card-download-without-url": (["fit", "nourl.toml"], ["kind 'download' needs url, filename"]),
@@ -136,6 +146,7 @@ OPTIONS = {
 def test_bad_data_option_refused(case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _lorenz_csv(tmp_path / "rec.csv")
+    (tmp_path / "same_t.csv").write_text("t,a\n" + "".join(f"0,{np.sin(k / 5):.6f}\n" for k in range(800)))
     (tmp_path / "afile").write_text("not a folder\n")
     (tmp_path / "folder.csv").mkdir()
     (tmp_path / "nopath.toml").write_text('name = "a"\nkind = "file"\n')

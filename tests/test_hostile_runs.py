@@ -254,6 +254,33 @@ def test_reading_a_run_refused(command, case, finished, tmp_path, capsys):
     assert "weights_only" not in line
 
 
+@pytest.mark.parametrize("case", ["eval-n-init-beyond-memory", "lyap-dt-on-a-run", "lyap-method-on-a-run",
+                                  "lyap-k-on-a-file"])
+def test_option_for_another_target_refused(case, finished, tmp_path, capsys):
+    """An option that cannot apply is refused in one line before any work: the free runs of --n-init that no
+    memory holds (not torch's allocator error after the main evaluation), a file's --dt or --method given to a
+    run directory, a run's --k given to a file (each would otherwise be ignored without a word)."""
+    _csv(tmp_path / "rec.csv")
+    argv, match = {
+        "eval-n-init-beyond-memory": (["eval", finished, "--n-init", "100000000"],
+                                      ["--n-init 100000000 free runs of --t-gen", "GiB free", "or fewer"]),
+        "lyap-dt-on-a-run": (["lyap", finished, "--dt", "0.1"], ["--dt applies to a dataset or a file", str(finished)]),
+        "lyap-method-on-a-run": (["lyap", finished, "--method", "kantz"], ["--method applies to a dataset or a file"]),
+        "lyap-k-on-a-file": (["lyap", tmp_path / "rec.csv", "--k", "3"], ["--k applies to a run directory", "rec.csv"]),
+    }[case]
+    assert_refused(argv, capsys, watch=tmp_path, match=match)
+
+
+def test_refused_out_through_a_symlink_leaves_the_finished_run_untouched(finished, tmp_path, capsys):
+    """--out naming a finished run through a symlink: refused before the folder is probed for writing, whose
+    temporary file cannot be anonymous through a symlink and would change the run folder (its mtime)."""
+    link = tmp_path / "link"
+    link.symlink_to(finished, target_is_directory=True)
+    before = (finished.stat().st_mtime_ns, sorted(p.name for p in finished.iterdir()))
+    assert_refused([*FIT, "--out", link], capsys, watch=tmp_path, match=["finished run", "--overwrite"])
+    assert (finished.stat().st_mtime_ns, sorted(p.name for p in finished.iterdir())) == before
+
+
 @pytest.mark.parametrize("case", ["plot-a-folder", "plot-under-a-file", "plot-proc"])
 def test_plot_paths_refused(case, finished, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine\n")

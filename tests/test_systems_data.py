@@ -207,8 +207,9 @@ def test_observation_noise_option():
     assert np.allclose(ratio, 0.1, rtol=0.1)           # noise std = 10 % of each channel's std
     assert noisy.attrs["noise"] == 0.1
     assert {"step": "observation_noise", "std_fraction": 0.1, "seed": [0, 1]} in json.loads(noisy.attrs["provenance"])
-    with pytest.raises(ds.ConfigError, match="noise must be a number >= 0"):
-        ds.load("rossler", noise=-1, **SMALL)
+    for bad in (-1, 11, 1e308, float("nan")):   # beyond 10x the signal's spread: refused, not an overflow warning
+        with pytest.raises(ds.ConfigError, match="noise must be a number in \\[0, 10\\]"):
+            ds.load("rossler", noise=bad, **SMALL)
 
 
 def test_noisy_dataset_is_cached_separately(_private_cache):
