@@ -9,6 +9,15 @@ import xarray as xr
 from .errors import DataError
 
 
+def transposed_hint(shape: tuple) -> str:
+    """For a 2-d series with more channels than samples, the hint that it is probably stored time-last
+    (" (shape (3, 3000) reads as 3 samples of 3000 channels; pass x.T if time is the second axis)"); else ""."""
+    if len(shape) == 2 and shape[1] > shape[0]:
+        return f" (shape {tuple(shape)} reads as {shape[0]} samples of {shape[1]} channels; pass x.T if time is the " \
+               f"second axis)"
+    return ""
+
+
 def as_array(x, *, what: str = "data", allow_nonfinite: bool = False) -> np.ndarray:
     """A (T, N) float array from an xr.Dataset (variable ``x``), a DataArray, a torch tensor or an
     array; a 1-d series becomes (T, 1). NaN/inf raise a DataError naming the count and the first

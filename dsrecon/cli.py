@@ -103,7 +103,10 @@ def _cmd_fit(args) -> int:
         eval_kw = {} if args.t_gen is None else {"t_gen": args.t_gen}
         name = str(Path(args.dataset).resolve()) if data_mod.is_path(args.dataset) else args.dataset
         columns = None
-        if args.columns:
+        if args.columns is not None:
+            if not all(c.strip() for c in args.columns.split(",")):
+                raise ConfigError(f"--columns {args.columns!r} has an empty entry; list the columns by name or index, "
+                                  f"separated by commas (e.g. --columns x,y)")
             columns = [int(c) if c.strip().lstrip("-").isdigit() else c.strip() for c in args.columns.split(",")]
         data_kw = dict(name=name, noise=args.noise, forcing=args.forcing, columns=columns, dt=args.dt,
                        embed=args.embed, interpolate=args.interpolate, data_dir=args.data_dir)

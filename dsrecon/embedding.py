@@ -14,6 +14,7 @@ import math
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .arrays import transposed_hint
 from .errors import ConfigError, DataError
 
 MIN_POINTS = 1000          # fewest state vectors (after embedding) an estimator from data accepts
@@ -66,11 +67,8 @@ def standardised_series(arr: np.ndarray) -> np.ndarray:
                         f"drop or interpolate them before estimating lambda_max")
     T = arr.shape[0]
     if T < MIN_POINTS:
-        hint = ""
-        if arr.ndim == 2 and arr.shape[1] > arr.shape[0]:
-            hint = (f" (shape {arr.shape} reads as {T} samples of {arr.shape[1]} channels; "
-                    f"pass x.T if time is the second axis)")
-        raise DataError(f"x is too short for a lambda_max estimate: {T} samples, need at least {MIN_POINTS}{hint}")
+        raise DataError(f"x is too short for a lambda_max estimate: {T} samples, need at least {MIN_POINTS}"
+                        f"{transposed_hint(arr.shape)}")
     if arr.ndim == 2:
         if arr.shape[1] == 0:
             raise DataError(f"x has no channels (shape {arr.shape})")

@@ -7,8 +7,10 @@ naming the file and how to write it so that it reads (allow_pickle stays off).
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
+import os
 import re
 import zipfile
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ import pandas as pd
 import xarray as xr
 from numpy.lib import format as npformat
 
+from .arrays import transposed_hint
 from .errors import ConfigError, DataError, DsreconError
 from .recordings import check_values, fill_nans, parse_time, regular_time
 
@@ -108,10 +111,22 @@ def open_netcdf(path):
 
 
 def check_is_file(path: Path) -> None:
+    """One line unless ``path`` is a regular file (or a link to one), saying what it is instead."""
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a data file; name a file in it (.csv, .npy, .nc, ...)")
-    if not path.is_file():
-        raise DataError(f"no such file: {path}")
+    if path.is_file():
+        return
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise DataError(f"{path} is a loop of symbolic links, not a data file") from None
+        if path.is_symlink():
+            raise DataError(f"no such file: {path} is a symbolic link to {os.readlink(path)}, which does not "
+                            f"exist") from None
+        raise DataError(f"no such file: {path}") from None
+    raise DataError(f"{path} is not a regular file (a device, pipe or socket), so it holds no recording; name a "
+                    f"data file (.csv, .npy, .nc, ...)")
 
 
 def _check_signature(path: Path, fmt: str) -> None:
@@ -203,6 +218,15 @@ def _open_array(path: Path, fmt: str, *, load: bool = True):
 
 
 def _decode(raw: bytes, path) -> tuple[str, str]:
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):      # a UTF-16 export (Excel's "Unicode text"): its BOM says so
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise _unreadable(path, "table", "it starts with a UTF-16 mark but does not decode as UTF-16") from None
+    if raw[:2] == b"\x1f\x8b":
+        raise _unreadable(path, "table", "it is gzip-compressed; decompress it first, e.g. gunzip")
+    if raw[:4] == b"PK\x03\x04":
+        raise _unreadable(path, "table", "it is a zip archive, e.g. an Excel workbook; export the sheet as CSV")
     if b"\x00" in raw[:65536]:
         raise _unreadable(path, "table", "it holds binary data (NUL bytes), not text")
     try:
@@ -421,7 +445,7 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
         info["filled"] += filled
         if len(x) < MIN_SAMPLES:
             raise DataError(f"{path}: only {len(x)} samples; a reconstruction needs at least {MIN_SAMPLES} "
-                            f"(plus what the embedding and the forcing interval tau use)")
+                            f"(plus what the embedding and the forcing interval tau use){transposed_hint(x.shape)}")
         flat = [names[i] for i in np.nonzero(np.ptp(x, axis=0) == 0)[0]]
         if flat:
             raise DataError(f"{path}: channel(s) {', '.join(map(repr, flat))} are constant: they carry no dynamics; "
@@ -443,6 +467,9 @@ def _read_table(path: Path, columns, time_column, info):
     else:
         tcol = all_names[select_columns(all_names, [time_column], path)[0]]
     data_names = [h for h in all_names if h != tcol]
+    if tcol is not None and columns is not None and tcol in ([columns] if isinstance(columns, str) else list(columns)):
+        raise DataError(f"{path}: column {tcol!r} is the time column (it sets dt), not a channel; select the data "
+                        f"columns: {', '.join(map(repr, data_names))}")
     if not data_names:
         raise DataError(f"{path}: the only column is the time column {tcol!r}; a recording needs at least one "
                         f"channel of values next to it")

@@ -35,6 +35,9 @@ def snapshot(*roots) -> dict:
             state[dirpath] = None
             for name in filenames:
                 path = Path(dirpath) / name
+                if not path.is_file() and path.exists():   # a pipe or device: reading it would block, its presence counts
+                    state[str(path)] = ("special", path.stat().st_mode)
+                    continue
                 try:
                     state[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mode)
                 except OSError:  # unreadable on purpose (a permissions case): its presence still counts

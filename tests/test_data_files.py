@@ -260,6 +260,17 @@ def test_european_csv_semicolons_and_decimal_commas(tmp_path, lorenz3):
     assert ds.data.card(path)["dims"] == ["x", "y", "z"]
 
 
+def test_utf16_csv_reads_as_its_utf8_twin(tmp_path, lorenz3):
+    # Excel's "Unicode text" export is UTF-16 with a byte-order mark: the same table as the UTF-8 file, not
+    # "binary data"
+    text = "time,x,y,z\n" + "".join(f"{i * 0.01:.2f},{a:.6f},{b:.6f},{c:.6f}\n" for i, (a, b, c) in enumerate(lorenz3))
+    (tmp_path / "u8.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "u16.csv").write_text(text, encoding="utf-16")
+    u8, u16 = ds.load(tmp_path / "u8.csv"), ds.load(tmp_path / "u16.csv")
+    assert np.array_equal(u8["x"].values, u16["x"].values) and u16.attrs["dt"] == u8.attrs["dt"]
+    assert json.loads(u16.attrs["provenance"])[0]["encoding"] == "utf-16"
+
+
 def test_tsv_with_decimal_commas_and_a_quoted_header(tmp_path, lorenz3):
     path = tmp_path / "rec.txt"
     rows = "".join(f"{a:.6f}\t{b:.6f}\n".replace(".", ",") for a, b in lorenz3[:, :2])

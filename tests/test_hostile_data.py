@@ -1,5 +1,7 @@
 """Hostile data files through the CLI (issue 12): every bad file or data option is refused in one line, exit 2,
 before any work, with no traceback, no advice to load unsafely and nothing written (tests/hostile.py)."""
+import gzip
+import os
 import zipfile
 
 import numpy as np
@@ -40,6 +42,15 @@ def _netcdf_bytes(tmp_path, channels=("a", "b")):
 def _npy_bytes(tmp_path, arr, **kw):
     path = tmp_path / "_src.npy"
     np.save(path, arr, **kw)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def _zip_bytes(tmp_path):
+    path = tmp_path / "_src.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("sheet1.xml", "<sheet/>")
     data = path.read_bytes()
     path.unlink()
     return data
@@ -94,6 +105,10 @@ FILES = {
     "npy-empty": ("x.npy", lambda p: _npy_bytes(p, np.zeros((0, 2))), ["x.npy: no samples"]),
     "npy-no-channels": ("x.npy", lambda p: _npy_bytes(p, np.zeros((800, 0))), ["no channels"]),
     "edf-garbage": ("x.edf", lambda p: b"0       " + b"x" * 300, ["x.edf is not a readable EDF/EDF+ file"]),
+    "csv-gzip-compressed": ("x.csv", lambda p: gzip.compress(_csv_rows().encode()), ["gzip-compressed", "gunzip"]),
+    "csv-zip-archive": ("x.csv", lambda p: _zip_bytes(p), ["zip archive", "export the sheet as CSV"]),
+    "npy-transposed": ("x.npy", lambda p: _npy_bytes(p, _signal(3000).T),
+                       ["2 samples", "(2, 3000)", "x.T"]),
     "csv-time-column-only": ("x.csv", lambda p: ("t\n" + "".join(f"{k * 0.1:.1f}\n" for k in range(800))).encode(),
                              ["x.csv: the only column is the time column 't'", "at least one channel"]),
     "nc-duplicate-channel-names": ("x.nc", lambda p: _netcdf_bytes(p, channels=["a", "a"]),
@@ -124,6 +139,10 @@ OPTIONS = {
     "columns-duplicate": (["fit", "rec.csv", "--columns", "x,x"], ["column 'x' is selected twice"]),
     "columns-duplicate-by-index": (["fit", "rec.csv", "--columns", "x,0"], ["column 'x' is selected twice"]),
     "columns-unknown": (["fit", "rec.csv", "--columns", "x,w"], ["no column 'w'", "columns: 'x', 'y', 'z'"]),
+    "columns-the-time-column": (["fit", "timed.csv", "--columns", "t"],
+                                ["timed.csv: column 't' is the time column", "'a', 'b'"]),
+    "columns-empty": (["fit", "rec.csv", "--columns", ""], ["--columns '' has an empty entry"]),
+    "columns-empty-entry": (["fit", "rec.csv", "--columns", "x,,y"], ["--columns 'x,,y' has an empty entry"]),
     "columns-on-a-simulated-card": (["fit", "lorenz", "--columns", "x"], ["columns", "not apply to dataset 'lorenz'"]),
     "data-dir-is-a-file": (["fit", "jena", "--data-dir", "afile"], ["afile is a file, not a folder"]),
     "data-dir-unwritable": (["fit", "jena", "--data-dir", "/proc/x"], ["/proc/x"]),
@@ -147,6 +166,7 @@ def test_bad_data_option_refused(case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _lorenz_csv(tmp_path / "rec.csv")
     (tmp_path / "same_t.csv").write_text("t,a\n" + "".join(f"0,{np.sin(k / 5):.6f}\n" for k in range(800)))
+    (tmp_path / "timed.csv").write_text(_csv_rows())
     (tmp_path / "afile").write_text("not a folder\n")
     (tmp_path / "folder.csv").mkdir()
     (tmp_path / "nopath.toml").write_text('name = "a"\nkind = "file"\n')
@@ -154,6 +174,27 @@ def test_bad_data_option_refused(case, tmp_path, capsys, monkeypatch):
     (tmp_path / "bad.toml").write_bytes(b"\xff\xfe\x00 not toml")
     argv, match = OPTIONS[case]
     assert_refused(argv + (["--steps", "5", "--quiet"] if argv[0] == "fit" else []), capsys, watch=tmp_path, match=match)
+
+
+@pytest.mark.parametrize("command", ["fit", "lyap"])
+@pytest.mark.parametrize("case", ["fifo", "device", "symlink-loop", "dangling-symlink"])
+def test_not_a_regular_file_refused(case, command, tmp_path, capsys, monkeypatch):
+    """A path that exists but holds no recording says what it is, not "no such file"."""
+    monkeypatch.chdir(tmp_path)
+    if case == "fifo":
+        os.mkfifo(tmp_path / "x.csv")
+        target, match = "x.csv", ["x.csv is not a regular file", "pipe"]
+    elif case == "device":
+        target, match = "/dev/null", ["/dev/null is not a regular file", "device"]
+    elif case == "symlink-loop":
+        (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+        (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+        target, match = "a.csv", ["a.csv is a loop of symbolic links"]
+    else:
+        (tmp_path / "x.csv").symlink_to(tmp_path / "gone.csv")
+        target, match = "x.csv", ["no such file: x.csv is a symbolic link to", "gone.csv", "does not exist"]
+    argv = [command, target] + (["--steps", "5", "--quiet"] if command == "fit" else [])
+    assert_refused(argv, capsys, watch=tmp_path, match=match)
 
 
 def test_corrupt_download_refused_and_not_remembered(tmp_path, capsys, monkeypatch):
