@@ -199,7 +199,7 @@ def _cmd_lyap(args) -> int:
                           + f"; {target} is " + ("a run directory" if is_run else "not one") + ": drop it")
     if not is_run:
         if args.plot is not None:
-            check_writable_file(args.plot, "--plot")
+            check_writable_file(args.plot, "--plot", suffix=".png")
         if target.suffix.lower() != ".toml" and (target.suffix.lower() in (".npy", ".csv", ".txt", ".dat")
                                                  or target.is_file()):
             x, _, info = data_mod.read_file(target, dt=args.dt, check=False)   # dt: --dt, a time column, EDF header, or 1
@@ -297,7 +297,7 @@ def _cmd_eval(args) -> int:
 
 def _cmd_compare(args) -> int:
     if args.plot:
-        check_writable_file(args.plot, "--plot")
+        check_writable_file(args.plot, "--plot", suffix=".png")
     print(compare_table(args.run_dirs))
     if args.plot:
         print(f"tau sweep: {plot_tau_sweep(args.run_dirs, args.plot)}")

@@ -321,12 +321,16 @@ def check_writable_dir(path, what: str, existing_ok: bool = False) -> None:
                           "choose another folder") from None
 
 
-def check_writable_file(path, what: str) -> None:
+def check_writable_file(path, what: str, suffix: str | None = None) -> None:
     """One line, before any work, when ``path`` cannot be written as a file: it is a folder, a parent is
-    a file, or the nearest existing parent is not writable."""
+    a file, the nearest existing parent is not writable, or its name does not end in ``suffix`` (what will be
+    written, e.g. ".png": a PNG saved as p.txt opens nowhere)."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder; give a file name, e.g. {path / 'plot.png'}")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise ConfigError(f"{what} {path}: the file written is a {suffix[1:].upper()} image; name it "
+                          f"{path.with_suffix(suffix).name}")
     check_writable_dir(path.parent, what)
 
 

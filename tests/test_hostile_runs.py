@@ -281,11 +281,11 @@ def test_refused_out_through_a_symlink_leaves_the_finished_run_untouched(finishe
     assert (finished.stat().st_mtime_ns, sorted(p.name for p in finished.iterdir())) == before
 
 
-@pytest.mark.parametrize("case", ["plot-a-folder", "plot-under-a-file", "plot-proc"])
+@pytest.mark.parametrize("case", ["plot-a-folder", "plot-under-a-file", "plot-proc", "plot-not-png"])
 def test_plot_paths_refused(case, finished, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine\n")
     plot = {"plot-a-folder": tmp_path, "plot-under-a-file": tmp_path / "notes.txt" / "p.png",
-            "plot-proc": "/proc/dsrecon-x/p.png"}[case]
+            "plot-proc": "/proc/dsrecon-x/p.png", "plot-not-png": tmp_path / "p.txt"}[case]
     assert_refused(["compare", finished, "--plot", plot], capsys, watch=tmp_path, match=["--plot"])
     assert_refused(["lyap", "lorenz", "--plot", plot], capsys, watch=tmp_path, match=["--plot"])
 
