@@ -25,7 +25,7 @@ from .lyapunov import forcing_interval, max_lyapunov
 from .report import compare_table, plot_lambda_max, plot_tau_sweep, score_table
 from .results import check_out_dir, read_results
 from .runs import _json_safe, check_writable_dir, check_writable_file
-from .sweep import check_ray_options, check_runtime_env, load_sweep, run_sweep
+from .sweep import check_ray_options, check_runs, check_runtime_env, load_sweep, run_sweep
 from .tasks import Task, task_model, train_task
 from .train import Interrupted, uses_tau   # uses_tau: the one "does this run use tau" rule
 
@@ -392,6 +392,7 @@ def _cmd_sweep(args) -> int:
     check_ray_options({k: v for k, v in flags.items() if v is not None},
                       "--connect-timeout/--max-attempts:")
     if args.dry_run:
+        check_runs(sweep)   # what run_sweep checks before any work, so that a dry run promises no failure
         print(f"sweep {sweep.name}: {len(sweep.specs)} runs -> {sweep.out}")
         for s in sweep.specs:
             print(f"  {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}  {s['key']}")

@@ -366,8 +366,22 @@ def data_fingerprint(dataset: xr.Dataset) -> str:
     return h.hexdigest()
 
 
+def check_dataset(ds, what: str = "data", attrs: tuple = ("n_train",)) -> None:
+    """One-line DataError unless ``ds`` is a dataset as :func:`load` returns it (an ``xarray.Dataset`` with the
+    variable ``x`` and the ``attrs`` the caller reads, e.g. the split): the public functions that take one call
+    it first, so that an array or a path passed by mistake is named, not a KeyError from inside."""
+    if not isinstance(ds, xr.Dataset):
+        raise DataError(f"{what} must be a dataset from ds.load (an xarray.Dataset), got {type(ds).__name__}; an "
+                        f"array (T, N) becomes one through a file: np.save('x.npy', x), then ds.load('x.npy')")
+    missing = (["x"] if "x" not in ds else []) + [k for k in attrs if k not in ds.attrs]
+    if missing:
+        raise DataError(f"{what} is an xarray.Dataset without {', '.join(map(repr, missing))}: not one from "
+                        f"ds.load, which records the split and the standardization; load the data with ds.load")
+
+
 def train_test_split(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
     """Split at ``attrs['n_train']``: the test split continues the training orbit."""
+    check_dataset(ds)
     n = int(ds.attrs["n_train"])
     return ds.isel(time=slice(0, n)), ds.isel(time=slice(n, None))
 
@@ -404,6 +418,7 @@ def independent_trajectory(ds: xr.Dataset, n_steps: int, *, seed: int) -> xr.Dat
 
 def to_physical(ds: xr.Dataset) -> xr.Dataset:
     """Undo the standardization: x * std + mean (units of the original recording)."""
+    check_dataset(ds, attrs=("mean", "std"))
     out = ds.copy()
     out["x"] = ds["x"] * xr.DataArray(np.asarray(ds.attrs["std"]), dims="channel") + xr.DataArray(
         np.asarray(ds.attrs["mean"]), dims="channel"

@@ -1,9 +1,8 @@
 """A model against data: the scores that need a model to run (forced states, free runs, spectra) or a dataset to
 split, built on the pure kernels of :mod:`dsrecon.metrics`.
 
-- :func:`prediction_error`: PE(n), the n-step-ahead MSE from forced states.
-- :func:`valid_prediction_time`: the first time the normalised error of a forced-then-free run exceeds a
-  threshold, in Lyapunov times.
+- :func:`prediction_error` and :func:`valid_prediction_time` (from :mod:`dsrecon.prediction`): PE(n) and the
+  valid prediction time, from forced states.
 - :func:`lyapunov_scores`: λ_max, the spectrum and D_KY of a model against the data's or the true ones.
 - :func:`score_initial_conditions`: free runs from many initial conditions, batched; median ± MAD.
 - :func:`score_partially_observed`: scores in the full state space after regressing latents onto the
@@ -22,7 +21,6 @@ import json
 import logging
 import math
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -32,138 +30,21 @@ from . import data as data_mod, metrics as M
 from .arrays import as_array
 from .config import EvalConfig
 from .data import independent_trajectory, train_test_split
-from .ensemble import MEMORY_SHARE, available_bytes
+from .ensemble import MEMORY_SHARE, Ensemble, available_bytes
 from .errors import ConfigError, DataError, DsreconError
 from .inputs import (check_covers, check_inputs, extend_inputs, input_series, input_windows, model_inputs,
                      starts_with_inputs)
 from .lyapunov import LyapunovSpectrum, kaplan_yorke_dimension, lyapunov_spectrum
 from .maxlyap import MaxLyapunov
-from .metrics import (Score, block_bootstrap, check_setting, is_int, median_mad, regress_full_observation, score_all,
+from .metrics import (Score, block_bootstrap, check_setting, is_int, regress_full_observation, score_all,
                       summarise)
 from .models.base import device_dtype, free_run
+from .prediction import forced_rollouts, prediction_error, valid_prediction_time  # noqa: F401 - re-exported
 from .systems import system_dims
 
 log = logging.getLogger("dsrecon")
 
 
-def forced_rollouts(model, x0, n_steps: int, *, inputs=None, return_latent: bool = False):
-    """Free runs of ``n_steps`` steps from the forced states of the observations ``x0`` (B, N).
-
-    z_0 = model.force(x0); z_k = model.step(z_{k-1}) (a driven model: model.step(z_{k-1}, s_{k-1}) with
-    ``inputs`` (B, n, K), the inputs of each run from its start on); returns the observations x̂_1..x̂_n as
-    (B, n, N) (and the latents z_1..z_n as (B, n, M) with ``return_latent``), numpy float64. All starts in
-    one batch: one ``step`` call per time step (:func:`dsrecon.models.base.free_run`).
-    """
-    device, dtype = device_dtype(model)
-    x0 = np.atleast_2d(np.asarray(x0, dtype=float))
-    with torch.no_grad():
-        z = model.force(torch.as_tensor(x0, dtype=dtype, device=device))
-        s = None if inputs is None else torch.as_tensor(np.asarray(inputs), dtype=dtype, device=device).transpose(0, 1)
-        out = free_run(model, z, int(n_steps), inputs=s, return_latent=return_latent)
-        xs, zs = out if return_latent else (out, None)
-        xs = xs.transpose(0, 1).cpu().numpy().astype(np.float64)
-        if return_latent:
-            return xs, zs.transpose(0, 1).cpu().numpy().astype(np.float64)
-    return xs
-
-
-def _starts(n_avail: int, n_starts: int) -> np.ndarray:
-    """Evenly spaced start indices 0 .. n_avail − 1 (at most ``n_starts``)."""
-    if n_avail <= n_starts:
-        return np.arange(n_avail)
-    return np.linspace(0, n_avail - 1, n_starts).astype(np.int64)
-
-
-def prediction_error(model, data, *, n_steps: int = 25, n_starts: int = 1000, inputs=None) -> Score:
-    """PE(n): the n-step-ahead prediction error of a model from forced states.
-
-    Algorithm: starts t_1..t_B evenly spaced over the series (at most ``n_starts``, each with n steps
-    after it); z = model.force(x_t); n free steps; PE(k) = mean over starts and dimensions of
-    (x̂_{t+k} − x_{t+k})², k = 1..n. The value is PE(n); ``extra["curve"]`` holds PE(1..n).
-    Units: squared units of ``data`` (standardized data: fractions of the variance).
-    Reference: "How to train RNNs on chaotic data" §4 / DurstewitzLab/ChaosRNN ``evaluation/mse.py``
-    (there: every time step a start, forcing by B⁺x, n = 25).
-    Pitfall: forcing sets only what the observation determines; unobserved latents get the model's
-    forcing rule (see :mod:`dsrecon.models.observation`), so PE(1) is not zero even for a perfect model
-    of a partially observed system. Non-finite predictions give inf with a reason.
-    A driven model (``input_dim > 0``) reads ``inputs`` (T, K) aligned with ``data`` (default: the
-    Dataset's ``s``): the run from x_t reads s_t, s_{t+1}, ...
-    """
-    check_setting(is_int(n_steps, 1), f"n_steps must be an integer ≥ 1, got {n_steps!r}")
-    check_setting(is_int(n_starts, 1), f"n_starts must be an integer ≥ 1, got {n_starts!r}")
-    x = as_array(data, what="data")
-    s = model_inputs(model, data, inputs)
-    variant = {"n": int(n_steps), "error": "MSE over starts and dimensions", "start": "forced: model.force(x_t)",
-               "starts": "evenly spaced"}
-    if len(x) <= n_steps:
-        return Score("PE", math.nan, variant, 0, len(x), f"data have {len(x)} steps, need more than n = {n_steps}")
-    st = _starts(len(x) - n_steps, n_starts)
-    pred = forced_rollouts(model, x[st], n_steps, inputs=None if s is None else input_windows(s, st, n_steps))
-    target = x[st[:, None] + np.arange(1, n_steps + 1)[None, :]]
-    if not np.all(np.isfinite(pred)):
-        return Score("PE", math.inf, variant, len(st), len(x) - n_steps, "non-finite predictions: the model diverged",
-                     t_gen=int(n_steps), n_init=len(st))
-    curve = np.mean((pred - target) ** 2, axis=(0, 2))
-    return Score("PE", float(curve[-1]), variant, len(st), len(x) - n_steps, t_gen=int(n_steps), n_init=len(st),
-                 extra={"curve": curve.tolist()})
-
-
-def valid_prediction_time(model, data, *, lambda_max: float, dt: float | None = None, threshold: float = 0.5,
-                          n_starts: int = 100, horizon: int | None = None, inputs=None) -> Score:
-    """Valid prediction time in Lyapunov times: how long a forced-then-free run stays close to the data.
-
-    Algorithm: starts evenly spaced over the series (at most ``n_starts``); z = model.force(x_t); free
-    run; normalised error e(k) = √(mean_d ((x̂_{t+k,d} − x_{t+k,d}) / σ_d)²), σ_d the std (ddof=0) of
-    ``data`` per dimension; k* the first step with e(k*) > ``threshold``; VPT = k* · dt · λ_max
-    (Lyapunov times). Value: the median over starts, ``spread`` the MAD, ``extra["per_init"]`` each.
-    A start whose error never exceeds the threshold within ``horizon`` steps counts as the horizon (a
-    lower bound, said in ``reason``). ``horizon`` default: 20 Lyapunov times, at least 10 steps.
-
-    Parameters: ``lambda_max`` per time unit (of the data or the true equations); ``dt`` time units per
-    step (default: ``data.attrs["dt"]``, else 1); ``inputs`` (T, K) of a driven model, aligned with ``data``
-    (default: the Dataset's ``s``).
-    References: Pathak et al. 2018; Vlachas et al. 2020 (VPT with a normalised-error threshold of 0.5).
-    Pitfall: the value scales with λ_max, so state which λ_max (``reference`` holds it).
-    """
-    x = as_array(data, what="data")
-    s = model_inputs(model, data, inputs)
-    if dt is None:
-        dt = float(getattr(data, "attrs", {}).get("dt", 1.0))
-    check_setting(math.isfinite(lambda_max) and lambda_max > 0,
-                   f"valid_prediction_time: lambda_max must be a positive number per time unit, got {lambda_max}")
-    check_setting(dt > 0, f"dt must be > 0, got {dt}")
-    check_setting(threshold > 0, f"threshold must be > 0, got {threshold}")
-    if horizon is None:
-        horizon = max(10, int(math.ceil(20.0 / (lambda_max * dt))))
-    check_setting(is_int(horizon, 1), f"horizon must be an integer ≥ 1, got {horizon!r}")
-    variant = {"threshold": threshold, "error": "RMS over dimensions of error / std(data) per dimension",
-               "units": "Lyapunov times (k*·dt·lambda_max)", "lambda_max": lambda_max, "dt": dt,
-               "horizon": int(horizon), "start": "forced: model.force(x_t)"}
-    if len(x) <= horizon:
-        horizon = len(x) - 1
-        variant["horizon"] = int(horizon)
-    if horizon < 1:
-        return Score("VPT", math.nan, variant, 0, len(x), "data too short", reference=lambda_max)
-    sd = x.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    st = _starts(len(x) - horizon, n_starts)
-    pred = forced_rollouts(model, x[st], horizon, inputs=None if s is None else input_windows(s, st, horizon))
-    target = x[st[:, None] + np.arange(1, horizon + 1)[None, :]]
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.sqrt(np.mean(((pred - target) / sd) ** 2, axis=2))
-    over = ~(err <= threshold)                        # NaN (diverged) counts as over the threshold
-    first = np.where(over.any(axis=1), over.argmax(axis=1) + 1, horizon)
-    censored = int((~over.any(axis=1)).sum())
-    vpt = first * dt * lambda_max
-    med, mad = median_mad(vpt)
-    with warnings.catch_warnings():  # a column of NaN (every start diverged) gives NaN, as it should
-        warnings.simplefilter("ignore", RuntimeWarning)
-        curve = np.nanmedian(err, axis=0)
-    reason = (f"{censored} of {len(st)} starts stayed below the threshold for the whole horizon of {horizon} "
-              f"steps (counted as the horizon: a lower bound)" if censored else "")
-    return Score("VPT", med, variant, len(st), len(x) - horizon, reason, reference=lambda_max, t_gen=int(horizon),
-                 n_init=len(st), spread=mad, extra={"per_init": vpt.tolist(),
-                                                    "median_error_curve": curve.tolist()})
 
 
 def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = None, n_steps: int = 2000,
@@ -225,7 +106,7 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
                           n_init=n)}
 
 
-def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int) -> None:
+def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int, what: str = "n_init") -> None:
     """One-line ConfigError, before any work, when ``n_init`` free runs of ``t_gen`` steps would take more than
     ``MEMORY_SHARE`` of the free memory: per run and step the generated observations on the model's device, their
     float64 copy on the host, the scored copy and the state (an estimate from the shapes, as for ensembles)."""
@@ -233,6 +114,9 @@ def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int) -> None:
     per_run = int(t_gen) * (dtype.itemsize * (n_obs + model.latent_dim) + 16 * n_obs)
     free = available_bytes(torch.device("cpu"))
     if free is not None and n_init * per_run > MEMORY_SHARE * free:
+        if what == "n_steps":   # one run: its length is the setting
+            raise ConfigError(f"n_steps = {t_gen} generated steps need about {per_run / 2**30:.1f} GiB, but the "
+                              f"machine has {free / 2**30:.1f} GiB free; generate fewer")
         raise ConfigError(f"n_init = {n_init} free runs of t_gen = {t_gen} steps need about "
                           f"{n_init * per_run / 2**30:.1f} GiB, but the machine has {free / 2**30:.1f} GiB free; use "
                           f"n_init = {max(1, int(MEMORY_SHARE * free // per_run))} or fewer (or a shorter t_gen)")
@@ -356,6 +240,21 @@ def noise_floor(data, t_gen: int, *, seeds=(1,), n_bins: int = 30, alpha: float 
     return out
 
 
+def check_model_and_data(model, data, what: str = "data") -> None:
+    """One-line errors, before any work, for what the public analysis functions cannot score: ``data`` that is not
+    a dataset from ds.load, an :class:`Ensemble` (its members are the models), or a model observing another
+    number of channels than ``data`` has (instead of a matrix-shape error from inside the model)."""
+    data_mod.check_dataset(data, what, attrs=("dt",))
+    if isinstance(model, Ensemble):
+        raise ConfigError("an Ensemble is K models: score one of them, e.g. ens.members[k] (run.model is the member "
+                          "a fit kept)")
+    if not hasattr(model, "obs_dim") or not hasattr(model, "force"):
+        raise ConfigError(f"model must be a dsrecon model (PLRNN, ShallowPLRNN, RNN, LSTM, GRU), got "
+                          f"{type(model).__name__}")
+    if model.obs_dim != data.sizes["channel"]:
+        raise DataError(f"{what}: {data.sizes['channel']} channels, but the model observes {model.obs_dim}")
+
+
 def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> xr.Dataset:
     """Free run of ``n_steps`` steps as an ``xr.Dataset`` with the dims and attrs of ``like``.
 
@@ -366,8 +265,12 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> 
     periodic forcing; the result then carries them as ``s``. Raises DataError when the model and ``like``
     disagree about inputs, or when non-periodic inputs are shorter than ``n_steps``.
     """
-    if n_steps < 1:
-        raise ConfigError(f"n_steps must be >= 1, got {n_steps}")
+    check_setting(is_int(n_steps, 1), f"n_steps must be an integer >= 1, got {n_steps!r}")
+    check_model_and_data(model, like, "like")
+    check_batch_memory(model, int(n_steps), 1, like.sizes["channel"], what="n_steps")
+    if x0 is not None and np.size(x0) != model.obs_dim:
+        raise DataError(f"x0 must be one observation of the model's {model.obs_dim} channels, got shape "
+                        f"{np.shape(x0)}")
     if inputs is None:
         s = input_series(model, like, n_steps, what="data given as like")
     else:
@@ -412,6 +315,7 @@ def model_spectrum(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *
     number); raises a one-line DataError when the test inputs are too short for the run. The same model,
     data, config and seed give the same numbers bit for bit, whichever command asks.
     """
+    check_model_and_data(model, data)
     _, test = data_mod.train_test_split(data)
     x_test = data_mod.as_array(test)
     n_steps = int(config.lyap_steps if n_steps is None else n_steps)
@@ -497,6 +401,11 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
             return None
         return full[n_train:]
 
+    check_model_and_data(model, data)
+    if not isinstance(config, EvalConfig):
+        raise ConfigError(f"config must be an EvalConfig, got {type(config).__name__}; e.g. "
+                          f"config=ds.EvalConfig(t_gen=20000)")
+    check_setting(is_int(n_init, 1), f"n_init must be an integer >= 1, got {n_init!r}")
     t0 = time.monotonic()
     _, test = data_mod.train_test_split(data)
     if n_init > 1:   # before the work: the free runs from n_init starts are one batch in memory

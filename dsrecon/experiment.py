@@ -175,6 +175,15 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | RunConfig 
     with seed ``config.seed + k``); ``run.model`` is then the best member by held-out validation and
     ``run.result.members`` holds every member's FitResult (docs/ensembles.md).
     """
+    data_mod.check_dataset(data)
+    if config is not None and not isinstance(config, (TrainConfig, RunConfig)):
+        raise ConfigError(f"config must be a TrainConfig or a RunConfig, got {type(config).__name__}; e.g. "
+                          f"config=ds.TrainConfig(steps=2000)")
+    for name, flag in (("overwrite", overwrite), ("progress", progress)):
+        if not isinstance(flag, bool):   # "no" is truthy: a finished run must not be replaced by a typo
+            raise ConfigError(f"{name} must be True or False, got {flag!r}")
+    if run_dir is not None and not isinstance(run_dir, (str, os.PathLike)):
+        raise ConfigError(f"run_dir must be a folder path (str or pathlib.Path) or None, got {type(run_dir).__name__}")
     base = config if isinstance(config, RunConfig) else RunConfig(train=config or TrainConfig())
     cfg = base.replace(data=data_config_of(data), model=model_config_of(model), train=replace(base.train, tau=tau))
     train, _ = data_mod.train_test_split(data)

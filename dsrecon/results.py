@@ -138,6 +138,9 @@ def check_out_dir(path, what: str = "--out") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder; give a folder (it is created if missing)")
+    if (path / "config.json").is_file() and any((path / n).exists() for n in ("model.pt", "metrics.json", "checkpoints")):
+        raise ConfigError(f"{what} {path} holds a run of `dsrecon fit` (config.json, model.pt); results and "
+                          f"leaderboards need a folder of their own")
     probe = path.absolute()
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent

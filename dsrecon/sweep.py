@@ -67,12 +67,13 @@ from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _f
                        portable_spec, read_result, recover_result, set_aside, unpack_artifacts)
 from .baselines import ESN
 from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
-from .errors import ConfigError
+from .errors import ConfigError, DsreconError
 from .fileio import atomic_write_bytes
 from .jobs import plan_jobs
 from .results import _unreadable, append_results, check_out_dir
 from .runs import write_json
-from .train import uses_tau
+from .train import resolve_device, uses_tau
+from .validation import check_lengths
 
 log = logging.getLogger("dsrecon")
 
@@ -184,12 +185,19 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
             raise ConfigError(f"{_where(path)}[sweep] datasets: file {d!r} does not exist")
     models = _list(sw, "models", [], path, MODEL_KINDS)
     methods = _list(sw, "methods", ["stf"] if models else [], path, METHODS)
+    if models and not methods:
+        raise ConfigError(f"{_where(path)}[sweep] methods must be a non-empty list when models are given, got []; "
+                          f"allowed: {', '.join(METHODS)}")
     seeds = _list(sw, "seeds", [0], path)
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             raise ConfigError(f"{_where(path)}[sweep] seeds: {s!r} is not an integer >= 0")
+    tau_list = _list(sw, "taus", ["auto"], path)
     try:
-        taus = [parse_tau(t) for t in _list(sw, "taus", ["auto"], path)]
+        bad = next((t for t in tau_list if isinstance(t, bool)), None)
+        if bad is not None:   # TOML true would read as 1
+            raise ConfigError(f"tau must be 'auto' or an integer >= 1, got {bad!r}")
+        taus = [parse_tau(t) for t in tau_list]
     except ConfigError as err:
         raise ConfigError(f"{_where(path)}[sweep] taus: {err}") from None
     baselines = _list(sw, "baselines", [], path, BASELINES)
@@ -379,6 +387,37 @@ class SweepResult:
     seconds: float
 
 
+def check_runs(sweep: Sweep) -> None:
+    """The checks of each run that need its data, before any work (``dsrecon sweep``, its ``--dry-run`` and
+    :func:`run_sweep`): every dataset loads (once), and each run's settings fit it -- ``tau``, ``seq_len``
+    and ``batch_size`` against the training split, ``latent_dim`` against its channels, the held-out
+    validation -- and its device exists. Without this a setting that cannot run became a permanent
+    "failed" record at run time. A data file this machine does not have is left to the nodes (on Ray a node
+    may hold it); one line names the run and the setting otherwise."""
+    splits = {}
+    for s in sweep.specs:
+        if s["kind"] != "rnn":
+            continue
+        cfg = RunConfig.from_dict(s["config"])
+        where = f"run {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}: "
+        try:
+            resolve_device(cfg.train.device)
+            ident = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True, default=str)
+            if ident not in splits:
+                if data_mod.is_path(cfg.data.name) and not Path(cfg.data.name).exists():
+                    splits[ident] = None
+                else:
+                    train, _ = data_mod.train_test_split(data_mod.load_for(cfg.data))
+                    splits[ident] = (int(train.sizes["time"]), int(train.sizes["channel"]))
+            if splits[ident] is None:
+                continue
+            n, channels = splits[ident]
+            cfg.check_series(n, channels, f"the training split of {s['dataset']}")
+            check_lengths(n, cfg.train)
+        except DsreconError as err:   # ConfigError, DataError, or the device's
+            raise type(err)(where + str(err)) from None
+
+
 def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", address: str | None = None,
               workers: int | None = None, progress: bool = True, echo=print, retry_failed: bool = False,
               runtime_env: dict | None = None, connect_timeout: float | None = None,
@@ -400,6 +439,7 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
         sweep = load_sweep(sweep)
     if workers is not None and (int(workers) != workers or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_runs(sweep)
     opts = dict(sweep.ray)
     if runtime_env is not None:
         opts["runtime_env"] = runtime_env

@@ -66,7 +66,42 @@ SWEEP_CASES = {
     "out-below-a-file": (lambda t: [sweep_file(t), "--out", _write(t / "f.txt", "x") / "sub"], ["f.txt", "is a file"]),
     "out-in-proc": (lambda t: [sweep_file(t), "--out", "/proc/dsrecon-hostile"], ["/proc/dsrecon-hostile"]),
     "workers-zero": (lambda t: [sweep_file(t), "--workers", "0"], ["--workers", "0"]),
+    "methods-empty": (lambda t: [_write(t / "m.toml", SWEEP.format(name='"m"', top="", extra="", tail="")
+                                        .replace('methods = ["gtf"]', "methods = []"))],
+                      ["[sweep] methods must be a non-empty list when models are given"]),
+    "taus-a-bool": (lambda t: [sweep_file(t, extra="taus = [true]")], ["[sweep] taus", "got True"]),
+    "out-a-fit-run": (lambda t: [sweep_file(t), "--out", _fit_run_folder(t)], ["holds a run of `dsrecon fit`"]),
 }
+
+
+def _fit_run_folder(t: Path) -> Path:
+    """A folder laid out like a `dsrecon fit` run (its files need not be real: the refusal reads names only)."""
+    run = t / "a-fit-run"
+    for name in ("config.json", "metrics.json", "model.pt"):
+        _write(run / name, "{}")
+    return run
+
+# settings that only the data can refuse: checked for every run before any work (they used to become permanent
+# "failed" records at run time, with exit 0), in a dry run as in a real one
+DATA_CASES = {
+    "tau-longer-than-the-training-split": (dict(extra="taus = [1000000000]", tail="", methods='["stf"]'),
+                                           ["run lorenz plrnn stf tau=1000000000 seed=0", "train.tau = 1000000000"]),
+    "latent-dim-below-the-channels": (dict(extra="taus = [10]", tail="[model]\nlatent_dim = 2\n", methods='["stf"]'),
+                                      ["run lorenz plrnn stf tau=10 seed=0", "model.latent_dim = 2", ">= 3"]),
+    "seq-len-longer-than-the-data": (dict(extra="", tail="[per_model.plrnn.train]\nseq_len = 99999\n",
+                                          methods='["gtf"]'), ["run lorenz plrnn gtf", "seq_len"]),
+}
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_sweep_setting_the_data_refuse_is_refused_before_any_work(case, dry, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    opts, match = DATA_CASES[case]
+    toml = sweep_file(tmp_path, extra=opts["extra"], tail=opts["tail"])
+    toml.write_text(toml.read_text().replace('methods = ["gtf"]', f"methods = {opts['methods']}"))
+    assert_refused(["sweep", toml, "--out", tmp_path / "out", *(["--dry-run"] if dry else [])], capsys,
+                   watch=tmp_path, match=match)
 
 
 @pytest.mark.parametrize("case", list(SWEEP_CASES))
