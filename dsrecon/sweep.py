@@ -222,6 +222,15 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
                 raise ConfigError(f"{_where(path)}[{table}.{key}]: {key!r} is not in the sweep; allowed: "
                                   f"{', '.join(map(str, allowed))}")
             per[(table, key)] = values
+    # the keys each run gets from the sweep's own lists: set in a section too, they would be ignored without a word
+    owned = {("data", "name"): "datasets", ("model", "kind"): "models", ("train", "method"): "methods",
+             ("train", "seed"): "seeds", ("train", "tau"): "taus"}
+    tables = [("", fixed)] + [(f"[{t}.{k}]", v) for (t, k), v in per.items()]
+    for where, table in tables:
+        for (section, key), lst in owned.items():
+            if isinstance(table, dict) and isinstance(table.get(section), dict) and key in table[section]:
+                raise ConfigError(f"{_where(path)}{where}[{section}] {key} is set by [sweep] {lst}, which every run "
+                                  f"takes it from; drop it (or list the value in [sweep] {lst})")
     ray_opts = check_ray_options(source.get("ray", {}), f"{_where(path)}[ray]")
     esn_params = source.get("esn", {})
     esn_allowed = [p for p in inspect.signature(ESN).parameters if p != "seed"]

@@ -71,6 +71,13 @@ SWEEP_CASES = {
                       ["[sweep] methods must be a non-empty list when models are given"]),
     "taus-a-bool": (lambda t: [sweep_file(t, extra="taus = [true]")], ["[sweep] taus", "got True"]),
     "out-a-fit-run": (lambda t: [sweep_file(t), "--out", _fit_run_folder(t)], ["holds a run of `dsrecon fit`"]),
+    "train-method-set-by-the-lists": (lambda t: [_write(t / "m.toml", SWEEP.format(name='"m"', top="", extra="", tail="")
+                                                        .replace("steps = 12", 'steps = 12\nmethod = "stf"'))],
+                                      ["[train] method is set by [sweep] methods", "drop it"]),
+    "model-kind-set-by-the-lists": (lambda t: [sweep_file(t, tail='[model]\nkind = "lstm"\n')],
+                                    ["[model] kind is set by [sweep] models"]),
+    "per-model-tau-set-by-the-lists": (lambda t: [sweep_file(t, tail="[per_model.plrnn.train]\ntau = 5\n")],
+                                       ["[per_model.plrnn][train] tau is set by [sweep] taus"]),
 }
 
 
