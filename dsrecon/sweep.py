@@ -67,7 +67,7 @@ from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _f
                        portable_spec, read_result, recover_result, set_aside, unpack_artifacts)
 from .baselines import ESN
 from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
-from .errors import ConfigError, DsreconError
+from .errors import ConfigError, DataError, DsreconError
 from .fileio import atomic_write_bytes
 from .jobs import plan_jobs
 from .results import _unreadable, append_results, check_out_dir
@@ -401,8 +401,8 @@ def check_runs(sweep: Sweep) -> None:
     :func:`run_sweep`): every dataset loads (once), and each run's settings fit it -- ``tau``, ``seq_len``
     and ``batch_size`` against the training split, ``latent_dim`` against its channels, the held-out
     validation -- and its device exists. Without this a setting that cannot run became a permanent
-    "failed" record at run time. A data file this machine does not have is left to the nodes (on Ray a node
-    may hold it); one line names the run and the setting otherwise."""
+    "failed" record at run time. Data this machine cannot load (a node-local file, a recording not yet
+    downloaded) are left to the run itself, as before; one line names the run and the setting otherwise."""
     splits = {}
     for s in sweep.specs:
         if s["kind"] != "rnn":
@@ -413,11 +413,11 @@ def check_runs(sweep: Sweep) -> None:
             resolve_device(cfg.train.device)
             ident = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True, default=str)
             if ident not in splits:
-                if data_mod.is_path(cfg.data.name) and not Path(cfg.data.name).exists():
-                    splits[ident] = None
-                else:
+                try:
                     train, _ = data_mod.train_test_split(data_mod.load_for(cfg.data))
                     splits[ident] = (int(train.sizes["time"]), int(train.sizes["channel"]))
+                except DataError:   # not loadable here (a node-local file, a recording to download): the run's
+                    splits[ident] = None   # own check decides, where it runs
             if splits[ident] is None:
                 continue
             n, channels = splits[ident]
