@@ -392,7 +392,7 @@ def _cmd_sweep(args) -> int:
     check_ray_options({k: v for k, v in flags.items() if v is not None},
                       "--connect-timeout/--max-attempts:")
     if args.dry_run:
-        check_runs(sweep)   # what run_sweep checks before any work, so that a dry run promises no failure
+        check_runs(sweep, here=args.backend != "ray")   # run_sweep's checks before any work: a dry run promises no failure
         print(f"sweep {sweep.name}: {len(sweep.specs)} runs -> {sweep.out}")
         for s in sweep.specs:
             print(f"  {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}  {s['key']}")

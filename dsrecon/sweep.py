@@ -396,13 +396,14 @@ class SweepResult:
     seconds: float
 
 
-def check_runs(sweep: Sweep) -> None:
+def check_runs(sweep: Sweep, *, here: bool = True) -> None:
     """The checks of each run that need its data, before any work (``dsrecon sweep``, its ``--dry-run`` and
     :func:`run_sweep`): every dataset loads (once), and each run's settings fit it -- ``tau``, ``seq_len``
     and ``batch_size`` against the training split, ``latent_dim`` against its channels, the held-out
     validation -- and its device exists. Without this a setting that cannot run became a permanent
     "failed" record at run time. Data this machine cannot load (a node-local file, a recording not yet
-    downloaded) are left to the run itself, as before; one line names the run and the setting otherwise."""
+    downloaded) are left to the run itself, as before, and so is the device when the runs do not run ``here``
+    (on Ray the nodes may have a GPU the driver lacks); one line names the run and the setting otherwise."""
     splits = {}
     for s in sweep.specs:
         if s["kind"] != "rnn":
@@ -410,7 +411,8 @@ def check_runs(sweep: Sweep) -> None:
         cfg = RunConfig.from_dict(s["config"])
         where = f"run {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}: "
         try:
-            resolve_device(cfg.train.device)
+            if here:
+                resolve_device(cfg.train.device)
             ident = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True, default=str)
             if ident not in splits:
                 try:
@@ -448,7 +450,7 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
         sweep = load_sweep(sweep)
     if workers is not None and (int(workers) != workers or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
-    check_runs(sweep)
+    check_runs(sweep, here=backend != "ray")
     opts = dict(sweep.ray)
     if runtime_env is not None:
         opts["runtime_env"] = runtime_env
