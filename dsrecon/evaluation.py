@@ -106,7 +106,7 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
                           n_init=n)}
 
 
-def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int, what: str = "n_init") -> None:
+def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int) -> None:
     """One-line ConfigError, before any work, when ``n_init`` free runs of ``t_gen`` steps would take more than
     ``MEMORY_SHARE`` of the free memory: per run and step the generated observations on the model's device, their
     float64 copy on the host, the scored copy and the state (an estimate from the shapes, as for ensembles)."""
@@ -114,7 +114,7 @@ def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int, what: str = "
     per_run = int(t_gen) * (dtype.itemsize * (n_obs + model.latent_dim) + 16 * n_obs)
     free = available_bytes(torch.device("cpu"))
     if free is not None and n_init * per_run > MEMORY_SHARE * free:
-        if what == "n_steps":   # one run: its length is the setting
+        if n_init == 1:   # one run (generate): its length is the setting
             raise ConfigError(f"n_steps = {t_gen} generated steps need about {per_run / 2**30:.1f} GiB, but the "
                               f"machine has {free / 2**30:.1f} GiB free; generate fewer")
         raise ConfigError(f"n_init = {n_init} free runs of t_gen = {t_gen} steps need about "
@@ -267,7 +267,7 @@ def generate(model, n_steps: int, *, like: xr.Dataset, x0=None, inputs=None) -> 
     """
     check_setting(is_int(n_steps, 1), f"n_steps must be an integer >= 1, got {n_steps!r}")
     check_model_and_data(model, like, "like")
-    check_batch_memory(model, int(n_steps), 1, like.sizes["channel"], what="n_steps")
+    check_batch_memory(model, int(n_steps), 1, like.sizes["channel"])
     if x0 is not None and np.size(x0) != model.obs_dim:
         raise DataError(f"x0 must be one observation of the model's {model.obs_dim} channels, got shape "
                         f"{np.shape(x0)}")

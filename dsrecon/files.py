@@ -453,13 +453,18 @@ def read_file(path, *, columns=None, time_column=None, dt: float | None = None, 
     return x, names, info
 
 
+def _check_unique(names: list[str], path, where: str, kind: str) -> None:
+    """One line when ``where`` (a header, a coordinate) names a ``kind`` (column, channel) twice."""
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise DataError(f"{path}: {where} names {kind} {dup!r} more than once; give each {kind} its own name")
+
+
 def _read_table(path: Path, columns, time_column, info):
     layout = _table_layout(path, full=True)
     header = layout["header"]
     all_names = [f"c{i}" for i in range(layout["n_fields"])] if header is None else header
-    if len(set(all_names)) != len(all_names):
-        dup = next(h for h in all_names if all_names.count(h) > 1)
-        raise DataError(f"{path}: the header names column {dup!r} more than once; give each column its own name")
+    _check_unique(all_names, path, "the header", "column")
     if time_column is None:
         tcol = next((h for h in all_names if h.strip().lower() in TIME_COLUMN_NAMES), None)
     elif isinstance(time_column, (int, np.integer)):
@@ -515,10 +520,7 @@ def _read_netcdf_file(path: Path, columns, info):
             _check_array(path, da.dtype, da.shape, " (variable 'x')")
             other = [d for d in da.dims if d != "time"][0]
             names = [str(v) for v in da[other].values] if other in da.coords else [f"c{i}" for i in range(da.shape[1])]
-            if len(set(names)) != len(names):
-                dup = next(n for n in names if names.count(n) > 1)
-                raise DataError(f"{path}: variable 'x' names channel {dup!r} more than once (coordinate {other!r}); "
-                                f"give each channel its own name")
+            _check_unique(names, path, "variable 'x'", "channel")
             idx = select_columns(names, columns, path)
             x = np.asarray(da.isel({other: idx}).values, dtype=np.float64)
             names = [names[i] for i in idx]
