@@ -23,7 +23,7 @@ from .errors import ConfigError, DataError, DsreconError
 from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
 from .lyapunov import forcing_interval, max_lyapunov
 from .report import compare_table, plot_lambda_max, plot_tau_sweep, score_table
-from .results import check_out_dir, read_results
+from .results import check_not_in_run, check_out_dir, read_results
 from .runs import _json_safe, check_writable_dir, check_writable_file
 from .sweep import check_ray_options, check_runs, check_runtime_env, load_sweep, run_sweep
 from .tasks import Task, task_model, train_task
@@ -199,6 +199,7 @@ def _cmd_lyap(args) -> int:
                           + f"; {target} is " + ("a run directory" if is_run else "not one") + ": drop it")
     if not is_run:
         if args.plot is not None:
+            check_not_in_run(args.plot, "--plot")   # a run's --overwrite deletes its .png files
             check_writable_file(args.plot, "--plot", suffix=".png")
         if target.suffix.lower() != ".toml" and (target.suffix.lower() in (".npy", ".csv", ".txt", ".dat")
                                                  or target.is_file()):
@@ -297,6 +298,7 @@ def _cmd_eval(args) -> int:
 
 def _cmd_compare(args) -> int:
     if args.plot:
+        check_not_in_run(args.plot, "--plot")   # a run's --overwrite deletes its .png files
         check_writable_file(args.plot, "--plot", suffix=".png")
     print(compare_table(args.run_dirs))
     if args.plot:

@@ -5,8 +5,9 @@ one line says where to put the file by hand.
 from __future__ import annotations
 
 import os
+import tarfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pooch
 
@@ -37,18 +38,19 @@ def fetch(name, *, data_dir=None, download: bool = True) -> Path:
     if c.get("kind") != "download":
         raise DataError(f"dataset {c.get('name')!r} is not a download (kind = {c.get('kind')!r}); nothing to fetch")
     f = c["file"]
+    filename, inner = check_file_names(c)
     folder = data_directory(data_dir)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"the data directory {folder} is a file, not a folder; pass --data-dir DIR (a folder) or set "
                         f"DSRECON_DATA_DIR")
-    archive = folder / f["filename"]
-    member = folder / f["member"] if f.get("member") else None
+    archive = folder / filename
+    member = folder / PurePosixPath(inner).name if inner else None
     want = (f.get("sha256") or "").lower() or None
     for candidate, pinned in ((member, f.get("member_sha256")), (archive, want)):
         if candidate is not None and candidate.is_file():
             pinned = (pinned or "").lower() or None
             _verify(candidate, pinned)
-            path = _unzip(archive, member) if candidate == archive and member is not None else candidate
+            path = _unzip(archive, member, inner) if candidate == archive and member is not None else candidate
             if pinned is None:
                 _trust_first_use(candidate, path)
             return path
@@ -79,7 +81,7 @@ def fetch(name, *, data_dir=None, download: bool = True) -> Path:
         removed = "the download was removed: fetch again"
         try:
             _verify(path, want, fix=removed)
-            out = _unzip(path, member, fix=removed) if member is not None else path
+            out = _unzip(path, member, inner, fix=removed) if member is not None else path
             if want is None:
                 _trust_first_use(path, out, fix=removed)
         except DataError:   # a copy that failed verification is not kept to fail again, nor what came out of it
@@ -94,9 +96,35 @@ def fetch(name, *, data_dir=None, download: bool = True) -> Path:
         raise
 
 
+def check_file_names(c: dict) -> tuple[str, str | None]:
+    """The card's ``[file] filename`` and ``member``, checked before anything is written: ``filename`` (what is
+    stored in the data directory, and its ``.sha256`` record) must be a plain file name, ``member`` a relative
+    path inside the archive; neither may be absolute or hold ``..``, so nothing lands outside the data directory.
+    Raises: DataError, one line, naming the card, the key and the fix."""
+    f = c["file"]
+    where = f"card {c.get('_card_path') or c.get('name')!r}: [file]"
+    filename, inner = f.get("filename"), f.get("member") or None
+    if not isinstance(filename, str) or not _is_plain(filename):
+        raise DataError(f"{where} filename = {filename!r} is not a plain file name (no folder, no '..', no "
+                        f"absolute path): it names the file stored in the data directory; write e.g. "
+                        f"filename = \"recording.csv\"")
+    if inner is not None:
+        parts = inner.split("/") if isinstance(inner, str) else []
+        if not parts or not all(_is_plain(p) for p in parts):
+            raise DataError(f"{where} member = {inner!r} is not a relative path inside the archive (no '..', no "
+                            f"absolute path, '/' between folders); it is extracted into the data directory under its "
+                            f"file name: write e.g. member = \"recording.csv\"")
+    return filename, inner
+
+
+def _is_plain(name: str) -> bool:
+    """A plain file name: not empty, not . or .., no folder separator (either kind), no drive, no NUL."""
+    return name not in ("", ".", "..") and not any(ch in name for ch in "/\\\0")
+
+
 def _place_hint(c: dict, folder: Path) -> str:
     f = c["file"]
-    names = f["filename"] + (f" (or the unzipped {f['member']})" if f.get("member") else "")
+    names = f["filename"] + (f" (or the unzipped {PurePosixPath(f['member']).name})" if f.get("member") else "")
     return (f"dataset {c['name']!r} needs {names} from {f['url']}: place it in {folder} (or pass "
             f"--data-dir DIR / set DSRECON_DATA_DIR)")
 
@@ -138,24 +166,83 @@ def _trust_first_use(path: Path, readable: Path, *, fix: str = "delete it and fe
         pass
 
 
-def _unzip(archive: Path, member: Path, *, fix: str = "delete it and fetch again") -> Path:
-    """Extract ``member`` from ``archive`` (once); a corrupt archive (bad zip, CRC, deflate stream) is a DataError
-    naming the archive, and the partial ``.part`` file is removed."""
+def _unzip(archive: Path, member: Path, inner: str | None = None, *, fix: str = "delete it and fetch again") -> Path:
+    """Extract the archive's member ``inner`` (by default ``member``'s name) from ``archive`` (a zip or a tar,
+    once) into ``member``; a corrupt archive (bad zip, CRC, deflate stream) is a DataError naming the archive,
+    and the partial ``.part`` file is removed. Every member of the archive is checked first
+    (:func:`_check_members`): an archive that would write outside its folder is refused whole."""
     if member.is_file():
         return member
+    inner = inner or member.name
+    is_tar = not zipfile.is_zipfile(archive) and _is_tar(archive)
 
     def extract(tmp):
-        with zipfile.ZipFile(archive) as z, z.open(member.name) as src, open(tmp, "wb") as dst:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                dst.write(block)
+        if is_tar:
+            with tarfile.open(archive) as t:
+                _check_members(archive, [(m.name, m) for m in t.getmembers()], member.parent, fix)
+                src = t.getmember(inner)
+                if not src.isfile():
+                    raise DataError(f"{archive}: the member {inner!r} is not a regular file (a link, folder or "
+                                    f"device); it is a different file: {fix}")
+                _copy(t.extractfile(src), tmp)
+        else:
+            with zipfile.ZipFile(archive) as z:
+                _check_members(archive, [(n, None) for n in z.namelist()], member.parent, fix)
+                with z.open(inner) as src:
+                    _copy(src, tmp)
 
     try:
         atomic_write(member, extract)     # the temp file beside ``member`` never survives a failure
+    except DataError:
+        raise
     except KeyError:
-        raise DataError(f"{archive}: the archive has no member {member.name!r}; it is a different file: {fix}") from None
+        raise DataError(f"{archive}: the archive has no member {inner!r}; it is a different file: {fix}") from None
     except WriteError as err:
-        raise DataError(f"cannot extract {member.name} from {archive} into {member.parent} "
+        raise DataError(f"cannot extract {inner} from {archive} into {member.parent} "
                         f"({str(err).split(': ', 1)[-1]}); or pass --data-dir DIR") from None
     except Exception as err:  # noqa: BLE001 -- zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError
-        raise DataError(f"{archive}: cannot extract {member.name} ({error_reason(err)}); the archive is corrupt: {fix}") from None
+        raise DataError(f"{archive}: cannot extract {inner} ({error_reason(err)}); the archive is corrupt: {fix}") from None
     return member
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def _copy(src, tmp) -> None:
+    with src, open(tmp, "wb") as dst:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            dst.write(block)
+
+
+def _check_members(archive: Path, members, dest: Path, fix: str) -> None:
+    """Refuse, before anything is extracted, an archive with a member that would land outside ``dest``: an
+    absolute name, a ``..``, and (tar) a device, or a symbolic or hard link pointing outside; tar members also
+    pass tarfile's ``data`` filter (Python's own rules for untrusted archives) where Python has it."""
+    root = dest.resolve()
+    for name, info in members:
+        bad = None
+        target = (root / name).resolve()
+        if PurePosixPath(name).is_absolute() or name.startswith("\\") or ".." in name.replace("\\", "/").split("/"):
+            bad = "an absolute path or '..'"
+        elif target != root and root not in target.parents:
+            bad = "a path outside its folder"
+        elif info is not None:
+            if info.isdev():
+                bad = "a device"
+            elif info.issym() or info.islnk():
+                base = target.parent if info.issym() else root
+                link = (base / info.linkname).resolve()
+                if PurePosixPath(info.linkname).is_absolute() or (link != root and root not in link.parents):
+                    bad = f"a link to {info.linkname!r}, outside its folder"
+            if bad is None and hasattr(tarfile, "data_filter"):
+                try:
+                    tarfile.data_filter(info, str(root))
+                except tarfile.FilterError as err:
+                    bad = str(err).rstrip(".")
+        if bad is not None:
+            raise DataError(f"{archive}: the archive holds the member {name!r}, {bad}, which would be written "
+                            f"outside {dest}; nothing was extracted: it is not a file to trust, {fix}")

@@ -133,14 +133,58 @@ def _unreadable(path) -> str | None:
     return None
 
 
+def inside_run(path) -> Path | None:
+    """The run folder of `dsrecon fit` that ``path`` is or lies inside (symbolic links and ``..`` resolved), else
+    None. A run folder holds a ``config.json`` with a ``"config"`` object (as every run writes it), or the
+    manifest or lock file that :mod:`dsrecon.runs` names: the run's ``--overwrite`` deletes its checkpoints/ and
+    its .png files, so nothing of a sweep, a leaderboard or a plot may be written there."""
+    from . import runs   # deferred: runs imports torch and the models, results only reads files
+
+    marks = [getattr(runs, "MANIFEST", "manifest.json"), getattr(runs, "LOCK", ".dsrecon.lock")]
+    try:
+        here = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):   # a symlink loop, a NUL: the writer's own check names it
+        return None
+    for folder in (here, *here.parents):
+        if _run_marked(folder, *marks):
+            return folder
+    return None
+
+
+def _run_marked(folder: Path, manifest: str, lock: str) -> bool:
+    """``folder`` holds the lock, a manifest ``{"dsrecon_run": 1, ...}`` or a config.json ``{"config": {...}}``."""
+    if (folder / lock).is_file():
+        return True
+    for name, key in (("config.json", "config"), (manifest, "dsrecon_run")):
+        try:
+            obj = json.loads((folder / name).read_bytes()) if (folder / name).is_file() else None
+        except (OSError, ValueError):   # unreadable, not JSON: not a run's
+            continue
+        if isinstance(obj, dict) and (isinstance(obj.get(key), dict) if key == "config" else obj.get(key) == 1):
+            return True
+    return False
+
+
+def check_not_in_run(path, what: str) -> None:
+    """ConfigError, one line, when ``path`` (a folder or a file to write) is or lies inside a run folder
+    (:func:`inside_run`)."""
+    run = inside_run(path)
+    if run is not None:
+        where = "is the run folder" if Path(path).expanduser().resolve() == run else "lies inside the run folder"
+        raise ConfigError(f"{what} {path} {where} {run} of `dsrecon fit`, whose --overwrite would delete it; "
+                          f"give a path outside every run folder")
+
+
 def check_out_dir(path, what: str = "--out") -> Path:
-    """Refuse, before any work, an output folder that is a file or sits where nothing can be created."""
+    """Refuse, before any work, an output folder that is a file, is or lies inside a run folder of `dsrecon fit`
+    (:func:`inside_run`), or sits where nothing can be created."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder; give a folder (it is created if missing)")
     if (path / "config.json").is_file() and any((path / n).exists() for n in ("model.pt", "metrics.json", "checkpoints")):
         raise ConfigError(f"{what} {path} holds a run of `dsrecon fit` (config.json, model.pt); results and "
                           f"leaderboards need a folder of their own")
+    check_not_in_run(path, what)
     probe = path.absolute()
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
