@@ -18,7 +18,8 @@ import torch
 from . import data as data_mod, evaluation, experiment, runs
 from .cli_parser import TASK_RENAMED, build_parser
 from .data import true_spectrum
-from .config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, parse_duration, parse_tau
+from .config import (DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, _same, check_threads, parse_duration,
+                     parse_tau, parse_value)
 from .errors import ConfigError, DataError, DsreconError
 from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
 from .lyapunov import forcing_interval, max_lyapunov
@@ -36,7 +37,8 @@ FIT_FLAGS = {"model.kind": "--model", "train.method": "--method", "model.latent_
              "train.floss_every": "--floss-every", "data.noise": "--noise", "data.forcing": "--forcing",
              "data.columns": "--columns", "data.dt": "--dt", "data.embed": "--embed", "data.data_dir": "--data-dir",
              "train.steps": "--steps", "train.time_budget": "--time-budget", "train.device": "--device",
-             "train.seed": "--seed", "train.ensemble": "--ensemble", "eval.t_gen": "--t-gen"}
+             "train.seed": "--seed", "train.ensemble": "--ensemble", "eval.t_gen": "--t-gen",
+             "data.interpolate": "--interpolate"}
 
 
 def _flag_names(message: str, given: dict | None = None) -> str:
@@ -70,6 +72,22 @@ def _refuse_ignored(cfg, card: dict, given: dict) -> None:
         cfg.check_data(card)
     except ConfigError as err:
         raise ConfigError(_flag_names(str(err), given)) from None
+
+
+def _one_value(args, typed: set, flagged, cfg) -> None:
+    """One line when a flag and ``--set`` give one field two values (``--steps 5 --set train.steps=7``): which
+    one wins is no answer the user gave. ``flagged``: the config from the flags alone; ``cfg``: with ``--set``
+    applied. The same value twice is accepted."""
+    for item in args.set:
+        key = str(item).partition("=")[0].strip()
+        flag = FIT_FLAGS.get(key)
+        attr = None if flag is None else flag[2:].replace("-", "_")
+        if attr not in typed:
+            continue
+        section, _, name = key.partition(".")
+        if not _same(getattr(getattr(flagged, section), name), getattr(getattr(cfg, section), name)):
+            shown = flag if isinstance(getattr(args, attr), bool) else f"{flag} {getattr(args, attr)}"
+            raise ConfigError(f"{shown} and --set {item} give {key} two values; give it once")
 
 
 def _cmd_fit(args) -> int:
@@ -115,7 +133,8 @@ def _cmd_fit(args) -> int:
                             train=TrainConfig(**train_kw), eval=EvalConfig(**eval_kw))
         except ConfigError as err:
             raise ConfigError(_flag_names(str(err))) from None
-        cfg = cfg.override(args.set)
+        flagged, cfg = cfg, cfg.override(args.set)
+        _one_value(args, typed, flagged, cfg)
         if cfg.data.name != name:   # the card was read for DATASET: a second name for the data would train on it unseen
             raise ConfigError(f"--set data.name={cfg.data.name} and DATASET {args.dataset!r} name two different data "
                               f"sources; give the data once, as DATASET")
@@ -124,8 +143,7 @@ def _cmd_fit(args) -> int:
         if cfg.train.tau == "auto":
             given.pop("train.tau", None)   # the default, said aloud: nothing to ignore
         _refuse_ignored(cfg, card, given)
-    if args.threads < 1:
-        raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
+    check_threads(args.threads)   # at most OVERSUBSCRIBE per core of this machine
     torch.set_num_threads(args.threads)
     try:   # the checks that need the data (seq_len, batch_size, tau, the model) run in fit_run, before it writes
         experiment.fit_run(cfg, out=args.out, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
@@ -174,6 +192,13 @@ def _resume_config(args):
         if key not in RESUME_KEYS:
             raise ConfigError(f"--set {item} with --resume: only {', '.join(RESUME_KEYS)} may change when a run is "
                               "resumed; start a new fit for other settings")
+    flagged = {key: (f"{flag} {value}", parsed) for key, flag, value, parsed in (
+        ("train.time_budget", "--time-budget", args.time_budget, parse_duration(args.time_budget)),
+        ("train.device", "--device", args.device, args.device)) if value is not None}
+    for item in args.set:   # one value per setting: a flag and --set that disagree are refused
+        key, _, raw = str(item).partition("=")
+        if key.strip() in flagged and not _same(parse_value(raw), flagged[key.strip()][1]):
+            raise ConfigError(f"{flagged[key.strip()][0]} and --set {item} give {key.strip()} two values; give it once")
     cfg = runs.open(args.resume).config
     sets = list(args.set)
     if args.time_budget is not None:
@@ -383,7 +408,7 @@ def _runtime_env_arg(text: str) -> dict:
 
 
 def _cmd_sweep(args) -> int:
-    sweep = load_sweep(args.config, out=args.out)   # a malformed config fails here, before any work
+    sweep = load_sweep(args.config, out=args.out, max_runs=args.max_runs)   # a malformed config fails here, before any work
     check_out_dir(sweep.out, "--out" if args.out else "the output folder ([sweep] out or --out)")
     runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
     if args.backend != "ray" and (runtime_env is not None or args.address or args.connect_timeout or args.max_attempts):
@@ -394,7 +419,7 @@ def _cmd_sweep(args) -> int:
     check_ray_options({k: v for k, v in flags.items() if v is not None},
                       "--connect-timeout/--max-attempts:")
     if args.dry_run:
-        check_runs(sweep, here=args.backend != "ray")   # run_sweep's checks before any work: a dry run promises no failure
+        check_runs(sweep, here=args.backend != "ray", workers=args.workers)   # run_sweep's checks: a dry run promises no failure
         print(f"sweep {sweep.name}: {len(sweep.specs)} runs -> {sweep.out}")
         for s in sweep.specs:
             print(f"  {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}  {s['key']}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
-from .config import METHODS, MODEL_KINDS, TrainConfig
+from .config import MAX_RUNS, METHODS, MODEL_KINDS, OVERSUBSCRIBE, TrainConfig
 
 # `dsrecon task` flags renamed to the names `dsrecon fit` uses for the same thing
 TASK_RENAMED = {"--T": "--seq-len", "--units": "--latent-dim", "--g": "--gain", "--epochs": "--steps",
@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--data-dir", default=None, metavar="DIR",
                    help="downloaded recordings (jena, eeg): where to look for and store them")
     f.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override any config field, e.g. --set train.lr=3e-4 (repeatable; see config.json of a run)")
+                   help="override any config field, e.g. --set train.lr=3e-4 (repeatable; see config.json of a run); "
+                   "a field that a flag (or another --set) gives another value is refused")
     f.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 10000)")
     f.add_argument("--time-budget", default=None, metavar="DURATION",
                    help="stop training after this long, e.g. 90s, 3m, 1h (default: none)")
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "than 1000 decorrelation times, else 1; docs/ensembles.md)")
     f.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default: 1; the per-step work of small RNNs is too small "
-                   "to share, and extra threads stall badly when the cores are busy)")
+                   f"to share, and extra threads stall badly when the cores are busy; at most {OVERSUBSCRIBE} per core)")
     f.add_argument("--t-gen", type=int, default=None, metavar="N",
                    help="generated steps scored against the test split (default: 100000)")
     f.add_argument("--out", default=None, metavar="DIR",
@@ -246,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local backend: train the runs that differ only by seed and tau as ensemble jobs, each run "
                     "still written as its own run (default: [sweep] ensemble; docs/ensembles.md)")
     sw.add_argument("--out", default=None, metavar="DIR", help="output folder (default: [sweep] out, else runs/sweeps/NAME)")
+    sw.add_argument("--max-runs", type=int, default=None, metavar="N",
+                    help=f"refuse a sweep of more than N runs, counted from its lists before anything is expanded "
+                    f"(default: {MAX_RUNS:_}; raise it for a larger grid on purpose)".replace("_", ","))
     sw.add_argument("--dry-run", action="store_true", help="validate the config and list the runs; run nothing")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field, fields
 
@@ -29,6 +30,12 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 ADAPTIVE_ALPHAS = ("auto", "auto-norm")   # GTF alpha adapted from the model (docs/training.md)
 SEED_LIMIT = 2**32   # seeds in [0, 2^32): numpy's legacy range; torch takes [0, 2^64), but seeds get offsets added
 MAX_BATCH_STEPS = 10**7   # batch_size x (seq_len + 1): each step keeps M latents for backprop (M = 100: 4 GB per tensor)
+MAX_STEPS = 10**7   # optimiser (and flossing) steps: the default 10^4 is ~2 min of one core, so 10^7 is ~1.4 days
+# runs a sweep may hold unless raised (--max-runs, load_sweep(max_runs=...)): counted from its lists' lengths before
+# anything is expanded; 10^4 runs of the default 2-minute fit are ~2 weeks of one core, and a 10^6-run grid's specs
+# alone took 880 MB and growing after 60 s (issue 26)
+MAX_RUNS = 10_000
+OVERSUBSCRIBE = 4   # torch threads (and sweep workers x threads) at most this many per core: beyond, they only stall
 
 
 @dataclass(frozen=True)
@@ -194,14 +201,14 @@ class TrainConfig:
     early_stop: int = _in(0, ge=0)  # stop after this many validations without improvement (0: never)
     floss_k: int = _in(0, ge=0, le=10_000)  # gradient flossing: number of exponents pushed to floss_target (0: off; <= M)
     floss_target: float = _in(0.0, ge=-100, le=100)  # target of the flossed exponents, per step ("Gradient Flossing" Eq. 4: 0)
-    prefloss_epochs: int = _in(0, ge=0)  # flossing updates before training ("Gradient Flossing" §6: 500)
+    prefloss_epochs: int = _in(0, ge=0, le=MAX_STEPS)  # flossing updates before training ("Gradient Flossing" §6: 500)
     floss_every: int = _in(0, ge=0)  # training steps between flossing episodes (0: none during training)
-    floss_epochs: int = _in(100, ge=1)  # flossing updates per episode during training
+    floss_epochs: int = _in(100, ge=1, le=MAX_STEPS)  # flossing updates per episode during training
     floss_weight: float = _in(0.0, ge=0)  # > 0: add weight x flossing loss to every floss_every-th training step instead of episodes
     floss_steps: int = _in(100, ge=1, le=10**6)  # T_f: steps of the differentiable QR estimate (must bridge the time scales to learn)
     floss_qr_every: int = _in(1, ge=1)  # t_ONS of the flossing estimate ("Gradient Flossing" App. J); <= floss_steps
     floss_lr: float = _in(1e-3, gt=0)  # Adam learning rate of the flossing updates
-    steps: int = _in(10000, ge=1)  # optimiser steps (deterministic); gtf, 50-step windows: ~2 min of one idle core
+    steps: int = _in(10000, ge=1, le=MAX_STEPS)  # optimiser steps (deterministic); gtf, 50-step windows: ~2 min of one idle core
     time_budget: float | None = _in(None, gt=0)  # seconds; stop early when exceeded (then results depend on speed)
     batch_size: int = _in(32, ge=1)  # subsequences per step; 32 trained more steadily than 16 (docs/defaults.md)
     seq_len: int | None = _in(None, ge=1)  # steps per subsequence; None: seq_len_for(method) (gtf 50, others 200)
@@ -326,6 +333,24 @@ class RunConfig:
             raise ConfigError(f"model.latent_dim = {self.model.latent_dim} is smaller than the number of channels "
                               f"({n_channels}) of {what}: forcing needs one latent unit per observed channel; use "
                               f"model.latent_dim >= {n_channels}")
+        self.check_memory(n_channels)
+
+    def check_memory(self, n_channels: int) -> None:
+        """ConfigError when the free run of ``eval.t_gen`` steps that scores the model cannot fit this machine's
+        free memory: the estimate of :func:`dsrecon.evaluation.check_batch_memory` (per step the float32
+        observations and latents, and two float64 copies of the observations), with the fewest latents the
+        model can have (``model_sizes``, else one per channel), so only a run that cannot fit is refused, before
+        any training instead of after it."""
+        from . import ensemble   # torch: imported when the data are there, not with the config
+
+        n = int(n_channels)
+        per_step = 4 * (n + max(model_sizes(self.model, n)[0] or n, n)) + 16 * n
+        free = ensemble.available_bytes(_cpu())
+        if free is not None and self.eval.t_gen * per_step > ensemble.MEMORY_SHARE * free:
+            most = int(ensemble.MEMORY_SHARE * free // per_step)
+            raise ConfigError(f"eval.t_gen = {self.eval.t_gen} generated steps need at least "
+                              f"{self.eval.t_gen * per_step / 2**30:.1f} GiB, but this machine has {free / 2**30:.1f} "
+                              f"GiB free; use eval.t_gen <= {most} (or free memory)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -344,10 +369,10 @@ class RunConfig:
 
     def override(self, assignments) -> "RunConfig":
         """Apply ``section.key=value`` strings (the CLI's ``--set``); values are parsed as JSON when they
-        can be (numbers, true/false, null, quoted strings), else taken as strings."""
-        import json
-
+        can be (numbers, true/false, null, quoted strings), else taken as strings. The same key given twice
+        with two values is refused: which one would win is no answer the user gave."""
         d = self.to_dict()
+        seen: dict = {}   # key -> (the assignment, its value): one value per setting
         for item in assignments:
             key, sep, raw = str(item).partition("=")
             section, dot, name = key.strip().partition(".")
@@ -358,10 +383,10 @@ class RunConfig:
             if name not in d[section]:
                 raise ConfigError(f"unknown key {name!r} in [{section}] (--set {item}); valid keys: "
                                   f"{sorted(d[section])}")
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw.strip()
+            value = parse_value(raw)
+            first = seen.setdefault(key.strip(), (item, value))
+            if not _same(first[1], value):
+                raise ConfigError(f"--set {first[0]} and --set {item} give {key.strip()} two values; give it once")
             d[section][name] = value
         given = {str(item).partition("=")[0].strip() for item in assignments}
         if ("train.method" in given and "train.seq_len" not in given
@@ -371,6 +396,21 @@ class RunConfig:
             return RunConfig.from_dict(d)
         except TypeError as err:
             raise ConfigError(f"invalid --set value: {err}") from None
+
+
+def parse_value(raw: str):
+    """A ``--set`` value: JSON where it parses (numbers, true/false, null, quoted strings), else the string."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return str(raw).strip()
+
+
+def _same(a, b) -> bool:
+    """Whether two given values of one setting agree (7 and 7.0 do; true and 1 do not)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),),
@@ -384,7 +424,7 @@ def _check_fields(obj) -> None:
     strings (``--set train.lr=nan``) and integral floats for integer fields (``1e4``) are converted first."""
     section = type(obj).__name__.replace("Config", "").lower()
     for f in fields(obj):
-        value = getattr(obj, f.name)
+        value = shown = getattr(obj, f.name)   # shown: as given (1e308, not its 309 digits as an integer)
         names = [t.strip() for t in str(f.type).split("|")]
         rng = f.metadata.get("range")
         numeric = "int" in names or "float" in names
@@ -412,7 +452,7 @@ def _check_fields(obj) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key} must be {_describe(names, rng, finite=True)}, got {value!r}")
         if not rng.holds(value):
-            raise ConfigError(f"{key} must be {_describe(names, rng)}, got {value!r}")
+            raise ConfigError(f"{key} must be {_describe(names, rng)}, got {shown!r}")
 
 
 def _describe(names, rng: Range, finite: bool = False) -> str:
@@ -422,11 +462,30 @@ def _describe(names, rng: Range, finite: bool = False) -> str:
     span = f"{kind} {rng.text()}".strip()
     if span == "an integer >= 1":
         span = "a positive integer"
+    elif rng.ge == 1 and rng.gt is None and rng.le is not None and kind == "an integer":   # "a positive integer <= 10"
+        span = f"a positive integer <= {_num(rng.le)}"
     if not rng.choices:
         return span
     if len(rng.choices) == 1:
         return f"{rng.choices[0]} or {span}"
     return f"one of {', '.join(rng.choices)} or {span}"
+
+
+def _cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
+def check_threads(n, what: str = "--threads") -> None:
+    """ConfigError unless ``n`` torch threads fit this machine: at most ``OVERSUBSCRIBE`` per core (beyond that
+    they only stall, and a million threads would exhaust the machine before any work)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"{what} must be a positive integer, got {n!r}")
+    cores = os.cpu_count() or 1
+    if n > OVERSUBSCRIBE * cores:
+        raise ConfigError(f"{what} {n} exceeds this machine's limit of {OVERSUBSCRIBE * cores} threads "
+                          f"({OVERSUBSCRIBE} per core, {cores} cores); use at most {OVERSUBSCRIBE * cores}")
 
 
 def _range(obj, name: str) -> Range:

@@ -66,7 +66,7 @@ from . import data as data_mod, leaderboard
 from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _flat, _import_ray, _local, _ray,
                        portable_spec, read_result, recover_result, set_aside, unpack_artifacts)
 from .baselines import ESN
-from .config import METHODS, MODEL_KINDS, RunConfig, parse_tau
+from .config import MAX_RUNS, METHODS, MODEL_KINDS, OVERSUBSCRIBE, RunConfig, _same, check_threads, parse_tau
 from .errors import ConfigError, DataError, DsreconError
 from .fileio import atomic_write_bytes
 from .jobs import plan_jobs
@@ -151,11 +151,13 @@ def _merge(base: dict, extra: dict, where: str) -> dict:
     return out
 
 
-def parse_sweep(source, *, path=None, out=None) -> Sweep:
+def parse_sweep(source, *, path=None, out=None, max_runs: int | None = None) -> Sweep:
     """Validate a sweep (a dict as read from TOML) and expand it into run specs; nothing runs here.
 
-    Raises ConfigError naming the bad key and the allowed values.
+    Raises ConfigError naming the bad key and the allowed values; a grid of more than ``max_runs`` runs
+    (default :data:`MAX_RUNS`) is refused before it is expanded.
     """
+    max_runs = _check_max_runs(max_runs)
     if not isinstance(source, dict):
         raise ConfigError(f"{_where(path)}a sweep is a TOML table, got {type(source).__name__}")
     for key in source:
@@ -213,6 +215,7 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     ensemble = sw.get("ensemble", ENSEMBLE_JOBS)
     if not isinstance(ensemble, bool):
         raise ConfigError(f"{_where(path)}[sweep] ensemble must be true or false, got {ensemble!r}")
+    _check_grid(source, datasets, models, methods, taus, seeds, baselines, max_runs, path)
 
     fixed = _merge({}, {k: source[k] for k in SECTIONS if k in source}, _where(path) + "fixed settings")
     per = {}
@@ -231,6 +234,7 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
             if isinstance(table, dict) and isinstance(table.get(section), dict) and key in table[section]:
                 raise ConfigError(f"{_where(path)}{where}[{section}] {key} is set by [sweep] {lst}, which every run "
                                   f"takes it from; drop it (or list the value in [sweep] {lst})")
+    _one_value(per, path)
     ray_opts = check_ray_options(source.get("ray", {}), f"{_where(path)}[ray]")
     esn_params = source.get("esn", {})
     esn_allowed = [p for p in inspect.signature(ESN).parameters if p != "seed"]
@@ -280,6 +284,53 @@ def parse_sweep(source, *, path=None, out=None) -> Sweep:
     specs = list(unique.values())
     return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source, ray=ray_opts,
                  ensemble=ensemble)
+
+
+def _check_max_runs(max_runs) -> int:
+    if max_runs is None:
+        return MAX_RUNS
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+        raise ConfigError(f"--max-runs must be a positive integer, got {max_runs!r}")
+    return max_runs
+
+
+def _check_grid(source, datasets, models, methods, taus, seeds, baselines, max_runs: int, path) -> None:
+    """ConfigError, before the grid is expanded, when it holds more than ``max_runs`` runs: counted from the
+    distinct values of each list, each method times the taus only where it uses tau (gtf only with gtf_alpha = "auto"
+    set somewhere in the file: an upper bound), plus the baselines once per dataset and seed."""
+    def alphas(table):
+        return table.get("train", {}).get("gtf_alpha") if isinstance(table, dict) and isinstance(
+            table.get("train"), dict) else None
+    tables = [source] + [t for k in ("per_model", "per_dataset") if isinstance(source.get(k), dict)
+                         for t in source[k].values()]
+    alpha = "auto" if "auto" in map(alphas, tables) else None   # the one alpha that makes gtf use tau
+    per_seed = sum(len(set(taus)) if uses_tau(m, alpha) else 1 for m in set(methods))
+    n_data, n_seeds = len(set(datasets)), len(set(seeds))
+    total = n_data * n_seeds * (len(set(models)) * per_seed + len(set(baselines)))
+    if total > max_runs:
+        grid = (f"{n_data} datasets x {len(set(models))} models x {len(set(methods))} methods x {len(set(taus))} taus x "
+                f"{n_seeds} seeds" + (f" plus {len(set(baselines))} baselines" if baselines else ""))
+        raise ConfigError(f"{_where(path)}the sweep has {total:,} runs ({grid}), more than the limit of {max_runs:,}; "
+                          f"shorten its lists, or raise the limit with --max-runs {total} (Python: "
+                          f"load_sweep(..., max_runs={total}))")
+
+
+def _one_value(per: dict, path) -> None:
+    """ConfigError when a [per_model] and a [per_dataset] table give one key of the same runs two values:
+    which one would win is no answer the user gave (the same value in both is accepted)."""
+    models = [(k, v) for (t, k), v in per.items() if t == "per_model" and isinstance(v, dict)]
+    datasets = [(k, v) for (t, k), v in per.items() if t == "per_dataset" and isinstance(v, dict)]
+    for model, m in models:
+        for dataset, d in datasets:
+            for section in set(m) & set(d):
+                if not (isinstance(m[section], dict) and isinstance(d[section], dict)):
+                    continue
+                for key in set(m[section]) & set(d[section]):
+                    a, b = m[section][key], d[section][key]
+                    if not _same(a, b):
+                        raise ConfigError(f"{_where(path)}[per_model.{model}.{section}] {key} = {a!r} and "
+                                          f"[per_dataset.{dataset}.{section}] {key} = {b!r} give the runs of {model} "
+                                          f"on {dataset} two values; set it in one of the two tables only")
 
 
 def check_ray_options(opts, where: str = "[ray]") -> dict:
@@ -356,8 +407,8 @@ def _dirname(spec: dict) -> str:
     return f"{Path(str(spec['dataset'])).stem}-{spec['model']}-{spec['method']}{tau}-seed{spec['seed']}-{spec['key']}"
 
 
-def load_sweep(path, *, out=None) -> Sweep:
-    """Read and validate a sweep TOML file."""
+def load_sweep(path, *, out=None, max_runs: int | None = None) -> Sweep:
+    """Read and validate a sweep TOML file (``max_runs``: :func:`parse_sweep`)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"sweep file {path} does not exist")
@@ -374,7 +425,7 @@ def load_sweep(path, *, out=None) -> Sweep:
                           f"docs/sweeps.md") from None
     except OSError as err:
         raise ConfigError(f"cannot read sweep file {path}: {err.strerror or err}") from None
-    return parse_sweep(source, path=path, out=out)
+    return parse_sweep(source, path=path, out=out, max_runs=max_runs)
 
 
 # ------------------------------------------------------------------------------ the driver
@@ -396,14 +447,33 @@ class SweepResult:
     seconds: float
 
 
-def check_runs(sweep: Sweep, *, here: bool = True) -> None:
+def check_load(sweep: Sweep, workers: int | None = None) -> None:
+    """ConfigError unless the local backend's processes and threads fit this machine: ``[sweep] threads`` per
+    run, and workers x threads in all, at most ``OVERSUBSCRIBE`` per core (``workers``: --workers, else
+    ``[sweep] workers``, else the number of cores, never more than the runs)."""
+    check_threads(sweep.threads, "[sweep] threads")
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+    cores = os.cpu_count() or 1
+    n = min(int(workers or sweep.workers or cores), len(sweep.specs) or 1)
+    if n * sweep.threads > OVERSUBSCRIBE * cores:
+        who = "--workers" if workers else "[sweep] workers" if sweep.workers else "workers (the number of cores)"
+        raise ConfigError(f"{who} {n} x [sweep] threads {sweep.threads} = {n * sweep.threads} threads exceed this "
+                          f"machine's limit of {OVERSUBSCRIBE * cores} ({OVERSUBSCRIBE} per core, {cores} cores); use "
+                          f"at most {max(1, OVERSUBSCRIBE * cores // sweep.threads)} workers or fewer threads")
+
+
+def check_runs(sweep: Sweep, *, here: bool = True, workers: int | None = None) -> None:
     """The checks of each run that need its data, before any work (``dsrecon sweep``, its ``--dry-run`` and
     :func:`run_sweep`): every dataset loads (once), and each run's settings fit it -- ``tau``, ``seq_len``
     and ``batch_size`` against the training split, ``latent_dim`` against its channels, the held-out
     validation -- and its device exists. Without this a setting that cannot run became a permanent
     "failed" record at run time. Data this machine cannot load (a node-local file, a recording not yet
     downloaded) are left to the run itself, as before, and so is the device when the runs do not run ``here``
-    (on Ray the nodes may have a GPU the driver lacks); one line names the run and the setting otherwise."""
+    (on Ray the nodes may have a GPU the driver lacks); one line names the run and the setting otherwise.
+    Runs ``here`` (the local backend) are also checked against this machine's cores (:func:`check_load`)."""
+    if here:
+        check_load(sweep, workers)
     splits = {}
     for s in sweep.specs:
         if s["kind"] != "rnn":
@@ -450,7 +520,7 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
         sweep = load_sweep(sweep)
     if workers is not None and (int(workers) != workers or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
-    check_runs(sweep, here=backend != "ray")
+    check_runs(sweep, here=backend != "ray", workers=workers)
     opts = dict(sweep.ray)
     if runtime_env is not None:
         opts["runtime_env"] = runtime_env
