@@ -117,16 +117,47 @@ def leaderboard_rows(results, metrics=METRICS, expected=()) -> list[dict]:
     return rows
 
 
+def _can_be_best(r: dict, m: str) -> bool:
+    """A median that may be bold: finite, from a row with at least one finished run, and not the stand-in of
+    failed runs (:data:`WORST`: PSC −1, VPT 0, when at least half of the row's runs failed)."""
+    med = r[m][0]
+    return r["ok"] > 0 and math.isfinite(med) and med != WORST[m]
+
+
 def best_cells(rows, metrics) -> set[tuple[int, str]]:
-    """(row index, metric) of the best finite median of each metric within each dataset (ties: all of them)."""
+    """(row index, metric) of the best median of each metric within each dataset (ties: all of them), in the
+    metric's direction (:data:`DIRECTION`); a median that failed runs decide is never the best (:func:`_can_be_best`)."""
     best: dict[tuple[str, str], float] = {}
     for r in rows:
         for m in metrics:
             v = DIRECTION[m] * r[m][0]
-            if math.isfinite(v) and v < best.get((r["dataset"], m), math.inf):
+            if _can_be_best(r, m) and v < best.get((r["dataset"], m), math.inf):
                 best[(r["dataset"], m)] = v
     return {(i, m) for i, r in enumerate(rows) for m in metrics
-            if (r["dataset"], m) in best and DIRECTION[m] * r[m][0] == best[(r["dataset"], m)]}
+            if (r["dataset"], m) in best and _can_be_best(r, m) and DIRECTION[m] * r[m][0] == best[(r["dataset"], m)]}
+
+
+_MD_ESCAPES = {"\\": "\\\\", "|": "\\|", "`": "\\`", "*": "\\*", "[": "\\[", "]": "\\]",
+               "&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def md_escape(text) -> str:
+    """``text`` safe in a markdown table cell or list item: ``|`` cannot end the cell, no HTML tag or entity
+    reaches the renderer (``<``, ``>``, ``&`` as entities), no code span, bold or link starts (`` ` ``, ``*``, ``[``,
+    ``]`` and ``\\`` backslash-escaped; ``_`` is left alone: file names are full of it, and it cannot break the
+    table), and a newline or other control character cannot break the line (a newline or tab becomes a space, the
+    others their ``\\xNN`` code)."""
+    out = []
+    for ch in str(text):
+        if ch in _MD_ESCAPES:
+            out.append(_MD_ESCAPES[ch])
+        elif ch in "\n\r\t\v\f":
+            out.append(" ")
+        elif ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u2029":
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _direction_note(metrics) -> str:
@@ -169,16 +200,22 @@ def _table(rows, metrics, several_sweeps: bool, bold=lambda text: text) -> tuple
 def to_markdown(results, metrics=METRICS, expected=()) -> str:
     rows = leaderboard_rows(results, metrics, expected)
     several = len({r["sweep"] for r in rows}) > 1
-    head, body = _table(rows, metrics, several, bold=lambda text: f"**{text}**")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    best = best_cells(rows, metrics)
+    head, body = _table(rows, metrics, several)
+    cols = {head.index(f"{m} (median ± MAD)"): m for m in metrics}
+    body = [[f"**{md_escape(c)}**" if (i, cols.get(j)) in best else md_escape(c) for j, c in enumerate(b)]
+            for i, b in enumerate(body)]
+    lines = ["| " + " | ".join(map(md_escape, head)) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(b) + " |" for b in body]
     notes = ["", _direction_note(metrics) + " Floor: the same score of an independent true trajectory of length "
              "T_gen (what a perfect model gets).", "Metric variants:"]
-    notes += [f"- {n}" for n in _variants_note(results)]
-    fails = [f"- {r['dataset']} {r['model']} {r['method']}: {'; '.join(r['reasons'])}" for r in rows if r["reasons"]]
+    notes += [f"- {md_escape(n)}" for n in _variants_note(results)]
+    fails = [f"- {md_escape(r['dataset'])} {md_escape(r['model'])} {md_escape(r['method'])}: "
+             f"{md_escape('; '.join(r['reasons']))}" for r in rows if r["reasons"]]
     if fails:
         notes += ["", "Failed runs:"] + fails
-    lost = [f"- {r['dataset']} {r['model']} {r['method']}: {r['missing']} of {r['n']}" for r in rows if r["missing"]]
+    lost = [f"- {md_escape(r['dataset'])} {md_escape(r['model'])} {md_escape(r['method'])}: {r['missing']} of {r['n']}"
+            for r in rows if r["missing"]]
     if lost:
         notes += ["", "Missing runs (no result: lost or not run yet; rerun the sweep with the same --out):"] + lost
     return "\n".join(lines + notes) + "\n"
