@@ -36,7 +36,7 @@ from .models import MODELS
 from .models.base import device_dtype
 from .runs import (WriteError, _why, check_out, check_writable_dir, clear_run, data_fingerprint, new_run_dir,
                    package_versions, save_torch, write_json)
-from .tau import ForcingInterval, forcing_interval
+from .tau import ForcingInterval, check_structure, forcing_interval
 from .train import FitResult, Interrupted, check_checkpoint, check_method, train_loop, resolve_device, uses_tau
 from .validation import LONG_RUNS, check_lengths, long_run_failures
 
@@ -425,7 +425,21 @@ def _prepare(cfg: RunConfig, data, note, model=None):
     resolve_device(cfg.train.device)
     check_lengths(int(train.sizes["time"]), cfg.train)
     model_inputs(model, train, what="the training data")
-    tau, fi = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
+    try:
+        tau, fi = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
+    except DataError as err:
+        if cfg.train.tau != "auto" or uses_tau(cfg.train.method, cfg.train.gtf_alpha):
+            raise   # the training needs tau: refused in one line that says to pass --tau N
+        # the estimate would only be reported: a lambda_max the data cannot give (too short, too regular) does not
+        # stop the fit, data without dynamics (constant, white noise) still do; a driven system's state has its inputs
+        s = external_inputs(train)
+        try:
+            check_structure(train if s is None else np.concatenate([data_mod.as_array(train), s], axis=1))
+        except DataError:
+            raise err from None
+        tau, fi = None, None
+        note(f"lambda_max not estimated: {str(err).removeprefix('--tau auto: ')}; {cfg.train.method} with a fixed "
+             f"alpha = {cfg.train.gtf_alpha} uses no tau, so the fit goes on without it")
     if fi is not None:
         lam = fi.lam
         note(f"lambda_max from the training data: {lam.value:.4g} ± {lam.stderr:.2g} per time unit = "

@@ -25,7 +25,10 @@ from .arrays import transposed_hint
 from .errors import ConfigError, DataError, DsreconError
 from .recordings import check_values, fill_nans, parse_time, regular_time
 
-MIN_SAMPLES = 500          # fewest samples a loaded recording may have (after preprocessing)
+MIN_SAMPLES = 200          # fewest samples a loaded recording may have (after preprocessing): the default fit
+#                            needs ~150 (32 windows of 50 steps in the 80 % training split, less 10 % held out), and
+#                            TrainConfig.check_series / validation.check_lengths refuse in one line what a config
+#                            cannot take; 500 refused 300-sample recordings that fit (issue 22)
 FILE_FORMATS = {".csv": "table", ".tsv": "table", ".txt": "table", ".dat": "table", ".npy": "npy", ".npz": "npz",
                 ".nc": "netcdf", ".nc4": "netcdf", ".cdf": "netcdf", ".edf": "edf"}
 TIME_COLUMN_NAMES = ("time", "t", "date", "datetime", "date time", "timestamp")

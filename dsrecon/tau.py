@@ -13,12 +13,14 @@ import numpy as np
 
 from .divergence import N_BOOT, curve_rise
 from .embedding import average_mutual_information, check_int, first_ami_minimum, series_and_dt, standardised_series
+from .arrays import transposed_hint
 from .errors import DataError
 from .maxlyap import MaxLyapunov, max_lyapunov
 
 FI_AMI_BINS = 64           # histogram bins of the AMI in forcing_interval (dendPLRNN's estimate_forcing_interval)
 FI_STRUCTURE_SIGMA = 5.0   # "structure": lag-1 AMI this many null standard deviations above shuffled data
 FI_SATURATION = 0.9        # divergence_saturation: first lag where d(k) has risen 90 % of the way to its plateau
+FI_STRUCTURE_MIN_SAMPLES = 50   # fewest samples the structure test (check_structure) accepts
 FI_SOURCES = ("lambda_max", "mutual_information", "divergence_saturation")
 
 
@@ -68,6 +70,45 @@ def _ami_excess(s: np.ndarray, bins: int, rng) -> tuple[float, float, float]:
     return i1, null, math.sqrt(2.0 * df) / (2.0 * (len(s) - 1))
 
 
+def check_structure(x, dt=None, *, seed: int = 0, bins: int = FI_AMI_BINS, hint: str = "") -> None:
+    """One-line DataError when ``x`` has no dynamics to learn: constant in every channel, or no temporal structure
+    (white noise: the lag-1 average mutual information of every channel within 5 null standard deviations of
+    that of shuffled data, :func:`_ami_excess`). Works on any length from ``FI_STRUCTURE_MIN_SAMPLES`` = 50
+    samples on (λ_max needs 1000): the histogram takes at most √T bins per axis, so that the T pairs fill the
+    bins² cells at least once on average and the χ² null holds (64 bins on 240 samples of Lorenz put it only
+    5.6 null standard deviations above shuffled data, 16 bins 30). ``hint``: what to try, appended after ", or"."""
+    arr, _ = series_and_dt(x, dt)
+    bins = check_int("bins", bins, 2, allow_none=False)
+    tail = f", or {hint}" if hint else ""
+    if arr.ndim not in (1, 2) or arr.size == 0 or not np.all(np.isfinite(arr)):
+        standardised_series(arr)   # its one-line error: wrong shape, NaN/inf
+    if np.all(np.ptp(arr, axis=0) == 0):
+        raise DataError(f"cannot choose a forcing interval: x is constant (zero variance in every channel), there are "
+                        f"no dynamics to learn; check the columns you loaded{tail}")
+    T = arr.shape[0]
+    if T < FI_STRUCTURE_MIN_SAMPLES:
+        raise DataError(f"x is too short to test for temporal structure: {T} samples, need at least "
+                        f"{FI_STRUCTURE_MIN_SAMPLES}{transposed_hint(arr.shape)}")
+    chans = arr[:, None] if arr.ndim == 1 else arr
+    chans = chans[:, np.ptp(chans, axis=0) > 0]
+    chans = (chans - chans.mean(axis=0)) / chans.std(axis=0)
+    bins = min(bins, max(4, math.isqrt(T)))   # ≥ 1 pair per cell on average (the G-test's χ² needs it)
+    rng = np.random.default_rng(seed)
+    # the lag-1 AMI over shuffled data: the test precedes lambda_max, since a delay embedding of white noise makes
+    # d(k) rise over the first m lags (the windows of neighbours stop overlapping), which Rosenstein's fit reads as
+    # divergence (1-channel N(0,1) noise, 3000 samples: "lambda_max = 0.32 per step, 77 standard errors above 0")
+    excess = []
+    for c in range(chans.shape[1]):
+        i1, null, sd = _ami_excess(chans[:, c], bins, rng)
+        excess.append(((i1 - null) / sd, i1, null))
+    best = max(excess)
+    if not best[0] > FI_STRUCTURE_SIGMA:
+        raise DataError(f"cannot choose a forcing interval: the series shows no temporal structure (the mutual "
+                        f"information between consecutive samples, {best[1]:.3g} nats, is "
+                        f"at the level of shuffled data, {best[2]:.3g} nats): it looks like white noise; check the "
+                        f"sampling interval and preprocessing{tail}")
+
+
 def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag: int | None = None,
                      bins: int = FI_AMI_BINS) -> ForcingInterval:
     """Forcing interval τ (steps) of sparse teacher forcing from a recording, with the source and a one-line reason.
@@ -75,8 +116,9 @@ def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag
     Decision, in this order:
 
     0. No temporal structure (a constant series; white noise: the lag-1 average mutual information of every
-       channel is within 5 null standard deviations of that of shuffled data): DataError. Checked first,
-       since a delay embedding of white noise makes d(k) rise over the first m lags, which reads as divergence.
+       channel is within 5 null standard deviations of that of shuffled data): DataError (:func:`check_structure`,
+       which works on short series too). Checked first, since a delay embedding of white noise makes d(k) rise
+       over the first m lags, which reads as divergence.
     1. ``"lambda_max"``: λ_max by :func:`max_lyapunov` (Rosenstein et al. 1993; fit region confined to the
        initial rise of the divergence curve d(k)). If the result is flagged chaotic (d(k) rises by more
        than a factor e and the slope is > 3 bootstrap standard errors above 0), τ = round(ln 2 / λ_max per
@@ -114,7 +156,8 @@ def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag
     ------
     DataError
         One line, ending with what to try, for a constant series or one without temporal structure
-        (white noise), and for the input errors of :func:`max_lyapunov` (NaN, too short, wrong shape).
+        (white noise), and for the input errors of :func:`max_lyapunov` (NaN, too short, wrong shape); a series
+        too short or too regular for λ_max ends with ", or pass --tau N ...", since τ can be set by hand.
 
     Pitfalls
     --------
@@ -143,26 +186,13 @@ def forcing_interval(x, dt=None, *, seed: int = 0, n_boot: int = N_BOOT, max_lag
     bins = check_int("bins", bins, 2, allow_none=False)
     max_lag = check_int("max_lag", max_lag, 2)
     hint = "pass --tau N (forcing interval in steps) to set it by hand"
-    if arr.ndim in (1, 2) and arr.size and np.all(np.isfinite(arr)) and np.all(np.ptp(arr, axis=0) == 0):
-        raise DataError(f"cannot choose a forcing interval: x is constant (zero variance in every channel), there are "
-                        f"no dynamics to learn; check the columns you loaded, or {hint}")
+    check_structure(arr, seed=seed, bins=bins, hint=hint)
+    try:
+        lam = max_lyapunov(x, dt, seed=seed, n_boot=n_boot)
+    except DataError as err:   # too short or too regular for λ_max: τ can still be set by hand
+        raise DataError(f"{err}, or {hint}") from None
     s = standardised_series(arr)
     chans = s[:, None] if s.ndim == 1 else s
-    rng = np.random.default_rng(seed)
-    excess = []
-    for c in range(chans.shape[1]):
-        i1, null, sd = _ami_excess(chans[:, c], bins, rng)
-        excess.append(((i1 - null) / sd, i1, null))
-    # checked before lambda_max: a delay embedding of white noise makes d(k) rise over the first m lags
-    # (the windows of neighbours stop overlapping), which Rosenstein's fit reads as divergence (1-channel
-    # N(0,1) noise, 3000 samples: "lambda_max = 0.32 per step, 77 standard errors above 0")
-    best = max(excess)
-    if not best[0] > FI_STRUCTURE_SIGMA:
-        raise DataError(f"cannot choose a forcing interval: the series shows no temporal structure (the mutual "
-                        f"information between consecutive samples, {best[1]:.3g} nats, is "
-                        f"at the level of shuffled data, {best[2]:.3g} nats): it looks like white noise; check the "
-                        f"sampling interval and preprocessing, or {hint}")
-    lam = max_lyapunov(x, dt, seed=seed, n_boot=n_boot)
     if lam.chaotic:
         a, b = lam.fit_range
         tau = max(1, int(round(math.log(2.0) / lam.per_step)))
