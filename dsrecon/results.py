@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from . import runs
 from .errors import ConfigError, DataError
 from .fileio import atomic_write_bytes
 
@@ -138,8 +139,6 @@ def inside_run(path) -> Path | None:
     None. A run folder holds a ``config.json`` with a ``"config"`` object (as every run writes it), or the
     manifest or lock file that :mod:`dsrecon.runs` names: the run's ``--overwrite`` deletes its checkpoints/ and
     its .png files, so nothing of a sweep, a leaderboard or a plot may be written there."""
-    from . import runs   # deferred: runs imports torch and the models, results only reads files
-
     marks = [getattr(runs, "MANIFEST", "manifest.json"), getattr(runs, "LOCK", ".dsrecon.lock")]
     try:
         here = Path(path).expanduser().resolve()
