@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -426,7 +427,9 @@ def _prepare(cfg: RunConfig, data, note, model=None):
     check_lengths(int(train.sizes["time"]), cfg.train)
     model_inputs(model, train, what="the training data")
     try:
-        tau, fi = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
+        with warnings.catch_warnings(record=True) as caveats:   # the estimate's caveats go to the run's log below,
+            warnings.simplefilter("always", RuntimeWarning)      # not to stderr as Python warnings with source lines
+            tau, fi = choose_tau(cfg.train.tau, train, cfg.train.method, cfg.train.gtf_alpha)
     except DataError as err:
         if cfg.train.tau != "auto" or uses_tau(cfg.train.method, cfg.train.gtf_alpha):
             raise   # the training needs tau: refused in one line that says to pass --tau N
@@ -454,6 +457,11 @@ def _prepare(cfg: RunConfig, data, note, model=None):
             note(f"tau = {tau} steps from {fi.source.replace('_', ' ')}: {fi.reason}")
     elif tau is not None:
         note(f"tau = {tau} steps (set by hand)")
+    for w in caveats:   # e.g. a short recording's divergence curve that has not saturated
+        if issubclass(w.category, RuntimeWarning):
+            note(f"  {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     check_method(model, cfg.train, tau)
     note(f"model {cfg.model.kind}, method {cfg.train.method}"
          + (f", flossing k={cfg.train.floss_k} to {cfg.train.floss_target}" if cfg.train.floss_k else "")
