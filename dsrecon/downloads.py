@@ -24,8 +24,10 @@ def _sha_file(target: Path) -> Path:
 def fetch(name, *, data_dir=None, download: bool = True) -> Path:
     """Path of a download card's recording, fetching it with pooch if it is not in the data directory.
 
-    The card's ``[file]`` table gives ``url``, ``filename`` (what is stored), optionally ``member`` (the file
-    inside a zip archive) and ``sha256``. A file already in the data directory (``data_dir``, else
+    The card's ``[file]`` table gives ``url``, ``filename`` (what is stored: a plain file name), optionally
+    ``member`` (the file inside a zip or tar archive, stored under its own file name) and ``sha256``; nothing is
+    written outside the data directory (:func:`check_file_names`, and every archive member is checked before
+    any is extracted). A file already in the data directory (``data_dir``, else
     $DSRECON_DATA_DIR, else <cache dir>/downloads) is used if its SHA-256 matches; a file placed there by hand
     is accepted under either the archive's or the member's name. If the card pins no hash, the hash of the first
     copy that proves readable (the archive extracts, the recording's header reads) is recorded in
