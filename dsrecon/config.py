@@ -341,13 +341,11 @@ class RunConfig:
         observations and latents, and two float64 copies of the observations), with the fewest latents the
         model can have (``model_sizes``, else one per channel), so only a run that cannot fit is refused, before
         any training instead of after it."""
-        from . import ensemble   # torch: imported when the data are there, not with the config
-
         n = int(n_channels)
         per_step = 4 * (n + max(model_sizes(self.model, n)[0] or n, n)) + 16 * n
-        free = ensemble.available_bytes(_cpu())
-        if free is not None and self.eval.t_gen * per_step > ensemble.MEMORY_SHARE * free:
-            most = int(ensemble.MEMORY_SHARE * free // per_step)
+        free = host_available_bytes()
+        if free is not None and self.eval.t_gen * per_step > MEMORY_SHARE * free:
+            most = int(MEMORY_SHARE * free // per_step)
             raise ConfigError(f"eval.t_gen = {self.eval.t_gen} generated steps need at least "
                               f"{self.eval.t_gen * per_step / 2**30:.1f} GiB, but this machine has {free / 2**30:.1f} "
                               f"GiB free; use eval.t_gen <= {most} (or free memory)")
@@ -471,10 +469,23 @@ def _describe(names, rng: Range, finite: bool = False) -> str:
     return f"one of {', '.join(rng.choices)} or {span}"
 
 
-def _cpu():
-    import torch
+MEMORY_SHARE = 0.8   # at most this share of the free memory may be planned for one run's tensors
 
-    return torch.device("cpu")
+
+def host_available_bytes() -> int | None:
+    """Free memory of this machine (bytes): MemAvailable of /proc/meminfo, else the free pages; None where
+    neither can be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def check_threads(n, what: str = "--threads") -> None:

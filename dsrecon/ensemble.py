@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 
 import torch
 from torch import nn
 
+from .config import MEMORY_SHARE, host_available_bytes
 from .errors import ConfigError, DataError
 from .models import LSTM, PLRNN, RNN, ShallowPLRNN
 from .score import median_mad
 
 SUPPORTED = (PLRNN, ShallowPLRNN, RNN, LSTM)
 MAX_MEMBERS = 4096   # a bound on --ensemble beyond any memory estimate (one Adam per member)
-MEMORY_SHARE = 0.8   # at most this share of the free memory may be planned for an ensemble
 
 
 def _supported_names() -> str:
@@ -150,17 +149,7 @@ def available_bytes(device: torch.device) -> int | None:
     None where it cannot be read."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+    return host_available_bytes()
 
 
 def check_memory(model, k: int, cfg, device: torch.device, flag: str = "--ensemble") -> None:

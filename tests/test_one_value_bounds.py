@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hostile import assert_refused, run_cli
 
-from dsrecon import backends as B, cli, ensemble, evaluation, experiment, sweep as S
+from dsrecon import backends as B, cli, config, evaluation, experiment, sweep as S
 from dsrecon.config import RunConfig, TrainConfig
 from dsrecon.errors import ConfigError
 
@@ -184,7 +184,7 @@ def test_steps_beyond_the_bound_are_refused_by_fit_and_the_api(tmp_path, monkeyp
 @pytest.fixture
 def one_gib_free(monkeypatch):
     """The machine has 1 GiB free (both the config's check and the evaluation's, which ran after training)."""
-    monkeypatch.setattr(ensemble, "available_bytes", lambda device: 2**30)
+    monkeypatch.setattr(config, "host_available_bytes", lambda: 2**30)
     monkeypatch.setattr(evaluation, "available_bytes", lambda device: 2**30)
 
 
