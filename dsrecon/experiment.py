@@ -35,7 +35,8 @@ from .ensemble import (Ensemble, best_member, check_config as check_ensemble_con
 from .maxlyap import MaxLyapunov
 from .models import MODELS
 from .models.base import device_dtype
-from .runs import (WriteError, _why, check_out, check_writable_dir, clear_run, data_fingerprint, new_run_dir,
+from .runs import (RunLock, WriteError, _why, check_out, check_writable_dir, data_fingerprint, drop_replaced,
+                   new_run_dir, REPLACED, restore_replaced, set_old_run_aside, write_manifest,
                    package_versions, save_torch, write_json)
 from .tau import ForcingInterval, check_structure, forcing_interval
 from .train import FitResult, Interrupted, check_checkpoint, check_method, train_loop, resolve_device, uses_tau
@@ -219,6 +220,10 @@ def fit_run(config: RunConfig | None, *, out=None, runs_root="runs", resume=None
     opened = ck = None
     if resume is not None:
         opened = runs.open(resume)
+        holder = RunLock.holder(opened.path)
+        if holder is not None:
+            raise ConfigError(f"--resume {opened.path}: the run is being written by another dsrecon process "
+                              f"({holder}); wait for it to finish")
         cfg = opened.config
         if config is not None:   # only the budget may change on resume
             cfg = cfg.replace(train=replace(cfg.train, steps=config.train.steps, time_budget=config.train.time_budget,
@@ -288,17 +293,47 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
     elif not run_dir.exists():
         try:
             run_dir.mkdir(parents=True)
+            created = True
+        except FileExistsError:   # another fit made it just now: the lock and the check below decide
+            pass
         except OSError as err:
             raise WriteError(f"could not create {run_dir}: {_why(err)}") from None
-        created = True
-    elif overwrite and resume is None:
-        clear_run(run_dir)
 
     def remove_new_dir():
         """Nothing to resume was written: leave no half-written run directory (nor a runs/ made for it)."""
         shutil.rmtree(run_dir, ignore_errors=True)
         if out is None and runs_root is not None and not root_existed and not any(Path(runs_root).iterdir()):
             os.rmdir(runs_root)
+
+    lock = RunLock(run_dir)   # the one writer of this folder until the fit returns (issue 26)
+    try:
+        lock.__enter__()
+    except BaseException:   # another process writes there: the folder is its own, nothing here is removed
+        if created and not lock.holder(run_dir):
+            remove_new_dir()
+        raise
+    try:
+        if resume is None and not created:   # checked again under the lock: another writer may have been there
+            check_out(run_dir, overwrite, locked=True)   # between the first check and now
+        if overwrite and resume is None and not created:
+            try:
+                set_old_run_aside(run_dir)   # the old run stays whole in .replaced until the new one is finished
+            except OSError as err:
+                restore_replaced(run_dir)
+                raise WriteError(f"could not set the old run in {run_dir} aside: {_why(err)}; nothing was "
+                                 "removed") from None
+    except BaseException:
+        if created:
+            remove_new_dir()
+        lock.__exit__(None, None, None)
+        raise
+
+    def undo():
+        """The fit failed before anything resumable was written: the folder as it was before."""
+        if created:
+            remove_new_dir()
+        else:
+            restore_replaced(run_dir)
 
     if resume is None:
         info = {"config": cfg.to_dict(), "tau_steps": tau, "versions": package_versions(),
@@ -310,9 +345,10 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
     try:
         if resume is None or cfg != resume[0].config:
             write_json(run_dir / "config.json", info)
+        write_manifest(run_dir)
     except WriteError:
-        if created:
-            remove_new_dir()
+        undo()
+        lock.__exit__(None, None, None)
         raise
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -323,9 +359,19 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
     try:
         for line in lines:
             log.info(line)
-        return _train_and_score(cfg, data, run_dir, resume is not None, progress, echo, model, tau, fi)
+        run = _train_and_score(cfg, data, run_dir, resume is not None, progress, echo, model, tau, fi)
+        write_manifest(run_dir)   # what this run wrote, with checksums: --overwrite replaces exactly these
+        drop_replaced(run_dir)    # the new run is whole: the old one it replaces goes
+        return run
     except Interrupted as err:
+        if not ck_path.exists() and not created and restore_replaced(run_dir):
+            err.run_dir = None   # nothing of the new run to resume: the old run is back, as it was
+            raise Interrupted(f"{err}; nothing resumable was written, and the run that --overwrite was replacing "
+                              f"is back in {run_dir} as it was") from None
         err.run_dir = run_dir
+        if (run_dir / REPLACED).is_dir():
+            raise Interrupted(f"{err}; the run it replaces is kept whole in {run_dir / REPLACED} until this one "
+                              "finishes") from None
         raise
     except KeyboardInterrupt:
         err = Interrupted(f"interrupted after training, while writing and scoring the run; the trained checkpoint "
@@ -336,16 +382,20 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
         msg = str(err) if isinstance(err, WriteError) else f"could not write in {run_dir}: {_why(err)}"
         if ck_path.exists():
             msg += f"; the run stays resumable: then `dsrecon fit --resume {run_dir}`"
-        else:   # nothing to resume in it: leave no half-written run directory behind
-            if created:
-                log.removeHandler(handler)
-                handler.close()
-                remove_new_dir()
+        else:   # nothing to resume in it: leave no half-written run directory behind, or the old run as it was
+            log.removeHandler(handler)
+            handler.close()
+            undo()
             msg += "; then run the same `dsrecon fit` again"
         raise WriteError(msg) from None
+    except BaseException:   # diverged, refused, ...: with nothing resumable written, the run --overwrite replaces
+        if not ck_path.exists() and not created:   # comes back as it was
+            restore_replaced(run_dir)
+        raise
     finally:
         log.removeHandler(handler)
         handler.close()
+        lock.__exit__(None, None, None)
 
 
 def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: RunConfig, note) -> dict:

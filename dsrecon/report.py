@@ -469,8 +469,9 @@ def write_html(run) -> Path:
             bad = " class='bad'" if r["reason"] else ""
             parts.append(f"<tr{bad}>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in cols) + "</tr>")
         parts.append("</table>")
-    pngs = sorted(run_dir.glob("*.png"), key=lambda p: (_FIGURE_ORDER.index(p.stem) if p.stem in _FIGURE_ORDER
-                                                         else len(_FIGURE_ORDER), p.name))
+    # only the figures dsrecon draws, by name: any other PNG in the folder is not this run's (issue 26)
+    pngs = [run_dir / f"{stem}.png" for stem in _FIGURE_ORDER
+            if (run_dir / f"{stem}.png").is_file() and not (run_dir / f"{stem}.png").is_symlink()]
     if pngs:
         parts.append("<h2>Figures</h2>")
         for p in pngs:

@@ -37,11 +37,15 @@ import scipy
 import torch
 import xarray
 
+
 from . import __version__, data as data_mod
-from .config import RunConfig
+from .config import RunConfig, model_sizes
 from .errors import ConfigError, DataError
 from .models import MODELS, upgrade_hparams
 from .fileio import WriteError, atomic_write_bytes, why as _why  # noqa: F401 - re-exported: runs' public names
+from .ownership import (CHECKPOINT_FILES, FIGURES, LOCK, MANIFEST, REPLACED, RUN_FILES, RunLock,  # noqa: F401
+                        drop_replaced, foreign_entries, is_ours, is_run, name_list, read_manifest, restore_replaced,
+                        set_old_run_aside, sha256, write_manifest)
 
 
 def _json_safe(obj):
@@ -141,6 +145,29 @@ def load_model(path):
     return model
 
 
+def _model_kind(model) -> str | None:
+    return next((k for k, cls in MODELS.items() if type(model) is cls), None)
+
+
+def check_model_matches(model, model_config, path) -> None:
+    """One DataError when the model rebuilt from ``path`` is not what the run's config.json names: another
+    architecture, or a latent or hidden size other than the one the config fixed (None in the config: chosen from
+    the data, nothing to compare)."""
+    kind = _model_kind(model)
+    if kind is not None and kind != model_config.kind:
+        raise DataError(f"{path} holds a {kind} model but the run's config.json names {model_config.kind}: the file "
+                        f"was replaced or copied from another run; restore the run's own model.pt, or fit it again")
+    hp = getattr(model, "hparams", {}) or {}
+    sizes = dict(zip(("latent_dim", "hidden_dim"), model_sizes(model_config, int(hp.get("obs_dim", 0)))))
+    for field, keys in (("latent_dim", ("latent_dim", "units")), ("hidden_dim", ("hidden_dim",))):
+        want = sizes[field]
+        have = next((hp[k] for k in keys if k in hp), None)
+        if want is not None and have is not None and int(want) != int(have):
+            raise DataError(f"{path} holds a {kind or model_config.kind} model with {field} {have} but the run's "
+                            f"config.json says {want}: the file was replaced or copied from another run; restore the "
+                            f"run's own model.pt, or fit it again")
+
+
 CHECKPOINT_KEYS = ("model", "optimizer", "rng", "step", "elapsed", "history", "best_score", "best_state", "best_step")
 
 
@@ -189,11 +216,16 @@ class RunDir:
         return read_json(p, fix=f"re-score the run with `dsrecon eval {self.path}`, or fit it again")
 
     def model(self):
+        """model.pt, rebuilt and checked against config.json: a model file of another architecture or other sizes
+        than the config names (copied in from another run) is a one-line DataError, not scored under the wrong
+        name."""
         p = self.path / "model.pt"
         if not p.exists():
             raise DataError(f"{self.path}: no model.pt; the run did not finish training (continue it with "
                             f"`dsrecon fit --resume {self.path}`)")
-        return load_model(p)
+        model = load_model(p)
+        check_model_matches(model, self.config.model, p)
+        return model
 
     def checkpoint(self, map_location="cpu") -> dict:
         ck = load_torch(self.checkpoint_path, map_location,
@@ -280,9 +312,6 @@ def open(path, require=("config.json",)) -> RunDir:  # noqa: A001 - runs.open(RU
     return RunDir(path=path, info=read_json(cj))
 
 
-# names a run directory holds (anything else in an --out folder means it is not a run)
-RUN_FILES = {"config.json", "model.pt", "metrics.json", "generated.nc", "train.log", "history.json",
-             "lambda_max.json", "report.html", "references.bib", "checkpoints", "result.json"}
 MAX_STEM = 60
 
 
@@ -334,23 +363,31 @@ def check_writable_file(path, what: str, suffix: str | None = None) -> None:
     check_writable_dir(path.parent, what)
 
 
-def check_out(run_dir: Path, overwrite: bool, what: str = "--out") -> None:
-    """``--out``: a new or empty folder, or (with ``overwrite``) one holding a dsrecon run; one-line ConfigErrors
-    otherwise, before any work. A folder is looked at before it is probed for writing: the probe may leave a trace
-    (a named temporary file where an anonymous one cannot be made, as through a symlink), and a run that is
-    refused must stay untouched."""
+def check_out(run_dir: Path, overwrite: bool, what: str = "--out", locked: bool = False) -> None:
+    """``--out``: a new or empty folder, or one holding a dsrecon run (finished or interrupted only with
+    ``overwrite``); one-line ConfigErrors otherwise, before any work: a non-empty folder that is not a run, a run
+    folder holding anything dsrecon did not write, a run another process is writing. A folder is looked at before
+    it is probed for writing: the probe may leave a trace (a named temporary file where an anonymous one cannot be
+    made, as through a symlink), and a run that is refused must stay untouched. ``locked``: the caller holds the
+    folder's :class:`RunLock` (the check again, under the lock)."""
     if not run_dir.is_dir():
         check_writable_dir(run_dir, what)
         return
     try:
-        foreign = sorted(p.name for p in run_dir.iterdir()
-                         if p.name not in RUN_FILES and not p.name.endswith((".png", ".tmp")))
+        entries = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)   # the lock: ours, held or stale
+        if entries and not is_run(run_dir):
+            raise ConfigError(f"{what} {run_dir} is a folder that is not a dsrecon run (it holds {name_list(entries)}); "
+                              "choose a new or empty folder")
+        foreign = foreign_entries(run_dir) if entries else []
     except OSError as err:
         raise ConfigError(f"{what} {run_dir} cannot be read ({_why(err)}); choose another folder") from None
     if foreign:
-        raise ConfigError(f"{what} {run_dir} is a folder that is not a dsrecon run (it holds {foreign[0]!r}"
-                          + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
-                          + "); choose a new or empty folder")
+        raise ConfigError(f"{what} {run_dir} holds what dsrecon did not write ({name_list(foreign)}); move it out of the "
+                          "folder or choose another folder: dsrecon replaces only its own files")
+    holder = None if locked else RunLock.holder(run_dir)   # locked: the caller holds the lock itself
+    if holder is not None:
+        raise ConfigError(f"{what} {run_dir} is being written by another dsrecon process ({holder}); wait for it to "
+                          "finish, or choose another folder")
     if not overwrite:
         if (run_dir / "model.pt").exists() or (run_dir / "metrics.json").exists():
             raise ConfigError(f"{what} {run_dir} holds a finished run (model.pt, metrics.json); choose another --out, "
@@ -362,9 +399,16 @@ def check_out(run_dir: Path, overwrite: bool, what: str = "--out") -> None:
 
 
 def clear_run(run_dir: Path) -> None:
-    """--overwrite: remove the files of the run in ``run_dir`` (only dsrecon's names; check_out saw no others)."""
+    """Remove the files of a run that never finished (a sweep's attempt that wrote no checkpoint): only what
+    :func:`foreign_entries` counts as dsrecon's; anything else there is a one-line ConfigError and nothing is
+    removed."""
+    run_dir = Path(run_dir)
+    foreign = foreign_entries(run_dir)
+    if foreign:
+        raise ConfigError(f"{run_dir} holds what dsrecon did not write ({name_list(foreign)}); move it out of the folder "
+                          "or choose another folder: dsrecon removes only its own files")
     for p in run_dir.iterdir():
-        if p.name in RUN_FILES or p.name.endswith((".png", ".tmp")):
+        if p.name != LOCK:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 

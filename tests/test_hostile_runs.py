@@ -71,10 +71,11 @@ def test_fit_out_refused(case, finished, tmp_path, capsys):
 
 
 def test_fit_overwrite_replaces_a_finished_run(finished, tmp_path, capsys):
-    (finished / "stale.png").write_bytes(b"old figure")
+    old = runs.read_manifest(finished)["files"]
     code, _, err = run_cli([*FIT, "--out", finished, "--overwrite", "--seed", "1"], capsys)
     assert code == 0, err
-    assert not (finished / "stale.png").exists()
+    new = runs.read_manifest(finished)["files"]
+    assert new["model.pt"] != old["model.pt"] and not (finished / runs.REPLACED).exists()
     assert json.loads((finished / "config.json").read_text())["config"]["train"]["seed"] == 1
 
 

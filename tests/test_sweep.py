@@ -336,8 +336,8 @@ def test_a_run_stopped_before_its_first_checkpoint_is_run_again_not_recorded_fai
     sw = S.load_sweep(tiny(tmp_path, seeds="[0]"), out=tmp_path / "out")
     rd = Path(sw.specs[0]["run_dir"])
     rd.mkdir(parents=True)
-    for name in ("config.json", "train.log", "result.json.corrupt"):
-        (rd / name).write_text("{" if name == "config.json" else "partial\n")
+    for name in ("config.json", "train.log", "result.json.corrupt"):   # (config.json is written atomically: whole)
+        (rd / name).write_text('{"config": {}}' if name == "config.json" else "partial\n")
     rec = B.run_one(sw.specs[0])
     # trained and scored: "ok", or "failed" by the scoring's verdict (a few-step model may collapse to a fixed
     # point, which the sweep records as failed since the honest-scores change) - never failed for the folder
