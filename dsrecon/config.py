@@ -198,7 +198,8 @@ class TrainConfig:
     optimizer: str = "adam"       # adam (the paper's) | radam (less sensitive to the first steps' lr)
     obs_noise: float = _in(0.0, ge=0, le=MAX_NOISE)  # std of Gaussian noise added to the forcing signal (not the targets); regularises
     latent_reg: float = _in(0.0, ge=0)  # weight of mean(z^2) of the latent states in the loss; keeps free runs bounded
-    early_stop: int = _in(0, ge=0)  # stop after this many validations without improvement (0: never)
+    early_stop: int = _in(3, ge=0)  # patience: stop after this many validations without improvement (0: never); 3: a
+    #                               2000-sample Lorenz's candidates stop at 3500-5000 steps, bests within 0.013 (docs/defaults.md)
     floss_k: int = _in(0, ge=0, le=10_000)  # gradient flossing: number of exponents pushed to floss_target (0: off; <= M)
     floss_target: float = _in(0.0, ge=-100, le=100)  # target of the flossed exponents, per step ("Gradient Flossing" Eq. 4: 0)
     prefloss_epochs: int = _in(0, ge=0, le=MAX_STEPS)  # flossing updates before training ("Gradient Flossing" §6: 500)
@@ -222,6 +223,8 @@ class TrainConfig:
     device: str = "auto"          # auto | cpu | cuda | mps
     checkpoint_every: int = _in(500, ge=1)  # steps between checkpoints/last.pt
     validate_every: int = _in(500, ge=0)  # steps between short free-run validations (keeps the best model; 0: off)
+    halving: int = _in(2, ge=0)  # validations per rung of successive halving among a fit's candidates (the worse half
+    #                               by validation stops training; 0: every member trains to the end; docs/ensembles.md)
     val_fraction: float = _in(0.1, ge=0, le=0.5)  # last share of the training split held out for validation:
     #                               the best model is chosen on data it was not fitted to (0: validate on training data)
     val_len: int = _in(20000, ge=1, le=10**7)  # steps of each validation free run (long: late collapses must show)

@@ -88,9 +88,11 @@ class Ensemble(nn.Module):
     def seeds(self) -> list[int]:
         return [int(m.hparams.get("seed", 0)) for m in self.members]
 
-    def stacked(self) -> nn.Module:
+    def stacked(self, indices=None) -> nn.Module:
         """A view of member 0 whose parameters are the members' stacked along a leading axis (K, ...),
         vectors as (K, 1, D) so they broadcast over the batch; buffers (equal in every member) are member 0's.
+        ``indices``: only these members, in this order (those still training: a member dropped by successive
+        halving or stopped early costs nothing after that; None: all).
 
         Built once per training step: ``torch.stack`` is differentiable, so a loss on the view's outputs
         back-propagates into every member's own parameters (and their hooks, e.g. the PLRNN's off-diagonal
@@ -98,8 +100,9 @@ class Ensemble(nn.Module):
         """
         first = self.members[0]
         view = copy.copy(first)   # shares member 0's module dicts; the stacked tensors shadow its parameters
+        chosen = list(self.members) if indices is None else [self.members[k] for k in indices]
         for name, _ in first.named_parameters(recurse=False):
-            t = torch.stack([getattr(m, name) for m in self.members])
+            t = torch.stack([getattr(m, name) for m in chosen])
             # instance attributes win over nn.Module.__getattr__'s parameter lookup, and bypassing
             # nn.Module.__setattr__ leaves member 0's registered parameters untouched
             object.__setattr__(view, name, t.unsqueeze(1) if t.dim() == 2 else t)
@@ -179,6 +182,32 @@ def check_checkpoint(ens: Ensemble, ck: dict, path) -> None:
         raise DataError(f"{path} does not hold an ensemble of {len(ens)} {type(ens.members[0]).__name__} members "
                         f"(another size or architecture, or a single run); resume with the run's own settings, or "
                         f"start again with --overwrite") from None
+
+
+def halving_survivors(scores: dict) -> list[int]:
+    """The members that go on after a rung of successive halving: the better half, rounded up, of ``scores``
+    ({member: its best held-out validation D_stsp so far}; lower is better, inf last, ties to the lower index)."""
+    order = sorted(scores, key=lambda k: (scores[k] if math.isfinite(scores[k]) else math.inf, k))
+    return sorted(order[: math.ceil(len(order) / 2)])
+
+
+PER_MEMBER = ("loss", "lr", "alpha", "val_d_stsp")   # an ensemble history's per-step entries: lists over members
+MEMBER_FINAL = ("best_step", "best_val_d_stsp", "status")
+
+
+def member_history(history: dict, k: int) -> dict:
+    """Member k's history out of an ensemble's (whose per-step entries are lists over the members, None where
+    member k was not training: dropped or stopped; those steps are left out of its history)."""
+    out = {key: (v[k] if key in MEMBER_FINAL else v) for key, v in history.items() if key not in PER_MEMBER}
+    for steps, keys in (("step", ("loss", "lr", "alpha")), ("val_step", ("val_d_stsp",))):
+        kept = [i for i, e in enumerate(history.get(keys[0], [])) if e[k] is not None]
+        out[steps] = [history[steps][i] for i in kept]
+        for key in keys:
+            if key in history:
+                v = history[key]
+                out[key] = [v[i][k] for i in kept] if len(v) == len(history[steps]) else \
+                    [e[k] for e in v if e[k] is not None]
+    return out
 
 
 def best_member(result, failures=None) -> int:

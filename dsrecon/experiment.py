@@ -543,7 +543,7 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
     ck = run_dir / "checkpoints" / "last.pt"
     x_tr, s_tr = data_mod.as_array(train), model_inputs(model, train, what="the training data")
     res = train_loop(model, x_tr, inputs=s_tr, tau=tau, config=cfg.train, checkpoint=ck, resume=resuming,
-                     progress=progress)
+                     progress=progress, candidates=True)   # one member is kept: successive halving among them
     device, _ = device_dtype(res.model)
     ens = res.members is not None
     if ens:   # the run's model is the best member by held-out validation; every member is scored below

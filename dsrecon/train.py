@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .config import ADAPTIVE_ALPHAS, TrainConfig
 from .ensemble import (Ensemble, check_checkpoint as check_ensemble_checkpoint, check_config as check_ensemble_config,
-                       check_memory, sampling_seeds)
+                       check_memory, halving_survivors, member_history as _member_history, sampling_seeds)
 from .errors import ConfigError, DataError, DivergenceError, DsreconError
 from .flossing import floss, flossing_loss, lyapunov_exponents
 from .forcing import gtf_alpha_from_jacobians, gtf_alpha_from_lyapunov, rollout
@@ -73,7 +73,7 @@ class FitResult:
     tau: int | None
     steps_done: int
     history: dict = field(default_factory=dict)
-    stopped: str = "completed"   # completed | time budget | early stop (divergence raises DivergenceError)
+    stopped: str = "completed"   # completed | time budget | early stop | (a member) dropped at step N | diverged
     elapsed: float = 0.0
     members: list | None = None   # an ensemble's: one FitResult per member (model = the member at its best)
 
@@ -209,8 +209,9 @@ def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
 class _Member:
     """One model's training state inside :func:`fit`: a single run has one, an ensemble one per member.
 
-    ``status``: "training", "early stop" (its validation stopped improving) or "diverged" (more than
-    ``max_recoveries`` recoveries; ensembles only: a single run raises DivergenceError)."""
+    ``status``: "training", "early stop" (its validation stopped improving), "dropped at step N" (successive
+    halving) or "diverged" (more than ``max_recoveries`` recoveries; ensembles only: a single run raises
+    DivergenceError). Only members still "training" are stepped and validated."""
 
     model: torch.nn.Module
     opt: torch.optim.Optimizer
@@ -248,17 +249,6 @@ def _per_member(t: torch.Tensor, ensemble: bool) -> torch.Tensor:
     return t.mean(dim=(0, 2, 3)) if ensemble else t.mean().reshape(1)
 
 
-def _member_history(history: dict, k: int) -> dict:
-    """Member k's history out of an ensemble's (whose per-step entries are lists over the members)."""
-    out = {}
-    for key, v in history.items():
-        if key in ("loss", "lr", "alpha", "val_d_stsp", "best_step", "best_val_d_stsp", "status"):
-            out[key] = v[k] if key in ("best_step", "best_val_d_stsp", "status") else [e[k] for e in v]
-        else:
-            out[key] = v
-    return out
-
-
 def train_loop(
     model: torch.nn.Module,
     x_train: np.ndarray,
@@ -269,6 +259,7 @@ def train_loop(
     checkpoint: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    candidates: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``x_train`` (T, N), standardized, with the method of ``config.method``.
 
@@ -282,7 +273,11 @@ def train_loop(
     ``bptt-clip``; ``config`` (see :class:`dsrecon.config.TrainConfig`); ``checkpoint``: path
     of ``last.pt`` written atomically every ``checkpoint_every`` steps and at the end (a Ctrl-C or a
     divergence leaves the last consistent one in place); ``resume``: continue from that checkpoint,
-    which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best, GTF α).
+    which reproduces the uninterrupted run exactly (model, optimiser, sampling RNG, history, best, GTF α, the
+    validations since the best and which members still train); ``candidates``: an ensemble's members are
+    candidates of which one is kept (:func:`dsrecon.fit`): every ``config.halving`` validations the worse half
+    of those still training is dropped (successive halving; docs/ensembles.md). Training stops after
+    ``config.early_stop`` validations without improvement (per member), or after ``config.steps``.
     Returns: :class:`FitResult` with the best model by validation D_stsp (the last one when
     validation is off); for an ensemble ``model`` is the ensemble (every member at its best state), the
     history's per-step entries are lists over the members, and ``members`` holds one FitResult per member.
@@ -409,6 +404,13 @@ def train_loop(
     offsets = torch.arange(L + 1)
     try:
         while step < cfg.steps:
+            act = [k for k, m in enumerate(members) if m.status == "training"]   # the members stepped now
+            if not act:   # e.g. resumed from the checkpoint written when the last one stopped
+                stopped = "early stop"
+                break
+            pos = {k: i for i, k in enumerate(act)}   # spread: the active members' values, one per member (None)
+            spread = lambda v: [v[pos[k]] if k in pos else None for k in range(len(members))]  # noqa: E731
+
             elapsed = elapsed0 + time.monotonic() - t0
             if cfg.time_budget is not None and elapsed >= cfg.time_budget:
                 stopped = "time budget"
@@ -417,7 +419,7 @@ def train_loop(
             if cfg.time_budget is not None:
                 frac = max(frac, elapsed / cfg.time_budget)
             lrs = []
-            for m in members:
+            for m in (members[k] for k in act):
                 lrs.append(m.lr_scale * cfg.lr * (cfg.lr_end / cfg.lr) ** min(frac, 1.0))
                 for group in m.opt.param_groups:
                     group["lr"] = lrs[-1]
@@ -427,13 +429,13 @@ def train_loop(
                 floss_episode(cfg.floss_epochs, "flossing episode")
 
             # each member draws its batch (and noise) from its own generator, as its single run would
-            starts = [torch.randint(0, T - L - 1, (cfg.batch_size,), generator=m.gen) for m in members]
-            noise = [torch.randn((L + 1, cfg.batch_size, x.shape[1]), generator=m.gen) for m in members] \
+            starts = [torch.randint(0, T - L - 1, (cfg.batch_size,), generator=members[k].gen) for k in act]
+            noise = [torch.randn((L + 1, cfg.batch_size, x.shape[1]), generator=members[k].gen) for k in act] \
                 if cfg.obs_noise > 0 else None
             if ens:
                 window = (torch.stack(starts)[:, :, None] + offsets).to(device)   # (K, B, L+1)
                 batch = x[window].permute(2, 0, 1, 3)   # (L+1, K, B, N)
-                net = model.stacked()                   # the members' parameters stacked, for this step
+                net = model.stacked(act)                # the training members' parameters stacked, for this step
             else:
                 window = (starts[0][:, None] + offsets).to(device)
                 batch = x[window].transpose(0, 1)  # (L+1, B, N)
@@ -442,17 +444,21 @@ def train_loop(
             driving = batch
             if noise is not None:
                 driving = batch + cfg.obs_noise * (torch.stack(noise, 1) if ens else noise[0]).to(device)
-            if cfg.method == "gtf" and members[0].alpha is None:  # first adaptive estimate, from a free rollout
+            if cfg.method == "gtf" and members[act[0]].alpha is None:  # first adaptive estimate, from a free rollout
                 with torch.no_grad():
                     first: list = []
                     rollout(net, driving, "bptt-clip", inputs=s_batch, states_out=first)
                     first_z = torch.stack(first)
-                for k, m in enumerate(members):
-                    m.alpha = max(alpha_floor, alpha_of(m.model, first_z[:, k] if ens else first_z, inputs=s_batch))
+                for i, k in enumerate(act):
+                    members[k].alpha = max(alpha_floor, alpha_of(members[k].model, first_z[:, i] if ens else first_z,
+                                                                  inputs=s_batch))
             states: list = []
             keep_states = cfg.latent_reg > 0 or adaptive
-            alpha = [m.alpha for m in members] if ens and members[0].alpha is not None else members[0].alpha or 0.0
-            pred = rollout(net, driving, cfg.method, tau=annealed_tau(tau, step, cfg) if tau else None,
+            alpha = [members[k].alpha for k in act] if ens and members[act[0]].alpha is not None \
+                else members[0].alpha or 0.0
+            tau_now = annealed_tau(tau, step, cfg) if tau else None
+            tau_now = [tau_now[k] for k in act] if isinstance(tau_now, list) else tau_now
+            pred = rollout(net, driving, cfg.method, tau=tau_now,
                            alpha=alpha, inputs=s_batch, states_out=states if keep_states else None)
             losses = _per_member((pred - batch[1:]) ** 2, ens)   # (K,): one loss per member
             if cfg.latent_reg > 0:
@@ -465,60 +471,59 @@ def train_loop(
                                          qr_every=cfg.floss_qr_every, generator=members[0].gen,
                                          warmup=cfg.floss_steps // 2)
                 losses = losses + cfg.floss_weight * flossing_loss(lam, cfg.floss_target)
-            vals = losses.tolist()   # one device sync per step
-            ok = []
-            for k, m in enumerate(members):
-                if m.status != "training":
+            vals = losses.tolist()   # one device sync per step; one value per active member
+            ok = []   # positions in act
+            for i, k in enumerate(act):
+                if math.isfinite(vals[i]) and vals[i] <= cfg.explode_loss:
+                    ok.append(i)
                     continue
-                if math.isfinite(vals[k]) and vals[k] <= cfg.explode_loss:
-                    ok.append(k)
-                    continue
-                what = "non-finite" if not math.isfinite(vals[k]) else \
-                    f"exploding ({vals[k]:.3g} > {cfg.explode_loss:g})"
-                recover(k, m, what)
+                what = "non-finite" if not math.isfinite(vals[i]) else \
+                    f"exploding ({vals[i]:.3g} > {cfg.explode_loss:g})"
+                recover(k, members[k], what)
             if not ok:
                 if not any(m.status == "training" for m in members):
                     stopped = "early stop"
                     break
                 continue   # every training member was restored: draw new batches, as a single run does
-            for m in members:
-                m.opt.zero_grad(set_to_none=True)
-            (losses.sum() if len(ok) == len(members) else losses[ok].sum()).backward()
-            for k in ok:   # per member: its gradient-norm clip and its own optimiser
+            for k in act:
+                members[k].opt.zero_grad(set_to_none=True)
+            (losses.sum() if len(ok) == len(act) else losses[ok].sum()).backward()
+            for k in (act[i] for i in ok):   # per member: its gradient-norm clip and its own optimiser
                 if cfg.method == "bptt-clip":
                     torch.nn.utils.clip_grad_norm_(members[k].params, cfg.clip_norm)
                 members[k].opt.step()
             step += 1
             if adaptive and step % GTF_UPDATE_EVERY == 0:
                 zs = torch.stack(states).detach()
-                for k in ok:
-                    m = members[k]
-                    new = alpha_of(m.model, zs[:, k] if ens else zs, inputs=s_batch)
+                for i in ok:
+                    m = members[act[i]]
+                    new = alpha_of(m.model, zs[:, i] if ens else zs, inputs=s_batch)
                     m.alpha = max(alpha_floor, GTF_SMOOTHING * m.alpha + (1 - GTF_SMOOTHING) * new)
             history["step"].append(step)
-            history["loss"].append(one(vals))
-            history["lr"].append(one(lrs))
-            if members[0].alpha is not None:
-                history["alpha"].append(one([m.alpha for m in members]))
+            history["loss"].append(one(spread(vals)))
+            history["lr"].append(one(spread(lrs)))
+            if members[act[0]].alpha is not None:
+                history["alpha"].append(one(spread([members[k].alpha for k in act])))
             bar.update(1)
             if step % 20 == 0:
                 post = {"loss": f"{min(vals):.4f}", "best_val": f"{min(m.best['score'] for m in members):.3f}"}
-                if members[0].alpha is not None:
-                    post["alpha"] = f"{members[0].alpha:.3f}"
+                if members[act[0]].alpha is not None:
+                    post["alpha"] = f"{members[act[0]].alpha:.3f}"
                 bar.set_postfix(**post)
 
             if cfg.validate_every and step % cfg.validate_every == 0:
-                training = [m.status == "training" for m in members]
-                scores = validation_score(model.stacked() if ens else model, x_val, cfg,
-                                   [m.gen for m in members] if ens else members[0].gen, s_val)
-                scores = scores if ens else [scores]
+                vk = [k for k in act if members[k].status == "training"]   # (a recovery may have given one up)
+                got = validation_score(model.stacked(vk) if ens else model, x_val, cfg,
+                                       [members[k].gen for k in vk] if ens else members[0].gen, s_val)
+                scores = [None] * len(members)
+                for k, score in zip(vk, got if ens else [got]):
+                    scores[k] = score
                 history["val_step"].append(step)
                 history["val_d_stsp"].append(one(scores))
-                log.info("step %d loss %s lr %s val D_stsp %s", step, _fmt(vals, "%.5f"), _fmt(lrs, "%.2e"),
-                         _fmt(scores, "%.4f"))
-                for k, m in enumerate(members):
-                    if not training[k]:
-                        continue
+                log.info("step %d loss %s lr %s val D_stsp %s", step, _fmt(spread(vals), "%.5f"),
+                         _fmt(spread(lrs), "%.2e"), _fmt(scores, "%.4f"))
+                for k in vk:
+                    m = members[k]
                     if scores[k] < m.best["score"]:
                         m.best = {"score": scores[k], "state": copy.deepcopy(m.model.state_dict()), "step": step}
                         m.since_best = 0
@@ -526,8 +531,18 @@ def train_loop(
                         m.since_best += 1
                     if cfg.early_stop and m.since_best >= cfg.early_stop:
                         m.status = "early stop"
-                        log.info("early stop%s at step %d: %d validations without improvement",
-                                 f" of member {k} (seed {seeds[k]})" if ens else "", step, m.since_best)
+                        log.info("early stop%s at step %d: validation D_stsp has not improved for %d validations "
+                                 "(train.early_stop), best %.4f at step %d", f" of member {k} (seed {seeds[k]})"
+                                 if ens else "", step, m.since_best, m.best["score"], m.best["step"])
+                race = [k for k in vk if members[k].status == "training"]
+                if candidates and cfg.halving and len(race) > 1 and len(history["val_step"]) % cfg.halving == 0:
+                    keep = halving_survivors({k: members[k].best["score"] for k in race})
+                    for k in race:
+                        members[k].status = "training" if k in keep else f"dropped at step {step}"
+                    log.info("successive halving at step %d: members %s go on (best validation D_stsp %s), "
+                             "members %s are dropped and keep their best state", step, keep,
+                             _fmt([members[k].best["score"] for k in keep], "%.4f"),
+                             [k for k in race if k not in keep])
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 good = snapshot()
                 save_checkpoint()
@@ -545,18 +560,27 @@ def train_loop(
     bar.close()
     good = snapshot()
     save_checkpoint()
-    if cfg.validate_every and any(m.best["step"] > 0 for m in members):
-        # a final validation so that the last state competes with the best one
-        scores = validation_score(model.stacked() if ens else model, x_val, cfg,
-                           [m.gen for m in members] if ens else members[0].gen, s_val)
-        for k, (m, score) in enumerate(zip(members, scores if ens else [scores])):
-            if m.best["step"] == 0:
-                continue
+    last = [k for k, m in enumerate(members) if m.status == "training" and m.best["step"] > 0]
+    if cfg.validate_every and last:
+        # a final validation so that the last state competes with the best one (a member that stopped or was
+        # dropped did so at a validation: its last state has been scored)
+        got = validation_score(model.stacked(last) if ens else model, x_val, cfg,
+                               [members[k].gen for k in last] if ens else members[0].gen, s_val)
+        for k, score in zip(last, got if ens else [got]):
+            m = members[k]
             if score < m.best["score"]:
                 m.best = {"score": score, "state": copy.deepcopy(m.model.state_dict()), "step": step}
+    for k, m in enumerate(members):
+        if cfg.validate_every and m.best["step"] > 0:
             m.model.load_state_dict(m.best["state"])
             log.info("%skept the model of step %d (validation D_stsp %.4f)",
                      f"member {k} (seed {seeds[k]}): " if ens else "", m.best["step"], m.best["score"])
+    why = {"completed": f"the {cfg.steps} steps of train.steps are done",
+           "time budget": f"the time budget of {cfg.time_budget} s is spent",
+           "early stop": f"validation D_stsp stopped improving (train.early_stop = {cfg.early_stop} validations)"
+           if not ens else "no member is training any more"}[stopped]
+    history["stopped"], history["stop_reason"] = stopped, why
+    log.info("training stopped (%s) at step %d: %s", stopped, step, why)
     history["best_step"] = one([m.best["step"] for m in members])
     history["best_val_d_stsp"] = one([m.best["score"] for m in members])
     elapsed = elapsed0 + time.monotonic() - t0
