@@ -23,14 +23,15 @@ from pathlib import Path
 
 import torch
 
-from . import data as data_mod, runs
+from . import __version__, data as data_mod, runs
 from .baselines import run_esn
 from .config import RunConfig
 from .errors import ConfigError, DataError, DsreconError
 from .experiment import fit_run
 from .jobs import train_job
-from .results import FLOOR_METRICS, RESULT_METRICS
-from .runs import package_versions, write_json
+from .fileio import atomic_write_bytes
+from .results import FLOOR_METRICS, _scalars, read_result, set_aside, stale_reason  # noqa: F401 (re-exported)
+from .runs import data_fingerprint, package_versions, write_json
 from .train import Interrupted
 
 log = logging.getLogger("dsrecon")
@@ -49,8 +50,10 @@ def run_one(spec: dict) -> dict:
     the record has ``status = "failed"`` and the one-line reason, and the run is not redone. An interrupt
     or any other exception gives ``status = "error"`` without result.json, so a restart retries (resumes) it.
 
-    Every record names the ``host`` and Ray ``node`` (empty off Ray) that ran it. A spec prepared by the driver
-    (:func:`portable_spec`) may also carry ``env`` (DSRECON_* variables, absolute paths), ``needs`` (the data
+    Every record names the ``host`` and Ray ``node`` (empty off Ray) that ran it, and what its numbers came from
+    (:func:`_provenance`). A spec with ``fresh`` (a stale record set aside by the driver) is run afresh, its old
+    run replaced through fit_run's ``overwrite``: never resumed or rebuilt from the old files. A spec prepared
+    by the driver (:func:`portable_spec`) may also carry ``env`` (DSRECON_* variables, absolute paths), ``needs`` (the data
     files this node must see: a missing one is ``status = "error"`` with ``environment = True``, retried on
     another node and never recorded as finished) and ``shared`` (a marker file and its token in the sweep's
     output folder): a node that does not see the marker runs in a temporary folder and returns the run
@@ -61,8 +64,7 @@ def run_one(spec: dict) -> dict:
     if spec.get("kind") == "job":   # several runs trained as one ensemble (dsrecon.jobs): a list of records
         return run_job(spec)
     run_dir = Path(spec["run_dir"])
-    record = {k: spec[k] for k in _RECORD_KEYS}
-    record.update(run_dir=str(run_dir), **_where_am_i())
+    record = _record(spec)
     missing = [f for f in spec.get("needs", []) if not Path(f).is_file()]
     if missing:   # this node lacks a file another node may have: not an outcome of the run
         return {**record, "status": "error", "environment": True, "metrics": {}, "noise_floor": {}, "variants": {},
@@ -117,7 +119,16 @@ def run_job(job: dict) -> list[dict]:
 
 
 def _record(spec: dict) -> dict:
-    return {**{k: spec[k] for k in _RECORD_KEYS}, "run_dir": str(spec["run_dir"]), **_where_am_i()}
+    return {**{k: spec[k] for k in _RECORD_KEYS}, "run_dir": str(spec["run_dir"]), **_where_am_i(),
+            **_provenance(spec)}
+
+
+def _provenance(spec: dict) -> dict:
+    """What a record's numbers came from (:data:`dsrecon.results.PROVENANCE`): the run's config (and its hash
+    without the seed), the fingerprint of its data as the driver loaded them (None when they did not load
+    there), and the dsrecon version that ran it."""
+    return {"config_hash": spec.get("config_hash"), "data_fingerprint": spec.get("data_fingerprint"),
+            "dsrecon_version": __version__, "config": spec.get("config")}
 
 
 def _where_am_i() -> dict:
@@ -168,12 +179,17 @@ def unpack_artifacts(data: bytes, run_dir) -> None:
 def _run_where(spec: dict, run_dir: Path, record: dict) -> dict:
     spec = {**spec, "run_dir": str(run_dir)}
     done = run_dir / "result.json"
-    if done.exists():
+    fresh = bool(spec.get("fresh"))
+    if done.exists() and not fresh:
         rec = read_result(done, spec["key"])
         if rec is not None:
             return {**rec, "run_dir": record["run_dir"]}
         set_aside(done)   # damaged from outside (it is written atomically)
-    rec = recover_result(spec)   # result.json lost after the run had finished: rebuilt, not redone
+    elif done.exists():
+        set_aside(done, ".stale")
+    rec = None if fresh else recover_result(spec)   # result.json lost after the run had finished: rebuilt, not redone
+    if rec is not None and stale_reason(rec, spec) is not None:   # ... unless its data or config changed since
+        rec, spec = None, {**spec, "fresh": True}
     if rec is not None:
         rec = {**rec, **{k: record[k] for k in ("run_dir", "host", "node")}}
         write_json(done, rec)
@@ -205,30 +221,6 @@ def _run_where(spec: dict, run_dir: Path, record: dict) -> dict:
     return record
 
 
-def read_result(path, key: str | None = None) -> dict | None:
-    """A run's ``result.json`` as a finished record, or None when it is unreadable, not a finished run's record
-    (status ok or failed, its key, dataset, model, method, seed) or, with ``key``, another run's record."""
-    try:
-        rec = json.loads(Path(path).read_bytes())
-    except (OSError, ValueError):   # ValueError: not UTF-8 or not JSON
-        return None
-    if not isinstance(rec, dict) or rec.get("status") not in ("ok", "failed"):
-        return None
-    if not all(isinstance(rec.get(k), str) and rec[k] for k in ("key", "dataset", "model", "method")):
-        return None
-    seed = rec.get("seed")
-    if (key is not None and rec["key"] != key) or isinstance(seed, bool) or not isinstance(seed, int):
-        return None
-    if not all(isinstance(rec.get(k, {}), dict) for k in ("metrics", "noise_floor", "variants")):
-        return None
-    tau, tau_steps = rec.get("tau"), rec.get("tau_steps")
-    return {**rec, "metrics": _scalars(rec.get("metrics", {})),
-            "noise_floor": _scalars(rec.get("noise_floor", {}), FLOOR_METRICS),
-            "variants": rec.get("variants", {}), "tau": None if tau is None else str(tau),
-            "tau_steps": float(tau_steps) if isinstance(tau_steps, (int, float)) and not isinstance(tau_steps, bool)
-            else None, "reason": str(rec.get("reason", "")), "run_dir": str(rec.get("run_dir", Path(path).parent))}
-
-
 def recover_result(spec: dict) -> dict | None:
     """The record of a run that finished (its metrics.json, written last by a fit or the ESN, is complete) but
     whose result.json is missing or damaged; None when the outcome is unknown (the run must be done again)."""
@@ -242,23 +234,14 @@ def recover_result(spec: dict) -> dict | None:
         return None
     tau_steps = info.get("tau_steps")
     floor, variants = metrics.get("noise_floor"), metrics.get("variants")
-    record = {k: spec[k] for k in ("key", "kind", "dataset", "model", "method", "tau", "seed")}
+    versions = info.get("versions") if isinstance(info.get("versions"), dict) else {}
+    record = {**{k: spec[k] for k in _RECORD_KEYS}, **_provenance(spec), "data_fingerprint":
+              info.get("data_fingerprint"), "dsrecon_version": versions.get("dsrecon")}   # of the run, not of now
     record.update(run_dir=str(run_dir), **_outcome(metrics), metrics=_scalars(metrics),
                   tau_steps=tau_steps if isinstance(tau_steps, int) and not isinstance(tau_steps, bool) else None,
                   noise_floor=_scalars(floor if isinstance(floor, dict) else {}, FLOOR_METRICS),
                   variants=variants if isinstance(variants, dict) else {}, recovered="from metrics.json")
     return record
-
-
-def set_aside(path, suffix: str = ".corrupt") -> Path:
-    """Rename a damaged file to ``<name>.corrupt`` (``.corrupt-2``, ... if taken): its bytes kept, its name freed."""
-    path = Path(path)
-    dest, n = path.with_name(path.name + suffix), 1
-    while dest.exists():
-        n += 1
-        dest = path.with_name(f"{path.name}{suffix}-{n}")
-    os.replace(path, dest)
-    return dest
 
 
 def _outcome(metrics: dict) -> dict:
@@ -269,25 +252,13 @@ def _outcome(metrics: dict) -> dict:
     return {"status": "ok", "reason": ""}
 
 
-def _scalars(metrics: dict, names=RESULT_METRICS) -> dict:
-    out = {}
-    for k in names:
-        v = metrics.get(k)
-        if isinstance(v, str):   # JSON's "inf"/"nan"
-            try:
-                v = float(v)
-            except ValueError:
-                v = None
-        out[k] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
-    return out
-
-
 def _run_model(spec: dict, run_dir: Path):
     """Fit one run into ``run_dir``: resumed from its checkpoint when it has one; otherwise started afresh
     (``overwrite``) — a run stopped before its first checkpoint (or whose outcome is unknown) left a folder
     that fit_run would refuse, and a refusal must not become a permanent "failed" record."""
     cfg = RunConfig.from_dict(spec["config"])
-    resume = run_dir if (run_dir / "config.json").exists() and (run_dir / "checkpoints" / "last.pt").exists() else None
+    resume = run_dir if not spec.get("fresh") and (run_dir / "config.json").exists() and (
+        run_dir / "checkpoints" / "last.pt").exists() else None
     if resume is not None:
         run = fit_run(cfg, resume=resume, quiet=True)
         return run.metrics, run.tau
@@ -324,7 +295,7 @@ def _run_baseline(spec: dict, run_dir: Path):
     cfg = RunConfig.from_dict(spec["config"])
     data = data_mod.load_for(cfg.data)
     write_json(run_dir / "config.json", {"config": cfg.to_dict(), "tau_steps": None, "baseline": spec["baseline"],
-                                          "versions": package_versions()})
+                                          "versions": package_versions(), "data_fingerprint": data_fingerprint(data)})
     ev = cfg.eval
     metrics = run_esn(data, t_gen=ev.t_gen, seed=spec["seed"], params=spec["baseline"], run_dir=run_dir,
                       eval_kw={"n_bins": ev.n_bins, "alpha": ev.alpha, "sigma": ev.sigma})
@@ -358,6 +329,13 @@ def _local(specs, workers: int, threads: int):
             for f in futures:
                 f.cancel()
             raise
+
+
+def _mark_shared(out: Path) -> dict:
+    """Write a fresh token into ``<out>/.dsrecon-shared``: a node that reads it back shares the output folder."""
+    token = os.urandom(8).hex()
+    atomic_write_bytes(out / ".dsrecon-shared", token.encode())
+    return {"path": str(out / ".dsrecon-shared"), "token": token}
 
 
 def portable_spec(spec: dict, *, runtime_env: dict | None = None, address: str | None = None,

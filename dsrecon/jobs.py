@@ -9,7 +9,9 @@ it, exactly as its single run does (up to float rounding, tests/test_ensemble_jo
 - :func:`plan_jobs` groups the unfinished runs (:func:`job_group`) into jobs of at most ``max_members``,
   and splits jobs while there are fewer than ``workers`` of them, so that every worker has something to do.
   A run that cannot join one (GRU, a driven model, flossing, an ``--ensemble`` run, a baseline) or that
-  already has its own checkpoint (a started single run: it resumes as one) stays a job of its own.
+  already has its own checkpoint (a started single run: it resumes as one) or is to be run afresh over its old
+  run (``fresh``: a stale record, replaced through fit_run's overwrite, never by a job's ``clear_run``) stays a
+  job of its own.
 - :func:`train_job` trains a job's members together, with the checkpoint of the whole ensemble in
   ``<out>/jobs/job-<key>/last.pt`` (an interrupted job resumes from it: the same unfinished runs regroup to
   the same key), then writes into every member's run directory its ``config.json`` and, as
@@ -96,7 +98,7 @@ def plan_jobs(specs: list[dict], workers: int = 1, max_members: int = MAX_JOB_ME
     groups: dict[str, list[dict]] = {}
     single = []
     for s in specs:
-        g = None if _started_alone(s) else job_group(s)
+        g = None if _started_alone(s) or s.get("fresh") else job_group(s)   # fresh: its old run is replaced alone
         if g is None:
             single.append(s)
         else:

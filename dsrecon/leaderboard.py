@@ -1,6 +1,7 @@
 """Leaderboard: a sweep's results file -> markdown and HTML tables of median ± MAD over seeds.
 
-One row per (dataset, model, method, τ) — and per sweep when the file holds several — sorted within
+One row per (dataset, model, method, τ) — and per sweep when the file holds several, and per config: runs
+whose settings differ other than by seed (their ``config_hash``) are never seeds of one row — sorted within
 each dataset by the median of the first metric (D_stsp by default). Each cell is median ± MAD (unscaled
 median absolute deviation) over the seeds; a failed run (``status = "failed"``: diverged, not chaotic) counts
 as the worst value of each metric in its direction (:data:`WORST`: inf for D_stsp, D_H, PE, −1 for PSC, a
@@ -9,7 +10,8 @@ sweep's runs that have no result yet (lost or not run: :func:`expected_runs` rea
 which change no median and are listed under the table. The best median of
 each metric per dataset is bold (lowest or highest, :data:`DIRECTION`). Every table names T_gen, the metric
 variants, and the noise floor: the same scores of an independent true trajectory of length T_gen, i.e. what
-a perfect model would get.
+a perfect model would get. When rows differ only by config, a ``config`` column names each (its hash) and a note
+says which settings differ; a row whose runs ran on different data (``data_fingerprint``) is noted too.
 """
 from __future__ import annotations
 
@@ -82,15 +84,16 @@ def leaderboard_rows(results, metrics=METRICS, expected=()) -> list[dict]:
         if m not in ds:
             raise DataError(f"the results have no {m!r} column (written by an older dsrecon?); choose among "
                             f"{', '.join(k for k in DIRECTION if k in ds)}")
-    keys = ("sweep", "dataset", "model", "method", "tau")
+    keys = ("sweep", "dataset", "model", "method", "tau", "config_hash")
+    col = {k: [str(v) for v in ds[k].values] if k in ds else [""] * ds.sizes["run"] for k in (*keys, *CONFIG_COLS)}
     groups: dict[tuple, list[int]] = {}
     for i in range(ds.sizes["run"]):
-        groups.setdefault(tuple(str(ds[k].values[i]) for k in keys), []).append(i)
+        groups.setdefault(tuple(col[k][i] for k in keys), []).append(i)
     have = set(map(str, ds["key"].values))
     missing: dict[tuple, int] = {}
     for r in expected:
         if str(r["key"]) not in have:
-            gk = tuple(str(r[k]) for k in keys)
+            gk = tuple(str(r.get(k) or "") for k in keys)
             groups.setdefault(gk, [])
             missing[gk] = missing.get(gk, 0) + 1
     rows = []
@@ -109,12 +112,57 @@ def leaderboard_rows(results, metrics=METRICS, expected=()) -> list[dict]:
         row["steps"] = median_mad(ds["steps"].values[idx])[0]
         row["train_seconds"] = median_mad(ds["train_seconds"].values[idx])[0]
         row["reasons"] = sorted({str(ds["reason"].values[i]) for i in idx if str(ds["reason"].values[i])})
+        row["config"] = next((col["config"][i] for i in idx if col["config"][i]), "")
+        row["data"] = sorted({col["data_fingerprint"][i] for i in idx if col["data_fingerprint"][i]})
         rows.append(row)
     first = metrics[0]
     rows.sort(key=lambda r: (r["dataset"], r["sweep"],
                              math.inf if math.isnan(r[first][0]) else DIRECTION[first] * r[first][0],
                              r["model"], r["method"]))
     return rows
+
+
+CONFIG_COLS = ("config", "data_fingerprint")   # results.nc's provenance the leaderboard reads ("" when unknown)
+
+
+def _base(r: dict) -> tuple:
+    return r["sweep"], r["dataset"], r["model"], r["method"], r["tau"]
+
+
+def _flat_config(text: str) -> dict:
+    try:
+        cfg = json.loads(text) if text else {}
+    except ValueError:
+        cfg = {}
+    return {f"{s}.{k}": v for s, sec in (cfg.items() if isinstance(cfg, dict) else ()) if isinstance(sec, dict)
+            for k, v in sec.items() if f"{s}.{k}" != "train.seed"}
+
+
+def config_notes(rows) -> list[str]:
+    """One line per (sweep, dataset, model, method, τ) that has rows of several configs, naming each config's hash
+    and the settings in which they differ; and one per row whose runs ran on different data."""
+    by: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by.setdefault(_base(r), []).append(r)
+    notes = []
+    for base, rs in by.items():
+        if len(rs) > 1:
+            flats = [_flat_config(r["config"]) for r in rs]
+            show = [{k: json.dumps(v, default=str) for k, v in f.items()} for f in flats]
+            differ = sorted({k for f in show for k in f if len({g.get(k, "null") for g in show}) > 1})
+            parts = [f"{r['config_hash'][:8] or '(unknown)'}: " + (", ".join(f"{k} = {f.get(k, 'null')}" for k in differ)
+                     if f and differ else "settings not recorded") for r, f in zip(rs, show)]
+            notes.append(f"{' '.join(base[1:4])}: {len(rs)} configs, not seeds of one another: {'; '.join(parts)}")
+    for r in rows:
+        if len(r["data"]) > 1:
+            fps = ", ".join(d[:8] for d in r["data"])
+            notes.append(f"{r['dataset']} {r['model']} {r['method']}: its runs ran on {len(r['data'])} different data "
+                         f"(fingerprints {fps}); run the sweep again with all its seeds")
+    return notes
+
+
+def _several_configs(rows) -> bool:
+    return len({_base(r) for r in rows}) < len(rows)
 
 
 def _can_be_best(r: dict, m: str) -> bool:
@@ -183,13 +231,16 @@ def _variants_note(results) -> list[str]:
 
 
 def _table(rows, metrics, several_sweeps: bool, bold=lambda text: text) -> tuple[list[str], list[list[str]]]:
-    head = (["sweep"] if several_sweeps else []) + ["dataset", "model", "method", "τ (steps)", "ok/n"]
+    configs = _several_configs(rows)
+    head = (["sweep"] if several_sweeps else []) + ["dataset", "model", "method", "τ (steps)"]
+    head += (["config"] if configs else []) + ["ok/n"]
     head += [f"{m} (median ± MAD)" for m in metrics] + [f"{m} floor" for m in metrics[:2]] + ["T_gen", "train s"]
     body = []
     best = best_cells(rows, metrics)
     for i, r in enumerate(rows):
         tau = ",".join(map(str, r["tau_steps"])) if r["tau_steps"] else ("–" if r["tau"] == "-" else r["tau"])
-        line = ([r["sweep"]] if several_sweeps else []) + [r["dataset"], r["model"], r["method"], tau, f"{r['ok']}/{r['n']}"]
+        line = ([r["sweep"]] if several_sweeps else []) + [r["dataset"], r["model"], r["method"], tau]
+        line += ([r["config_hash"][:8] or "–"] if configs else []) + [f"{r['ok']}/{r['n']}"]
         line += [bold(_fmt(*r[m])) if (i, m) in best else _fmt(*r[m]) for m in metrics]
         line += [_fmt(r[f"floor_{m}"][0], math.nan) for m in metrics[:2]]
         line += [",".join(map(str, r["T_gen"])) or "–", "–" if math.isnan(r["train_seconds"]) else f"{r['train_seconds']:.0f}"]
@@ -214,6 +265,10 @@ def to_markdown(results, metrics=METRICS, expected=()) -> str:
              f"{md_escape('; '.join(r['reasons']))}" for r in rows if r["reasons"]]
     if fails:
         notes += ["", "Failed runs:"] + fails
+    mixed = config_notes(rows)
+    if mixed:
+        notes += ["", "Configs (rows that differ in settings other than the seed; config: the hash of its settings):"]
+        notes += [f"- {md_escape(n)}" for n in mixed]
     lost = [f"- {md_escape(r['dataset'])} {md_escape(r['model'])} {md_escape(r['method'])}: {r['missing']} of {r['n']}"
             for r in rows if r["missing"]]
     if lost:
@@ -237,6 +292,7 @@ def to_html(results, metrics=METRICS, title: str = "dsrecon leaderboard", expect
     out.append(f"</table><p>{html.escape(_direction_note(metrics))} Floor: the same score of an independent "
                "true trajectory of length T_gen.</p><ul>")
     out += [f"<li><code>{html.escape(n)}</code></li>" for n in _variants_note(results)]
+    out += ["</ul><ul>"] + [f"<li>{html.escape(n)}</li>" for n in config_notes(rows)]
     out.append("</ul></body></html>")
     return "\n".join(out)
 

@@ -44,8 +44,12 @@ on Ray a node that does not see the output folder returns its run directory to t
 failed (lost node, out of memory, a missing file) is retried on another node (``max_attempts``), every record
 names its host and node, and the ``[ray]`` section (address, runtime_env, connect_timeout, max_attempts)
 configures the connection; an address where nothing answers is one ConfigError after ``connect_timeout`` s.
-A restart keeps failed runs (a deterministic outcome: the same seed and code fail the same way) unless
-``retry_failed=True``; runs that errored (a crash, a lost node) are always run again.
+Each record keeps its ``config_hash`` (every setting but the seed), its ``data_fingerprint`` (of the data as the
+driver loaded them, each dataset once per sweep) and the dsrecon version: a restart runs again, afresh and with one
+line saying why, a record whose data or config changed since (:func:`dsrecon.results.stale_reason`), and a failed
+one whose data did not load then and load now. Other failed runs are kept (a deterministic outcome: the same
+config, data and code fail the same way) unless ``retry_failed=True``; runs that errored (a crash, a lost node)
+are always run again.
 """
 from __future__ import annotations
 
@@ -63,15 +67,16 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import data as data_mod, leaderboard
-from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _flat, _import_ray, _local, _ray,
-                       portable_spec, read_result, recover_result, set_aside, unpack_artifacts)
+from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _flat, _import_ray, _local,
+                       _mark_shared, _ray, portable_spec, recover_result, unpack_artifacts)
 from .baselines import ESN
 from .config import MAX_RUNS, METHODS, MODEL_KINDS, OVERSUBSCRIBE, RunConfig, _same, check_threads, parse_tau
 from .errors import ConfigError, DataError, DsreconError
 from .fileio import atomic_write_bytes
 from .jobs import plan_jobs
 from .ray_options import RAY_KEYS, RUNTIME_ENV_KEYS, check_ray_options, check_runtime_env  # noqa: F401
-from .results import _unreadable, append_results, check_out_dir
+from .results import (RETRY, _unreadable, append_results, check_out_dir, config_hash, read_result, set_aside,
+                      sort_runs, stale_reason)
 from .runs import write_json
 from .train import resolve_device, uses_tau
 from .validation import check_lengths
@@ -335,7 +340,7 @@ def _spec(kind, dataset, model, method, tau, seed, config, out_dir, threads, bas
             "tau": None if tau is None else str(tau), "seed": int(seed), "config": config, "threads": int(threads)}
     if baseline is not None:
         spec["baseline"] = baseline
-    spec["key"] = _key(spec)
+    spec["key"], spec["config_hash"] = _key(spec), config_hash(spec)
     spec["run_dir"] = str(out_dir / "runs" / _dirname(spec))
     return spec
 
@@ -372,14 +377,6 @@ def load_sweep(path, *, out=None, max_runs: int | None = None) -> Sweep:
 
 
 # ------------------------------------------------------------------------------ the driver
-def _mark_shared(out: Path) -> dict:
-    """Write a fresh token into ``<out>/.dsrecon-shared``: a node that reads it back shares the output folder."""
-    token = os.urandom(8).hex()
-    atomic_write_bytes(out / ".dsrecon-shared", token.encode())
-    return {"path": str(out / ".dsrecon-shared"), "token": token}
-
-
-
 @dataclass
 class SweepResult:
     out: Path
@@ -406,7 +403,7 @@ def check_load(sweep: Sweep, workers: int | None = None) -> None:
                           f"at most {max(1, OVERSUBSCRIBE * cores // sweep.threads)} workers or fewer threads")
 
 
-def check_runs(sweep: Sweep, *, here: bool = True, workers: int | None = None) -> None:
+def check_runs(sweep: Sweep, *, here: bool = True, workers: int | None = None) -> dict:
     """The checks of each run that need its data, before any work (``dsrecon sweep``, its ``--dry-run`` and
     :func:`run_sweep`): every dataset loads (once), and each run's settings fit it -- ``tau``, ``seq_len``
     and ``batch_size`` against the training split, ``latent_dim`` against its channels, the held-out
@@ -414,32 +411,38 @@ def check_runs(sweep: Sweep, *, here: bool = True, workers: int | None = None) -
     "failed" record at run time. Data this machine cannot load (a node-local file, a recording not yet
     downloaded) are left to the run itself, as before, and so is the device when the runs do not run ``here``
     (on Ray the nodes may have a GPU the driver lacks); one line names the run and the setting otherwise.
-    Runs ``here`` (the local backend) are also checked against this machine's cores (:func:`check_load`)."""
+    Runs ``here`` (the local backend) are also checked against this machine's cores (:func:`check_load`).
+    Returns {run key: the fingerprint of its data as loaded here (:func:`dsrecon.data.data_fingerprint`), None
+    when they do not load here}: each dataset is loaded and hashed once per sweep, not once per run."""
     if here:
         check_load(sweep, workers)
-    splits = {}
+    splits, fingerprints = {}, {}
     for s in sweep.specs:
-        if s["kind"] != "rnn":
-            continue
         cfg = RunConfig.from_dict(s["config"])
         where = f"run {s['dataset']} {s['model']} {s['method']} tau={s['tau']} seed={s['seed']}: "
         try:
-            if here:
-                resolve_device(cfg.train.device)
             ident = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True, default=str)
             if ident not in splits:
                 try:
-                    train, _ = data_mod.train_test_split(data_mod.load_for(cfg.data))
-                    splits[ident] = (int(train.sizes["time"]), int(train.sizes["channel"]))
+                    data = data_mod.load_for(cfg.data)
+                    train, _ = data_mod.train_test_split(data)
+                    splits[ident] = (int(train.sizes["time"]), int(train.sizes["channel"]),
+                                     data_mod.data_fingerprint(data))
                 except DataError:   # not loadable here (a node-local file, a recording to download): the run's
                     splits[ident] = None   # own check decides, where it runs
+            fingerprints[s["key"]] = None if splits[ident] is None else splits[ident][2]
+            if s["kind"] != "rnn":
+                continue
+            if here:
+                resolve_device(cfg.train.device)
             if splits[ident] is None:
                 continue
-            n, channels = splits[ident]
+            n, channels, _ = splits[ident]
             cfg.check_series(n, channels, f"the training split of {s['dataset']}")
             check_lengths(n, cfg.train)
         except DsreconError as err:   # ConfigError, DataError, or the device's
             raise type(err)(where + str(err)) from None
+    return fingerprints
 
 
 def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", address: str | None = None,
@@ -448,9 +451,10 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
               max_attempts: int | None = None, ensemble_jobs: bool | None = None) -> SweepResult:
     """Run every unfinished run of ``sweep`` (a :class:`Sweep` or a TOML path) and update results and leaderboard.
 
-    Finished runs (``result.json`` with status ok) are skipped; runs that failed (status failed) are run again
-    only with ``retry_failed=True``; results.nc gets each new run as soon as it ends. Every path a run needs is
-    made absolute here (:func:`portable_spec`). On Ray (``address``, ``runtime_env``, ``connect_timeout``,
+    Finished runs (``result.json`` with status ok) are skipped unless stale (their data or config changed since:
+    :func:`dsrecon.results.stale_reason`, one line each, run afresh); runs that failed (status failed) on the same
+    config and data are run again only with ``retry_failed=True``; results.nc gets each new run as soon as it
+    ends. Every path a run needs is made absolute here (:func:`portable_spec`). On Ray (``address``, ``runtime_env``, ``connect_timeout``,
     ``max_attempts`` override the sweep's [ray] section): when the nodes see the output folder the runs write
     there, otherwise each node returns its run directory and the driver unpacks it there.
     ``ensemble_jobs`` (default: the sweep's ``[sweep] ensemble``): on the local backend, the runs that differ
@@ -463,7 +467,7 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
         sweep = load_sweep(sweep)
     if workers is not None and (int(workers) != workers or workers < 1):
         raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
-    check_runs(sweep, here=backend != "ray", workers=workers)
+    fingerprints = check_runs(sweep, here=backend != "ray", workers=workers)
     opts = dict(sweep.ray)
     if runtime_env is not None:
         opts["runtime_env"] = runtime_env
@@ -476,6 +480,8 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, backend: str = "local", addre
     address = opts.get("address") if backend == "ray" else None
     specs = [portable_spec(s, runtime_env=opts.get("runtime_env") if backend == "ray" else None,
                            address=address) for s in sweep.specs]   # refuses an unportable path before any work
+    for s in specs:
+        s["data_fingerprint"] = fingerprints.get(s["key"])
     started = False
     if backend == "ray":   # connect before anything is written: a bad address is one line and nothing else
         ray = _import_ray()
@@ -497,36 +503,29 @@ def _run_sweep(sweep, specs, backend, address, opts, workers, progress, echo, re
     where = "the output folder ([sweep] out or --out)"
     check_out_dir(out, where)
     results = out / "results.nc"
-    finished, todo, damaged, records, retried = [], [], [], [], []
-    for s in specs:
-        done = Path(s["run_dir"]) / "result.json"
-        rec = read_result(done, s["key"]) if done.exists() else None
-        if rec is not None and rec["status"] == "failed" and retry_failed:
-            retried.append((s, done))
-            todo.append(s)
-        elif rec is not None:
-            finished.append(s)
-            records.append(rec)
-        else:
-            todo.append(s)
-            if done.exists():
-                damaged.append((s, done))
+    finished, todo, damaged, records, redo = sort_runs(specs, retry_failed)
     bad_results = _unreadable(results)
     try:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / "sweep.json", json.dumps(
             {"name": sweep.name, "source": sweep.source, "runs": [s["key"] for s in sweep.specs],
-             "run_info": [{k: s[k] for k in _RECORD_KEYS} for s in sweep.specs]},
+             "run_info": [{k: s[k] for k in (*_RECORD_KEYS, "config_hash")} for s in sweep.specs]},
             indent=2, default=str).encode())
     except OSError as err:
         raise ConfigError(f"cannot write into {where} {out}: {err.strerror or err}; give another folder") from None
-    for spec, done in retried:   # the failed outcome is kept next to the run as result.json.failed
-        set_aside(done, ".failed")
+    retried = [spec for spec, done, why in redo if why == RETRY]
+    for spec, done, why in redo:   # the old outcome is kept next to the run: result.json.failed, .stale
+        set_aside(done, ".failed" if why == RETRY else ".stale")
+        if why != RETRY:   # run afresh: its old run is replaced (fit_run's overwrite), never resumed or rebuilt
+            spec["fresh"] = True
+            echo(f"  {Path(spec['run_dir']).name} is run again: {why}")
     if retried:
         echo(f"{len(retried)} failed run(s) are run again (--retry-failed)")
     for spec, done in damaged:   # result.json is written last and atomically: damage came from outside
         kept = set_aside(done).name
         rec = recover_result(spec)
+        if rec is not None and stale_reason(rec, spec) is not None:
+            rec, spec["fresh"] = None, True
         if rec is None:
             echo(f"warning: {done} is unreadable or not this run's result; kept as {kept}, the run is redone")
             continue
