@@ -210,3 +210,17 @@ def test_a_stale_fitted_run_is_replaced_through_overwrite(tmp_path, lorenz_data)
     assert rec["status"] in ("ok", "failed") and rec["data_fingerprint"] == D.data_fingerprint(D.load(str(f)))
     runs.open(rd).data()   # the run's own fingerprint is the new data's
     assert not (rd / ".replaced").exists() and (rd / "result.json.stale").exists()
+
+
+def test_a_record_whose_config_hash_is_not_its_runs_is_run_again(tmp_path, stub):
+    """The key covers the config, so this needs a record that says another config ran (copied, or hashed by
+    another rule): its numbers are not the run's."""
+    toml, out = sweep_file(tmp_path, seeds="[0]"), tmp_path / "out"
+    sweep(toml, out)
+    done = next(out.glob("runs/*/result.json"))
+    rec = json.loads(done.read_text())
+    done.write_text(json.dumps({**rec, "config_hash": "0" * 16}))
+    lines = []
+    assert sweep(toml, out, lines).ran == 1 and len(stub) == 2
+    assert any("is run again: its config changed" in ln for ln in lines), lines
+    assert json.loads(done.read_text())["config_hash"] == rec["config_hash"]
