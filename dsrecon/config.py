@@ -154,17 +154,56 @@ SHPLRNN_HIDDEN_PER_LATENT = 30   # shPLRNN hidden units per latent (L = 30 M: 90
 SHPLRNN_CLIPPED = True       # the shPLRNN of a fit is the clipped one unless model.clipped = false
 
 
-def model_sizes(cfg: ModelConfig, obs_dim: int) -> tuple[int | None, int | None]:
+SHPLRNN_MAX_LATENT = 16     # at most this many latents chosen from data of many channels: M L = 30 M^2 sets a step's cost;
+#                              16 as a published reconstruction of a 64-channel EEG (issue 22; docs/defaults.md)
+
+
+def model_sizes(cfg: ModelConfig, obs_dim: int, data_dim=None) -> tuple[int | None, int | None]:
     """(latent_dim, hidden_dim) that a model of ``cfg`` gets for data of ``obs_dim`` channels: the config's own
-    values where given; for the shPLRNN, None is chosen from the data: M = max(N, 10), L = 30 M (Hess et al.'s
-    setting of at least as many latents as observations, with a wide hidden layer; below 10 latents Lorenz's
-    attractor came out measurably worse; docs/defaults.md, "Real recordings");
-    for the other architectures None stays None (the class's default, PLRNN max(100, N))."""
+    values where given; for the shPLRNN, None is chosen from the data, L = 30 M (Hess et al. 2023: L of tens of M),
+
+    - without ``data_dim``: M = max(N, 10) (Hess et al.'s at least as many latents as observations; below 10 latents
+      Lorenz's attractor came out measurably worse; docs/defaults.md, "Real recordings");
+    - with ``data_dim`` d (an int, or :func:`dsrecon.dimension.linear_dimension`: the principal components holding
+      99 % of the standardised variance): M = max(10, min(N, d, 16)), the same up to 10 channels (Lorenz: 10,
+      L = 300), and for more no more latents than the data have dimensions, nor than ``SHPLRNN_MAX_LATENT``, with an
+      affine observation of M < N latents (:mod:`dsrecon.models.observation`): 64 channels must not cost 64^2 / 10^2
+      times 3 (issue 22). PCA, not the correlation dimension: milliseconds for 64 x 10^4, and it gave 3 for 3
+      sources mixed into 64 channels (5 % noise) and 21 for 24; D_2 took seconds, gave 2.1 and found no scaling
+      region for 24 (docs/defaults.md, "Sizes from the data"); FNN (:mod:`dsrecon.embedding`) embeds one channel.
+
+    For the other architectures None stays None (the class's default, PLRNN max(100, N))."""
     M, L = cfg.latent_dim, cfg.hidden_dim
     if cfg.kind == "shplrnn":
-        M = max(int(obs_dim), SHPLRNN_MIN_LATENT) if M is None else M
+        if M is None:
+            N = int(obs_dim)
+            d = None if data_dim is None else int(getattr(data_dim, "value", data_dim))
+            M = max(N, SHPLRNN_MIN_LATENT) if d is None else \
+                max(SHPLRNN_MIN_LATENT, min(N, d, SHPLRNN_MAX_LATENT))
         L = SHPLRNN_HIDDEN_PER_LATENT * M if L is None else L
     return M, L
+
+
+def sizes_note(cfg: ModelConfig, obs_dim: int, data_dim=None) -> str:
+    """One line saying where :func:`model_sizes` took the model's sizes from (for the fit's log); ``data_dim`` as
+    there (the estimate's own description is quoted when it has one)."""
+    M, L = model_sizes(cfg, obs_dim, data_dim)
+    N = int(obs_dim)
+    if M is None:
+        return f"model sizes: the {cfg.kind}'s own defaults for {N} channels"
+    if cfg.latent_dim is not None:
+        why = f"latent_dim M = {M} set by model.latent_dim"
+    elif data_dim is None:
+        why = f"latent_dim M = max(N, {SHPLRNN_MIN_LATENT}) = {M} for {N} channels"
+    else:
+        d = int(getattr(data_dim, "value", data_dim))
+        said = "" if isinstance(data_dim, int) else f" ({data_dim})"
+        why = (f"latent_dim M = max({SHPLRNN_MIN_LATENT}, min(N = {N}, d = {d}, {SHPLRNN_MAX_LATENT})) = {M} from "
+               f"the data's linear dimension d{said}")
+    hid = f"hidden_dim L = {L} set by model.hidden_dim" if cfg.hidden_dim is not None else \
+        f"hidden_dim L = {SHPLRNN_HIDDEN_PER_LATENT} M = {L}"
+    obs = f"; an affine observation of {M} latents < {N} channels (forcing by least squares)" if M < N else ""
+    return f"model sizes: {why}, {hid}{obs}"
 
 
 def seq_len_for(method: str) -> int:
@@ -198,8 +237,8 @@ class TrainConfig:
     optimizer: str = "adam"       # adam (the paper's) | radam (less sensitive to the first steps' lr)
     obs_noise: float = _in(0.0, ge=0, le=MAX_NOISE)  # std of Gaussian noise added to the forcing signal (not the targets); regularises
     latent_reg: float = _in(0.0, ge=0)  # weight of mean(z^2) of the latent states in the loss; keeps free runs bounded
-    early_stop: int = _in(3, ge=0)  # patience: stop after this many validations without improvement (0: never); 3: a
-    #                               2000-sample Lorenz's candidates stop at 3500-5000 steps, bests within 0.013 (docs/defaults.md)
+    early_stop: int = _in(10, ge=0)  # patience: stop after this many validations without improvement (0: never); 10:
+    #                               Lorenz's validation improved again 10 validations after a best (docs/defaults.md)
     floss_k: int = _in(0, ge=0, le=10_000)  # gradient flossing: number of exponents pushed to floss_target (0: off; <= M)
     floss_target: float = _in(0.0, ge=-100, le=100)  # target of the flossed exponents, per step ("Gradient Flossing" Eq. 4: 0)
     prefloss_epochs: int = _in(0, ge=0, le=MAX_STEPS)  # flossing updates before training ("Gradient Flossing" §6: 500)
@@ -330,12 +369,16 @@ class RunConfig:
     def check_series(self, n_steps: int, n_channels: int, what: str = "the training split") -> None:
         """The checks that need the loaded data, run once they are loaded and before anything is written:
         :meth:`TrainConfig.check_series` (``seq_len``, ``batch_size``, ``tau`` against ``n_steps``), and
-        ``model.latent_dim`` at least ``n_channels`` (forcing sets one latent unit per observed channel)."""
+        ``model.latent_dim`` at least ``n_channels`` under the identity observation (id-tf, or
+        ``model.learn_observation = false``: each channel is written into its own latent unit); a learned observation
+        takes fewer latents than channels (forcing by least squares, :mod:`dsrecon.models.observation`)."""
         self.train.check_series(n_steps, what)
-        if self.model.latent_dim is not None and self.model.latent_dim < int(n_channels):
+        identity = self.train.method == "id-tf" or not self.model.learn_observation
+        if identity and self.model.latent_dim is not None and self.model.latent_dim < int(n_channels):
             raise ConfigError(f"model.latent_dim = {self.model.latent_dim} is smaller than the number of channels "
-                              f"({n_channels}) of {what}: forcing needs one latent unit per observed channel; use "
-                              f"model.latent_dim >= {n_channels}")
+                              f"({n_channels}) of {what}, but the identity observation (id-tf, learn_observation = "
+                              f"false) writes each channel into its own latent; use model.latent_dim >= {n_channels}, "
+                              f"or a learned observation")
         self.check_memory(n_channels)
 
     def check_memory(self, n_channels: int) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import data as data_mod, evaluation as E, report, runs
+from . import data as data_mod, dimension, evaluation as E, report, runs
 from .config import SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainConfig, ensemble_for, model_sizes
 from .embedding import decorrelation_time
 from .errors import ConfigError, DataError
@@ -49,12 +49,13 @@ _ARCH_FIELDS = ("a_init", "w_scale", "hidden_dim", "clipped", "g", "init", "forg
 
 
 def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = "stf",
-                input_dim: int = 0) -> torch.nn.Module:
+                input_dim: int = 0, data=None) -> torch.nn.Module:
     """The model named by ``cfg.kind`` with the configured hyperparameters.
 
     ``method="id-tf"`` builds it with the identity observation (x = the first N latents). A
     model-specific field set away from its default for an architecture that has no such parameter is a
-    ConfigError (e.g. ``model.clipped=true`` with ``--model lstm``).
+    ConfigError (e.g. ``model.clipped=true`` with ``--model lstm``). ``data`` (T, N), the training split: open sizes
+    come from its linear dimension (config.model_sizes, sizes_note), B of M < N from it (dimension.init_observation).
     """
     if cfg.kind not in MODELS:
         raise ConfigError(f"unknown model {cfg.kind!r}; available: {', '.join(sorted(MODELS))}")
@@ -63,7 +64,8 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
     kw = dict(input_dim=input_dim, ridge=cfg.ridge, keep_unobserved=cfg.keep_unobserved,
               learn_observation=cfg.learn_observation and method != "id-tf", seed=seed)
     defaults = ModelConfig()
-    latent_dim, hidden_dim = model_sizes(cfg, obs_dim)   # sizes the config leaves open, chosen from the data
+    dims = None if data is None else dimension.linear_dimension(data_mod.as_array(data, what="the training data"))
+    latent_dim, hidden_dim = model_sizes(cfg, obs_dim, dims)   # sizes the config leaves open, chosen from the data
     for name in _ARCH_FIELDS:
         value = hidden_dim if name == "hidden_dim" else getattr(cfg, name)
         if name == "clipped" and value is None and name in accepted:
@@ -75,7 +77,7 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
             #                                                                  what every older config.json says
             raise ConfigError(f"model.{name} does not apply to --model {cfg.kind}; it is a parameter of "
                               f"{', '.join(k for k, c in MODELS.items() if name in inspect.signature(c).parameters)}")
-    return cls(obs_dim, latent_dim, **kw)   # latent_dim >= obs_dim: RunConfig.check_series, or the model
+    return dimension.init_observation(cls(obs_dim, latent_dim, **kw), data, dims)   # M < N: a learned B only
 
 
 def choose_tau(tau, train: xr.Dataset, method: str = "stf",
@@ -549,15 +551,24 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
     if ens:   # the run's model is the best member by held-out validation; every member is scored below
         # the validation runs last val_len steps, and a trained model is often multistable: a candidate may still
         # collapse later, or from other states; count, for those with a finite validation, how often it does
-        fails = [long_run_failures(m.model, x_tr, cfg.train, cfg.eval.t_gen, seed=cfg.train.seed + k, s_train=s_tr)
-                 if math.isfinite(res.history["best_val_d_stsp"][k]) else LONG_RUNS
-                 for k, m in enumerate(res.members)]
-        best = best_member(res, fails)
+        # counted in the order of validation: once one fails none, no member after it can be kept (best_member
+        # ranks failures, then validation), so theirs are not counted (None; dropped candidates mostly)
+        val = res.history["best_val_d_stsp"]
+        fails = [None if math.isfinite(v) else LONG_RUNS for v in val]
+        zero = None   # the validation D_stsp of the first member that failed none
+        for k in sorted((k for k, v in enumerate(val) if math.isfinite(v)), key=lambda k: val[k]):
+            if zero is not None and val[k] > zero:
+                break
+            fails[k] = long_run_failures(res.members[k].model, x_tr, cfg.train, cfg.eval.t_gen,
+                                         seed=cfg.train.seed + k, s_train=s_tr)
+            zero = val[k] if fails[k] == 0 and zero is None else zero
+        best = best_member(res, [LONG_RUNS + 1 if f is None else f for f in fails])
         ens_res, res = res, res.members[best]
         note(f"ensemble of {len(ens_res.members)} members: kept member {best} (seed {cfg.train.seed + best}), the "
              f"best by held-out validation D_stsp among those whose {LONG_RUNS} free runs of {cfg.eval.t_gen} steps "
-             f"on the held-out segment collapsed or diverged least (per member: {', '.join(map(str, fails))} of "
-             f"{LONG_RUNS})")
+             f"on the held-out segment collapsed or diverged least (per member: "
+             f"{', '.join('-' if f is None else str(f) for f in fails)} of {LONG_RUNS}; -: not counted, a better "
+             f"validated member failed none)")
     kept = (f"kept the model of step {res.history['best_step']} (validation D_stsp "
             f"{res.history['best_val_d_stsp']:.3f})" if res.history.get("best_step") else "kept the last state")
     note(f"training {res.stopped} after {res.steps_done} steps in {res.elapsed:.0f} s on {device}; {kept}")
