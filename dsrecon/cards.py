@@ -16,6 +16,7 @@ from pathlib import Path
 import pooch
 
 from .errors import DataError
+from .fileio import check_path
 from .files import FILE_FORMATS, check_is_file, error_reason, peek_channels, select_columns
 
 
@@ -50,7 +51,12 @@ def is_path(name) -> bool:
     if name in _card_files():
         return False
     suffix = Path(name).suffix.lower()
-    return os.sep in name or "/" in name or suffix in FILE_FORMATS or suffix == ".toml" or Path(name).is_file()
+    if os.sep in name or "/" in name or suffix in FILE_FORMATS or suffix == ".toml":
+        return True
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):   # a name no file can have (too long, a NUL byte): not a file, so an unknown dataset
+        return False
 
 
 def card(name) -> dict:
@@ -119,6 +125,9 @@ def cache_dir() -> Path:
 def data_directory(path=None) -> Path:
     """Where downloaded recordings live: ``path`` if given, else $DSRECON_DATA_DIR, else <cache dir>/downloads."""
     if path is not None:
+        check_path(path, "the data directory")
         return Path(path)
     env = os.environ.get("DSRECON_DATA_DIR")
+    if env:
+        check_path(env, "the data directory ($DSRECON_DATA_DIR)")
     return Path(env) if env else cache_dir() / "downloads"

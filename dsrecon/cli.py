@@ -21,6 +21,7 @@ from .data import true_spectrum
 from .config import (DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig, _same, check_threads, parse_duration,
                      parse_tau, parse_value)
 from .errors import ConfigError, DataError, DsreconError
+from .fileio import check_path
 from .leaderboard import check_metrics, expected_runs, to_markdown, write_leaderboard
 from .lyapunov import forcing_interval, max_lyapunov
 from .report import compare_table, plot_lambda_max, plot_tau_sweep, score_table
@@ -39,6 +40,22 @@ FIT_FLAGS = {"model.kind": "--model", "train.method": "--method", "model.latent_
              "train.steps": "--steps", "train.time_budget": "--time-budget", "train.device": "--device",
              "train.seed": "--seed", "train.ensemble": "--ensemble", "eval.t_gen": "--t-gen",
              "data.interpolate": "--interpolate"}
+
+
+# the arguments that name a file or folder, checked before any command runs: a name no file can have (an empty
+# --out, a NUL byte, a name longer than file systems take) is one line naming the argument, not an OSError or a
+# ValueError from deep inside the command (or, for an empty --out, a run written into the current folder)
+PATH_ARGS = {"out": "--out", "data_dir": "--data-dir", "plot": "--plot", "resume": "--resume", "dataset": "DATASET",
+             "target": "TARGET", "run_dir": "RUN_DIR", "run_dirs": "RUN_DIR", "config": "CONFIG.toml",
+             "results": "RESULTS"}
+
+
+def _check_paths(args) -> None:
+    for dest, what in PATH_ARGS.items():
+        value = getattr(args, dest, None)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not (dest == "dataset" and item == ""):   # fit says what an empty DATASET needs
+                check_path(item, what, ConfigError)
 
 
 def _flag_names(message: str, given: dict | None = None) -> str:
@@ -409,6 +426,7 @@ def _runtime_env_arg(text: str) -> dict:
 
 def _cmd_sweep(args) -> int:
     sweep = load_sweep(args.config, out=args.out, max_runs=args.max_runs)   # a malformed config fails here, before any work
+    check_path(sweep.out, "--out" if args.out else "the output folder ([sweep] out, else runs/sweeps/NAME)", ConfigError)
     check_out_dir(sweep.out, "--out" if args.out else "the output folder ([sweep] out or --out)")
     runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
     if args.backend != "ray" and (runtime_env is not None or args.address or args.connect_timeout or args.max_attempts):
@@ -454,6 +472,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        _check_paths(args)
         return {"fit": _cmd_fit, "lyap": _cmd_lyap, "eval": _cmd_eval, "compare": _cmd_compare, "task": _cmd_task,
                 "data": _cmd_data, "sweep": _cmd_sweep, "leaderboard": _cmd_leaderboard}[args.command](args)
     except DsreconError as err:

@@ -33,6 +33,46 @@ def why(err: OSError) -> str:
     return f"{err.strerror or type(err).__name__}; {fix}"
 
 
+NAME_MAX = 255    # bytes in one file or folder name (ext4, xfs, btrfs, APFS, NTFS: 255)
+PATH_MAX = 4095   # bytes in a whole path (Linux's PATH_MAX, 4096 with the final NUL)
+
+
+def _shown(text: str) -> str:
+    """A path as one short printable piece of a message: control characters escaped, a long one cut."""
+    text = text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= 60 else f"{text[:40]}...{text[-12:]} ({len(text)} characters)"
+
+
+def path_problem(path, what: str) -> str | None:
+    """Why ``path`` cannot name a file or folder on any file system, as one line naming ``what`` and the fix, or
+    None: an empty path (``--out ""``, an unset shell variable: it would mean the current folder), a NUL byte, a
+    lone surrogate, a name over :data:`NAME_MAX` bytes or a path over :data:`PATH_MAX` bytes. The OS would say
+    so only mid-command, as an OSError or a ValueError from inside ``os.stat``."""
+    text = os.fsdecode(path) if isinstance(path, bytes) else os.fspath(path)
+    if text == "":
+        return f"{what} is empty; give a path (an unset shell variable?)"
+    if "\x00" in text:
+        return f"{what} {_shown(text)} holds a NUL byte, which no path can; check how it was written"
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError:
+        return f"{what} {_shown(text)} is not valid text (a lone surrogate); check how it was written"
+    longest = max(encoded.split(b"/"), key=len)
+    if len(longest) > NAME_MAX:
+        return (f"{what} {_shown(text)}: a name of {len(longest)} bytes, but file systems take at most {NAME_MAX}; "
+                "use a shorter name")
+    if len(encoded) > PATH_MAX:
+        return f"{what} {_shown(text)}: {len(encoded)} bytes, but paths take at most {PATH_MAX}; use a shorter path"
+    return None
+
+
+def check_path(path, what: str, error: type = DataError) -> None:
+    """Raise ``error`` with :func:`path_problem`'s line when ``path`` cannot name a file or folder."""
+    problem = path_problem(path, what)
+    if problem is not None:
+        raise error(problem)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

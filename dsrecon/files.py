@@ -23,6 +23,7 @@ from numpy.lib import format as npformat
 
 from .arrays import transposed_hint
 from .errors import ConfigError, DataError, DsreconError
+from .fileio import check_path
 from .recordings import check_values, fill_nans, parse_time, regular_time
 
 MIN_SAMPLES = 200          # fewest samples a loaded recording may have (after preprocessing): the default fit
@@ -115,6 +116,7 @@ def open_netcdf(path):
 
 def check_is_file(path: Path) -> None:
     """One line unless ``path`` is a regular file (or a link to one), saying what it is instead."""
+    check_path(path, "the data file")
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a data file; name a file in it (.csv, .npy, .nc, ...)")
     if path.is_file():

@@ -42,7 +42,7 @@ from . import __version__, data as data_mod
 from .config import RunConfig, model_sizes
 from .errors import ConfigError, DataError
 from .models import MODELS, upgrade_hparams
-from .fileio import WriteError, atomic_write_bytes, why as _why  # noqa: F401 - re-exported: runs' public names
+from .fileio import WriteError, atomic_write_bytes, check_path, why as _why  # noqa: F401 - re-exported: runs' public names
 from .ownership import (CHECKPOINT_FILES, FIGURES, LOCK, MANIFEST, REPLACED, RUN_FILES, RunLock,  # noqa: F401
                         drop_replaced, foreign_entries, is_ours, is_run, name_list, read_manifest, restore_replaced,
                         set_old_run_aside, sha256, write_manifest)
@@ -297,6 +297,7 @@ def open(path, require=("config.json",)) -> RunDir:  # noqa: A001 - runs.open(RU
 
     Raises DataError (one line, naming the file and the fix) for a missing folder, a file where the folder
     should be, a missing file of ``require``, or a missing, corrupt or truncated config.json."""
+    check_path(path, "the run directory")
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist; give a run directory written by `dsrecon fit`")
@@ -328,6 +329,7 @@ def check_writable_dir(path, what: str, existing_ok: bool = False) -> None:
     """One line, before any work, when ``path`` cannot become a folder: it is a file, a parent is a file,
     or the nearest existing parent is not writable. ``existing_ok``: an existing folder passes unprobed
     (one that is only read, like a read-only --data-dir holding the recordings)."""
+    check_path(path, what, ConfigError)
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder; choose another path")
@@ -354,6 +356,7 @@ def check_writable_file(path, what: str, suffix: str | None = None) -> None:
     """One line, before any work, when ``path`` cannot be written as a file: it is a folder, a parent is
     a file, the nearest existing parent is not writable, or its name does not end in ``suffix`` (what will be
     written, e.g. ".png": a PNG saved as p.txt opens nowhere)."""
+    check_path(path, what, ConfigError)
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder; give a file name, e.g. {path / 'plot.png'}")
@@ -370,6 +373,7 @@ def check_out(run_dir: Path, overwrite: bool, what: str = "--out", locked: bool 
     it is probed for writing: the probe may leave a trace (a named temporary file where an anonymous one cannot be
     made, as through a symlink), and a run that is refused must stay untouched. ``locked``: the caller holds the
     folder's :class:`RunLock` (the check again, under the lock)."""
+    check_path(run_dir, what, ConfigError)
     if not run_dir.is_dir():
         check_writable_dir(run_dir, what)
         return

@@ -1,0 +1,95 @@
+"""The second probe of issue 26 (part 8): the failures it found, each a case that failed before its fix.
+
+Every CLI case keeps the contract of tests/hostile.py (exit 2, one line naming the argument and the fix, nothing
+touched); every API case raises one of dsrecon's own errors, in one line, before any work. A failure whose fix
+lies in a module another part of the issue owns is marked ``xfail(strict=True)`` with the suggested fix, so it
+stays visible and turns red the day it is fixed.
+"""
+from __future__ import annotations
+
+import pytest
+from hostile import assert_refused, make_finished_run
+
+import dsrecon as ds
+from dsrecon import runs
+
+LONG = "z" * 300            # one name longer than any file system takes (255 bytes)
+DEEP = "/".join(["y" * 200] * 25)   # every name fits, the whole path (5024 bytes) does not
+NUL = "a\x00b"
+FIT = ["fit", "lorenz", "--model", "plrnn", "--method", "stf", "--tau", "20", "--steps", "3", "--t-gen", "1000",
+       "--quiet", "--set", "train.validate_every=0"]
+SWEEP = ('[sweep]\nname = "s"\ndatasets = ["lorenz"]\nmodels = ["plrnn"]\nmethods = ["gtf"]\nseeds = [0]\n'
+         '[train]\nsteps = 3\n[eval]\nt_gen = 1000\n')
+
+
+def _sweep(t, replace=("", "")):
+    p = t / "s.toml"
+    p.write_text(SWEEP.replace(*replace) if replace[0] else SWEEP)
+    return p
+
+
+# ------------------------------------------------------------------- names no file can have (empty, NUL, too long)
+# each was an OSError (File name too long) or a ValueError (embedded null byte) as an "internal error", exit 1; an
+# empty --out wrote the run into the current folder; a sweep's out or name of 300 characters passed --dry-run
+PATH_CASES = {
+    "fit-out-empty": (lambda t: [*FIT, "--out", ""], ["--out is empty"]),
+    "fit-out-long-name": (lambda t: [*FIT, "--out", LONG], ["--out", "300 bytes", "at most 255", "shorter name"]),
+    "fit-out-long-path": (lambda t: [*FIT, "--out", DEEP], ["--out", "5024 bytes", "at most 4095"]),
+    "fit-out-nul": (lambda t: [*FIT, "--out", NUL], ["--out a\\x00b", "NUL byte"]),
+    "fit-dataset-long": (lambda t: ["fit", LONG, "--quiet"], ["DATASET", "300 bytes"]),
+    "fit-dataset-long-csv": (lambda t: ["fit", LONG + ".csv", "--quiet"], ["DATASET", "304 bytes"]),
+    "fit-resume-long": (lambda t: ["fit", "--resume", LONG], ["--resume", "300 bytes"]),
+    "fit-data-dir-long": (lambda t: [*FIT, "--data-dir", LONG], ["--data-dir", "300 bytes"]),
+    "eval-run-dir-long": (lambda t: ["eval", LONG], ["RUN_DIR", "300 bytes"]),
+    "lyap-target-long-csv": (lambda t: ["lyap", LONG + ".csv"], ["TARGET", "304 bytes"]),
+    "lyap-plot-long": (lambda t: ["lyap", "lorenz", "--plot", LONG + ".png"], ["--plot", "304 bytes"]),
+    "lyap-plot-nul": (lambda t: ["lyap", "lorenz", "--plot", "a\x00.png"], ["--plot", "NUL byte"]),
+    "lyap-plot-empty": (lambda t: ["lyap", "lorenz", "--plot", ""], ["--plot is empty"]),
+    "compare-run-dir-long": (lambda t: ["compare", LONG], ["RUN_DIR", "300 bytes"]),
+    "sweep-config-long": (lambda t: ["sweep", LONG + ".toml"], ["CONFIG.toml", "305 bytes"]),
+    "sweep-out-long": (lambda t: ["sweep", _sweep(t), "--out", LONG, "--dry-run"], ["--out", "300 bytes"]),
+    "sweep-out-nul": (lambda t: ["sweep", _sweep(t), "--out", NUL, "--dry-run"], ["--out", "NUL byte"]),
+    "sweep-out-empty": (lambda t: ["sweep", _sweep(t), "--out", "", "--dry-run"], ["--out is empty"]),
+    "sweep-toml-out-long": (lambda t: ["sweep", _sweep(t, ('name = "s"', f'name = "s"\nout = "{LONG}"')), "--dry-run"],
+                            ["[sweep] out", "300 bytes"]),
+    "sweep-toml-name-long": (lambda t: ["sweep", _sweep(t, ('name = "s"', f'name = "{LONG}"')), "--dry-run"],
+                             ["runs/sweeps/NAME", "300 bytes"]),
+    "leaderboard-results-long": (lambda t: ["leaderboard", LONG], ["RESULTS", "300 bytes"]),
+    "data-fetch-data-dir-long": (lambda t: ["data", "fetch", "jena", "--data-dir", LONG], ["--data-dir", "300 bytes"]),
+    "data-fetch-data-dir-nul": (lambda t: ["data", "fetch", "jena", "--data-dir", NUL], ["--data-dir", "NUL byte"]),
+    "data-fetch-name-long": (lambda t: ["data", "fetch", LONG], ["unknown dataset"]),
+}
+
+
+@pytest.mark.parametrize("case", list(PATH_CASES))
+def test_path_no_file_can_have_refused(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    build, match = PATH_CASES[case]
+    assert_refused(build(tmp_path), capsys, watch=tmp_path, match=match)
+
+
+def test_compare_plot_long_refused(tmp_path, tmp_path_factory, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = make_finished_run(tmp_path / "run", tmp_path_factory)
+    assert_refused(["compare", run, "--plot", LONG + ".png"], capsys, watch=tmp_path, match=["--plot", "304 bytes"])
+
+
+API_PATH_CASES = {
+    "runs-open-long": (lambda: runs.open(LONG), ["the run directory", "300 bytes"]),
+    "runs-open-empty": (lambda: runs.open(""), ["the run directory is empty"]),
+    "load-file-long": (lambda: ds.load(LONG + ".csv"), ["the data file", "304 bytes"]),
+    "load-file-nul": (lambda: ds.load("a\x00b.csv"), ["the data file", "NUL byte"]),
+    "load-name-long": (lambda: ds.load(LONG), ["unknown dataset"]),
+    "load-data-dir-long": (lambda: ds.load("jena", data_dir=LONG), ["the data directory", "300 bytes"]),
+}
+
+
+@pytest.mark.parametrize("case", list(API_PATH_CASES))
+def test_api_path_no_file_can_have_refused(case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    call, match = API_PATH_CASES[case]
+    with pytest.raises(ds.DsreconError) as info:
+        call()
+    line = str(info.value)
+    assert "\n" not in line and all(m in line for m in match), line
+    assert list(tmp_path.iterdir()) == []
