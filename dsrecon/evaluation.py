@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ from .metrics import (Score, block_bootstrap, check_setting, is_int, regress_ful
 from .models.base import device_dtype, free_run
 from .prediction import forced_rollouts, prediction_error, valid_prediction_time  # noqa: F401 - re-exported
 from .systems import system_dims
+from .verdicts import lyapunov_note, run_status, size_verdict
 
 log = logging.getLogger("dsrecon")
 
@@ -104,6 +106,42 @@ def lyapunov_scores(model, *, dt: float = 1.0, reference=None, k: int | None = N
     return {"lambda_max": l1, "spectrum": spec_score,
             "D_KY": Score("D_KY", float(dky), variant, n, n, dky_reason, reference=ref_dky, t_gen=int(n_steps),
                           n_init=n)}
+
+
+_REFERENCES: dict = {}   # the true spectrum of a card, per process: every member of an ensemble, every rescoring
+
+
+def card_reference_spectrum(data: xr.Dataset, config: EvalConfig = EvalConfig()):
+    """(reference, note): the true Lyapunov spectrum of a simulated ODE card's equations, by the recipe of the
+    model's own (:func:`model_spectrum`: ``config.lyap_steps`` QR steps after ``config.lyap_transient``, a QR step
+    every ``config.lyap_qr_every``) from one state on the attractor, RK4 with 4 substeps per sample
+    (:func:`dsrecon.data.true_spectrum`); computed once per process and card. None with the reason for a
+    recording (no equations), a delay card (its history-buffer map costs minutes: ~280 s for 1200 steps of
+    Mackey-Glass on a loaded 2-core machine, against ~30 s for Lorenz; ``dsrecon eval --true-spectrum`` computes
+    it) or data whose parameters are not the card's."""
+    kind = data.attrs.get("kind", "")
+    if kind == "dde":
+        return None, ("delay card: its reference spectrum costs minutes (the history buffer has hundreds of "
+                      "dimensions); `dsrecon eval --true-spectrum` computes it; λ_max is compared with the card's")
+    if kind != "ode":
+        return None, "a recording has no true equations: no reference spectrum (the model's exponents are in extra)"
+    name = data.attrs.get("card", data.attrs.get("name"))
+    key = (name, data.attrs.get("card_version"), data.attrs.get("parameters"), int(config.lyap_steps),
+           int(config.lyap_transient), int(config.lyap_qr_every))
+    if key not in _REFERENCES:
+        try:
+            c = data_mod.card(name)
+            if json.loads(data.attrs.get("parameters", "{}") or "{}") != dict(c.get("parameters", {})):
+                raise DataError("the data's parameters are not the card's")
+            t0 = time.monotonic()
+            ref = data_mod.true_spectrum(name, n_steps=int(config.lyap_steps), transient=int(config.lyap_transient),
+                                         n_init=1, substeps=4, qr_every=int(config.lyap_qr_every))
+            _REFERENCES[key] = (ref, f"the card's equations, {config.lyap_steps} QR steps after "
+                                     f"{config.lyap_transient} from one state, RK4 with 4 substeps "
+                                     f"({time.monotonic() - t0:.0f} s)")
+        except DsreconError as err:
+            _REFERENCES[key] = (None, f"no reference spectrum: {err}")
+    return _REFERENCES[key]
 
 
 def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int) -> None:
@@ -350,8 +388,12 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     Every run gets ``"dynamics"``: the verdict of the free run's last 20 % (diverged, fixed point, cycle with
     ``period``, irregular; :func:`dsrecon.metrics.dynamics_verdict`, with the model's λ_max when computed)
     and the test split's own verdict under ``"data"``; ``"status"`` is "failed" (``"status_reason"`` says
-    why) for a diverged run or one collapsed to a fixed point while the data are not
-    (:func:`dsrecon.metrics.run_status`), whatever its scores; else "ok". With a noise floor,
+    why) for a diverged run, one collapsed to a fixed point while the data are not, one whose tail is shrunk or
+    inflated (std or range outside 1/5..5 of the data's in a channel) or misplaced (density overlap below 0.1;
+    ``"dynamics"["size"]``, :func:`dsrecon.verdicts.size_verdict`), or a cycle where the data are irregular
+    (:func:`dsrecon.verdicts.run_status`), whatever its scores; else "ok". ``"dynamics"["lyapunov_note"]`` says
+    why the model's λ_max disagrees with the tail verdict, when it does. On a card with equations (kind "ode")
+    the model's spectrum is compared with the true one (:func:`card_reference_spectrum`, once per process). With a noise floor,
     ``"trivial_baseline"`` (D_stsp of a constant at the test mean, D_H of the shuffled test split) and
     ``"informative"`` per score: False when the floor is ≥ half the trivial score
     (:func:`dsrecon.metrics.informative`), said in ``"reasons"``.
@@ -427,25 +469,41 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
         if math.isfinite(lam_ref) and lam_ref > 0:
             scores["VPT"] = valid_prediction_time(model, x_test, lambda_max=lam_ref, dt=dt, inputs=s_test)
             metrics["VPT"] = float(scores["VPT"].value)
-    ly = None
+    ly, ref_note = None, ""
     if lyapunov_k is not None:
-        ref = reference_spectrum if reference_spectrum is not None else (lam_ref if math.isfinite(lam_ref) else None)
+        ref = reference_spectrum
+        if ref is None:   # a card with equations: its true spectrum (issue 23: no red nan on the Lorenz card)
+            ref, ref_note = card_reference_spectrum(data, config)
+        if ref is None:
+            ref = lam_ref if math.isfinite(lam_ref) else None
         try:
             ly = model_spectrum(model, data, config, k=None if lyapunov_k == "config" else int(lyapunov_k),
                                 reference=ref, seed=seed)
         except DataError as err:   # inputs too short for the spectrum's run: the other scores stand
             log.warning("evaluate: no model spectrum: %s", err)
     if ly is not None:
+        if ref_note and not (ly["spectrum"].reason or "").startswith("model spectrum failed"):
+            sp = ly["spectrum"]
+            if math.isfinite(sp.value):   # compared: say with what
+                ly["spectrum"] = replace(sp, variant={**sp.variant, "reference": ref_note})
+            else:                         # nothing to compare with: a note, not a failure
+                ly["spectrum"] = replace(sp, reason=ref_note, extra={**sp.extra, "note_only": True})
         for name, sc in ly.items():
             scores[f"model_{name}"] = sc
         metrics["model_lambda_max"] = float(ly["lambda_max"].value)
         metrics["model_D_KY"] = float(ly["D_KY"].value)
-    # what the free run does at its end, against what the data do (issue 15): a collapsed or diverged run fails
+    # what the free run does at its end, against what the data do (issue 15): a collapsed or diverged run fails;
+    # and how large its tail is next to the data (issue 23): shrunk, inflated, misplaced or periodic fails too
     lam_model = metrics.get("model_lambda_max")
     dyn = M.dynamics_verdict(gen, test, lambda_max=lam_model)
     data_dyn = M.dynamics_verdict(test, test, tail_fraction=1.0)
-    status, status_reason = M.run_status(dyn, data_dyn)
-    metrics["dynamics"] = {**dyn.to_dict(), "data": data_dyn.to_dict()}
+    size = size_verdict(gen, test)
+    status, status_reason = run_status(dyn, data_dyn, size)
+    lam_se = ly["lambda_max"].spread if ly is not None else None
+    lam_note = lyapunov_note(dyn, lam_model, lam_se)
+    metrics["dynamics"] = {**dyn.to_dict(), "data": data_dyn.to_dict(), "size": size.to_dict()}
+    if lam_note:
+        metrics["dynamics"]["lyapunov_note"] = lam_note
     metrics["status"] = status
     if status_reason:
         metrics["status_reason"] = status_reason
@@ -477,7 +535,8 @@ def evaluate(model, data: xr.Dataset, config: EvalConfig = EvalConfig(), *, nois
     metrics["reasons"] = {k: v.reason for k, v in scores.items() if v.reason}
     metrics["scores"] = {k: v.to_dict() for k, v in scores.items()}
     period = f" (period {dyn.period} steps)" if dyn.period else ""
-    metrics["reasons"]["dynamics"] = (f"{dyn.verdict}{period}: {dyn.reason}; the data: {data_dyn.verdict}"
+    metrics["reasons"]["dynamics"] = (f"{dyn.verdict}{period}: {dyn.reason}; the data: {data_dyn.verdict}; size: "
+                                      f"{size.reason}" + (f"; {lam_note}" if lam_note else "")
                                       + (f"; FAILED: {status_reason}" if status_reason else ""))
     if noise_floor_seed is not None:
         # a recording's floor is a block bootstrap of its training split; min 3 resamples for a spread

@@ -248,7 +248,7 @@ def _score_rows(metrics: dict) -> list[dict]:
                          "reference": _fmt(sc.get("reference")), "T_gen": str(sc.get("t_gen") or "-"),
                          "n_init": str(sc.get("n_init", 1)),
                          "variant": ", ".join(f"{k}={v}" for k, v in sc.get("variant", {}).items()),
-                         "reason": sc.get("reason", "")})
+                         "reason": sc.get("reason", ""), "note_only": bool(sc.get("extra", {}).get("note_only"))})
     else:
         for key in ("D_stsp", "D_H", "PSC"):
             if key in metrics:
@@ -272,7 +272,27 @@ def dynamics_line(metrics: dict) -> str:
     status = str(metrics.get("status", "ok"))
     head = "FAILED" if status == "failed" else status
     why = f" ({metrics['status_reason']})" if metrics.get("status_reason") else ""
-    return f"status {head}{why}; dynamics: {dyn.get('verdict')}{period} (data: {data}); {dyn.get('reason', '')}"
+    size = dyn.get("size", {}).get("reason") if isinstance(dyn.get("size"), dict) else None
+    size = f"; size: {size}" if size and not why else ""   # a failed size is already the status reason
+    lam = f"; {dyn['lyapunov_note']}" if dyn.get("lyapunov_note") else ""
+    return (f"status {head}{why}; dynamics: {dyn.get('verdict')}{period} (data: {data}); {dyn.get('reason', '')}"
+            f"{size}{lam}")
+
+
+def tau_text(metrics: dict, config: dict | None, lam: dict | None) -> str:
+    """The Run table's τ: the one training used, and where it came from; with ``tau`` None (gtf with a fixed α,
+    issue 23: the table read "tau: None" after --tau auto) the τ_pred that was estimated and not used."""
+    tau, source = metrics.get("tau"), metrics.get("tau_source")
+    train = (config or {}).get("train", {}) if isinstance(config, dict) else {}
+    if tau is not None:
+        return f"{tau} steps" + (f" ({str(source).replace('_', ' ')})" if source else "")
+    pred = (lam or {}).get("tau_steps")
+    alpha = train.get("gtf_alpha")
+    if pred is not None:
+        how = str((lam or {}).get("tau_source") or source or "").replace("_", " ")
+        return (f"τ_pred = {pred} steps estimated{f' ({how})' if how else ''}, not used by "
+                f"{train.get('method', 'the method')} with fixed α = {alpha}")
+    return f"none: {train.get('method', 'the method')} with fixed α = {alpha} uses no τ, and none was estimated"
 
 
 def _text_table(rows: list[dict], columns: list[str]) -> str:
@@ -449,6 +469,8 @@ def write_html(run) -> Path:
              f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>"]
     summary = {k: metrics.get(k) for k in ("dataset", "model", "tau", "lambda_max", "steps", "stopped",
                                            "train_seconds", "eval_seconds", "T_gen", "T_test") if k in metrics}
+    if "tau" in summary:
+        summary["tau"] = tau_text(metrics, run.config_dict, run.read("lambda_max.json"))
     if summary:
         parts.append("<h2>Run</h2><table>" + "".join(
             f"<tr><th>{e(k)}</th><td>{e(_fmt(v) if isinstance(v, float) else str(v))}</td></tr>"
@@ -457,8 +479,10 @@ def write_html(run) -> Path:
     if dyn:
         bad = " class='bad'" if metrics.get("status") == "failed" else ""
         parts.append(f"<h2>Dynamics</h2><p{bad}>{e(dyn)}</p><p>Verdict of the last 20 % of the free run "
-                     "(diverged, fixed point, cycle, irregular); a diverged run, or one collapsed to a fixed point "
-                     "while the data are not, is failed whatever its scores (docs/metrics.md).</p>")
+                     "(diverged, fixed point, cycle, irregular) and its size next to the data (std and range per channel, "
+                     "density overlap); a diverged run, one collapsed to a fixed point while the data are not, one "
+                     "shrunk or inflated beyond a factor 5, misplaced, or periodic where the data are irregular, is "
+                     "failed whatever its scores (docs/metrics.md).</p>")
     rows = _score_rows(metrics)
     if rows:
         cols = ["metric", "value", "noise floor", "informative", "reference", "T_gen", "n_init", "variant", "reason"]
@@ -466,7 +490,7 @@ def write_html(run) -> Path:
                      "of an independent true trajectory of the same length (noise floor).</p><table><tr>"
                      + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
         for r in rows:
-            bad = " class='bad'" if r["reason"] else ""
+            bad = " class='bad'" if r["reason"] and not r.get("note_only") else ""   # a note is not a failure
             parts.append(f"<tr{bad}>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in cols) + "</tr>")
         parts.append("</table>")
     # only the figures dsrecon draws, by name: any other PNG in the folder is not this run's (issue 26)

@@ -88,7 +88,9 @@ def test_sine_is_a_cycle_with_its_period():
     sine = np.c_[np.sin(2 * np.pi * k / 50), np.cos(2 * np.pi * k / 50), np.sin(4 * np.pi * k / 50)]
     d = M.dynamics_verdict(sine, sine)
     assert d.verdict == "cycle" and d.period == 50            # exact recurrence at the period, not before
-    assert M.run_status(d, M.Dynamics("irregular", ""))[0] == "ok"   # a cycle is judged by its scores
+    assert M.run_status(d, M.dynamics_verdict(sine, sine, tail_fraction=1.0))[0] == "ok"   # periodic data: ok
+    status, why = M.run_status(d, M.Dynamics("irregular", ""))   # issue 23: periodic where the data are irregular
+    assert status == "failed" and why.startswith("the free run is periodic") and "cycle of 50 steps" in why
 
 
 def test_lorenz_is_irregular(lorenz):
