@@ -1,16 +1,22 @@
-"""Correlation dimension D_2 of a series (Grassberger & Procaccia 1983): the D_eff of "How to train RNNs on
-chaotic data" App. A.4 (:func:`correlation_dimension`)."""
+"""Dimensions of a series: the correlation dimension D_2 (Grassberger & Procaccia 1983), the D_eff of "How to train
+RNNs on chaotic data" App. A.4 (:func:`correlation_dimension`), and the linear dimension, the principal components
+holding 99 % of the standardised variance (:func:`linear_dimension`), from which a fit of many channels takes its
+latent size (:func:`dsrecon.config.model_sizes`) and the initial observation of fewer latents than channels
+(:func:`init_observation`)."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 
+from .arrays import as_array
 from .embedding import (MIN_POINTS, check_int, delay_embedding, estimate_delay, mean_period, series_and_dt,
                         standardised_series)
 from .errors import ConfigError, DataError
+from .models.observation import set_observation
 
 CD_N_POINTS = 5000        # points (drawn at random) whose pairs are counted
 CD_N_RADII = 40           # radii, log-spaced over three decades below the attractor's diameter
@@ -206,3 +212,99 @@ def correlation_dimension(x, dt=None, *, emb_dims=None, delay=None, theiler=None
                                 slopes=slopes, slope_radii=mid, fit_range=(float(radii[a]), float(radii[a + W])),
                                 per_dim=per_dim, delay=delay if embed else None, theiler=int(theiler),
                                 n_points=len(idx))
+
+
+# ----------------------------------------------------------------------------- linear dimension (PCA)
+LD_FRACTION = 0.99        # principal components for this fraction of the standardised variance
+
+
+@dataclass
+class LinearDimension:
+    """The number of principal components of a multichannel series (:func:`linear_dimension`).
+
+    Attributes
+    ----------
+    value : int
+        Components needed for ``fraction`` of the standardised variance (each channel scaled to unit variance).
+    fraction : float
+        The variance fraction asked for.
+    explained : np.ndarray (N,)
+        Cumulative fraction of the standardised variance in the first 1..N components.
+    directions : np.ndarray (N, N)
+        Principal directions of the series as given (centred, not rescaled), one column each, by decreasing
+        variance: the first M columns span the M-dimensional subspace closest to the data (Eckart-Young).
+    """
+
+    value: int
+    fraction: float
+    explained: np.ndarray
+    directions: np.ndarray
+
+    def __str__(self) -> str:
+        return (f"{self.value} principal components hold {100 * self.explained[self.value - 1]:.1f} % of the "
+                f"standardised variance of {len(self.explained)} channels (>= {100 * self.fraction:g} % asked)")
+
+
+def _eigh_desc(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w, V = np.linalg.eigh(C)
+    return np.clip(w[::-1], 0.0, None), V[:, ::-1]
+
+
+def linear_dimension(x, fraction: float = LD_FRACTION) -> LinearDimension:
+    """Linear dimension of a (T, N) series: the fewest principal components holding ``fraction`` (0.99) of its
+    variance, each channel standardised first (Jolliffe, "Principal Component Analysis", 2002, §6.1.1: the
+    cumulative percentage of total variation; on the correlation matrix, so channels of larger units do not
+    dominate). Cost: one N x N eigendecomposition after a pass over the data (64 channels x 10^4 samples:
+    milliseconds).
+
+    It bounds the data's dimension from above (a curved d-dimensional attractor needs at least d components),
+    and it is what a linear observation x = B z with M latents can reproduce at best: for M < N, forcing and
+    the model's output lie in the M-dimensional range of B. Noise that is independent across channels spreads
+    over all N components: with a noise-to-signal variance ratio ε per channel, the last N - d components hold
+    about ε / (1 + ε) of the variance, so noise below 1 % of the variance leaves a d-dimensional signal's value
+    at d (a mixture of 3 sources into 64 channels with 5 % noise: 3).
+
+    Raises: DataError for a series that is not 2-d, holds NaN/inf, has fewer than 2 samples, or is constant.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise DataError(f"x must be a series of shape (T, N) with T >= 2 (time first), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise DataError(f"x contains {int((~np.isfinite(arr)).sum())} NaN/inf values; drop or interpolate them")
+    if not 0 < float(fraction) <= 1:
+        raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
+    xc = arr - arr.mean(axis=0)
+    C = xc.T @ xc / (len(xc) - 1)
+    sd = np.sqrt(np.diag(C))
+    if not (sd > 0).any():
+        raise DataError("x is constant (every channel has zero variance): it has no principal components")
+    keep = sd > 0
+    R = C[np.ix_(keep, keep)] / np.outer(sd[keep], sd[keep])      # correlation matrix of the varying channels
+    w = _eigh_desc(R)[0]
+    explained = np.ones(arr.shape[1])
+    explained[:len(w)] = np.cumsum(w) / w.sum()
+    value = int(np.searchsorted(explained, float(fraction) - 1e-12) + 1)
+    return LinearDimension(value=min(value, arr.shape[1]), fraction=float(fraction), explained=explained,
+                           directions=_eigh_desc(C)[1])
+
+
+def init_observation(model, data, dims: LinearDimension | None = None):
+    """Start a learned observation B (N x M) of fewer latents than channels (M < N) at the top M principal directions
+    V_M of ``data`` (T, N): B⁺x = V_Mᵀx, the data's first M principal components, so forcing informs every latent
+    from the first step, and B B⁺ projects on the M-dimensional subspace closest to the data (Eckart-Young; [I 0]
+    would keep M channels and drop the rest). Applied to every member of an ensemble (``Ensemble(model, K)``
+    rebuilds its members from their hyperparameters: call it again after). M >= N or a fixed B: unchanged
+    (Lorenz keeps [I 0]), and so does ``data = None``. ``dims``: the :func:`linear_dimension` of ``data`` when
+    known. Returns ``model``. Raises DataError for data of another channel count than the model's."""
+    members = list(getattr(model, "members", None) or [model])
+    B = members[0].B
+    N, M = B.shape[-2], B.shape[-1]
+    if data is None or M >= N or not isinstance(B, torch.nn.Parameter):
+        return model
+    x = as_array(data, what="the training data")
+    if x.ndim != 2 or x.shape[1] != N:
+        raise DataError(f"the training data must have shape (T, {N}) to initialise the observation, got {x.shape}")
+    V = np.ascontiguousarray((linear_dimension(x) if dims is None else dims).directions[:, :M])
+    for m in members:
+        set_observation(m, torch.from_numpy(V))
+    return model

@@ -18,11 +18,11 @@ from dsrecon.forcing import rollout
 T, BATCH = 40, 5
 
 
-def _model(arch, seed=0, **kw):
+def _model(arch, seed=0, obs=3, latent=None, **kw):
     if arch == "plrnn":
-        m = ds.PLRNN(3, 12, seed=seed, **kw)
+        m = ds.PLRNN(obs, latent or 12, seed=seed, **kw)
     else:
-        m = ds.ShallowPLRNN(3, 8, hidden_dim=16, clipped=arch == "clipped", seed=seed, **kw)
+        m = ds.ShallowPLRNN(obs, latent or 8, hidden_dim=16, clipped=arch == "clipped", seed=seed, **kw)
     m = m.double()
     with torch.no_grad():   # away from the initialisation's symmetric values, so every term of the gradient matters
         for p in m.parameters():
@@ -33,9 +33,9 @@ def _model(arch, seed=0, **kw):
     return m
 
 
-def _data(members=None, seed=1, steps=T):
+def _data(members=None, seed=1, steps=T, obs=3):
     g = torch.Generator().manual_seed(seed)
-    shape = (steps + 1, BATCH, 3) if members is None else (steps + 1, members, BATCH, 3)
+    shape = (steps + 1, BATCH, obs) if members is None else (steps + 1, members, BATCH, obs)
     return torch.cumsum(0.3 * torch.randn(shape, generator=g, dtype=torch.float64), 0)
 
 
@@ -102,6 +102,29 @@ def test_fused_keeps_unobserved_and_ridge(arch, monkeypatch):
         model = _model(arch, **kw)
         for method, mkw in (("stf", {"tau": 6}), ("gtf", {"alpha": 0.3})):
             _compare(model, list(model.parameters()), _data(), method, mkw, monkeypatch)
+
+
+@pytest.mark.parametrize("arch", ["plrnn", "shallow", "clipped"])
+def test_fused_fewer_latents_than_channels(arch, monkeypatch):
+    """M = 4 latents observed through B (7 x 4), issue 22: forcing by least squares, (BᵀB)⁻¹Bᵀ or the ridge
+    (BᵀB + λI)⁻¹Bᵀ; GTF's B⁺B is then the identity, so ẑ = B⁺x and B's gradient comes from −B⁺B z alone."""
+    for kw in ({}, {"ridge": 0.3}, {"keep_unobserved": True}):
+        model = _model(arch, obs=7, latent=4, **kw)
+        for method, mkw in (("stf", {"tau": 6}), ("gtf", {"alpha": 0.3}), ("bptt-clip", {}), ("window", {"tau": 9})):
+            _compare(model, list(model.parameters()), _data(obs=7), method, mkw, monkeypatch)
+    ens = Ensemble([_model(arch, seed=s, obs=7, latent=4) for s in range(3)])
+    params = list(ens.parameters())
+    out = {}
+    for engine in ("eager", "fused"):
+        monkeypatch.setenv("DSRECON_ROLLOUT", engine)
+        for p in params:
+            p.grad = None
+        pred = rollout(ens.stacked(), _data(3, obs=7), "gtf", alpha=[0.1, 0.3, 0.5])
+        (pred ** 2).mean().backward()
+        out[engine] = pred.detach(), [p.grad.clone() for p in params]
+    torch.testing.assert_close(out["fused"][0], out["eager"][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(out["fused"][1], out["eager"][1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("arch", ["plrnn", "clipped"])

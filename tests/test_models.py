@@ -190,7 +190,7 @@ def test_lstm_names_its_units_and_its_state_apart():
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), again.state_dict().values()))
     assert upgrade_hparams("plrnn", {"obs_dim": 3, "latent_dim": 9}) == {"obs_dim": 3, "latent_dim": 9}
     with pytest.raises(ConfigError, match="units"):
-        LSTM(N, N - 1)
+        LSTM(N, N - 1, learn_observation=False)   # fewer units than channels: a learned observation only
     assert RNN(120).latent_dim == 120  # default is max(100, N)
 
 
@@ -278,9 +278,11 @@ def test_lstm_spectrum_has_2h_exponents_summing_to_mean_log_det():
 # -- bad input ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(MODELS))
 def test_latent_smaller_than_obs_is_a_config_error(name):
+    # with the identity observation only (x = the first N units); a learned B takes M < N (issue 22,
+    # tests/test_sizes_from_data.py)
     size = "units" if name == "lstm" else "latent_dim"     # the LSTM's size argument is its H units
     with pytest.raises(ConfigError, match=rf"{size} \(2\) is smaller than obs_dim \(3\)"):
-        MODELS[name](3, 2)
+        MODELS[name](3, 2, learn_observation=False)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

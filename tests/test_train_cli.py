@@ -221,7 +221,7 @@ def test_cli_bad_time_budget(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--latent-dim", "2"], "smaller than the number of channels"),
+    (["--latent-dim", "2", "--method", "id-tf"], "smaller than the number of channels"),
     (["--model", "transformer"], "unknown model 'transformer'"),
     (["--steps", "0"], "--steps must be a positive integer"),
 ])

@@ -33,7 +33,7 @@ class GRU(obs.LinearObservation, nn.Module):
     """GRU h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1} (Cho et al. 2014) with a linear observation model.
 
     Parameters:
-      obs_dim (N), latent_dim: the number of units H = the state size (>= N; default max(60, N):
+      obs_dim (N), latent_dim: the number of units H = the state size (default max(60, N):
         3H^2 ≈ 10^4 recurrent weights, as many as the default PLRNN and LSTM),
       input_dim: size of an external input s_t (0: autonomous),
       g: gain of the initial recurrent weights, U ~ N(0, g^2/H) (default 1); biases start at 0, so the
@@ -41,7 +41,7 @@ class GRU(obs.LinearObservation, nn.Module):
       ridge, keep_unobserved, learn_observation: the observation model and forcing
         (:mod:`dsrecon.models.observation`),
       seed: initialisation seed (a private torch.Generator; no global RNG is touched).
-    Raises: ConfigError for latent_dim < obs_dim.
+    Raises: ConfigError for latent_dim < obs_dim with learn_observation=False.
     References: "How to train RNNs on chaotic data" App. A.1.5 Eq. 40; Cho et al. 2014; digest §2.8.
     """
 
@@ -58,7 +58,8 @@ class GRU(obs.LinearObservation, nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        H = obs.resolve_latent_dim("GRU", obs_dim, latent_dim, default=60)
+        H = obs.resolve_latent_dim("GRU", obs_dim, latent_dim, default=60,
+                                   learn_observation=learn_observation)
         self.obs_dim, self.latent_dim, self.input_dim = int(obs_dim), H, int(input_dim)
         self.hparams = dict(
             obs_dim=self.obs_dim, latent_dim=H, input_dim=self.input_dim, g=g, ridge=ridge,

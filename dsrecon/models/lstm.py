@@ -53,7 +53,7 @@ class LSTM(nn.Module):
     """LSTM on the state z = [h, c] (size 2H) with observation x = B h.
 
     Parameters:
-      obs_dim (N), units: the number of units H (>= N; default max(50, N): a state of size 2H = 100,
+      obs_dim (N), units: the number of units H (default max(50, N): a state of size 2H = 100,
         the PLRNN's default state size, and 4H^2 = 10^4 recurrent weights, as many as the PLRNN's),
       input_dim: size of an external input s_t (0: autonomous),
       g: gain of the initial recurrent weights, U ~ N(0, g^2/H) (default 1),
@@ -67,7 +67,7 @@ class LSTM(nn.Module):
       numbers. (Before issue 13 the constructor called H ``latent_dim``; model files that say so are read by
       :func:`dsrecon.models.upgrade_hparams`. A run config's ``model.latent_dim`` is the constructor's size
       argument, so for an LSTM it is H.)
-    Raises: ConfigError for units < obs_dim or an unknown ``force_cell``.
+    Raises: ConfigError for units < obs_dim with learn_observation=False, or an unknown ``force_cell``.
     References: "How to train RNNs on chaotic data" App. A.1.4; "Gradient flossing" App. B.1 and D.3;
       digest §2.7 for the block Jacobian.
     """
@@ -87,7 +87,8 @@ class LSTM(nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        H = obs.resolve_latent_dim("LSTM", obs_dim, units, default=50, param="units")
+        H = obs.resolve_latent_dim("LSTM", obs_dim, units, default=50, param="units",
+                                   learn_observation=learn_observation)
         if force_cell not in FORCE_CELL:
             raise ConfigError(f"LSTM: unknown force_cell {force_cell!r}; use one of {', '.join(FORCE_CELL)}")
         self.obs_dim, self.units, self.latent_dim, self.input_dim = int(obs_dim), H, 2 * H, int(input_dim)

@@ -1,18 +1,30 @@
 """The linear observation model and the forcing map shared by every architecture.
 
-Observation ("How to train RNNs on chaotic data" §4.1): x_t = B z_t with B of shape (N, M), M >= N.
+Observation ("How to train RNNs on chaotic data" §4.1): x_t = B z_t with B of shape (N, M). The paper takes
+M >= N; M < N is allowed too (an affine observation of fewer latents than channels, as a published
+reconstruction of a 64-channel EEG with 16 latents did; issue 22): then x lies, up to the model's error, in
+the M-dimensional range of B, and forcing can only reproduce the data's projection on it.
 Every model in :mod:`dsrecon.models` observes through these functions; the LSTM applies them to its
 hidden half h only (its cell state c is never observed; see :mod:`dsrecon.models.lstm`).
 
-Forcing (§4.1 Eq. 15): the control state solves B z = x in the least-squares sense. B^T B (M x M)
-has rank <= N < M, so the paper's (B^T B)^{-1} does not exist when M > N (digest erratum #21); we use
-the Moore-Penrose pseudo-inverse B^+ (``ridge = 0``) or the ridge inverse
-(B^T B + ridge I)^{-1} B^T (``ridge > 0``). The null space of B is not determined by x:
+Forcing (§4.1 Eq. 15): the control state solves B z = x in the least-squares sense.
+
+- M >= N: B^T B (M x M) has rank <= N < M, so the paper's (B^T B)^{-1} does not exist when M > N (digest
+  erratum #21); we use the Moore-Penrose pseudo-inverse B^+ (``ridge = 0``) or the ridge inverse
+  B^T (B B^T + ridge I)^{-1} (``ridge > 0``), and B (B^+ x) = x.
+- M < N: B has full column rank, B^+ = (B^T B)^{-1} B^T is the paper's formula itself (the least-squares
+  solution), (B^T B + ridge I)^{-1} B^T the ridge one; B (B^+ x) is the orthogonal projection of x on the
+  range of B, not x.
+
+The null space of B is not determined by x (for M > N):
 
 - ``keep_unobserved=False`` (default, the paper's rule): z_forced = B^+ x, the min-norm solution;
   unobserved directions are reset to zero at every forcing step.
 - ``keep_unobserved=True``: z_forced = z + B^+ (x - B z); only the observed part of z is replaced
   and the unobserved directions keep the model's own value (they carry memory across forcing steps).
+  For M < N, B^+ B = I and both rules give B^+ x.
+
+The identity observation (``learn_observation=False``, id-tf: x = the first N units) needs M >= N.
 
 These are plain functions (STYLE §3: helpers are functions, not methods added to every model); each
 model keeps its own ``B`` and calls them from ``observe``, ``observation_pinv`` and ``force``.
@@ -26,12 +38,13 @@ from ..errors import ConfigError
 
 
 def resolve_latent_dim(name: str, obs_dim: int, latent_dim: int | None, default: int,
-                       param: str = "latent_dim") -> int:
+                       param: str = "latent_dim", learn_observation: bool = True) -> int:
     """Number of units: ``latent_dim``, or ``max(default, obs_dim)`` when None (``param``: the argument's name in
     the model's constructor, for the messages).
 
-    Raises ConfigError when it is smaller than ``obs_dim``: B (N x M) then cannot have full row rank,
-    so forcing cannot reproduce the data (and the identity observation has too few units).
+    Fewer units than ``obs_dim`` are allowed with a learned observation (forcing is then the least-squares
+    inverse, see the module docstring). Raises ConfigError when they are fewer with the identity observation
+    (``learn_observation=False``): x = the first N units needs N of them.
     """
     if int(obs_dim) != obs_dim or obs_dim < 1:
         raise ConfigError(f"{name}: obs_dim must be a positive integer, got {obs_dim!r}")
@@ -39,9 +52,10 @@ def resolve_latent_dim(name: str, obs_dim: int, latent_dim: int | None, default:
     if int(units) != units or units < 1:
         raise ConfigError(f"{name}: {param} must be a positive integer, got {latent_dim!r}")
     units = int(units)
-    if units < obs_dim:
-        raise ConfigError(f"{name}: {param} ({units}) is smaller than obs_dim ({obs_dim}); "
-                          f"use {param} >= {obs_dim} (or None for the default)")
+    if units < obs_dim and not learn_observation:
+        raise ConfigError(f"{name}: {param} ({units}) is smaller than obs_dim ({obs_dim}), but the identity "
+                          f"observation (learn_observation=False, id-tf) writes x into the first {obs_dim} units; use "
+                          f"{param} >= {obs_dim}, or a learned observation")
     return units
 
 
@@ -49,27 +63,52 @@ def add_observation(module: nn.Module, obs_dim: int, n_units: int, learn_observa
                     generator: torch.Generator) -> None:
     """Register ``module.B`` (N x n_units): [I 0] plus N(0, 0.01^2) noise as an nn.Parameter when
     ``learn_observation``, else the fixed [I 0] as a buffer (x = the first N units, "identity forcing").
+    With fewer units than channels (M < N) the identity block is M x M: unit i reads channel i, the other
+    channels start unobserved (a fit given its data sets B from them instead, :func:`set_observation`).
 
     The small noise makes every unit reachable from the data from the first step on. Draws from
     ``generator`` only when the observation is learned.
     """
     B = torch.zeros(obs_dim, n_units)
-    B[:, :obs_dim] = torch.eye(obs_dim)
+    k = min(obs_dim, n_units)
+    B[:k, :k] = torch.eye(k)
     if learn_observation:
         module.B = nn.Parameter(B + 0.01 * torch.randn(obs_dim, n_units, generator=generator))
     else:
         module.register_buffer("B", B)
 
 
-def observation_pinv(B: torch.Tensor, ridge: float = 0.0) -> torch.Tensor:
-    """B^+ (M, N): pseudo-inverse (``ridge = 0``), or ridge inverse (B^T B + ridge I)^{-1} B^T.
+@torch.no_grad()
+def set_observation(module: nn.Module, B: torch.Tensor) -> None:
+    """Overwrite the learned observation ``module.B`` (N x M) with ``B`` (e.g. principal directions of the
+    training data, set where the data are known: :func:`dsrecon.experiment.build_model`; the models stay
+    data-free). ConfigError for another shape or a fixed (identity) observation."""
+    have = getattr(module, "B", None)
+    if not isinstance(have, nn.Parameter):
+        raise ConfigError(f"{type(module).__name__}: its observation is fixed (identity); it cannot be initialised "
+                          f"from the data")
+    B = torch.as_tensor(B, dtype=have.dtype, device=have.device)
+    if tuple(B.shape) != tuple(have.shape):
+        raise ConfigError(f"{type(module).__name__}: an initial B must have shape {tuple(have.shape)}, got "
+                          f"{tuple(B.shape)}")
+    have.copy_(B)
 
-    The ridge inverse is computed as B^T (B B^T + ridge I)^{-1} (the push-through identity): an
-    N x N solve that stays well conditioned in float32 however small the ridge, where the M x M
-    B^T B is singular for M > N.
+
+def observation_pinv(B: torch.Tensor, ridge: float = 0.0) -> torch.Tensor:
+    """B^+ (M, N): pseudo-inverse (``ridge = 0``), or the ridge inverse for ``ridge > 0``.
+
+    The ridge inverse (B^T B + ridge I)^{-1} B^T = B^T (B B^T + ridge I)^{-1} (the push-through identity) is
+    computed with the smaller of the two Gram matrices: B B^T (N x N) for M >= N, where the M x M B^T B is
+    singular, and B^T B (M x M) for M < N, where B B^T is: the solve stays well conditioned in float32
+    however small the ridge. For ``ridge = 0`` and M < N, torch.linalg.pinv is (B^T B)^{-1} B^T (full
+    column rank).
     """
     if ridge > 0:
-        eye = torch.eye(B.shape[-2], dtype=B.dtype, device=B.device)
+        M, N = B.shape[-1], B.shape[-2]
+        if M < N:
+            eye = torch.eye(M, dtype=B.dtype, device=B.device)
+            return torch.linalg.solve(B.mT @ B + ridge * eye, B.mT)
+        eye = torch.eye(N, dtype=B.dtype, device=B.device)
         return torch.linalg.solve(B @ B.mT + ridge * eye, B).mT
     return torch.linalg.pinv(B)
 

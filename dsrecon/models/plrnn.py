@@ -5,7 +5,8 @@ Update rule ("How to train RNNs on chaotic data" App. A.1.3, Eq. 27; Durstewitz 
     z_t = A z_{t-1} + W relu(z_{t-1}) + h (+ C s_t)
 
 with A diagonal (auto-regression), W off-diagonal (coupling), h a bias and C s_t an optional
-external input. Observation is linear, x_t = B z_t with B of shape (N, M), M >= N.
+external input. Observation is linear, x_t = B z_t with B of shape (N, M) (M < N too:
+:mod:`dsrecon.models.observation`).
 
 Jacobian (App. A.1.3 Eq. 28-29): J_t = A + W D_Ω(t-1), D_Ω = diag(1[z_{t-1} > 0]); it lives next to
 the update rule and is tested against autograd.
@@ -31,7 +32,8 @@ class PLRNN(obs.LinearObservation, nn.Module):
     """PLRNN with a learned linear observation model.
 
     Parameters:
-      obs_dim (N), latent_dim (M >= N; default max(100, N), see ``benchmarks/bench_defaults.py``),
+      obs_dim (N), latent_dim (M; default max(100, N), see ``benchmarks/bench_defaults.py``; M < N needs a
+        learned B),
       input_dim: size of an external input s_t (0: autonomous),
       a_init: initial value of the diagonal A (close to 1: the data move little per step),
       w_scale: std of the initial off-diagonal W entries divided by sqrt(M),
@@ -55,7 +57,8 @@ class PLRNN(obs.LinearObservation, nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        latent_dim = obs.resolve_latent_dim("PLRNN", obs_dim, latent_dim, default=100)
+        latent_dim = obs.resolve_latent_dim("PLRNN", obs_dim, latent_dim, default=100,
+                                            learn_observation=learn_observation)
         self.obs_dim, self.latent_dim, self.input_dim = int(obs_dim), latent_dim, int(input_dim)
         self.hparams = dict(
             obs_dim=self.obs_dim, latent_dim=latent_dim, input_dim=self.input_dim, a_init=a_init,

@@ -43,7 +43,7 @@ class RNN(obs.LinearObservation, nn.Module):
     """Vanilla tanh RNN z_t = tanh(W z_{t-1} + C s_t + b) with a linear observation model.
 
     Parameters:
-      obs_dim (N), latent_dim (M >= N; default max(100, N): the PLRNN's default state size, which
+      obs_dim (N), latent_dim (M; default max(100, N): the PLRNN's default state size, which
         fitted Lorenz best in docs/defaults.md, and the same M^2 recurrent weights),
       input_dim: size of an external input s_t (0: autonomous),
       g: gain of the initial W (std g/sqrt(M), or g times an orthogonal matrix). Default 0.9: just below
@@ -54,7 +54,7 @@ class RNN(obs.LinearObservation, nn.Module):
       ridge, keep_unobserved, learn_observation: the observation model and forcing
         (:mod:`dsrecon.models.observation`),
       seed: initialisation seed (a private torch.Generator; no global RNG is touched).
-    Raises: ConfigError for latent_dim < obs_dim or an unknown ``init``.
+    Raises: ConfigError for latent_dim < obs_dim with learn_observation=False, or an unknown ``init``.
     References: "How to train RNNs on chaotic data" §3.1, App. A.1.2; "Lyapunov spectra of chaotic
       RNNs" §IV (random-matrix spectra of the Gaussian initialisation).
     """
@@ -73,7 +73,8 @@ class RNN(obs.LinearObservation, nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        M = obs.resolve_latent_dim("RNN", obs_dim, latent_dim, default=100)
+        M = obs.resolve_latent_dim("RNN", obs_dim, latent_dim, default=100,
+                                   learn_observation=learn_observation)
         if init not in INITS:
             raise ConfigError(f"RNN: unknown init {init!r}; use one of {', '.join(INITS)}")
         self.obs_dim, self.latent_dim, self.input_dim = int(obs_dim), M, int(input_dim)

@@ -38,7 +38,7 @@ class ShallowPLRNN(obs.LinearObservation, nn.Module):
     bounded variant (module docstring).
 
     Parameters:
-      obs_dim (N), latent_dim (M >= N; default max(100, N): the PLRNN's default, the latent size that
+      obs_dim (N), latent_dim (M; default max(100, N): the PLRNN's default, the latent size that
         fitted Lorenz best with min-norm forcing, docs/defaults.md),
       hidden_dim (L; default 50): with M = 100 the model then has 2ML = 10^4 weights, as many as the
         default PLRNN's W, so swapping the architecture at default settings does not change the size,
@@ -52,7 +52,7 @@ class ShallowPLRNN(obs.LinearObservation, nn.Module):
       seed: initialisation seed (a private torch.Generator; no global RNG is touched).
     h2 starts at N(0, 1) (not zero: the ReLU thresholds must be spread for the layer to cut the state
     space into regions, and with h2 = 0 the clipped bracket is identically zero); h1 starts at 0.
-    Raises: ConfigError for latent_dim < obs_dim or hidden_dim < 1.
+    Raises: ConfigError for latent_dim < obs_dim with learn_observation=False, or hidden_dim < 1.
     References: Hess et al., ICML 2023 (shPLRNN and clipped shPLRNN, their boundedness result);
       "How to train RNNs on chaotic data" App. A.1.3 for the PLRNN it generalises.
     """
@@ -73,7 +73,8 @@ class ShallowPLRNN(obs.LinearObservation, nn.Module):
         seed: int = 0,
     ):
         super().__init__()
-        M = obs.resolve_latent_dim("ShallowPLRNN", obs_dim, latent_dim, default=100)
+        M = obs.resolve_latent_dim("ShallowPLRNN", obs_dim, latent_dim, default=100,
+                                   learn_observation=learn_observation)
         if int(hidden_dim) != hidden_dim or hidden_dim < 1:
             raise ConfigError(f"ShallowPLRNN: hidden_dim must be a positive integer, got {hidden_dim!r}")
         L = int(hidden_dim)
