@@ -469,6 +469,12 @@ def _read_table(path: Path, columns, time_column, info):
     layout = _table_layout(path, full=True)
     header = layout["header"]
     all_names = [f"c{i}" for i in range(layout["n_fields"])] if header is None else header
+    unnamed = [k for k, h in enumerate(all_names, 1) if not h.strip()]
+    if unnamed:   # a channel called '' (or an all-NaN one, for a delimiter at the end of every line)
+        k, last = unnamed[0], unnamed[0] == len(all_names)
+        raise DataError(f"{path}: the header leaves column {k} of {len(all_names)} unnamed"
+                        f"{' (a delimiter at the end of each line?)' if last else ''}; name it in the header, or "
+                        f"remove {'the trailing delimiter' if last else 'that column'}")
     _check_unique(all_names, path, "the header", "column")
     if time_column is None:
         tcol = next((h for h in all_names if h.strip().lower() in TIME_COLUMN_NAMES), None)

@@ -11,11 +11,19 @@ from .errors import DataError
 DATE_FORMATS = ("ISO8601", "%d.%m.%Y %H:%M:%S")   # ISO 8601; the Jena weather CSV's "01.01.2009 00:10:00"
 
 
+MAX_FILL = 10   # interpolate=True: a regular grid at most this many times the samples read (9 in 10 made up)
+
+
 def parse_time(values, name: str, path) -> tuple[np.ndarray, str, str | None]:
     """A time column -> (seconds or numbers as float, units, start as ISO text or None)."""
     num = pd.to_numeric(pd.Series(values), errors="coerce")
     if num.notna().all():
-        return num.to_numpy(dtype=float), "", None
+        t = num.to_numpy(dtype=float)
+        if not np.isfinite(t).all():
+            bad = int(np.argmax(~np.isfinite(t)))
+            raise DataError(f"{path}: time column {name!r} holds {t[bad]:g} at sample {bad}, which is no time stamp; "
+                            f"fix that row, or remove it")
+        return t, "", None
     for fmt in DATE_FORMATS:
         try:
             t = pd.to_datetime(pd.Series(values), format=fmt)
@@ -69,6 +77,12 @@ def regular_time(t: np.ndarray, dt: float | None, name: str, path, interpolate: 
                         f"(t = {t[i + 1]:g}: {round(d[i] / step) - 1} missing samples of step {step:g}); pass "
                         f"interpolate=True to fill them linearly, or cut the recording")
     n = int(np.floor((t[-1] - t[0]) / step + 1e-6)) + 1
+    if n > MAX_FILL * len(t):   # mostly made up by the interpolation (and a gap of 1e12 steps fills no memory)
+        i = bad[int(np.argmax(d[bad]))]
+        raise DataError(f"{path}: interpolating time column {name!r} onto its median step {step:g} makes {n:,} samples "
+                        f"from {len(t):,} (the largest gap, before sample {i + 1} at t = {t[i + 1]:g}, is "
+                        f"{d[i] / step:,.0f} steps): more than {MAX_FILL}x would be made up; cut the recording at its "
+                        f"gaps, or resample it")
     return step, t[0] + step * np.arange(n)
 
 

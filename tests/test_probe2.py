@@ -93,3 +93,64 @@ def test_api_path_no_file_can_have_refused(case, tmp_path, monkeypatch):
     line = str(info.value)
     assert "\n" not in line and all(m in line for m in match), line
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------- odd data files
+def _table(t, header="time,a,b", trailing=""):
+    import numpy as np
+    k = np.arange(len(t))
+    rows = "".join(f"{tt},{np.sin(i / 5):.6f},{np.cos(i / 7):.6f}{trailing}\n" for i, tt in zip(k, t))
+    return f"{header}\n{rows}"
+
+
+def _times(n=1500, at=None, value=None, shift=0.0):
+    t = [round(0.05 * i, 4) for i in range(n)]
+    if at is not None:
+        t[at] = value
+    if shift:
+        t[700:] = [v + shift for v in t[700:]]
+    return t
+
+
+CSV_FIT = ["--model", "plrnn", "--method", "stf", "--tau", "5", "--steps", "3", "--t-gen", "1000", "--quiet",
+           "--set", "train.seq_len=50", "--set", "train.validate_every=0"]
+# each: (text of x.csv, extra fit options, substrings of the line)
+DATA_CASES = {
+    # an internal error: OverflowError (cannot convert float infinity to integer), exit 1
+    "time-column-inf": (lambda: _table(_times(at=1499, value="inf")), [],
+                        ["time column 'time' holds inf at sample 1499", "no time stamp"]),
+    "time-column-minus-inf": (lambda: _table(_times(at=0, value="-inf")), [], ["holds -inf at sample 0"]),
+    # trained on a channel named '' (messages then named channel '')
+    "header-name-empty": (lambda: _table(_times(), header="time,,b"), [],
+                          ["the header leaves column 2 of 3 unnamed", "name it in the header"]),
+    # a delimiter at the end of every line: read as an all-NaN channel '' ("pass interpolate=True")
+    "header-trailing-delimiter": (lambda: _table(_times(), header="time,a,b,", trailing=","), [],
+                                  ["column 4 of 4 unnamed", "a delimiter at the end of each line?",
+                                   "remove the trailing delimiter"]),
+    # --interpolate over a gap of 10^12 s: MemoryError (146 TiB) as an internal error, exit 1
+    "interpolate-huge-gap": (lambda: _table(_times(shift=1e12)), ["--interpolate"],
+                             ["interpolating time column 'time'", "more than 10x would be made up",
+                              "cut the recording"]),
+}
+
+
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_odd_data_file_refused(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    text, extra, match = DATA_CASES[case]
+    path = tmp_path / "x.csv"
+    path.write_text(text())
+    assert_refused(["fit", path, *CSV_FIT, *extra], capsys, watch=tmp_path, match=match)
+    if not extra:
+        assert_refused(["lyap", path, "--plot", tmp_path / "p.png"], capsys, watch=tmp_path, match=match)
+
+
+def test_interpolate_fills_a_small_gap(tmp_path):
+    """The bound leaves the fill it is for: a few missing samples are interpolated as before."""
+    path = tmp_path / "x.csv"
+    t = _times()
+    del t[700:705]
+    text = _table(t)
+    path.write_text(text)
+    data = ds.load(path, interpolate=True)
+    assert data.sizes["time"] == 1500
