@@ -26,20 +26,21 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--members", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--before-steps", type=int, default=None, help="steps timed at the old sizes (default --steps)")
+    ap.add_argument("--before-steps", type=int, default=None, help="steps timed at the old sizes (default --steps; 0: none)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     x = np.load(a.file)
     x = x[: int(0.8 * len(x))]
     x = (x - x.mean(0)) / x.std(0)
     N = x.shape[1]
-    for label, data in (("before (no data)", None), ("after (from the data)", x)):
+    cases = (("before (no data)", None), ("after (from the data)", x))
+    for label, data in cases[1:] if a.before_steps == 0 else cases:
         steps = a.steps if data is not None or a.before_steps is None else a.before_steps
-        cfg = TrainConfig(steps=steps, validate_every=0, early_stop=0, halving=0, ensemble=a.members)
         model = build_model(ModelConfig(), N, method="gtf", data=data)
         print(f"{label}: {sizes_note(ModelConfig(), N, None if data is None else linear_dimension(x))}")
         if a.members > 1:
             model = init_observation(Ensemble(model, a.members), data)
+        cfg = TrainConfig(steps=steps, validate_every=0, early_stop=0, halving=0, ensemble=a.members)
         t, c = time.perf_counter(), time.process_time()
         train_loop(model, x, config=cfg, progress=False, candidates=a.members > 1)
         dt, dc = (time.perf_counter() - t) / steps, (time.process_time() - c) / steps
