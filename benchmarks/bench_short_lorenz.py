@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -40,14 +41,15 @@ def main(argv=None) -> None:
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         run = out / f"run_seed{seed}"
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
         rc = cli.main(["fit", str(csv), "--seed", str(seed), "--threads", "1", "--out", str(run), "--overwrite",
                        "--quiet"])
-        wall = time.monotonic() - t0
+        wall, c1 = time.monotonic() - t0, resource.getrusage(resource.RUSAGE_SELF)
+        cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime   # CPU seconds: less sensitive to other load
         gen = data_mod.as_array(data_mod.read_netcdf(run / "generated.nc"))
         d = d_stsp(truth, gen, method="bins", n_bins=30)
         m = json.loads((run / "metrics.json").read_text())
-        row = {"seed": seed, "rc": rc, "wall_s": round(wall, 1), "train_s": round(m["train_seconds"], 1),
+        row = {"seed": seed, "rc": rc, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "train_s": round(m["train_seconds"], 1),
                "D_stsp_following": round(float(d.value), 4), "steps": m["steps"], "stopped": m["stopped"],
                "kept_member": m.get("ensemble", {}).get("kept_member")}
         rows.append(row)

@@ -209,9 +209,8 @@ def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
 class _Member:
     """One model's training state inside :func:`fit`: a single run has one, an ensemble one per member.
 
-    ``status``: "training", "early stop" (its validation stopped improving), "dropped at step N" (successive
-    halving) or "diverged" (more than ``max_recoveries`` recoveries; ensembles only: a single run raises
-    DivergenceError). Only members still "training" are stepped and validated."""
+    ``status``: "training", "early stop" (its validation stopped improving), "dropped at step N" (successive halving)
+    or "diverged" (> ``max_recoveries`` recoveries; a single run raises DivergenceError); only "training" ones step."""
 
     model: torch.nn.Module
     opt: torch.optim.Optimizer
@@ -578,7 +577,8 @@ def train_loop(
     why = {"completed": f"the {cfg.steps} steps of train.steps are done",
            "time budget": f"the time budget of {cfg.time_budget} s is spent",
            "early stop": f"validation D_stsp stopped improving (train.early_stop = {cfg.early_stop} validations)"
-           if not ens else "no member is training any more"}[stopped]
+           if not ens else "no member trains any more: " + ", ".join(f"{k} {m.status}" for k, m in
+                                                                      enumerate(members))}[stopped]
     history["stopped"], history["stop_reason"] = stopped, why
     log.info("training stopped (%s) at step %d: %s", stopped, step, why)
     history["best_step"] = one([m.best["step"] for m in members])
