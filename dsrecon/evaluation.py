@@ -17,6 +17,7 @@ Every free run is :func:`dsrecon.models.base.free_run`; every input check :func:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -29,10 +30,12 @@ import xarray as xr
 
 from . import data as data_mod, metrics as M
 from .arrays import as_array
+from .cards import cache_dir
 from .config import EvalConfig
 from .data import independent_trajectory, train_test_split
 from .ensemble import MEMORY_SHARE, Ensemble, available_bytes
 from .errors import ConfigError, DataError, DsreconError
+from .fileio import WriteError, atomic_write_bytes
 from .inputs import (check_covers, check_inputs, extend_inputs, input_series, input_windows, model_inputs,
                      starts_with_inputs)
 from .lyapunov import LyapunovSpectrum, kaplan_yorke_dimension, lyapunov_spectrum
@@ -133,15 +136,44 @@ def card_reference_spectrum(data: xr.Dataset, config: EvalConfig = EvalConfig())
             c = data_mod.card(name)
             if json.loads(data.attrs.get("parameters", "{}") or "{}") != dict(c.get("parameters", {})):
                 raise DataError("the data's parameters are not the card's")
-            t0 = time.monotonic()
-            ref = data_mod.true_spectrum(name, n_steps=int(config.lyap_steps), transient=int(config.lyap_transient),
-                                         n_init=1, substeps=4, qr_every=int(config.lyap_qr_every))
+            ref, took = _cached_true_spectrum(name, key, config)
             _REFERENCES[key] = (ref, f"the card's equations, {config.lyap_steps} QR steps after "
                                      f"{config.lyap_transient} from one state, RK4 with 4 substeps "
-                                     f"({time.monotonic() - t0:.0f} s)")
+                                     f"({took})")
         except DsreconError as err:
             _REFERENCES[key] = (None, f"no reference spectrum: {err}")
     return _REFERENCES[key]
+
+
+_SPECTRUM_FIELDS = ("values", "stderr", "running", "running_steps", "per_init", "ons_spread")
+
+
+def _cached_true_spectrum(name: str, key: tuple, config: EvalConfig) -> tuple[LyapunovSpectrum, str]:
+    """:func:`dsrecon.data.true_spectrum` of a card by the evaluation's recipe, kept on disk beside the card's data
+    (``$DSRECON_CACHE_DIR/spectra``; the key holds the card's version, parameters and the recipe): it is a
+    deterministic function of them, and costs ~10-30 s for Lorenz that every fit of the card would pay again. A
+    damaged or unwritable cache file is computed anew (and a write failure ignored: the cache only saves time)."""
+    digest = hashlib.sha256(json.dumps([str(k) for k in key]).encode()).hexdigest()[:16]
+    path = cache_dir() / "spectra" / f"{name}-{digest}.json"
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        arrays = {f: None if obj[f] is None else np.asarray(obj[f], dtype=float) for f in _SPECTRUM_FIELDS}
+        return LyapunovSpectrum(dt=float(obj["dt"]), n_steps=int(obj["n_steps"]), n_init=int(obj["n_init"]),
+                                n_ons=int(obj["n_ons"]), **arrays), "cached"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    t0 = time.monotonic()
+    ref = data_mod.true_spectrum(name, n_steps=int(config.lyap_steps), transient=int(config.lyap_transient),
+                                 n_init=1, substeps=4, qr_every=int(config.lyap_qr_every))
+    took = f"{time.monotonic() - t0:.0f} s"
+    obj = {f: None if getattr(ref, f) is None else np.asarray(getattr(ref, f), dtype=float).tolist()
+           for f in _SPECTRUM_FIELDS}
+    obj.update(dt=float(ref.dt), n_steps=int(ref.n_steps), n_init=int(ref.n_init), n_ons=int(ref.n_ons))
+    try:
+        atomic_write_bytes(path, json.dumps(obj).encode())
+    except WriteError:
+        pass
+    return ref, took
 
 
 def check_batch_memory(model, t_gen: int, n_init: int, n_obs: int) -> None:

@@ -26,7 +26,8 @@ import torch
 import xarray as xr
 
 from . import data as data_mod, dimension, evaluation as E, report, runs
-from .config import SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainConfig, ensemble_for, model_sizes
+from .config import (SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainConfig, ensemble_for, model_sizes,
+                     sizes_note)
 from .embedding import decorrelation_time
 from .errors import ConfigError, DataError
 from .inputs import external_inputs, model_inputs
@@ -466,11 +467,15 @@ def _prepare(cfg: RunConfig, data, note, model=None):
              f"(input_dim = {input_dim})")
     cfg.check_series(int(train.sizes["time"]), obs_dim, f"the training split of {a.get('name', cfg.data.name)}")
     if model is None:
-        model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim)
+        dims = dimension.linear_dimension(data_mod.as_array(train, what="the training data"))
+        note(sizes_note(cfg.model, obs_dim, dims))   # where M and L come from (issue 22, part 2)
+        model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim,
+                            data=train)
         cfg = _auto_ensemble(cfg, train, model, note)
         if cfg.train.ensemble > 1:   # seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
             check_memory(model, cfg.train.ensemble, cfg.train, resolve_device(cfg.train.device))   # before building
-            model = Ensemble(model, cfg.train.ensemble)
+            model = Ensemble(model, cfg.train.ensemble)   # rebuilds its members from their hyperparameters:
+            dimension.init_observation(model, data_mod.as_array(train), dims)   # B of M < N from the data again
     else:   # a given model (ds.fit): its own member count
         cfg = cfg.replace(train=replace(cfg.train, ensemble=len(model) if isinstance(model, Ensemble) else 1))
     K = cfg.train.ensemble

@@ -39,7 +39,7 @@ import xarray
 
 
 from . import __version__, data as data_mod
-from .config import RunConfig, model_sizes
+from .config import RunConfig
 from .errors import ConfigError, DataError
 from .models import MODELS, upgrade_hparams
 from .fileio import WriteError, atomic_write_bytes, check_path, why as _why  # noqa: F401 - re-exported: runs' public names
@@ -151,16 +151,15 @@ def _model_kind(model) -> str | None:
 
 def check_model_matches(model, model_config, path) -> None:
     """One DataError when the model rebuilt from ``path`` is not what the run's config.json names: another
-    architecture, or a latent or hidden size other than the one the config fixed (None in the config: chosen from
-    the data, nothing to compare)."""
+    architecture, or a latent or hidden size other than one the config fixed (a size the config leaves open was
+    chosen from the data at fit time: :func:`dsrecon.config.model_sizes`, nothing to compare it with)."""
     kind = _model_kind(model)
     if kind is not None and kind != model_config.kind:
         raise DataError(f"{path} holds a {kind} model but the run's config.json names {model_config.kind}: the file "
                         f"was replaced or copied from another run; restore the run's own model.pt, or fit it again")
     hp = getattr(model, "hparams", {}) or {}
-    sizes = dict(zip(("latent_dim", "hidden_dim"), model_sizes(model_config, int(hp.get("obs_dim", 0)))))
     for field, keys in (("latent_dim", ("latent_dim", "units")), ("hidden_dim", ("hidden_dim",))):
-        want = sizes[field]
+        want = getattr(model_config, field, None)
         have = next((hp[k] for k in keys if k in hp), None)
         if want is not None and have is not None and int(want) != int(have):
             raise DataError(f"{path} holds a {kind or model_config.kind} model with {field} {have} but the run's "

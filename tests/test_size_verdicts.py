@@ -127,3 +127,32 @@ def test_evaluate_compares_a_card_model_spectrum_with_the_true_one():
     assert "size" in m["dynamics"] and m["status"] in ("ok", "failed")
     rec, note = evaluation.card_reference_spectrum(data.assign_attrs(kind="recording"), cfg)
     assert rec is None and "no true equations" in note
+
+
+def test_card_reference_spectrum_is_kept_on_disk(tmp_path, monkeypatch):
+    """The true spectrum is a function of the card and the recipe: computed once per cache, read back exactly,
+    and computed anew when the cached file is damaged."""
+    import dsrecon as ds
+    from dsrecon import evaluation as E
+    from dsrecon.lyapunov import LyapunovSpectrum
+
+    monkeypatch.setenv("DSRECON_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake(name, **kw):
+        calls.append(name)
+        return LyapunovSpectrum(values=np.array([0.015, 0.0, -0.22]), dt=0.01, stderr=np.full(3, np.nan),
+                                running=np.zeros((2, 3)), running_steps=np.array([500, 1000]), n_steps=1000, n_init=1)
+
+    monkeypatch.setattr(E.data_mod, "true_spectrum", fake)
+    data = ds.load("lorenz", n_train=2000, n_test=1000)
+    for _ in range(2):
+        E._REFERENCES.clear()
+        ref, note = E.card_reference_spectrum(data)
+        np.testing.assert_array_equal(ref.per_time, [1.5, 0.0, -22.0])
+    assert calls == ["lorenz"] and "cached" in note
+    (cached,) = (tmp_path / "spectra").iterdir()
+    cached.write_text("{")
+    E._REFERENCES.clear()
+    ref, note = E.card_reference_spectrum(data)
+    assert calls == ["lorenz", "lorenz"] and "cached" not in note
