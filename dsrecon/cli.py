@@ -408,10 +408,27 @@ def _task_flag_names(message: str) -> str:
     return message
 
 
+_ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})|(ray://)[A-Za-z0-9_.\-\[\]:]+")
+
+
+def _check_address(text: str) -> None:
+    """--address: auto, local, HOST:PORT or ray://HOST[:PORT], one line otherwise: an empty one (an unset shell
+    variable) would start a local Ray instance instead of reaching the cluster, a malformed one fail inside Ray
+    after the sweep began."""
+    address = text.strip()
+    match = _ADDRESS.fullmatch(address)
+    port = match and (match.group(2) or "10001")
+    if address in ("auto", "local") or (match and 1 <= int(port) <= 65535):
+        return
+    raise ConfigError(f"--address {text!r} is not a Ray address; give auto, HOST:6379 (on a node of the cluster) or "
+                      "ray://HOST:10001 (from outside it), or drop --address to start a local Ray instance")
+
+
 def _runtime_env_arg(text: str) -> dict:
     """--runtime-env: inline JSON, or the path of a .json file holding it."""
     source = text
     if not text.lstrip().startswith("{"):
+        check_path(text, "--runtime-env", ConfigError)
         try:
             source = Path(text).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
@@ -428,11 +445,17 @@ def _cmd_sweep(args) -> int:
     sweep = load_sweep(args.config, out=args.out, max_runs=args.max_runs)   # a malformed config fails here, before any work
     check_path(sweep.out, "--out" if args.out else "the output folder ([sweep] out, else runs/sweeps/NAME)", ConfigError)
     check_out_dir(sweep.out, "--out" if args.out else "the output folder ([sweep] out or --out)")
-    runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
-    if args.backend != "ray" and (runtime_env is not None or args.address or args.connect_timeout or args.max_attempts):
+    ray_flags = (args.runtime_env, args.address, args.connect_timeout, args.max_attempts)
+    if args.backend != "ray" and any(v is not None for v in ray_flags):   # given at all: --address "" or 0 too
         raise ConfigError("--address, --runtime-env, --connect-timeout and --max-attempts apply to --backend ray only")
     if args.backend == "ray" and args.ensemble_jobs:
         raise ConfigError("--ensemble-jobs applies to --backend local only; on Ray every run is its own task")
+    if args.backend == "ray" and args.workers is not None:
+        raise ConfigError("--workers applies to --backend local only: on Ray the cluster's CPUs set how many runs "
+                          "run at once; drop it")
+    if args.address is not None:
+        _check_address(args.address)
+    runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
     flags = {"connect_timeout": args.connect_timeout, "max_attempts": args.max_attempts}
     check_ray_options({k: v for k, v in flags.items() if v is not None},
                       "--connect-timeout/--max-attempts:")

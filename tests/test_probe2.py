@@ -154,3 +154,62 @@ def test_interpolate_fills_a_small_gap(tmp_path):
     path.write_text(text)
     data = ds.load(path, interpolate=True)
     assert data.sizes["time"] == 1500
+
+
+# ---------------------------------------------------------------------------------- sweep and Ray options (CLI)
+# each passed `--dry-run` with exit 0, and a real sweep then failed inside Ray after it began (or, --address "",
+# started a local Ray instance instead of reaching the cluster; --workers was ignored on Ray without a word); a
+# NUL byte in --runtime-env's file name was a ValueError as an internal error, exit 1
+RAY_CASES = {
+    "address-not-an-address": (["--backend", "ray", "--address", "not a url"], ["--address 'not a url'",
+                                                                                 "not a Ray address", "ray://HOST:10001"]),
+    "address-empty": (["--backend", "ray", "--address", ""], ["--address ''", "not a Ray address"]),
+    "address-http": (["--backend", "ray", "--address", "http://x:80"], ["--address 'http://x:80'"]),
+    "address-port-beyond-65535": (["--backend", "ray", "--address", "ray://host:99999"], ["ray://host:99999"]),
+    "address-empty-local-backend": (["--address", ""], ["apply to --backend ray only"]),
+    "connect-timeout-zero-local-backend": (["--connect-timeout", "0"], ["apply to --backend ray only"]),
+    "workers-on-ray": (["--backend", "ray", "--workers", "3"], ["--workers applies to --backend local only"]),
+    "runtime-env-nul": (["--backend", "ray", "--runtime-env", "a\x00.json"], ["--runtime-env", "NUL byte"]),
+}
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize("case", list(RAY_CASES))
+def test_sweep_ray_option_refused(case, dry, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    extra, match = RAY_CASES[case]
+    argv = ["sweep", _sweep(tmp_path), "--out", tmp_path / "out", "--quiet", *extra, *(["--dry-run"] if dry else [])]
+    assert_refused(argv, capsys, watch=tmp_path, match=match)
+
+
+# ------------------------------------------------------- left for the modules' owners (xfail until they are fixed)
+OTHERS = {
+    # dsrecon/sweep.py: a scalar where a list is documented is taken as a one-element list: `seeds = 5` runs seed 5
+    # alone (five seeds meant?); fix: refuse a non-list ("[sweep] seeds must be a list, e.g. seeds = [0, 1, 2]")
+    "seeds-a-number": (("seeds = [0]", "seeds = 5"), ["[sweep] seeds", "list"]),
+    # dsrecon/sweep.py: a value listed twice silently becomes one run; fix: refuse, naming the repeated value
+    "seeds-repeated": (("seeds = [0]", "seeds = [0, 0]"), ["[sweep] seeds", "0", "twice"]),
+    "datasets-repeated": (('datasets = ["lorenz"]', 'datasets = ["lorenz", "lorenz"]'), ["[sweep] datasets", "twice"]),
+    # dsrecon/sweep.py + config.py (override): [train] steps = "3", a TOML string, is parsed like a --set value;
+    # fix: in a TOML file take a value's TOML type as given ("train.steps must be an integer, got '3'")
+    "train-steps-a-string": (("steps = 3", 'steps = "3"'), ["train.steps", "'3'"]),
+    # dsrecon/ray_options.py (check_ray_options): [ray] address is checked only to be a non-empty string; fix: the
+    # format check of cli._check_address (auto, local, HOST:PORT, ray://HOST[:PORT])
+    "ray-section-address-malformed": (("t_gen = 1000", 't_gen = 1000\n[ray]\naddress = "not a url"\n'),
+                                      ["address", "not a url"]),
+    # dsrecon/ray_options.py (check_runtime_env): pip = 5 passes (Ray fails on the nodes); fix: pip, uv, conda,
+    # env_vars, excludes checked for their types (a list of strings, a dict of strings, ...)
+    "ray-runtime-env-pip-a-number": (("t_gen = 1000", 't_gen = 1000\n[ray]\nruntime_env = { pip = 5 }\n'),
+                                     ["runtime_env", "pip", "5"]),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="the fix lies in dsrecon/sweep.py, config.py or ray_options.py (sweeps and "
+                                       "sizes engineers); see the comment at each case")
+@pytest.mark.parametrize("case", list(OTHERS))
+def test_sweep_toml_refused_left_for_others(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    replace, match = OTHERS[case]
+    backend = ["--backend", "ray"] if case.startswith("ray-") else []
+    assert_refused(["sweep", _sweep(tmp_path, replace), "--out", tmp_path / "out", "--dry-run", *backend], capsys,
+                   watch=tmp_path, match=match)
