@@ -35,7 +35,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .config import MAX_BATCH_STEPS, SEED_LIMIT
+from .config import MAX_BATCH_STEPS, MAX_STEPS, SEED_LIMIT
 from .errors import ConfigError, DivergenceError
 from .flossing import floss
 from .models import RNN
@@ -240,6 +240,14 @@ def _check_int(name, v, lo, hi=None, where="train_task"):
     return int(v)
 
 
+def _check_steps(name, v, lo):
+    """An integer >= ``lo`` and at most :data:`MAX_STEPS` (10^7, as fit's train.steps: 10^8 trained until killed)."""
+    v = _check_int(name, v, lo)
+    if v > MAX_STEPS:
+        raise ConfigError(f"train_task: {name} must be an integer >= {lo} and <= {MAX_STEPS:,}, got {v!r}")
+    return v
+
+
 def _check_float(name, v, *, gt=None, ge=None, le=None, where="train_task"):
     """A finite number within the bounds, or a one-line ConfigError naming ``name``."""
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -272,7 +280,7 @@ def train_task(model, task: Task, *, epochs: int = 10_000, lr: float = 1e-3, bat
     Returns :class:`TaskResult` (its ``success`` applies the module's criterion).
     Raises ConfigError on bad settings, before any work; DivergenceError on a non-finite loss.
     """
-    epochs, batch = _check_int("epochs", epochs, 0), _check_int("batch", batch, 1)
+    epochs, batch = _check_steps("epochs", epochs, 0), _check_int("batch", batch, 1)
     test_batch = _check_int("test_batch", test_batch, 1)
     for name, b in (("batch", batch), ("test_batch", test_batch)):
         if b * task.T > MAX_BATCH_STEPS:
@@ -283,14 +291,14 @@ def train_task(model, task: Task, *, epochs: int = 10_000, lr: float = 1e-3, bat
     floss_target = _check_float("floss_target", floss_target)
     floss_qr_every = _check_int("floss_qr_every", floss_qr_every, 1)
     seed = _check_int("seed", seed, 0, SEED_LIMIT - 1)
-    prefloss_epochs = _check_int("prefloss_epochs", prefloss_epochs, 0)
+    prefloss_epochs = _check_steps("prefloss_epochs", prefloss_epochs, 0)
     floss_every = _check_int("floss_every", floss_every, 0)
     floss_at = sorted({_check_int("floss_at", e, 0) for e in floss_at})
     if floss_at and floss_at[-1] >= max(epochs, 1):
         raise ConfigError(f"train_task: flossing episode at epoch {floss_at[-1]} but training has {epochs} epochs; "
                           f"use floss_at epochs below {max(epochs, 1)}")
     wants_floss = prefloss_epochs > 0 or floss_every > 0 or len(floss_at) > 0
-    floss_epochs = _check_int("floss_epochs", floss_epochs, 1) if wants_floss else floss_epochs
+    floss_epochs = _check_steps("floss_epochs", floss_epochs, 1) if wants_floss else floss_epochs
     if wants_floss and (isinstance(floss_k, bool) or not isinstance(floss_k, int)
                         or not 1 <= floss_k <= model.latent_dim):
         raise ConfigError(f"train_task: floss_k = {floss_k} must be between 1 and the model's {model.latent_dim} units")
