@@ -95,6 +95,7 @@ def test_resume_after_an_interrupt_keeps_the_same_stop(x, monkeypatch, tmp_path)
     assert res.steps_done == ref.steps_done == 30 and res.stopped == "early stop"
     assert res.history["best_step"] == ref.history["best_step"] == 15
     assert res.history["val_d_stsp"] == ref.history["val_d_stsp"]
+    assert res.history["stop_reason"] == ref.history["stop_reason"] and "stopped improving" in ref.history["stop_reason"]
     for a, b in zip(res.model.state_dict().values(), ref.model.state_dict().values()):
         assert torch.equal(a, b)
     # resumed once more from the checkpoint written when it stopped: no further step
