@@ -31,9 +31,9 @@ from .config import (SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainC
 from .embedding import decorrelation_time
 from .errors import ConfigError, DataError
 from .inputs import external_inputs, model_inputs
-from .ensemble import (Ensemble, best_member, check_config as check_ensemble_config, check_memory, check_supported,
-                       member_summary)
+from .ensemble import Ensemble, best_member, check_config as check_ensemble_config, check_memory, check_supported
 from .maxlyap import MaxLyapunov
+from .members import score_members
 from .models import MODELS
 from .models.base import device_dtype
 from .runs import (RunLock, WriteError, _why, check_out, check_writable_dir, data_fingerprint, drop_replaced,
@@ -401,29 +401,6 @@ def _fit(cfg: RunConfig, data: xr.Dataset, model, *, out: Path | None, runs_root
         lock.__exit__(None, None, None)
 
 
-def _score_members(res: FitResult, best: int, best_metrics: dict, data, cfg: RunConfig, note) -> dict:
-    """``members`` (per member: seed, validation, status and the scores of :func:`dsrecon.evaluation.evaluate`,
-    called per member; the kept one's are ``best_metrics``) and ``ensemble`` (size, kept member, median ± MAD of D_stsp, D_H, PSC)
-    for metrics.json, with the table in the log."""
-    rows = []
-    for k, m in enumerate(res.members):
-        sc = best_metrics if k == best else E.evaluate(m.model, data, cfg.eval)[0]
-        rows.append({"member": k, "seed": cfg.train.seed + k, "kept": k == best,
-                     "val_d_stsp": m.history["best_val_d_stsp"], "best_step": m.history["best_step"],
-                     "status": m.stopped, **{n: sc.get(n) for n in ("D_stsp", "D_H", "PSC", "T_gen")},
-                     "eval_status": sc.get("status")})
-    summary = {n: member_summary([r[n] for r in rows]) for n in ("D_stsp", "D_H", "PSC", "val_d_stsp")}
-    fmt = lambda v: "   -   " if v is None else f"{v:7.4f}"  # noqa: E731
-    note("member  seed  val_D_stsp  D_stsp     D_H     PSC   status")
-    for r in rows:
-        note(f"{r['member']:>6} {r['seed']:>5}  {fmt(r['val_d_stsp'])}   {fmt(r['D_stsp'])} {fmt(r['D_H'])} "
-             f"{fmt(r['PSC'])}   {r['status']}" + ("  (kept)" if r["kept"] else ""))
-    note("median ± MAD over members: " + ", ".join(
-        f"{n} {s['median']:.4f} ± {s['mad']:.4f}" for n, s in summary.items() if s["median"] is not None))
-    return {"members": rows, "ensemble": {"size": len(rows), "kept_member": best, "kept_seed": cfg.train.seed + best,
-                                          "median_mad": summary}}
-
-
 def _auto_ensemble(cfg: RunConfig, train, model, note) -> RunConfig:
     """``train.ensemble = "auto"`` made a number (:func:`dsrecon.config.ensemble_for` of the training split),
     said in one line; 1 where the model cannot be batched (a driven model, GRU, flossing) or the candidates do
@@ -584,7 +561,7 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
     note(f"generating T_gen = {cfg.eval.t_gen} steps and scoring against the test split ...")
     metrics, gen = E.evaluate(res.model, data, cfg.eval, noise_floor_seed=int(data.attrs["seed"]) + 1)
     if ens:
-        metrics.update(_score_members(ens_res, best, metrics, data, cfg, note))
+        metrics.update(score_members(ens_res, best, metrics, data, cfg, note))
     metrics.update({
         "lambda_max": None if lam is None else lam.value, "lambda_max_per_step": None if lam is None else lam.per_step,
         "tau": tau, "tau_source": "set" if fi is None else fi.source, "steps": res.steps_done, "train_seconds": res.elapsed, "stopped": res.stopped,

@@ -2,6 +2,7 @@
 before anything connects (docs/sweeps.md). Re-exported by :mod:`dsrecon.sweep`."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .errors import ConfigError
@@ -20,9 +21,11 @@ def check_ray_options(opts, where: str = "[ray]") -> dict:
         if key not in RAY_KEYS:
             raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(RAY_KEYS)}")
     out = dict(opts)
-    if "address" in out and (not isinstance(out["address"], str) or not out["address"].strip()):
-        raise ConfigError(f"{where} address must be a string (auto, HOST:PORT or ray://HOST:10001), got "
-                          f"{out['address']!r}")
+    if "address" in out:
+        if not isinstance(out["address"], str) or not out["address"].strip():
+            raise ConfigError(f"{where} address must be a string (auto, HOST:PORT or ray://HOST:10001), got "
+                              f"{out['address']!r}")
+        check_address(out["address"], f"{where} address")
     if "connect_timeout" in out:
         t = out["connect_timeout"]
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 3600:
@@ -59,7 +62,33 @@ def check_runtime_env(env, where: str = "--runtime-env") -> dict:
         if not isinstance(mods, list) or not all(isinstance(m, str) for m in mods):
             raise ConfigError(f"{where} py_modules must be a list of paths or URIs, got {mods!r}")
         env["py_modules"] = [m if "://" in m or not Path(m).exists() else str(Path(m).absolute()) for m in mods]
+    for key in ("pip", "uv"):   # Ray: a list of requirement strings, or the path of a requirements file
+        if key in env and not (isinstance(env[key], str) or (isinstance(env[key], list)
+                                                             and all(isinstance(r, str) for r in env[key]))):
+            raise ConfigError(f"{where} {key} must be a list of requirements (e.g. [\"dsrecon\"]) or the path of a "
+                              f"requirements file, got {env[key]!r}")
+    if "conda" in env and not isinstance(env["conda"], (str, dict)):
+        raise ConfigError(f"{where} conda must be an environment name, a YAML file's path or a table, got "
+                          f"{env['conda']!r}")
+    if "excludes" in env and not (isinstance(env["excludes"], list) and all(isinstance(e, str) for e in env["excludes"])):
+        raise ConfigError(f"{where} excludes must be a list of path patterns, got {env['excludes']!r}")
     if "env_vars" in env and (not isinstance(env["env_vars"], dict)
                               or not all(isinstance(k, str) and isinstance(v, str) for k, v in env["env_vars"].items())):
         raise ConfigError(f"{where} env_vars must map names to strings, got {env['env_vars']!r}")
     return env
+
+
+_ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})|(ray://)[A-Za-z0-9_.\-\[\]:]+")
+
+
+def check_address(text: str, where: str = "--address") -> None:
+    """A Ray address: auto, local, HOST:PORT or ray://HOST[:PORT], one line otherwise: an empty one (an unset shell
+    variable) would start a local Ray instance instead of reaching the cluster, a malformed one fail inside Ray
+    after the sweep began."""
+    address = text.strip()
+    match = _ADDRESS.fullmatch(address)
+    port = match and (match.group(2) or "10001")
+    if address in ("auto", "local") or (match and 1 <= int(port) <= 65535):
+        return
+    raise ConfigError(f"{where} {text!r} is not a Ray address; give auto, HOST:6379 (on a node of the cluster) or "
+                      "ray://HOST:10001 (from outside it), or drop it to start a local Ray instance")

@@ -70,11 +70,14 @@ from . import data as data_mod, leaderboard
 from .backends import (_RECORD_KEYS, CONNECT_TIMEOUT, MAX_ATTEMPTS, _connect, _flat, _import_ray, _local,
                        _mark_shared, _ray, portable_spec, recover_result, unpack_artifacts)
 from .baselines import ESN
-from .config import MAX_RUNS, METHODS, MODEL_KINDS, OVERSUBSCRIBE, RunConfig, _same, check_threads, parse_tau
+from .config import METHODS, MODEL_KINDS, OVERSUBSCRIBE, RunConfig, check_threads, parse_tau
 from .errors import ConfigError, DataError, DsreconError
 from .fileio import atomic_write_bytes
 from .jobs import plan_jobs
 from .ray_options import RAY_KEYS, RUNTIME_ENV_KEYS, check_ray_options, check_runtime_env  # noqa: F401
+from .sweep_values import (SECTIONS, check_grid as _check_grid, check_max_runs as _check_max_runs,
+                           check_name as _check_name, merge as _merge, one_value as _one_value, sweep_list as _list,
+                           where as _where)
 from .results import (RETRY, _unreadable, append_results, check_out_dir, config_hash, read_result, set_aside,
                       sort_runs, stale_reason)
 from .runs import write_json
@@ -88,7 +91,6 @@ BACKENDS = ("local", "ray")
 SWEEP_KEYS = ("name", "out", "datasets", "models", "methods", "seeds", "taus", "baselines", "workers", "threads",
               "ensemble")
 TOP_KEYS = ("sweep", "data", "model", "train", "eval", "per_model", "per_dataset", "esn", "ray")
-SECTIONS = ("data", "model", "train", "eval")
 # [sweep] ensemble's default: off, so that a run's numbers do not depend on the runs it was batched with and stay
 # bit-identical to `dsrecon fit` and to the Ray backend; jobs measured 1.22x faster on the tau-sweep (2 cores;
 # docs/ensembles.md, "Sweeps as ensemble jobs"): an opt-in speed-up, equal only up to float rounding
@@ -108,49 +110,6 @@ class Sweep:
     source: dict = field(default_factory=dict)
     ray: dict = field(default_factory=dict)    # the validated [ray] section
     ensemble: bool = ENSEMBLE_JOBS   # fold runs that differ by seed and tau into ensemble jobs (dsrecon.jobs)
-
-
-def _where(path) -> str:
-    return f"{path}: " if path else ""
-
-
-def _list(section: dict, key: str, default, path, allowed=None) -> list:
-    v = section.get(key, default)
-    v = [v] if isinstance(v, (str, int, float)) and not isinstance(v, bool) else v
-    if not isinstance(v, list) or (not v and key in ("datasets", "seeds", "taus")):
-        raise ConfigError(f"{_where(path)}[sweep] {key} must be a non-empty list, got {section.get(key)!r}")
-    if allowed is not None:
-        for item in v:
-            if item not in allowed:
-                raise ConfigError(f"{_where(path)}[sweep] {key}: unknown value {item!r}; allowed: {', '.join(allowed)}")
-    return v
-
-
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-
-
-def _check_name(name, given: bool, path) -> str:
-    """A sweep name is one plain folder name (letters, digits, ``-_.``): ``runs/sweeps/<name>`` stays in there."""
-    where = "[sweep] name" if given else "the sweep name (the TOML file's name; set [sweep] name to choose one)"
-    if not isinstance(name, str) or not name or set(name) - _NAME_CHARS or name in (".", ".."):
-        fixed = "".join(c if c in _NAME_CHARS else "-" for c in Path(str(name)).name).strip(".-") or "my-sweep"
-        raise ConfigError(f"{_where(path)}{where} must be a plain folder name (letters, digits, '-', '_', '.'; not "
-                          f"'.' or '..'), got {name!r}; e.g. name = {fixed!r}, and [sweep] out (or --out) to write "
-                          f"somewhere else than runs/sweeps/<name>")
-    return name
-
-
-def _merge(base: dict, extra: dict, where: str) -> dict:
-    if not isinstance(extra, dict):
-        raise ConfigError(f"{where} must be a table of sections ([data], [model], [train], [eval]), got {extra!r}")
-    out = {k: dict(v) for k, v in base.items()}
-    for section, values in extra.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{where}: unknown section [{section}]; allowed: {', '.join(SECTIONS)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{where}: [{section}] must be a table of key = value")
-        out.setdefault(section, {}).update(values)
-    return out
 
 
 def parse_sweep(source, *, path=None, out=None, max_runs: int | None = None) -> Sweep:
@@ -286,53 +245,6 @@ def parse_sweep(source, *, path=None, out=None, max_runs: int | None = None) -> 
     specs = list(unique.values())
     return Sweep(name=name, out=out_dir, specs=specs, workers=workers, threads=threads, source=source, ray=ray_opts,
                  ensemble=ensemble)
-
-
-def _check_max_runs(max_runs) -> int:
-    if max_runs is None:
-        return MAX_RUNS
-    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
-        raise ConfigError(f"--max-runs must be a positive integer, got {max_runs!r}")
-    return max_runs
-
-
-def _check_grid(source, datasets, models, methods, taus, seeds, baselines, max_runs: int, path) -> None:
-    """ConfigError, before the grid is expanded, when it holds more than ``max_runs`` runs: counted from the
-    distinct values of each list, each method times the taus only where it uses tau (gtf only with gtf_alpha = "auto"
-    set somewhere in the file: an upper bound), plus the baselines once per dataset and seed."""
-    def alphas(table):
-        return table.get("train", {}).get("gtf_alpha") if isinstance(table, dict) and isinstance(
-            table.get("train"), dict) else None
-    tables = [source] + [t for k in ("per_model", "per_dataset") if isinstance(source.get(k), dict)
-                         for t in source[k].values()]
-    alpha = "auto" if "auto" in map(alphas, tables) else None   # the one alpha that makes gtf use tau
-    per_seed = sum(len(set(taus)) if uses_tau(m, alpha) else 1 for m in set(methods))
-    n_data, n_seeds = len(set(datasets)), len(set(seeds))
-    total = n_data * n_seeds * (len(set(models)) * per_seed + len(set(baselines)))
-    if total > max_runs:
-        grid = (f"{n_data} datasets x {len(set(models))} models x {len(set(methods))} methods x {len(set(taus))} taus x "
-                f"{n_seeds} seeds" + (f" plus {len(set(baselines))} baselines" if baselines else ""))
-        raise ConfigError(f"{_where(path)}the sweep has {total:,} runs ({grid}), more than the limit of {max_runs:,}; "
-                          f"shorten its lists, or raise the limit with --max-runs {total} (Python: "
-                          f"load_sweep(..., max_runs={total}))")
-
-
-def _one_value(per: dict, path) -> None:
-    """ConfigError when a [per_model] and a [per_dataset] table give one key of the same runs two values:
-    which one would win is no answer the user gave (the same value in both is accepted)."""
-    models = [(k, v) for (t, k), v in per.items() if t == "per_model" and isinstance(v, dict)]
-    datasets = [(k, v) for (t, k), v in per.items() if t == "per_dataset" and isinstance(v, dict)]
-    for model, m in models:
-        for dataset, d in datasets:
-            for section in set(m) & set(d):
-                if not (isinstance(m[section], dict) and isinstance(d[section], dict)):
-                    continue
-                for key in set(m[section]) & set(d[section]):
-                    a, b = m[section][key], d[section][key]
-                    if not _same(a, b):
-                        raise ConfigError(f"{_where(path)}[per_model.{model}.{section}] {key} = {a!r} and "
-                                          f"[per_dataset.{dataset}.{section}] {key} = {b!r} give the runs of {model} "
-                                          f"on {dataset} two values; set it in one of the two tables only")
 
 
 def _spec(kind, dataset, model, method, tau, seed, config, out_dir, threads, baseline=None) -> dict:

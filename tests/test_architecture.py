@@ -31,7 +31,7 @@ LAYERS = {
              "models.lstm", "models.gru", "systems", "arrays", "inputs", "embedding", "divergence", "maxlyap", "tau",
              "dimension", "lyapunov", "score", "spectra", "verdicts", "metrics", "fused", "forcing", "flossing", "ensemble"],
     "data": ["cards", "files", "recordings", "downloads", "preprocess", "data"],
-    "workflow": ["validation", "train", "prediction", "evaluation", "tasks", "experiment", "ownership", "runs", "results", "ray_options", "jobs", "backends", "sweep", "leaderboard",
+    "workflow": ["validation", "train", "prediction", "evaluation", "tasks", "members", "experiment", "ownership", "runs", "results", "ray_options", "sweep_values", "jobs", "backends", "sweep", "leaderboard",
                  "report", "baselines", "cli_parser", "cli"],
     "api": [""],
 }

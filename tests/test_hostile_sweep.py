@@ -93,8 +93,9 @@ def _fit_run_folder(t: Path) -> Path:
 DATA_CASES = {
     "tau-longer-than-the-training-split": (dict(extra="taus = [1000000000]", tail="", methods='["stf"]'),
                                            ["run lorenz plrnn stf tau=1000000000 seed=0", "train.tau = 1000000000"]),
-    "latent-dim-below-the-channels": (dict(extra="taus = [10]", tail="[model]\nlatent_dim = 2\n", methods='["stf"]'),
-                                      ["run lorenz plrnn stf tau=10 seed=0", "model.latent_dim = 2", ">= 3"]),
+    # under the identity observation (id-tf): a learned one takes fewer latents than channels (issue 22, part 2)
+    "latent-dim-below-the-channels": (dict(extra="taus = [10]", tail="[model]\nlatent_dim = 2\n", methods='["id-tf"]'),
+                                      ["run lorenz plrnn id-tf tau=10 seed=0", "model.latent_dim = 2", ">= 3"]),
     "seq-len-longer-than-the-data": (dict(extra="", tail="[per_model.plrnn.train]\nseq_len = 99999\n",
                                           methods='["gtf"]'), ["run lorenz plrnn gtf", "seq_len"]),
 }

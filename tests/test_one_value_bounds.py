@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hostile import assert_refused, run_cli
 
-from dsrecon import backends as B, cli, config, evaluation, experiment, sweep as S
+from dsrecon import backends as B, cli, config, evaluation, experiment, sweep as S, sweep_values
 from dsrecon.config import RunConfig, TrainConfig
 from dsrecon.errors import ConfigError
 
@@ -135,7 +135,7 @@ def test_per_model_and_per_dataset_with_the_same_value_are_accepted(tmp_path, mo
 def test_a_grid_above_the_limit_is_refused_before_it_is_expanded(dry, tmp_path, monkeypatch, capsys, stub_runs):
     # 12 seeds x 1 run each (gtf with a fixed alpha: the taus collapse) against a limit lowered to 10
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(S, "MAX_RUNS", 10, raising=False)
+    monkeypatch.setattr(sweep_values, "MAX_RUNS", 10)
     toml = sweep_file(tmp_path, seeds=str(list(range(12))), extra="taus = [10, 20, 30]")
     assert_refused(_sweep(toml, tmp_path, dry), capsys, watch=tmp_path,
                    match=["the sweep has 12 runs (1 datasets x 1 models x 1 methods x 3 taus x 12 seeds)",
@@ -152,7 +152,7 @@ def test_the_default_grid_limit_is_ten_thousand_runs(tmp_path, monkeypatch, caps
 
 def test_max_runs_raises_the_limit(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(S, "MAX_RUNS", 10, raising=False)
+    monkeypatch.setattr(sweep_values, "MAX_RUNS", 10)
     toml = sweep_file(tmp_path, seeds=str(list(range(12))))
     code, out, err = run_cli(_sweep(toml, tmp_path, True, "--max-runs", "12"), capsys)
     assert code == 0 and "12 runs" in out, err
