@@ -39,7 +39,7 @@ import xarray as xr
 from . import preprocess as pp, systems
 from .arrays import as_array  # noqa: F401 - also reached as data.as_array
 from .cards import available, cache_dir, card, data_directory, is_path  # noqa: F401 - also reached as data.card etc.
-from .config import MAX_NOISE, DataConfig
+from .config import MAX_NOISE, SEED_LIMIT, DataConfig
 from .downloads import fetch
 from .embedding import delay_embedding
 from .errors import ConfigError, DataError
@@ -96,6 +96,11 @@ def load(name, *, seed: int | None = None, noise: float | None = None, cache: bo
     Raises: DataError for an unknown name (listing the available ones) or unusable data (one line: what,
     where, how to fix); ConfigError for bad options. Nothing is written to the cache on failure.
     """
+    if isinstance(name, bytes):   # a path as bytes (os.listdir(b".")): is_path and card take text
+        name = os.fsdecode(name)
+    for key, value, lo, hi in (("seed", seed, 0, SEED_LIMIT - 1), ("n_train", n_train, 2, MAX_LOAD),
+                               ("n_test", n_test, 0, MAX_LOAD), ("transient", transient, 0, MAX_LOAD)):
+        _check_count(key, value, lo, hi)
     sim_opts = {"n_train": n_train, "n_test": n_test, "transient": transient, "forcing": forcing}
     file_opts = {"columns": columns, "time_column": time_column, "dt": dt, "interpolate": interpolate or None,
                  "train_fraction": train_fraction, "data_dir": data_dir, "embed": embed}
@@ -231,6 +236,20 @@ def _card_attrs(c: dict) -> dict:
         "lambda_ref": float(ref.get("lambda_max", np.nan)),
         "lambda_ref_source": ref.get("source", ""),
     }
+
+
+MAX_LOAD = 10**8   # samples of a simulated split: 10^8 x 3 channels is 2.4 GB; 10^12 was a MemoryError from numpy
+
+
+def _check_count(key: str, value, lo: int, hi: int) -> None:
+    """One line unless ``value`` is None or an integer in [lo, hi] (1500.5, True, -1 or 10^12 samples, a seed of -1)."""
+    try:
+        ok = value is None or (not isinstance(value, bool) and int(value) == value and lo <= value <= hi)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        span = "[0, 2^32)" if hi == SEED_LIMIT - 1 else f"[{lo}, {hi:,}]"
+        raise ConfigError(f"{key} must be an integer in {span}, got {value!r}")
 
 
 def _load_simulated(c, *, seed, noise, cache, n_train, n_test, forcing, preprocess) -> xr.Dataset:

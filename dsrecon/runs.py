@@ -296,6 +296,8 @@ def open(path, require=("config.json",)) -> RunDir:  # noqa: A001 - runs.open(RU
 
     Raises DataError (one line, naming the file and the fix) for a missing folder, a file where the folder
     should be, a missing file of ``require``, or a missing, corrupt or truncated config.json."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"the run directory must be a folder path (a str or a Path), got {type(path).__name__}")
     check_path(path, "the run directory")
     path = Path(path)
     if not path.exists():

@@ -81,6 +81,17 @@ API_PATH_CASES = {
     "load-file-nul": (lambda: ds.load("a\x00b.csv"), ["the data file", "NUL byte"]),
     "load-name-long": (lambda: ds.load(LONG), ["unknown dataset"]),
     "load-data-dir-long": (lambda: ds.load("jena", data_dir=LONG), ["the data directory", "300 bytes"]),
+    # runs.open(5) / runs.open(None): a TypeError from os.fspath
+    "runs-open-a-number": (lambda: runs.open(5), ["the run directory must be a folder path", "got int"]),
+    "runs-open-none": (lambda: runs.open(None), ["got NoneType"]),
+    # ds.load's counts: 1500.5 loaded 1500 samples, 10^12 a MemoryError from numpy (7 TiB), seed=-1 numpy's ValueError
+    "load-n-train-a-fraction": (lambda: ds.load("lorenz", n_train=1500.5, cache=False),
+                                ["n_train must be an integer in [2, 100,000,000], got 1500.5"]),
+    "load-n-train-1e12": (lambda: ds.load("lorenz", n_train=10**12, cache=False), ["n_train", "1000000000000"]),
+    "load-n-test-1e12": (lambda: ds.load("lorenz", n_test=10**12, cache=False), ["n_test", "100,000,000"]),
+    "load-seed-negative": (lambda: ds.load("lorenz", seed=-1, cache=False), ["seed must be an integer in [0, 2^32)"]),
+    # a path as bytes: a TypeError from pathlib (now read as the path it names)
+    "load-bytes-path": (lambda: ds.load(b"missing.csv"), ["no such file: missing.csv"]),
 }
 
 
@@ -228,3 +239,26 @@ def test_task_bound_refused(case, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     extra, match = TASK_CASES[case]
     assert_refused(["task", "copy", "--delay", "5", *extra], capsys, watch=tmp_path, match=match)
+
+
+# ds.fit(run_dir=""): Path("") is the current folder, so a default fit (10^4 steps) ran and wrote its run into the
+# current folder. The fix lies in dsrecon/experiment.py (training engineers): check the raw run_dir with
+# fileio.check_path(run_dir, "run_dir", ConfigError) before it becomes a Path (as the CLI's --out "" now is).
+# models/* (sizes engineer): ds.PLRNN(3, 10**6) is torch's allocator error (4 TB); fix: the constructors check
+# latent_dim <= 10,000 as ModelConfig does, in one ConfigError line.
+@pytest.mark.xfail(strict=True, reason="the fixes lie in dsrecon/experiment.py and dsrecon/models (see the comment)")
+@pytest.mark.parametrize("case", ["fit-run-dir-empty", "plrnn-latent-dim-1e6"])
+def test_api_refused_left_for_others(case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if case == "fit-run-dir-empty":
+        data = ds.load("lorenz", n_train=1500, n_test=1000, transient=500, cache=False)
+        cfg = ds.RunConfig(train=ds.TrainConfig(method="stf", steps=2, validate_every=0), eval=ds.EvalConfig(t_gen=1000))
+        call = lambda: ds.fit(ds.PLRNN(3, 10, seed=0), data, tau=10, config=cfg, run_dir="", progress=False)  # noqa: E731
+    else:
+        call = lambda: ds.PLRNN(3, 10**6)  # noqa: E731
+    try:
+        with pytest.raises(ds.DsreconError) as info:
+            call()
+        assert "\n" not in str(info.value)
+    finally:
+        assert list(tmp_path.iterdir()) == []
