@@ -30,6 +30,7 @@ from .config import (SHPLRNN_CLIPPED, DataConfig, ModelConfig, RunConfig, TrainC
                      sizes_note)
 from .embedding import decorrelation_time
 from .errors import ConfigError, DataError
+from .fileio import check_path
 from .inputs import external_inputs, model_inputs
 from .ensemble import Ensemble, best_member, check_config as check_ensemble_config, check_memory, check_supported
 from .maxlyap import MaxLyapunov
@@ -189,6 +190,8 @@ def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | RunConfig 
             raise ConfigError(f"{name} must be True or False, got {flag!r}")
     if run_dir is not None and not isinstance(run_dir, (str, os.PathLike)):
         raise ConfigError(f"run_dir must be a folder path (str or pathlib.Path) or None, got {type(run_dir).__name__}")
+    if run_dir is not None:   # "" would become Path(""), the current folder
+        check_path(run_dir, "run_dir", ConfigError)
     base = config if isinstance(config, RunConfig) else RunConfig(train=config or TrainConfig())
     cfg = base.replace(data=data_config_of(data), model=model_config_of(model), train=replace(base.train, tau=tau))
     train, _ = data_mod.train_test_split(data)
@@ -548,7 +551,7 @@ def _train_and_score(cfg: RunConfig, data, run_dir: Path, resuming: bool, progre
         ens_res, res = res, res.members[best]
         note(f"ensemble of {len(ens_res.members)} members: kept member {best} (seed {cfg.train.seed + best}), the "
              f"best by held-out validation D_stsp among those whose {LONG_RUNS} free runs of {cfg.eval.t_gen} steps "
-             f"on the held-out segment collapsed or diverged least (per member: "
+             f"on the held-out segment failed the evaluation's verdict least (collapsed, diverged, shrunk or periodic; per member: "
              f"{', '.join('-' if f is None else str(f) for f in fails)} of {LONG_RUNS}; -: not counted, a better "
              f"validated member failed none)")
     kept = (f"kept the model of step {res.history['best_step']} (validation D_stsp "

@@ -18,6 +18,7 @@ from .config import TrainConfig
 from .errors import DataError
 from .inputs import input_windows
 from .metrics import d_stsp, dynamics_verdict
+from .verdicts import free_run_verdict
 from .models.base import device_dtype, free_run
 
 
@@ -89,8 +90,9 @@ def long_run_failures(model, x_train: np.ndarray, cfg: TrainConfig, n_steps: int
                       s_train: np.ndarray | None = None) -> int:
     """How many of ``LONG_RUNS`` = 16 free runs of ``n_steps`` (the length of the run's generated series, at most
     ``LONG_STEPS`` = 10⁵), from forced states on the held-out validation segment of the training split
-    ``x_train`` (its last ``val_fraction``; all of it without validation), collapse to a fixed point or diverge (the verdicts of
-    :func:`validation_score`). An ensemble keeps a member with the fewest (:func:`dsrecon.ensemble.best_member`).
+    ``x_train`` (its last ``val_fraction``; all of it without validation), fail the evaluation's verdict
+    (:func:`dsrecon.verdicts.free_run_verdict`: diverged, collapsed, shrunk or inflated, or periodic where the
+    held-out data are irregular). An ensemble keeps a member with the fewest (:func:`dsrecon.ensemble.best_member`).
     Why: the 20 000-step validation runs miss slow collapses, and trained models are often multistable. On
     the weather embedding 3 of 16 candidates with finite validation ended on a fixed point in their 10⁵-step
     evaluation; they failed 2, 4 and 13 of these 16 runs, while 10 of the 13 candidates that evaluated well
@@ -107,7 +109,11 @@ def long_run_failures(model, x_train: np.ndarray, cfg: TrainConfig, n_steps: int
     long = replace(cfg, val_len=min(int(n_steps), LONG_STEPS), val_runs=LONG_RUNS)
     g = _free_runs(model, x, long, torch.Generator().manual_seed(int(seed)), s)
     x_ref = x.cpu().numpy()
-    return int(sum(_dead(g, x_ref, _is_fixed(x_ref))))
+    # the evaluation's own verdict on each long run (size, recurrence, collapse, divergence: issue 23), so the kept
+    # member is chosen by the rule that will judge it; the short validation runs above only see collapse and
+    # divergence (a few hundred steps show neither a run's spread nor its period reliably)
+    data_dyn = dynamics_verdict(x_ref, x_ref, tail_fraction=1.0)
+    return int(sum(free_run_verdict(g[:, b], x_ref, data_dyn=data_dyn)[0] == "failed" for b in range(g.shape[1])))
 
 
 def check_lengths(T: int, cfg: TrainConfig) -> int:

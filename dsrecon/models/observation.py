@@ -37,6 +37,9 @@ from torch import nn
 from ..errors import ConfigError
 
 
+MAX_UNITS = 10_000   # as ModelConfig.latent_dim's bound
+
+
 def resolve_latent_dim(name: str, obs_dim: int, latent_dim: int | None, default: int,
                        param: str = "latent_dim", learn_observation: bool = True) -> int:
     """Number of units: ``latent_dim``, or ``max(default, obs_dim)`` when None (``param``: the argument's name in
@@ -52,6 +55,9 @@ def resolve_latent_dim(name: str, obs_dim: int, latent_dim: int | None, default:
     if int(units) != units or units < 1:
         raise ConfigError(f"{name}: {param} must be a positive integer, got {latent_dim!r}")
     units = int(units)
+    if units > MAX_UNITS:   # W has units^2 weights: 10^6 units would ask the allocator for terabytes
+        raise ConfigError(f"{name}: {param} = {units:,} is more than {MAX_UNITS:,} units (its square matrices would "
+                          f"need {4 * units * units / 2**30:,.0f} GiB); use {param} <= {MAX_UNITS:,}")
     if units < obs_dim and not learn_observation:
         raise ConfigError(f"{name}: {param} ({units}) is smaller than obs_dim ({obs_dim}), but the identity "
                           f"observation (learn_observation=False, id-tf) writes x into the first {obs_dim} units; use "
