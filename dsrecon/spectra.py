@@ -128,13 +128,29 @@ def _spectra_pair(name: str, true, gen, sigma: float):
                             "its spectrum is undefined there (drop that dimension or that stretch)")
         q, n_g, kg = chunked_spectrum(b, T, sigma, CONSTANT_TOL * sd)
         if q is None:
-            notes.append(f"generated dimension {d} is constant")
+            notes.append((d, "is constant"))
         elif kg:
-            notes.append(f"generated dimension {d} is constant in {kg} of its {n_g} chunks")
+            notes.append((d, f"is constant in {kg} of its {n_g} chunks"))
         pairs.append((p, q, 1.0 - kg / n_g))
     variant["chunks"] = (f"spectra averaged over chunks of {T} steps covering the whole series "
                          f"({n_t} true, {n_g} generated; Welch)")
-    return pairs, variant, T, len(g), "; ".join(notes)
+    return pairs, variant, T, len(g), dimension_notes(notes)
+
+
+def dimension_notes(notes: list[tuple[int, str]]) -> str:
+    """(dimension, what) notes as one line, the dimensions that share a note listed together ("generated
+    dimensions 0, 1, 2 and 61 more are constant in 1 of its 2 chunks"): 64 channels must not make 64 clauses."""
+    by_what: dict[str, list[int]] = {}
+    for d, what in notes:
+        by_what.setdefault(what, []).append(d)
+    parts = []
+    for what, dims in by_what.items():
+        if len(dims) == 1:
+            parts.append(f"generated dimension {dims[0]} {what}")
+        else:
+            shown = ", ".join(map(str, dims[:3])) + (f" and {len(dims) - 3} more" if len(dims) > 3 else "")
+            parts.append(f"generated dimensions {shown} ({len(dims)} of them) {what.replace('is ', 'are ', 1).replace('its', 'their')}")
+    return "; ".join(parts)
 
 
 def hellinger_distance(true, gen, *, sigma: float | None = None, variant: str = "default",
@@ -211,11 +227,11 @@ def _hellinger_legacy(true, gen, sigma, n_chunks, cutoff) -> Score:
             raise DataError(f"true data: dimension {d} is constant in every chunk; its spectrum is undefined")
         if not np.all(np.isfinite(q)):
             hs.append(1.0)
-            notes.append(f"generated dimension {d} is constant in every chunk")
+            notes.append((d, "is constant in every chunk"))
             continue
         bc = float(np.sum(np.sqrt(p * q)) - 0.5 * (math.sqrt(p[0] * q[0]) + math.sqrt(p[-1] * q[-1])))
         hs.append(math.sqrt(max(0.0, 1.0 - bc)))
-    return Score("D_H", float(np.mean(hs)), var, n_chunks * L, len(g), "; ".join(notes), t_gen=len(g),
+    return Score("D_H", float(np.mean(hs)), var, n_chunks * L, len(g), dimension_notes(notes), t_gen=len(g),
                  extra={"per_dim": [float(h) for h in hs]})
 
 

@@ -352,3 +352,14 @@ def test_lorenz_against_rossler_is_large():
     # z-scored attractors of different shape and time scale (thresholds: an observed margin, not a model)
     assert s["D_stsp"].value > 2.0
     assert s["D_H"].value > 0.3
+
+
+def test_dimension_notes_group_the_dimensions_that_share_one():
+    """64 constant channels make one clause, not 64 (a 64-channel run's report was pages of them)."""
+    from dsrecon.spectra import dimension_notes
+
+    notes = [(d, "is constant in 1 of its 2 chunks") for d in range(64)] + [(7, "is constant")]
+    assert dimension_notes(notes) == ("generated dimensions 0, 1, 2 and 61 more (64 of them) are constant in 1 of "
+                                      "their 2 chunks; generated dimension 7 is constant")
+    assert dimension_notes([(1, "is constant")]) == "generated dimension 1 is constant"
+    assert dimension_notes([]) == ""
