@@ -449,14 +449,20 @@ def parse_value(raw: str):
     try:
         return json.loads(raw)
     except ValueError:
+        pass
+    try:   # numbers JSON does not spell: .5, 1., nan, inf (the dataclasses take no numbers as text)
+        return float(raw)
+    except ValueError:
         return str(raw).strip()
 
 
 def _same(a, b) -> bool:
     """Whether two given values of one setting agree (7 and 7.0 do; true and 1 do not)."""
-    return a == b and isinstance(a, bool) == isinstance(b, bool)
+    both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    return (a == b or both_nan) and isinstance(a, bool) == isinstance(b, bool)
 
 
+_NONFINITE = ("inf", "infinity", "nan")
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),),
           "list": (list, tuple)}
 
@@ -465,18 +471,16 @@ def _check_fields(obj) -> None:
     """Each field's value has one of the types its annotation names (bools are not numbers here), is finite
     if it is a number, and lies in the field's :class:`Range`; so a ``lr = "fast"`` or ``lr = -1`` fails with
     one line naming ``train.lr`` and its allowed values instead of deep inside torch. Numbers written as
-    strings (``--set train.lr=nan``) and integral floats for integer fields (``1e4``) are converted first."""
+    strings are not numbers (``TrainConfig(steps="5")`` is refused), except the spellings of inf and nan that config.json
+    stores (JSON has no such numbers); integral floats for integer fields (``1e4``) are converted first."""
     section = type(obj).__name__.replace("Config", "").lower()
     for f in fields(obj):
         value = shown = getattr(obj, f.name)   # shown: as given (1e308, not its 309 digits as an integer)
         names = [t.strip() for t in str(f.type).split("|")]
         rng = f.metadata.get("range")
         numeric = "int" in names or "float" in names
-        if isinstance(value, str) and numeric and "str" not in names:
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+        if isinstance(value, str) and numeric and "str" not in names and value.strip().lower().lstrip("+-") in _NONFINITE:
+            value = float(value)   # config.json spells inf and nan as strings (JSON has none): read them back
         if isinstance(value, float) and "int" in names and "float" not in names and value.is_integer():
             value = int(value)
         object.__setattr__(obj, f.name, value)

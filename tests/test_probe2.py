@@ -249,9 +249,7 @@ def test_task_bound_refused(case, tmp_path, monkeypatch, capsys):
 # config.py (sizes engineer): ds.TrainConfig(steps="5") is coerced from the string (a --set value is text, a
 # Python argument is not); fix: parse text only where --set and TOML strings come in (config.override), and
 # refuse a str for a numeric field of the dataclasses.
-@pytest.mark.parametrize("case", ["fit-run-dir-empty", "plrnn-latent-dim-1e6", pytest.param(
-    "trainconfig-steps-a-string", marks=pytest.mark.xfail(strict=True, reason="config.json stores inf as \"inf\" and "
-                                                          "reads it back through this coercion: left open"))])
+@pytest.mark.parametrize("case", ["fit-run-dir-empty", "plrnn-latent-dim-1e6", "trainconfig-steps-a-string"])
 def test_api_refused_left_for_others(case, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     if case == "fit-run-dir-empty":
