@@ -27,6 +27,7 @@ from .lyapunov import forcing_interval, max_lyapunov
 from .report import compare_table, plot_lambda_max, plot_tau_sweep, score_table
 from .results import check_not_in_run, check_out_dir, read_results
 from .runs import _json_safe, check_writable_dir, check_writable_file
+from .ray_options import check_address
 from .sweep import check_ray_options, check_runs, check_runtime_env, load_sweep, run_sweep
 from .tasks import Task, task_model, train_task
 from .train import Interrupted, uses_tau   # uses_tau: the one "does this run use tau" rule
@@ -408,22 +409,6 @@ def _task_flag_names(message: str) -> str:
     return message
 
 
-_ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})|(ray://)[A-Za-z0-9_.\-\[\]:]+")
-
-
-def _check_address(text: str) -> None:
-    """--address: auto, local, HOST:PORT or ray://HOST[:PORT], one line otherwise: an empty one (an unset shell
-    variable) would start a local Ray instance instead of reaching the cluster, a malformed one fail inside Ray
-    after the sweep began."""
-    address = text.strip()
-    match = _ADDRESS.fullmatch(address)
-    port = match and (match.group(2) or "10001")
-    if address in ("auto", "local") or (match and 1 <= int(port) <= 65535):
-        return
-    raise ConfigError(f"--address {text!r} is not a Ray address; give auto, HOST:6379 (on a node of the cluster) or "
-                      "ray://HOST:10001 (from outside it), or drop --address to start a local Ray instance")
-
-
 def _runtime_env_arg(text: str) -> dict:
     """--runtime-env: inline JSON, or the path of a .json file holding it."""
     source = text
@@ -454,7 +439,7 @@ def _cmd_sweep(args) -> int:
         raise ConfigError("--workers applies to --backend local only: on Ray the cluster's CPUs set how many runs "
                           "run at once; drop it")
     if args.address is not None:
-        _check_address(args.address)
+        check_address(args.address, "--address")
     runtime_env = None if args.runtime_env is None else _runtime_env_arg(args.runtime_env)
     flags = {"connect_timeout": args.connect_timeout, "max_attempts": args.max_attempts}
     check_ray_options({k: v for k, v in flags.items() if v is not None},

@@ -137,7 +137,7 @@ def test_the_observation_of_fewer_latents_starts_at_the_principal_directions():
     xt = torch.as_tensor(x)
     torch.testing.assert_close(m.observe(m.force(xt)), xt, rtol=0, atol=1e-6)   # exactly, to float32 B
     plain = build_model(ModelConfig(latent_dim=3), 64, method="gtf").double()      # [I 0]: 3 channels kept
-    assert float((plain.observe(plain.force(xt)) - xt).pow(2).mean()) > 0.1
+    assert float((plain.observe(plain.force(xt)) - xt).pow(2).mean().detach()) > 0.1
     ens = init_observation(Ensemble(build_model(ModelConfig(latent_dim=3), 64), 2), x)   # every member
     assert all(torch.equal(e.B, ens.members[0].B) for e in ens.members)
     torch.testing.assert_close(ens.members[1].B.double(), m.B.detach(), rtol=1e-6, atol=1e-6)
