@@ -1,8 +1,10 @@
 """Figures and the HTML report of a run, built from its run directory (never from memory).
 
 Saved next to the metrics by :func:`plot_run`:
-- ``attractor.png``: true test data against the generated free run (3-d projection or pairs)
-- ``timeseries.png``: the first steps of the free run against the test data it started from
+- ``attractor.png``: true test data against the generated free run, on shared axes (the channels, or for more
+  than 3 the true data's leading principal components with the free run on the same axes: :mod:`dsrecon.views`)
+- ``timeseries.png``: the first steps of the free run against the test data it started from (of more than 6
+  channels a few chosen ones, then every channel as a channel x time image)
 - ``spectra.png``: smoothed, normalised power spectra per dimension (the spectra D_H and PSC compare)
 - ``prediction.png``: PE(n) against n and the median normalised error of the VPT runs (if scored)
 - ``lyapunov.png``: the model's Lyapunov exponents ± standard error against the reference (if scored)
@@ -28,6 +30,7 @@ import numpy as np
 from . import data as data_mod
 from .fileio import atomic_write_bytes
 from .metrics import median_mad, smoothed_spectrum
+from .views import MANY_CHANNELS, chosen_channels, display_name, principal_projection, shared_limits
 from . import runs
 
 
@@ -58,32 +61,40 @@ def plot_run(run_dir, data=None) -> list[Path]:
     names = [str(d) for d in data["channel"].values]
     written = []
 
-    # attractor
+    many = true.shape[1] > MANY_CHANNELS
+    title_name = display_name(cfg["data"]["name"])
+
+    # attractor: the channels themselves (3 or fewer), or the true data's leading principal components with the
+    # free run projected on the same axes; both panels on the true data's limits
     n = min(20_000, len(true), len(gen))
+    if true.shape[1] > 3:
+        shown_true, shown_gen, axis_names = principal_projection(true[:n], gen[:n])
+    else:
+        shown_true, shown_gen, axis_names = true[:n], gen[:n], names
+    lims = shared_limits(shown_true)
     fig = plt.figure(figsize=(10, 4.5))
-    for i, (arr, title) in enumerate([(true[:n], "true (test split)"), (gen[:n], "generated (free run)")]):
-        if arr.shape[1] >= 3:
-            ax = fig.add_subplot(1, 2, i + 1, projection="3d")
-            ax.plot(arr[:, 0], arr[:, 1], arr[:, 2], lw=0.3, color="C0" if i == 0 else "C3")
-            ax.set_xlabel(names[0]); ax.set_ylabel(names[1]); ax.set_zlabel(names[2])
-        else:
-            ax = fig.add_subplot(1, 2, i + 1)
-            ax.plot(arr[:, 0], arr[:, -1], lw=0.3, color="C0" if i == 0 else "C3")
-            ax.set_xlabel(names[0]); ax.set_ylabel(names[-1])
+    for i, (arr, title) in enumerate([(shown_true, "true (test split)"), (shown_gen, "generated (free run)")]):
+        cols = [0, 1, 2] if arr.shape[1] >= 3 else [0, arr.shape[1] - 1]
+        ax = fig.add_subplot(1, 2, i + 1, **({"projection": "3d"} if len(cols) == 3 else {}))
+        ax.plot(*(arr[:, c] for c in cols), lw=0.3, color="C0" if i == 0 else "C3")
+        for c, setter, limiter in zip(cols, ("set_xlabel", "set_ylabel", "set_zlabel"),
+                                      ("set_xlim", "set_ylim", "set_zlim")):
+            getattr(ax, setter)(axis_names[c])
+            getattr(ax, limiter)(*lims[c])
         ax.set_title(f"{title}, {n} steps")
     verdict = metrics.get("dynamics", {}).get("verdict") if isinstance(metrics.get("dynamics"), dict) else None
     mark = (" (FAILED: " if metrics.get("status") == "failed" else " (") + verdict + ")" if verdict else ""
-    fig.suptitle(f"{cfg['data']['name']} / {cfg['model']['kind']}: D_stsp = {float(metrics['D_stsp']):.3g}"  # 'inf' for a diverged model
+    fig.suptitle(f"{title_name} / {cfg['model']['kind']}: D_stsp = {float(metrics['D_stsp']):.3g}"  # 'inf' for a diverged model
                  + mark)
     written.append(_save(fig, run_dir / "attractor.png", plt))
 
-    # spectra
-    dims = true.shape[1]
-    fig, axes = plt.subplots(1, dims, figsize=(4 * dims, 3.2), squeeze=False)
+    # spectra: every channel, or a few chosen ones of many (the scores average over all of them)
+    shown = chosen_channels(true) if many else list(range(true.shape[1]))
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2), squeeze=False)
     sigma = cfg["eval"]["sigma"]
     m = min(len(true), len(gen))
-    for d in range(dims):
-        ax = axes[0, d]
+    for j, d in enumerate(shown):
+        ax = axes[0, j]
         for arr, label, c in [(true[:m, d], "true", "C0"), (gen[:m, d], "generated", "C3")]:
             if np.all(np.isfinite(arr)) and np.std(arr) > 0:
                 s = smoothed_spectrum(arr, sigma)
@@ -91,26 +102,39 @@ def plot_run(run_dir, data=None) -> list[Path]:
                 freq = np.arange(n_show) / (m * float(data.attrs["dt"]))
                 ax.semilogy(freq, s[:n_show], label=label, color=c)
         ax.set_title(f"{names[d]}"); ax.set_xlabel("frequency (1 / time unit)")
-        if d == 0:
+        if j == 0:
             ax.set_ylabel("normalised power"); ax.legend()
-    fig.suptitle(f"smoothed power spectra (sigma = {sigma} bins): D_H = {float(metrics['D_H']):.3g}, PSC = {float(metrics['PSC']):.3g}")
+    some = f" ({len(shown)} of {true.shape[1]} channels shown)" if many else ""
+    fig.suptitle(f"smoothed power spectra (sigma = {sigma} bins){some}: D_H = {float(metrics['D_H']):.3g}, "
+                 f"PSC = {float(metrics['PSC']):.3g}")
     written.append(_save(fig, run_dir / "spectra.png", plt))
 
-    # time-series snippet: generated row i continues the test sample i (row 0 is one step after test[0])
+    # time-series snippet: generated row i continues the test sample i (row 0 is one step after test[0]); of many
+    # channels a few chosen ones, and every channel as a channel x time image (true and generated, one colour scale)
     n_ts = min(1500, len(gen), len(true) - 1)
     dt = float(data.attrs["dt"])
-    fig, axes = plt.subplots(dims, 1, figsize=(10, 1.8 * dims + 0.8), sharex=True, squeeze=False)
+    images = 2 if many else 0
+    fig, axes = plt.subplots(len(shown) + images, 1, figsize=(10, 1.8 * (len(shown) + images) + 0.8), sharex=True,
+                             squeeze=False)
     tt = np.arange(1, n_ts + 1) * dt
-    for d in range(dims):
-        ax = axes[d, 0]
+    lims = shared_limits(true[1:n_ts + 1])
+    for j, d in enumerate(shown):
+        ax = axes[j, 0]
         ax.plot(tt, true[1:n_ts + 1, d], color="C0", lw=0.9, label="true (test split)")
         ax.plot(tt, gen[:n_ts, d], color="C3", lw=0.9, ls="--", label="generated (free run from test[0])")
-        ax.set_ylabel(names[d])
+        ax.set_ylabel(names[d]); ax.set_ylim(*lims[d])
+    if many:
+        scale = np.nanmax(np.abs(true[1:n_ts + 1]))
+        for ax, arr, what in ((axes[-2, 0], true[1:n_ts + 1], "true"), (axes[-1, 0], gen[:n_ts], "generated")):
+            ax.imshow(arr.T, aspect="auto", cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest",
+                      extent=(tt[0], tt[-1], arr.shape[1] - 0.5, -0.5))
+            ax.set_ylabel(f"{what}: channel")
     axes[-1, 0].set_xlabel("time (time units)")
     axes[0, 0].legend(loc="upper right", fontsize=8)
     lam_ref = float(data.attrs.get("lambda_ref", float("nan")))
     extra = f"; Lyapunov time 1/lambda = {1 / lam_ref:.3g}" if np.isfinite(lam_ref) and lam_ref > 0 else ""
-    fig.suptitle(f"first {n_ts} steps{extra}")
+    fig.suptitle(f"{title_name}: first {n_ts} steps{extra}" + (f" ({len(shown)} of {true.shape[1]} channels, "
+                                                               "then all of them)" if many else ""))
     written.append(_save(fig, run_dir / "timeseries.png", plt))
 
     scores = metrics.get("scores", {})

@@ -29,7 +29,7 @@ LAYERS = {
     "foundation": ["errors", "fileio", "config"],
     "core": ["models", "models.base", "models.observation", "models.plrnn", "models.shplrnn", "models.rnn",
              "models.lstm", "models.gru", "systems", "arrays", "inputs", "embedding", "divergence", "maxlyap", "tau",
-             "dimension", "lyapunov", "score", "spectra", "verdicts", "metrics", "fused", "forcing", "flossing", "ensemble"],
+             "dimension", "lyapunov", "score", "spectra", "views", "verdicts", "metrics", "fused", "forcing", "flossing", "ensemble"],
     "data": ["cards", "files", "recordings", "downloads", "preprocess", "data"],
     "workflow": ["validation", "train", "prediction", "evaluation", "tasks", "members", "experiment", "ownership", "runs", "results", "ray_options", "sweep_values", "jobs", "backends", "sweep", "leaderboard",
                  "report", "baselines", "cli_parser", "cli"],
