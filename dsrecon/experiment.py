@@ -165,7 +165,7 @@ def data_config_of(data: xr.Dataset) -> DataConfig:
 
 def fit(model, data: xr.Dataset, *, tau="auto", config: TrainConfig | RunConfig | None = None,
         run_dir=None, overwrite: bool = False, progress: bool = True) -> Run:
-    """Fit ``model`` to the training split of ``data`` (sparse teacher forcing by default).
+    """Fit ``model`` to the training split of ``data`` (by ``config.method``: generalized teacher forcing by default).
 
     ``tau="auto"`` estimates λ_max from the training split and uses τ = round(ln2 / λ_step). ``config``: a
     TrainConfig, or a whole RunConfig (its train and eval sections are used; its data and model sections

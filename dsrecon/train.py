@@ -67,7 +67,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 @dataclass
 class FitResult:
-    """What :func:`fit` returns: the trained (best) model and the training record."""
+    """What :func:`train_loop` returns: the trained (best) model and the training record."""
 
     model: torch.nn.Module
     tau: int | None
@@ -93,7 +93,7 @@ def annealed_tau(tau: int, step: int, cfg: TrainConfig) -> int:
 
 
 def member_tau(model, cfg: TrainConfig, tau):
-    """``tau`` of :func:`fit` as it trains: an int (or None), or for an :class:`Ensemble` whose members were a
+    """``tau`` of :func:`train_loop` as it trains: an int (or None), or for an :class:`Ensemble` whose members were a
     τ-sweep a list with one τ per member. A sequence of equal values is that one value (so the rollout is
     bit-identical to a scalar τ). One-line ConfigErrors: a sequence for a single model, of the wrong length,
     with a value < 1, or with different values for a method whose τ is not a forcing interval (gtf's floor of
@@ -207,7 +207,7 @@ def check_method(model, cfg: TrainConfig, tau="unchecked") -> None:
 
 @dataclass
 class _Member:
-    """One model's training state inside :func:`fit`: a single run has one, an ensemble one per member.
+    """One model's training state inside :func:`train_loop`: a single run has one, an ensemble one per member.
 
     ``status``: "training", "early stop" (its validation stopped improving), "dropped at step N" (successive halving)
     or "diverged" (> ``max_recoveries`` recoveries; a single run raises DivergenceError); only "training" ones step."""
