@@ -51,13 +51,14 @@ _ARCH_FIELDS = ("a_init", "w_scale", "hidden_dim", "clipped", "g", "init", "forg
 
 
 def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = "stf",
-                input_dim: int = 0, data=None) -> torch.nn.Module:
+                input_dim: int = 0, data=None, dims=None) -> torch.nn.Module:
     """The model named by ``cfg.kind`` with the configured hyperparameters.
 
     ``method="id-tf"`` builds it with the identity observation (x = the first N latents). A
     model-specific field set away from its default for an architecture that has no such parameter is a
     ConfigError (e.g. ``model.clipped=true`` with ``--model lstm``). ``data`` (T, N), the training split: open sizes
-    come from its linear dimension (config.model_sizes, sizes_note), B of M < N from it (dimension.init_observation).
+    come from its linear dimension (config.model_sizes, sizes_note), B of M < N from it (dimension.init_observation);
+    ``dims``: that linear dimension when the caller has it already (:func:`dimension.linear_dimension` of ``data``).
     """
     if cfg.kind not in MODELS:
         raise ConfigError(f"unknown model {cfg.kind!r}; available: {', '.join(sorted(MODELS))}")
@@ -66,7 +67,8 @@ def build_model(cfg: ModelConfig, obs_dim: int, *, seed: int = 0, method: str = 
     kw = dict(input_dim=input_dim, ridge=cfg.ridge, keep_unobserved=cfg.keep_unobserved,
               learn_observation=cfg.learn_observation and method != "id-tf", seed=seed)
     defaults = ModelConfig()
-    dims = None if data is None else dimension.linear_dimension(data_mod.as_array(data, what="the training data"))
+    if data is not None and dims is None:
+        dims = dimension.linear_dimension(data_mod.as_array(data, what="the training data"))
     latent_dim, hidden_dim = model_sizes(cfg, obs_dim, dims)   # sizes the config leaves open, chosen from the data
     for name in _ARCH_FIELDS:
         value = hidden_dim if name == "hidden_dim" else getattr(cfg, name)
@@ -447,15 +449,16 @@ def _prepare(cfg: RunConfig, data, note, model=None):
              f"(input_dim = {input_dim})")
     cfg.check_series(int(train.sizes["time"]), obs_dim, f"the training split of {a.get('name', cfg.data.name)}")
     if model is None:
-        dims = dimension.linear_dimension(data_mod.as_array(train, what="the training data"))
+        x_tr = data_mod.as_array(train, what="the training data")
+        dims = dimension.linear_dimension(x_tr)
         note(sizes_note(cfg.model, obs_dim, dims))   # where M and L come from (issue 22, part 2)
         model = build_model(cfg.model, obs_dim, seed=cfg.train.seed, method=cfg.train.method, input_dim=input_dim,
-                            data=train)
+                            data=x_tr, dims=dims)
         cfg = _auto_ensemble(cfg, train, model, note)
         if cfg.train.ensemble > 1:   # seeds seed..seed+K-1, refused in one line when unsupported or too big for memory
             check_memory(model, cfg.train.ensemble, cfg.train, resolve_device(cfg.train.device))   # before building
             model = Ensemble(model, cfg.train.ensemble)   # rebuilds its members from their hyperparameters:
-            dimension.init_observation(model, data_mod.as_array(train), dims)   # B of M < N from the data again
+            dimension.init_observation(model, x_tr, dims)   # B of M < N from the data again
     else:   # a given model (ds.fit): its own member count
         cfg = cfg.replace(train=replace(cfg.train, ensemble=len(model) if isinstance(model, Ensemble) else 1))
     K = cfg.train.ensemble
