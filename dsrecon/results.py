@@ -263,32 +263,17 @@ def _unreadable(path) -> str | None:
 
 def inside_run(path) -> Path | None:
     """The run folder of `dsrecon fit` that ``path`` is or lies inside (symbolic links and ``..`` resolved), else
-    None. A run folder holds a ``config.json`` with a ``"config"`` object (as every run writes it), or the
-    manifest or lock file that :mod:`dsrecon.runs` names: the run's ``--overwrite`` deletes its checkpoints/ and
-    its .png files, so nothing of a sweep, a leaderboard or a plot may be written there."""
-    marks = [getattr(runs, "MANIFEST", "manifest.json"), getattr(runs, "LOCK", ".dsrecon.lock")]
+    None: a folder that :func:`dsrecon.runs.is_run` recognises, or that holds a run's lock file (a fit writing it
+    now). The run's ``--overwrite`` replaces what is in it, so nothing of a sweep, a leaderboard or a plot may be
+    written there."""
     try:
         here = Path(path).expanduser().resolve()
     except (OSError, RuntimeError, ValueError):   # a symlink loop, a NUL: the writer's own check names it
         return None
     for folder in (here, *here.parents):
-        if _run_marked(folder, *marks):
+        if (folder / runs.LOCK).is_file() or runs.is_run(folder):
             return folder
     return None
-
-
-def _run_marked(folder: Path, manifest: str, lock: str) -> bool:
-    """``folder`` holds the lock, a manifest ``{"dsrecon_run": 1, ...}`` or a config.json ``{"config": {...}}``."""
-    if (folder / lock).is_file():
-        return True
-    for name, key in (("config.json", "config"), (manifest, "dsrecon_run")):
-        try:
-            obj = json.loads((folder / name).read_bytes()) if (folder / name).is_file() else None
-        except (OSError, ValueError):   # unreadable, not JSON: not a run's
-            continue
-        if isinstance(obj, dict) and (isinstance(obj.get(key), dict) if key == "config" else obj.get(key) == 1):
-            return True
-    return False
 
 
 def check_not_in_run(path, what: str) -> None:
