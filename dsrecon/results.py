@@ -44,8 +44,8 @@ def config_hash(spec: dict) -> str:
 def run_fingerprint(run_dir) -> str | None:
     """The data fingerprint in a run folder's config.json (written by the fit on the data it loaded), or None."""
     try:
-        fp = json.loads((Path(run_dir) / "config.json").read_bytes()).get("data_fingerprint")
-    except (OSError, ValueError, AttributeError):
+        fp = runs.open(run_dir).fingerprint   # the one reader of a run folder
+    except DataError:   # no folder, no config.json, not JSON: nothing to compare
         return None
     return fp if isinstance(fp, str) and fp else None
 
